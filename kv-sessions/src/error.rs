@@ -1,0 +1,136 @@
+//! What can go wrong, as types.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
+
+/// The boxed cause carried inside a [`StoreError`].
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error from a [`SessionStore`](crate::SessionStore).
+///
+/// Store implementations wrap their own errors with [`StoreError::backend`] or
+/// [`StoreError::corrupt`]; the session layer decides what each kind means for the request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or refused the operation. The request fails with a 500.
+    #[error("the session store failed")]
+    Backend(#[source] BoxError),
+    /// A stored record could not be decoded. The session layer logs it, deletes the record and
+    /// starts a fresh session, so one bad record never locks a client out.
+    #[error("a stored session record is corrupt")]
+    Corrupt(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a failure of the backend: I/O, a lost connection, a refused query.
+    pub fn backend(cause: impl Into<BoxError>) -> Self {
+        Self::Backend(cause.into())
+    }
+
+    /// Wraps a failure to decode a stored record.
+    pub fn corrupt(cause: impl Into<BoxError>) -> Self {
+        Self::Corrupt(cause.into())
+    }
+}
+
+/// An error from a session extractor or accessor.
+///
+/// As an actix-web [`ResponseError`] every variant becomes a bare `500 Internal Server Error`.
+/// The body never carries the cause; the cause and its whole source chain go to the log through
+/// [`tracing`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A session extractor was used on an app without the middleware.
+    #[error(
+        "no session middleware: wrap the App with `kv_sessions::SessionMiddleware` \
+         (`App::new().wrap(middleware.clone())`) to use session extractors"
+    )]
+    MiddlewareMissing,
+    /// The store failed to load or save the session.
+    #[error("could not load or save the session")]
+    Store(#[from] StoreError),
+    /// The value stored under `key` does not deserialize into the requested type.
+    #[error("the value stored under session key `{key}` does not deserialize into the requested type")]
+    Deserialize {
+        /// The stored key.
+        key: String,
+        /// What serde_json reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The value given for `key` cannot be serialized to JSON.
+    #[error("the value for session key `{key}` cannot be serialized")]
+    Serialize {
+        /// The stored key.
+        key: String,
+        /// What serde_json reported.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ResponseError for SessionError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(error = %Chain(self), "session error");
+        HttpResponse::InternalServerError()
+            .content_type(ContentType::plaintext())
+            .body("Internal Server Error")
+    }
+}
+
+/// Shows an error followed by each of its sources, for the log.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    #[test]
+    fn responses_are_opaque_500s() {
+        let secret = std::io::Error::other("db password is hunter2");
+        let error = SessionError::from(StoreError::backend(secret));
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().try_into_bytes().unwrap();
+        assert_eq!(body, "Internal Server Error");
+    }
+
+    #[test]
+    fn the_log_line_carries_the_whole_chain() {
+        let error = SessionError::from(StoreError::backend(std::io::Error::other("disk full")));
+        assert_eq!(
+            Chain(&error).to_string(),
+            "could not load or save the session: the session store failed: disk full"
+        );
+    }
+
+    #[test]
+    fn the_missing_middleware_error_says_how_to_fix_it() {
+        let message = SessionError::MiddlewareMissing.to_string();
+        assert!(message.contains("wrap the App with `kv_sessions::SessionMiddleware`"));
+    }
+}

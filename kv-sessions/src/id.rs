@@ -1,0 +1,109 @@
+//! Session identifiers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+/// The identifier of a stored session: a random UUID v4 drawn from the operating system's RNG.
+///
+/// An id is only ever minted by [`SessionId::generate`] or parsed from text with [`FromStr`],
+/// so a value of this type is always a well-formed UUID. Its text form is 32 lowercase hex
+/// digits; that is what the session cookie carries, under a signature.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    /// Mints a fresh random id.
+    pub fn generate() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The id as 16 raw bytes, the form stores use as a compact key.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// Rebuilds an id from the 16 bytes given by [`SessionId::as_bytes`].
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.simple(), f)
+    }
+}
+
+/// Ids print in full only through [`Display`](fmt::Display): a debug dump of a request or a
+/// session never spills a live session id into a log.
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.simple().to_string();
+        write!(f, "SessionId({}…)", &text[..8])
+    }
+}
+
+/// The error returned when text is not a session id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a session id: expected 32 hexadecimal digits")]
+pub struct ParseSessionIdError(());
+
+impl FromStr for SessionId {
+    type Err = ParseSessionIdError;
+
+    /// Parses the 32-hex-digit form written by [`Display`](fmt::Display). Other UUID spellings
+    /// (hyphenated, braced, URN) are refused so that one session has exactly one cookie value.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.len() != 32 {
+            return Err(ParseSessionIdError(()));
+        }
+        Uuid::try_parse(text)
+            .map(Self)
+            .map_err(|_| ParseSessionIdError(()))
+    }
+}
+
+impl TryFrom<&str> for SessionId {
+    type Error = ParseSessionIdError;
+
+    fn try_from(text: &str) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_distinct_and_round_trip_through_text() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().len(), 32);
+        assert_eq!(a.to_string().parse::<SessionId>(), Ok(a));
+    }
+
+    #[test]
+    fn ids_round_trip_through_bytes() {
+        let id = SessionId::generate();
+        assert_eq!(SessionId::from_bytes(*id.as_bytes()), id);
+    }
+
+    #[test]
+    fn other_uuid_spellings_and_garbage_are_refused() {
+        let id = SessionId::generate();
+        let hyphenated = uuid::Uuid::from_bytes(*id.as_bytes()).hyphenated().to_string();
+        for text in [hyphenated.as_str(), "", "zz", &"g".repeat(32), "é"] {
+            assert!(text.parse::<SessionId>().is_err(), "{text:?} parsed");
+        }
+    }
+
+    #[test]
+    fn debug_output_does_not_reveal_the_whole_id() {
+        let id = SessionId::generate();
+        assert!(!format!("{id:?}").contains(&id.to_string()));
+    }
+}

@@ -1,0 +1,155 @@
+//! The actix-web middleware that ties requests to sessions.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::HttpMessage;
+use actix_web::cookie::Key;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+
+use crate::config::{Config, SessionMiddlewareBuilder};
+use crate::session::{CookieUpdate, RequestSession};
+use crate::store::SessionStore;
+
+/// Server-side sessions for an actix-web app.
+///
+/// For each request the middleware reads the session id from the signed cookie, and hands the
+/// session to the extractors ([`Session`](crate::Session) and `#[derive(SessionKeys)]` structs),
+/// which load it from the store on first use. When the response comes back it saves what the
+/// request changed and sets or removes the cookie.
+///
+/// - A request that uses no session extractor costs no store lookup.
+/// - A request that brings no valid cookie and writes nothing creates nothing and sets no cookie.
+/// - A session is saved only when it changed, and not when the response is a server error.
+/// - A store failure while saving turns the response into a bare 500: a client is never told
+///   that a write succeeded when it did not persist.
+/// - A missing, forged, unknown or expired cookie gives a fresh session, and the response
+///   removes the stale cookie.
+///
+/// Build it once, outside `HttpServer::new`, and clone it into the app factory:
+///
+/// ```no_run
+/// use actix_web::cookie::Key;
+/// use actix_web::{App, HttpServer};
+/// use kv_sessions::{MokaStore, SessionMiddleware, SledStore};
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let store = SledStore::open("sessions.sled").map_err(std::io::Error::other)?;
+///     let key = Key::generate(); // load a fixed key in production, or restarts log everyone out
+///     let sessions = SessionMiddleware::builder(store.clone(), key)
+///         .cache(MokaStore::new(10_000))
+///         .build();
+///     HttpServer::new(move || App::new().wrap(sessions.clone()))
+///         .bind(("127.0.0.1", 8080))?
+///         .run()
+///         .await?;
+///     store.flush().await.map_err(std::io::Error::other)
+/// }
+/// ```
+#[derive(Clone)]
+pub struct SessionMiddleware {
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for SessionMiddleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionMiddleware")
+            .field("cookie", &self.config.cookie.name)
+            .field("expiry", &self.config.expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionMiddleware {
+    /// Sessions in `store`, with cookies signed by `key`, and every other setting at its secure
+    /// default. The key must stay the same across restarts, or every session is lost.
+    pub fn new<S: SessionStore>(store: S, key: Key) -> Self {
+        Self::builder(store, key).build()
+    }
+
+    /// Starts configuring a middleware; see [`SessionMiddlewareBuilder`].
+    pub fn builder<S: SessionStore>(store: S, key: Key) -> SessionMiddlewareBuilder<S> {
+        SessionMiddlewareBuilder::new(store, key)
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = SessionService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            config: Arc::clone(&self.config),
+        }))
+    }
+}
+
+/// The per-worker service that [`SessionMiddleware`] wraps around an app.
+#[doc(hidden)]
+pub struct SessionService<S> {
+    service: Rc<S>,
+    config: Arc<Config>,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let incoming = self.config.cookie.read(req.headers(), &self.config.key);
+        let session = Rc::new(RequestSession::new(Arc::clone(&self.config), incoming));
+        req.extensions_mut().insert(Rc::clone(&session));
+        let response = self.service.call(req);
+        Box::pin(async move {
+            let mut response = response.await?;
+            let server_error = response.status().is_server_error();
+            let update = session.commit(server_error).await?;
+            apply(&session, update, &mut response)?;
+            Ok(response)
+        })
+    }
+}
+
+/// Sets or removes the session cookie on the response.
+fn apply<B>(
+    session: &RequestSession,
+    update: CookieUpdate,
+    response: &mut ServiceResponse<B>,
+) -> Result<(), actix_web::Error> {
+    let config = session.config();
+    let cookie = match update {
+        CookieUpdate::Keep => return Ok(()),
+        CookieUpdate::Set(id) => {
+            config
+                .cookie
+                .session_cookie(id, config.expiry, SystemTime::now(), &config.key)
+        }
+        CookieUpdate::Remove => config.cookie.removal_cookie(),
+    };
+    response.response_mut().add_cookie(&cookie).map_err(Into::into)
+}

@@ -1,0 +1,335 @@
+//! The session of one request, and the untyped [`Session`] handle to it.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::cookie::Incoming;
+use crate::error::{Chain, SessionError, StoreError};
+use crate::id::SessionId;
+use crate::record::{Changes, Record};
+
+/// The untyped session extractor: read and write any key, and control the session's life.
+///
+/// Prefer a `#[derive(SessionKeys)]` struct for your own keys; `Session` is for the rest:
+/// logout ([`purge`](Session::purge)), login ([`renew`](Session::renew)), and keys only known at
+/// run time. All handles of one request, typed or not, share one session, loaded from the store
+/// at most once, when the first of them is extracted. Accessors are synchronous; the changes are
+/// saved when the response leaves the middleware.
+///
+/// ```no_run
+/// use actix_web::{HttpResponse, post};
+/// use kv_sessions::{Session, SessionError};
+///
+/// #[post("/logout")]
+/// async fn logout(session: Session) -> HttpResponse {
+///     session.purge();
+///     HttpResponse::Ok().finish()
+/// }
+///
+/// #[post("/theme/{name}")]
+/// async fn theme(session: Session, name: actix_web::web::Path<String>) -> Result<HttpResponse, SessionError> {
+///     session.insert("theme", name.into_inner())?;
+///     Ok(HttpResponse::NoContent().finish())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Session(Rc<RequestSession>);
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Reads the value stored under `key` as a `T`.
+    ///
+    /// `Ok(None)` where the key is absent; [`SessionError::Deserialize`] where the stored value
+    /// is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let state = self.0.state.borrow();
+        state
+            .get(key)
+            .map(|json| parse(key, json))
+            .transpose()
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), SessionError> {
+        let key = key.into();
+        let json = match serde_json::to_string(&value) {
+            Ok(json) => json,
+            Err(source) => return Err(SessionError::Serialize { key, source }),
+        };
+        self.0.state.borrow_mut().changes.set(key, json);
+        Ok(())
+    }
+
+    /// Deletes `key`, and says whether it held a value.
+    pub fn remove(&self, key: &str) -> bool {
+        self.take_json(key).is_some()
+    }
+
+    /// Whether `key` holds a value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.state.borrow().get(key).is_some()
+    }
+
+    /// Deletes every key. The session and its id stay.
+    pub fn clear(&self) {
+        self.0.state.borrow_mut().changes.clear();
+    }
+
+    /// Ends the session: it is deleted from the store and the cache, and the response removes
+    /// the cookie. Typically called on logout.
+    ///
+    /// Writes made after `purge` in the same request start a new session with a new id, holding
+    /// only those writes. [`renew`](Session::renew) after `purge` does nothing: the purged session
+    /// never comes back.
+    pub fn purge(&self) {
+        self.0.state.borrow_mut().purge();
+    }
+
+    /// Moves the session's data to a new id and deletes the old one. Call it when privileges
+    /// change, typically on login, to defeat session fixation: an id planted by an attacker
+    /// before login is worthless after it.
+    ///
+    /// Writes after `renew` in the same request go to the new id. On a session that has never
+    /// been saved, `renew` does nothing: a new session gets a new id anyway.
+    pub fn renew(&self) {
+        self.0.state.borrow_mut().renew();
+    }
+
+    /// The session's id: `None` for a session that will be created when this request saves it.
+    /// After [`renew`](Session::renew), the new id.
+    pub fn id(&self) -> Option<SessionId> {
+        let state = self.0.state.borrow();
+        state.renewed_to.or_else(|| state.stored.as_ref().map(Record::id))
+    }
+
+    /// Removes `key` and returns the JSON text it held.
+    pub(crate) fn take_json(&self, key: &str) -> Option<String> {
+        let mut state = self.0.state.borrow_mut();
+        let previous = state.get(key).map(str::to_owned);
+        state.changes.remove(key);
+        previous
+    }
+}
+
+/// Parses the JSON text stored under `key`.
+pub(crate) fn parse<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, SessionError> {
+    serde_json::from_str(json).map_err(|source| SessionError::Deserialize {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+/// The future returned when a [`Session`] is extracted.
+pub(crate) type SessionFuture = Pin<Box<dyn Future<Output = Result<Session, SessionError>>>>;
+
+impl FromRequest for Session {
+    type Error = SessionError;
+    type Future = SessionFuture;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Session::extract(req)
+    }
+}
+
+impl Session {
+    /// Finds the request's session and loads it, once per request.
+    pub(crate) fn extract(req: &HttpRequest) -> SessionFuture {
+        let request_session = req.extensions().get::<Rc<RequestSession>>().cloned();
+        Box::pin(async move {
+            let request_session = request_session.ok_or(SessionError::MiddlewareMissing)?;
+            request_session.load().await?;
+            Ok(Session(request_session))
+        })
+    }
+}
+
+/// The session state of one request, shared by the middleware and every extractor of it.
+pub(crate) struct RequestSession {
+    config: Arc<Config>,
+    incoming: Incoming,
+    loaded: tokio::sync::OnceCell<()>,
+    state: RefCell<State>,
+}
+
+/// What the request has done to its session so far.
+struct State {
+    /// The stored copy the request started from; `None` for a new session.
+    stored: Option<Record>,
+    /// The writes made by the request, to be applied to the latest stored copy.
+    changes: Changes,
+    /// The id of a session purged by this request, to be deleted.
+    purged: Option<SessionId>,
+    /// The new id that [`Session::renew`] moved the session to.
+    renewed_to: Option<SessionId>,
+}
+
+impl State {
+    fn new(stored: Option<Record>) -> Self {
+        Self {
+            stored,
+            changes: Changes::new(SystemTime::UNIX_EPOCH),
+            purged: None,
+            renewed_to: None,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        match self.changes.lookup(key) {
+            Some(write) => write,
+            None => self.stored.as_ref().and_then(|record| record.get(key)),
+        }
+    }
+
+    fn purge(&mut self) {
+        if let Some(record) = self.stored.take() {
+            self.purged = Some(record.id());
+        }
+        self.changes = Changes::new(SystemTime::UNIX_EPOCH);
+        self.renewed_to = None;
+    }
+
+    fn renew(&mut self) {
+        if self.stored.is_some() {
+            self.renewed_to = Some(SessionId::generate());
+        }
+    }
+
+    /// Whether the changes write at least one value, so that a new session is worth creating.
+    fn writes_a_value(&self) -> bool {
+        self.changes.writes().any(|(_, json)| json.is_some())
+    }
+}
+
+/// What the response must do with the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieUpdate {
+    /// Leave the browser's cookie as it is.
+    Keep,
+    /// Send the cookie for this id.
+    Set(SessionId),
+    /// Remove the browser's cookie.
+    Remove,
+}
+
+impl RequestSession {
+    pub(crate) fn new(config: Arc<Config>, incoming: Incoming) -> Self {
+        Self {
+            config,
+            incoming,
+            loaded: tokio::sync::OnceCell::new(),
+            state: RefCell::new(State::new(None)),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Loads the stored session the first time it is called; later calls, and calls made while
+    /// the first is under way, share that load.
+    async fn load(&self) -> Result<(), SessionError> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let stored = match self.incoming {
+                    Incoming::Signed(id) => self.load_record(id).await?,
+                    Incoming::Absent | Incoming::Rejected => None,
+                };
+                *self.state.borrow_mut() = State::new(stored);
+                Ok::<(), SessionError>(())
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Loads one record. A corrupt record is logged and deleted, and the client gets a fresh
+    /// session rather than an error it could never get past.
+    async fn load_record(&self, id: SessionId) -> Result<Option<Record>, SessionError> {
+        match self.config.store.load(&id).await {
+            Ok(record) => Ok(record),
+            Err(error @ StoreError::Corrupt(_)) => {
+                tracing::warn!(error = %Chain(&error), "discarding a corrupt session record");
+                if let Err(error) = self.config.store.delete(&id).await {
+                    tracing::warn!(error = %Chain(&error), "could not delete a corrupt session record");
+                }
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Saves what the request changed, and says what to do with the cookie.
+    ///
+    /// Nothing is saved when the response is a server error: the handler failed, and its
+    /// half-made changes must not persist.
+    pub(crate) async fn commit(&self, server_error: bool) -> Result<CookieUpdate, SessionError> {
+        if self.loaded.get().is_none() {
+            return Ok(self.unsaved_cookie(None));
+        }
+        let state = self.state.replace(State::new(None));
+        if server_error {
+            return Ok(self.unsaved_cookie(Some(state.stored.is_some() || state.purged.is_some())));
+        }
+        if let Some(id) = state.purged {
+            self.config.store.delete(&id).await?;
+        }
+        match self.save(&state).await? {
+            Some(id) => Ok(CookieUpdate::Set(id)),
+            None if state.purged.is_some() => Ok(CookieUpdate::Remove),
+            None => Ok(self.unsaved_cookie(Some(state.stored.is_some()))),
+        }
+    }
+
+    /// The cookie update for a request that saved nothing. `found` says whether the cookie's
+    /// session was found in the store, where it was looked up. A cookie that names no live
+    /// session is removed, so that the browser stops sending it.
+    fn unsaved_cookie(&self, found: Option<bool>) -> CookieUpdate {
+        match (self.incoming, found) {
+            (Incoming::Rejected, _) | (Incoming::Signed(_), Some(false)) => CookieUpdate::Remove,
+            _ => CookieUpdate::Keep,
+        }
+    }
+
+    /// Writes the changes to the store; returns the id saved under, if anything was saved.
+    async fn save(&self, state: &State) -> Result<Option<SessionId>, SessionError> {
+        let now = SystemTime::now();
+        let deadline = self.config.expiry.deadline(now);
+        let store = &self.config.store;
+        match (&state.stored, state.renewed_to) {
+            (Some(stored), Some(new_id)) => {
+                let moved = state.changes.apply_to(stored.id(), Some(stored), now);
+                store.save(&new_id, &Changes::replacing(&moved, deadline)).await?;
+                store.delete(&stored.id()).await?;
+                Ok(Some(new_id))
+            }
+            (Some(stored), None) if state.changes.touches_entries() => {
+                let changes = state.changes.clone().with_deadline(deadline);
+                store.save(&stored.id(), &changes).await?;
+                Ok(Some(stored.id()))
+            }
+            (None, _) if state.writes_a_value() => {
+                let id = SessionId::generate();
+                let changes = state.changes.clone().with_deadline(deadline);
+                store.save(&id, &changes).await?;
+                Ok(Some(id))
+            }
+            _ => Ok(None),
+        }
+    }
+}
