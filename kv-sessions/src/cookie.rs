@@ -102,7 +102,10 @@ impl CookieConfig {
         }
         let mut jar = CookieJar::new();
         jar.signed_mut(key).add(cookie);
-        jar.delta().next().cloned().unwrap_or_else(|| self.removal_cookie())
+        jar.delta()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| self.removal_cookie())
     }
 
     /// A cookie that makes the browser drop the session cookie. It carries the same name, path,
@@ -128,4 +131,144 @@ impl CookieConfig {
 
 fn to_cookie_duration(duration: std::time::Duration) -> CookieDuration {
     CookieDuration::seconds(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::http::header::HeaderValue;
+
+    use super::*;
+
+    fn headers(cookie_headers: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in cookie_headers {
+            map.append(
+                COOKIE,
+                HeaderValue::from_bytes(value).expect("header value"),
+            );
+        }
+        map
+    }
+
+    fn signed_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
+        let cookie = config.session_cookie(id, Expiry::default(), SystemTime::now(), key);
+        cookie.value().to_owned()
+    }
+
+    #[test]
+    fn a_signed_cookie_reads_back_as_its_id() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let value = signed_value(&config, id, &key);
+        let header = format!("other=1; session={value}; third=3");
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &key),
+            Incoming::Signed(id)
+        );
+    }
+
+    #[test]
+    fn a_cookie_signed_by_another_key_is_rejected() {
+        let config = CookieConfig::default();
+        let value = signed_value(&config, SessionId::generate(), &Key::generate());
+        let header = format!("session={value}");
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &Key::generate()),
+            Incoming::Rejected
+        );
+    }
+
+    #[test]
+    fn a_signature_does_not_carry_over_to_another_cookie_name() {
+        let key = Key::generate();
+        let other = CookieConfig {
+            name: "other".to_owned(),
+            ..CookieConfig::default()
+        };
+        let value = signed_value(&other, SessionId::generate(), &key);
+        let header = format!("session={value}");
+        assert_eq!(
+            CookieConfig::default().read(&headers(&[header.as_bytes()]), &key),
+            Incoming::Rejected
+        );
+    }
+
+    #[test]
+    fn the_first_valid_cookie_of_several_wins() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let value = signed_value(&config, id, &key);
+        let header = format!("session=forged; session={value}");
+        assert_eq!(
+            config.read(&headers(&[b"\xff\xfe", header.as_bytes()]), &key),
+            Incoming::Signed(id)
+        );
+    }
+
+    #[test]
+    fn absent_and_garbage_cookies_are_told_apart() {
+        let (config, key) = (CookieConfig::default(), Key::generate());
+        assert_eq!(config.read(&headers(&[]), &key), Incoming::Absent);
+        assert_eq!(
+            config.read(&headers(&[b"a=b; ;; =; session"]), &key),
+            Incoming::Absent
+        );
+        assert_eq!(
+            config.read(&headers(&[b"session="]), &key),
+            Incoming::Rejected
+        );
+    }
+
+    #[test]
+    fn removal_cookies_keep_every_attribute_of_the_cookie_they_remove() {
+        let config = CookieConfig {
+            name: "__Host-id".to_owned(),
+            domain: Some("example.com".to_owned()),
+            same_site: SameSite::Strict,
+            ..CookieConfig::default()
+        };
+        let set = config.session_cookie(
+            SessionId::generate(),
+            Expiry::default(),
+            SystemTime::now(),
+            &Key::generate(),
+        );
+        let removal = config.removal_cookie();
+        assert_eq!(removal.name(), set.name());
+        assert_eq!(removal.path(), set.path());
+        assert_eq!(removal.domain(), set.domain());
+        assert_eq!(removal.secure(), set.secure());
+        assert_eq!(removal.http_only(), set.http_only());
+        assert_eq!(removal.same_site(), set.same_site());
+        assert_eq!(removal.max_age(), Some(CookieDuration::ZERO));
+    }
+
+    #[test]
+    fn the_cookie_lifetime_follows_the_expiry() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let now = SystemTime::now();
+        let idle =
+            config.session_cookie(id, Expiry::OnInactivity(Duration::from_secs(90)), now, &key);
+        assert_eq!(idle.max_age(), Some(CookieDuration::seconds(90)));
+        let at = now + Duration::from_secs(30);
+        let fixed = config.session_cookie(id, Expiry::AtDateTime(at), now, &key);
+        assert_eq!(fixed.max_age(), Some(CookieDuration::seconds(30)));
+        assert!(fixed.expires_datetime().is_some());
+        let browser =
+            config.session_cookie(id, Expiry::OnSessionEnd(Duration::from_secs(9)), now, &key);
+        assert_eq!(browser.max_age(), None);
+        assert_eq!(browser.expires(), None);
+    }
 }

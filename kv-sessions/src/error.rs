@@ -56,7 +56,9 @@ pub enum SessionError {
     #[error("could not load or save the session")]
     Store(#[from] StoreError),
     /// The value stored under `key` does not deserialize into the requested type.
-    #[error("the value stored under session key `{key}` does not deserialize into the requested type")]
+    #[error(
+        "the value stored under session key `{key}` does not deserialize into the requested type"
+    )]
     Deserialize {
         /// The stored key.
         key: String,

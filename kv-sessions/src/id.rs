@@ -95,7 +95,9 @@ mod tests {
     #[test]
     fn other_uuid_spellings_and_garbage_are_refused() {
         let id = SessionId::generate();
-        let hyphenated = uuid::Uuid::from_bytes(*id.as_bytes()).hyphenated().to_string();
+        let hyphenated = uuid::Uuid::from_bytes(*id.as_bytes())
+            .hyphenated()
+            .to_string();
         for text in [hyphenated.as_str(), "", "zz", &"g".repeat(32), "é"] {
             assert!(text.parse::<SessionId>().is_err(), "{text:?} parsed");
         }

@@ -151,5 +151,8 @@ fn apply<B>(
         }
         CookieUpdate::Remove => config.cookie.removal_cookie(),
     };
-    response.response_mut().add_cookie(&cookie).map_err(Into::into)
+    response
+        .response_mut()
+        .add_cookie(&cookie)
+        .map_err(Into::into)
 }

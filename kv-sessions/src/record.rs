@@ -137,9 +137,7 @@ impl Changes {
 
     /// The writes, in key order: `Some(json)` sets a key, `None` deletes it.
     pub fn writes(&self) -> impl ExactSizeIterator<Item = (&str, Option<&str>)> {
-        self.writes
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_deref()))
+        self.writes.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
     /// The deadline the session gets with this save.

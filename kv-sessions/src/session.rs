@@ -60,14 +60,15 @@ impl Session {
     /// is not a `T`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let state = self.0.state.borrow();
-        state
-            .get(key)
-            .map(|json| parse(key, json))
-            .transpose()
+        state.get(key).map(|json| parse(key, json)).transpose()
     }
 
     /// Stores `value` under `key`, replacing what was there.
-    pub fn insert<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), SessionError> {
+    pub fn insert<T: Serialize>(
+        &self,
+        key: impl Into<String>,
+        value: T,
+    ) -> Result<(), SessionError> {
         let key = key.into();
         let json = match serde_json::to_string(&value) {
             Ok(json) => json,
@@ -116,7 +117,9 @@ impl Session {
     /// After [`renew`](Session::renew), the new id.
     pub fn id(&self) -> Option<SessionId> {
         let state = self.0.state.borrow();
-        state.renewed_to.or_else(|| state.stored.as_ref().map(Record::id))
+        state
+            .renewed_to
+            .or_else(|| state.stored.as_ref().map(Record::id))
     }
 
     /// Removes `key` and returns the JSON text it held.
@@ -314,7 +317,9 @@ impl RequestSession {
         match (&state.stored, state.renewed_to) {
             (Some(stored), Some(new_id)) => {
                 let moved = state.changes.apply_to(stored.id(), Some(stored), now);
-                store.save(&new_id, &Changes::replacing(&moved, deadline)).await?;
+                store
+                    .save(&new_id, &Changes::replacing(&moved, deadline))
+                    .await?;
                 store.delete(&stored.id()).await?;
                 Ok(Some(new_id))
             }

@@ -1,1 +1,15 @@
-//! placeholder
+//! The harness of the end-to-end tests: a test app, stores to run it on, and a client that keeps
+//! cookies like a browser.
+//!
+//! Every test in the acceptance suite runs once per [`Backend`], through a real actix-web server
+//! on a loopback port and, for sled, a real database in a temporary directory.
+
+mod app;
+mod backend;
+mod browser;
+mod probe;
+
+pub use crate::app::{NO_VALUE, routes};
+pub use crate::backend::{AnyStore, Backend, Harness};
+pub use crate::browser::{Browser, Page, send};
+pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};

@@ -1,1 +1,112 @@
-fn main() {}
+//! The seed's example app on the embedded default: sled for storage, moka as the cache.
+//!
+//! - `GET /` shows the stored value, or says that none is set.
+//! - `GET /set` stores "something" and redirects to `/`.
+//!
+//! Environment:
+//! - `PORT`: the port on 127.0.0.1 (default 8000);
+//! - `SESSIONS_DB`: the sled directory (default `./sessions.sled`);
+//! - `SESSION_KEY`: the cookie signing key, at least 64 bytes, base64-encoded (standard alphabet,
+//!   padding optional), e.g. from `head -c 64 /dev/urandom | base64 -w0`. Without it a random key
+//!   is used, and sessions do not survive a restart.
+//! - `RUST_LOG`: log filter (default `info`).
+
+use std::env;
+use std::io;
+
+use actix_web::cookie::Key;
+use actix_web::http::header::LOCATION;
+use actix_web::{App, HttpResponse, HttpServer, get};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use kv_sessions::{MokaStore, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore};
+
+/// The keys this app keeps in a session.
+#[derive(SessionKeys)]
+struct Demo {
+    test_key: SessionKey<String>,
+}
+
+#[get("/")]
+async fn index(demo: Demo) -> Result<HttpResponse, SessionError> {
+    let body = demo
+        .test_key
+        .get()?
+        .unwrap_or_else(|| "No value set. Go to /set to set a value".to_owned());
+    Ok(HttpResponse::Ok().body(body))
+}
+
+#[get("/set")]
+async fn set(demo: Demo) -> Result<HttpResponse, SessionError> {
+    demo.test_key.set("something".to_owned())?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/"))
+        .finish())
+}
+
+#[actix_web::main]
+async fn main() -> io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let port = port()?;
+    let directory = env::var("SESSIONS_DB").unwrap_or_else(|_| "./sessions.sled".to_owned());
+    let key = signing_key()?;
+
+    // Built once, outside `HttpServer::new`: every worker shares the store, cache and key.
+    let store = SledStore::open(&directory).map_err(io::Error::other)?;
+    let sessions = SessionMiddleware::builder(store.clone(), key)
+        .cache(MokaStore::new(10_000))
+        .cookie_name("SESSION_COOKIE")
+        .build();
+
+    eprintln!("listening on http://127.0.0.1:{port}, sessions in {directory}");
+    HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            .service(index)
+            .service(set)
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await?;
+
+    store.flush().await.map_err(io::Error::other)
+}
+
+fn port() -> io::Result<u16> {
+    match env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .map_err(|_| invalid(format!("PORT must be a port number, not {port:?}"))),
+        Err(_) => Ok(8000),
+    }
+}
+
+/// The key from `SESSION_KEY`, or a random one with a warning.
+fn signing_key() -> io::Result<Key> {
+    let Ok(encoded) = env::var("SESSION_KEY") else {
+        eprintln!(
+            "warning: SESSION_KEY is not set; using a random key, so sessions will not survive \
+             a restart. Set it to at least 64 random bytes in base64, e.g. \
+             `head -c 64 /dev/urandom | base64 -w0`."
+        );
+        return Ok(Key::generate());
+    };
+    let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = STANDARD_NO_PAD
+        .decode(compact.trim_end_matches('='))
+        .map_err(|_| invalid("SESSION_KEY must be base64 (standard alphabet)".to_owned()))?;
+    Key::try_from(bytes.as_slice()).map_err(|_| {
+        invalid(format!(
+            "SESSION_KEY must decode to at least 64 bytes, not {}",
+            bytes.len()
+        ))
+    })
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}

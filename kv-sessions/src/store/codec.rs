@@ -90,7 +90,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let (head, tail) = self.rest.split_at_checked(n).ok_or(DecodeError::Truncated)?;
+        let (head, tail) = self
+            .rest
+            .split_at_checked(n)
+            .ok_or(DecodeError::Truncated)?;
         self.rest = tail;
         Ok(head)
     }

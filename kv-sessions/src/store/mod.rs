@@ -104,8 +104,7 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// [`SessionStore`] made object-safe, so the middleware and the extractors need no type
 /// parameter for the store.
 pub(crate) trait DynStore: Send + Sync + 'static {
-    fn load<'a>(&'a self, id: &'a SessionId)
-    -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
     fn save<'a>(
         &'a self,
@@ -117,10 +116,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 }
 
 impl<S: SessionStore> DynStore for S {
-    fn load<'a>(
-        &'a self,
-        id: &'a SessionId,
-    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+    fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::load(self, id))
     }
 

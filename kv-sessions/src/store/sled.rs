@@ -99,7 +99,11 @@ impl SledStore {
     }
 
     fn load_now(&self, id: SessionId) -> Result<Option<Record>, StoreError> {
-        let Some(bytes) = self.sessions.get(id.as_bytes()).map_err(StoreError::backend)? else {
+        let Some(bytes) = self
+            .sessions
+            .get(id.as_bytes())
+            .map_err(StoreError::backend)?
+        else {
             return Ok(None);
         };
         let record = codec::decode(id, &bytes).map_err(StoreError::corrupt)?;

@@ -1,0 +1,175 @@
+//! The app every acceptance test talks to.
+
+use actix_web::http::header::LOCATION;
+use actix_web::web::{Path, ServiceConfig};
+use actix_web::{HttpResponse, get};
+use kv_sessions::{Session, SessionError, SessionKey, SessionKeys};
+
+/// What `/` shows when nothing is stored, word for word as in the seed's example.
+pub const NO_VALUE: &str = "No value set. Go to /set to set a value";
+
+#[derive(SessionKeys)]
+struct Demo {
+    test_key: SessionKey<String>,
+}
+
+#[derive(SessionKeys)]
+#[session(prefix = "counter")]
+struct Counter {
+    #[session(rename = "n")]
+    count: SessionKey<u32>,
+}
+
+/// Registers the test app's routes.
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(index)
+        .service(set)
+        .service(count)
+        .service(shared)
+        .service(put)
+        .service(fetch)
+        .service(fetch_number)
+        .service(remove)
+        .service(clear)
+        .service(purge)
+        .service(renew)
+        .service(show_id)
+        .service(fail)
+        .service(plain);
+}
+
+type Reply = Result<HttpResponse, SessionError>;
+
+fn text(body: impl Into<String>) -> HttpResponse {
+    HttpResponse::Ok().body(body.into())
+}
+
+#[get("/")]
+async fn index(demo: Demo) -> Reply {
+    Ok(text(
+        demo.test_key.get()?.unwrap_or_else(|| NO_VALUE.to_owned()),
+    ))
+}
+
+#[get("/set")]
+async fn set(demo: Demo) -> Reply {
+    demo.test_key.set("something".to_owned())?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/"))
+        .finish())
+}
+
+#[get("/count")]
+async fn count(counter: Counter) -> Reply {
+    let next = counter.count.get_or_default()? + 1;
+    counter.count.set(next)?;
+    Ok(text(next.to_string()))
+}
+
+/// Two typed structs and the untyped session in one handler see one session.
+#[get("/shared")]
+async fn shared(demo: Demo, counter: Counter, session: Session) -> Reply {
+    demo.test_key.set("from demo".to_owned())?;
+    counter.count.set(7)?;
+    let seen: Option<String> = session.get("test_key")?;
+    let number: Option<u32> = session.get("counter.n")?;
+    Ok(text(format!("{seen:?} {number:?}")))
+}
+
+#[get("/put/{key}/{value}")]
+async fn put(session: Session, path: Path<(String, String)>) -> Reply {
+    let (key, value) = path.into_inner();
+    session.insert(key, value)?;
+    Ok(text("stored"))
+}
+
+#[get("/get/{key}")]
+async fn fetch(session: Session, key: Path<String>) -> Reply {
+    Ok(match session.get::<String>(&key)? {
+        Some(value) => text(value),
+        None => HttpResponse::NotFound().body("absent"),
+    })
+}
+
+#[get("/get-number/{key}")]
+async fn fetch_number(session: Session, key: Path<String>) -> Reply {
+    Ok(text(format!("{:?}", session.get::<u32>(&key)?)))
+}
+
+#[get("/remove/{key}")]
+async fn remove(session: Session, key: Path<String>) -> HttpResponse {
+    text(if session.remove(&key) {
+        "removed"
+    } else {
+        "absent"
+    })
+}
+
+#[get("/clear")]
+async fn clear(session: Session) -> HttpResponse {
+    session.clear();
+    text("cleared")
+}
+
+/// `/purge`, or `/purge?then=renew,put` to run more steps after the purge.
+#[get("/purge")]
+async fn purge(session: Session, query: actix_web::web::Query<Steps>) -> Reply {
+    session.purge();
+    query.run(&session)?;
+    Ok(text(describe(&session)))
+}
+
+/// `/renew`, or `/renew?then=put` to run more steps after the renewal.
+#[get("/renew")]
+async fn renew(session: Session, query: actix_web::web::Query<Steps>) -> Reply {
+    session.renew();
+    query.run(&session)?;
+    Ok(text(describe(&session)))
+}
+
+#[get("/id")]
+async fn show_id(session: Session) -> HttpResponse {
+    text(describe(&session))
+}
+
+/// Writes, then fails: the write must not persist.
+#[get("/fail/{key}/{value}")]
+async fn fail(session: Session, path: Path<(String, String)>) -> Reply {
+    let (key, value) = path.into_inner();
+    session.insert(key, value)?;
+    Ok(HttpResponse::InternalServerError().body("handler failed"))
+}
+
+/// Uses no session at all.
+#[get("/plain")]
+async fn plain() -> HttpResponse {
+    text("plain")
+}
+
+/// Steps to run after `purge` or `renew`, from the query string.
+#[derive(serde::Deserialize)]
+struct Steps {
+    #[serde(default)]
+    then: String,
+}
+
+impl Steps {
+    fn run(&self, session: &Session) -> Result<(), SessionError> {
+        for step in self.then.split(',').filter(|step| !step.is_empty()) {
+            match step {
+                "renew" => session.renew(),
+                "purge" => session.purge(),
+                "put" => session.insert("after", "yes")?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(session: &Session) -> String {
+    session
+        .id()
+        .map_or_else(|| "none".to_owned(), |session_id| session_id.to_string())
+}

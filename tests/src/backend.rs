@@ -1,0 +1,162 @@
+//! The stores the acceptance suite runs against, and a running test server over one of them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_test::TestServer;
+use actix_web::App;
+use actix_web::cookie::Key;
+use kv_sessions::{
+    CachedStore, Changes, MokaStore, Record, SessionId, SessionMiddleware,
+    SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
+};
+use tempfile::TempDir;
+
+use crate::browser::Browser;
+use crate::probe::{Probe, ProbeStore};
+
+/// A store configuration under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// [`SledStore`] alone.
+    Sled,
+    /// [`MokaStore`] alone, as an in-memory store.
+    Moka,
+    /// A [`MokaStore`] cache over a [`SledStore`]: the embedded default.
+    MokaOverSled,
+}
+
+/// One of the stores of [`Backend`], behind one type.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// See [`Backend::Sled`].
+    Sled(SledStore),
+    /// See [`Backend::Moka`].
+    Moka(MokaStore),
+    /// See [`Backend::MokaOverSled`].
+    MokaOverSled(CachedStore<MokaStore, SledStore>),
+}
+
+impl AnyStore {
+    /// The sled database underneath, if there is one.
+    pub fn sled(&self) -> Option<&SledStore> {
+        match self {
+            Self::Sled(sled) => Some(sled),
+            Self::MokaOverSled(cached) => Some(cached.store()),
+            Self::Moka(_) => None,
+        }
+    }
+}
+
+impl SessionStore for AnyStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        match self {
+            Self::Sled(store) => store.load(id).await,
+            Self::Moka(store) => store.load(id).await,
+            Self::MokaOverSled(store) => store.load(id).await,
+        }
+    }
+
+    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
+        match self {
+            Self::Sled(store) => store.save(id, changes).await,
+            Self::Moka(store) => store.save(id, changes).await,
+            Self::MokaOverSled(store) => store.save(id, changes).await,
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        match self {
+            Self::Sled(store) => store.delete(id).await,
+            Self::Moka(store) => store.delete(id).await,
+            Self::MokaOverSled(store) => store.delete(id).await,
+        }
+    }
+}
+
+impl Backend {
+    /// Opens this backend's store; sled lives in `dir`.
+    pub fn open(self, dir: &Path) -> AnyStore {
+        let sled = || SledStore::open(dir.join("sessions.sled")).expect("open sled");
+        match self {
+            Self::Sled => AnyStore::Sled(sled()),
+            Self::Moka => AnyStore::Moka(MokaStore::new(10_000)),
+            Self::MokaOverSled => {
+                AnyStore::MokaOverSled(CachedStore::new(MokaStore::new(10_000), sled()))
+            }
+        }
+    }
+
+    /// Starts the test app on this backend with default settings.
+    pub fn start(self) -> Harness {
+        self.start_with(|builder| builder)
+    }
+
+    /// Starts the test app on this backend, with the middleware configured by `configure`.
+    pub fn start_with(
+        self,
+        configure: impl FnOnce(
+            SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+        ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+    ) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = self.open(dir.path());
+        Harness::start(dir, store, Key::generate(), configure)
+    }
+}
+
+/// A running test server and what a test needs to look behind it.
+pub struct Harness {
+    /// The server.
+    pub server: TestServer,
+    /// Counts the calls that reach the store.
+    pub probe: Arc<Probe>,
+    /// The key that signs cookies.
+    pub key: Key,
+    /// The store under the probe.
+    pub store: AnyStore,
+    /// Where the sled database lives; removed when the harness is dropped.
+    pub dir: TempDir,
+}
+
+impl Harness {
+    /// Starts the test app over `store`, signing with `key`. The middleware is built once, outside
+    /// the app factory, as the crate docs tell users to.
+    pub fn start(
+        dir: TempDir,
+        store: AnyStore,
+        key: Key,
+        configure: impl FnOnce(
+            SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+        ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+    ) -> Self {
+        let probe = Arc::new(Probe::default());
+        let probed = ProbeStore::new(store.clone(), Arc::clone(&probe));
+        let builder = SessionMiddleware::builder(probed, key.clone()).cookie_name("id");
+        let middleware = configure(builder).build();
+        let config = actix_test::config().workers(2).disable_redirects();
+        let server = actix_test::start_with(config, move || {
+            App::new()
+                .wrap(middleware.clone())
+                .configure(crate::app::routes)
+        });
+        Self {
+            server,
+            probe,
+            key,
+            store,
+            dir,
+        }
+    }
+
+    /// A browser with no cookies, talking to this server.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser::new(&self.server, "id")
+    }
+
+    /// Stops the server and hands back the pieces to start another over the same store.
+    pub async fn stop(self) -> (TempDir, AnyStore, Key) {
+        self.server.stop().await;
+        (self.dir, self.store, self.key)
+    }
+}

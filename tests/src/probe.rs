@@ -1,0 +1,88 @@
+//! A store wrapper that counts calls and fails on demand.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use kv_sessions::{Changes, Record, SessionId, SessionStore, StoreError};
+
+/// Text carried by the errors of a failing [`ProbeStore`]. No response may ever contain it.
+pub const STORE_SECRET: &str = "connection to 10.9.8.7 refused: password=hunter2";
+
+/// Counters and a failure switch shared by the test and its [`ProbeStore`].
+#[derive(Debug, Default)]
+pub struct Probe {
+    loads: AtomicUsize,
+    saves: AtomicUsize,
+    deletes: AtomicUsize,
+    failing: AtomicBool,
+    failing_saves: AtomicBool,
+}
+
+impl Probe {
+    /// How many loads reached the store.
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+
+    /// How many saves reached the store.
+    pub fn saves(&self) -> usize {
+        self.saves.load(Ordering::SeqCst)
+    }
+
+    /// How many deletes reached the store.
+    pub fn deletes(&self) -> usize {
+        self.deletes.load(Ordering::SeqCst)
+    }
+
+    /// Makes every later call fail (`true`) or succeed again (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Makes every later save fail (`true`) or succeed again (`false`), while loads still work.
+    pub fn set_failing_saves(&self, failing: bool) {
+        self.failing_saves.store(failing, Ordering::SeqCst);
+    }
+
+    fn count(&self, counter: &AtomicUsize) -> Result<(), StoreError> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let saving = std::ptr::eq(counter, &self.saves);
+        if self.failing.load(Ordering::SeqCst)
+            || (saving && self.failing_saves.load(Ordering::SeqCst))
+        {
+            return Err(StoreError::backend(std::io::Error::other(STORE_SECRET)));
+        }
+        Ok(())
+    }
+}
+
+/// A store that passes every call to `S`, counting it, or fails it while the probe says so.
+#[derive(Debug, Clone)]
+pub struct ProbeStore<S> {
+    inner: S,
+    probe: Arc<Probe>,
+}
+
+impl<S> ProbeStore<S> {
+    /// Wraps `inner`, reporting to `probe`.
+    pub fn new(inner: S, probe: Arc<Probe>) -> Self {
+        Self { inner, probe }
+    }
+}
+
+impl<S: SessionStore> SessionStore for ProbeStore<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.probe.count(&self.probe.loads)?;
+        self.inner.load(id).await
+    }
+
+    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
+        self.probe.count(&self.probe.saves)?;
+        self.inner.save(id, changes).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.probe.count(&self.probe.deletes)?;
+        self.inner.delete(id).await
+    }
+}

@@ -1,0 +1,74 @@
+//! What only a store on disk can show: restarts, and damaged records.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use kv_sessions::{SessionId, SledStore};
+use kv_sessions_tests::{AnyStore, Backend, Harness, NO_VALUE};
+
+/// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
+/// it.
+fn reopen(dir: &std::path::Path) -> SledStore {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir.join("sessions.sled")) {
+            Ok(store) => return store,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(error) => panic!("could not reopen the store: {error}"),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn sessions_survive_a_restart() {
+    for backend in [Backend::Sled, Backend::MokaOverSled] {
+        let harness = backend.start();
+        let mut browser = harness.browser();
+        browser.get("/set").await;
+        browser.get("/count").await;
+        let cookie = browser.cookie_value().expect("cookie").to_owned();
+        drop(browser);
+        let (dir, store, key) = harness.stop().await;
+        store.sled().expect("sled").flush().await.expect("flush");
+        drop(store);
+
+        let reopened = AnyStore::Sled(reopen(dir.path()));
+        let harness = Harness::start(dir, reopened, key, |builder| builder);
+        let mut browser = harness.browser();
+        browser.set_cookie_value(Some(cookie));
+        assert_eq!(browser.get("/").await.body, "something", "{backend:?}");
+        assert_eq!(browser.get("/count").await.body, "2", "{backend:?}");
+    }
+}
+
+#[actix_rt::test]
+async fn a_corrupt_record_is_discarded_for_a_fresh_session() {
+    let harness = Backend::Sled.start();
+    let mut browser = harness.browser();
+    browser.get("/set").await;
+    let id: SessionId = browser.get("/id").await.body.parse().expect("id");
+    let sled = harness.store.sled().expect("sled");
+    sled.insert_raw(&id, b"\x01garbage")
+        .expect("damage the record");
+
+    let page = browser.get("/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body, NO_VALUE);
+    assert_eq!(browser.cookie_value(), None, "the stale cookie is removed");
+    assert!(sled.is_empty(), "the corrupt record is deleted");
+
+    browser.get("/set").await;
+    assert_eq!(browser.get("/").await.body, "something");
+}
+
+#[actix_rt::test]
+async fn a_cookie_without_a_valid_session_leaves_no_record_behind() {
+    let harness = Backend::Sled.start();
+    let mut browser = harness.browser();
+    browser.set_cookie_value(Some("garbage".to_owned()));
+    for path in ["/", "/id", "/remove/a", "/purge", "/renew", "/clear"] {
+        browser.set_cookie_value(Some("garbage".to_owned()));
+        assert_eq!(browser.get(path).await.status, StatusCode::OK);
+    }
+    assert!(harness.store.sled().expect("sled").is_empty());
+}
