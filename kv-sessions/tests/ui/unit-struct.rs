@@ -1,0 +1,6 @@
+use kv_sessions::SessionKeys;
+
+#[derive(SessionKeys)]
+struct Demo;
+
+fn main() {}
