@@ -1,9 +1,11 @@
 //! Reading and writing the session cookie.
 //!
-//! The cookie's value is the session id's 32 hex digits, signed with HMAC-SHA256 by actix-web's
-//! signed cookie jar; the signature also covers the cookie's name. A version stamp for
-//! cross-instance coherence can later follow the id after a `.`; a server that predates it
-//! reads such a cookie as invalid and starts a fresh session, which is safe.
+//! The cookie's value is a 44-character base64 HMAC-SHA256 tag followed by the session id's 32
+//! hex digits. The tag is computed by actix-web's signed cookie jar over `<cookie name>=<id>`, so
+//! a value signed for another cookie of the app does not verify as a session cookie, even under
+//! the same key. A version stamp for cross-instance coherence can later follow the id after a
+//! `.`; a server that predates it reads such a cookie as invalid and starts a fresh session,
+//! which is safe.
 
 use std::time::SystemTime;
 
@@ -13,6 +15,9 @@ use actix_web::http::header::{COOKIE, HeaderMap};
 
 use crate::expiry::Expiry;
 use crate::id::SessionId;
+
+/// The length of the base64 HMAC-SHA256 tag at the start of the cookie's value.
+const TAG_LEN: usize = 44;
 
 /// What a request's cookies say about its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +82,31 @@ impl CookieConfig {
     }
 
     fn verify(&self, value: &str, key: &Key) -> Option<SessionId> {
-        let cookie = Cookie::new(self.name.clone(), value.to_owned());
+        if !value.is_char_boundary(TAG_LEN) {
+            return None;
+        }
+        let (tag, id) = value.split_at(TAG_LEN);
+        let signed = format!("{tag}{}", self.bound(id));
+        let cookie = Cookie::new(self.name.clone(), signed);
         let verified = CookieJar::new().signed(key).verify(cookie)?;
-        verified.value().parse().ok()
+        let bound_id = verified.value().strip_prefix(self.name.as_str())?;
+        bound_id.strip_prefix('=')?.parse().ok()
+    }
+
+    /// The text the tag covers: the id bound to this cookie's name.
+    fn bound(&self, id: &str) -> String {
+        format!("{}={id}", self.name)
+    }
+
+    /// The cookie value for `id`: the tag over [`bound`](Self::bound), then the id.
+    fn sign(&self, id: SessionId, key: &Key) -> Option<String> {
+        let id = id.to_string();
+        let mut jar = CookieJar::new();
+        jar.signed_mut(key)
+            .add(Cookie::new(self.name.clone(), self.bound(&id)));
+        let signed = jar.get(&self.name)?.value();
+        let tag = signed.get(..TAG_LEN)?;
+        Some(format!("{tag}{id}"))
     }
 
     /// The signed cookie that carries `id`, with a lifetime that follows `expiry`.
@@ -90,7 +117,10 @@ impl CookieConfig {
         now: SystemTime,
         key: &Key,
     ) -> Cookie<'static> {
-        let mut cookie = self.base(id.to_string());
+        let Some(value) = self.sign(id, key) else {
+            return self.removal_cookie();
+        };
+        let mut cookie = self.base(value);
         match expiry {
             Expiry::OnInactivity(idle) => cookie.set_max_age(to_cookie_duration(idle)),
             Expiry::AtDateTime(at) => {
@@ -100,12 +130,7 @@ impl CookieConfig {
             }
             Expiry::OnSessionEnd(_) => {}
         }
-        let mut jar = CookieJar::new();
-        jar.signed_mut(key).add(cookie);
-        jar.delta()
-            .next()
-            .cloned()
-            .unwrap_or_else(|| self.removal_cookie())
+        cookie
     }
 
     /// A cookie that makes the browser drop the session cookie. It carries the same name, path,
@@ -170,6 +195,18 @@ mod tests {
             config.read(&headers(&[header.as_bytes()]), &key),
             Incoming::Signed(id)
         );
+    }
+
+    #[test]
+    fn the_value_is_a_tag_then_the_id() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let value = signed_value(&config, id, &key);
+        assert_eq!(value.len(), TAG_LEN + 32);
+        assert!(value.ends_with(&id.to_string()));
     }
 
     #[test]

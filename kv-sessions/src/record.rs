@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::id::SessionId;
 
@@ -182,7 +182,8 @@ impl Changes {
 
     /// Merges these changes into `base`, the latest stored copy of session `id`, and returns the
     /// record to store in its place. An expired `base` counts as absent: its entries never come
-    /// back.
+    /// back. Times in the result are whole milliseconds, the precision stores keep, so the record
+    /// a save returns equals the one a later load returns.
     pub fn apply_to(&self, id: SessionId, base: Option<&Record>, now: SystemTime) -> Record {
         let base = base.filter(|record| !record.is_expired_at(now));
         let mut entries = match base {
@@ -198,17 +199,25 @@ impl Changes {
         Record {
             id,
             version: base.map_or(1, |record| record.version + 1),
-            created_at: base.map_or(now, |record| record.created_at),
-            expires_at: self.expires_at,
+            created_at: base.map_or(whole_millis(now), |record| record.created_at),
+            expires_at: whole_millis(self.expires_at),
             entries: Arc::new(entries),
         }
     }
 }
 
+/// `time` rounded down to a whole millisecond since the Unix epoch.
+fn whole_millis(time: SystemTime) -> SystemTime {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => {
+            UNIX_EPOCH + Duration::from_millis(since.as_millis().try_into().unwrap_or(u64::MAX))
+        }
+        Err(_) => UNIX_EPOCH,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn at(secs: u64) -> SystemTime {

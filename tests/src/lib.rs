@@ -7,9 +7,11 @@
 mod app;
 mod backend;
 mod browser;
+mod conformance;
 mod probe;
 
 pub use crate::app::{NO_VALUE, routes};
 pub use crate::backend::{AnyStore, Backend, Harness};
 pub use crate::browser::{Browser, Page, send};
+pub use crate::conformance::check_store;
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};

@@ -46,6 +46,8 @@ acceptance_suite!(
     a_value_of_the_wrong_type_is_an_opaque_500,
     a_failing_store_gives_opaque_500s_and_recovers,
     a_failing_save_turns_the_response_into_a_500,
+    builder_settings_reach_the_set_and_the_removal_cookie,
+    a_fixed_deadline_ends_the_session_however_active,
 );
 
 async fn seed_example_flow_stores_and_shows_the_value(backend: Backend) {
@@ -391,6 +393,57 @@ async fn a_failing_save_turns_the_response_into_a_500(backend: Backend) {
         "the failed write did not persist"
     );
     assert_eq!(browser.get("/get/a").await.body, "1");
+}
+
+async fn builder_settings_reach_the_set_and_the_removal_cookie(backend: Backend) {
+    let harness = backend.start_with(|builder| {
+        builder
+            .cookie_path("/")
+            .cookie_domain(Some("example.test".to_owned()))
+            .cookie_secure(false)
+            .cookie_http_only(false)
+            .cookie_same_site(SameSite::Strict)
+            .default_expiry(Expiry::OnSessionEnd(Duration::from_secs(60)))
+    });
+    let mut browser = harness.browser();
+    let set = browser.get("/set").await;
+    let removal = browser.get("/purge").await;
+    for cookie in [set.cookie("id"), removal.cookie("id")] {
+        let cookie = cookie.expect("cookie");
+        assert_ne!(cookie.secure(), Some(true));
+        assert_ne!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.same_site(), Some(SameSite::Strict));
+        assert_eq!(cookie.domain(), Some("example.test"));
+        assert_eq!(cookie.path(), Some("/"));
+    }
+    let set = set.cookie("id").expect("cookie");
+    assert_eq!(set.max_age(), None, "a browser-session cookie");
+    assert_eq!(set.expires(), None);
+}
+
+async fn a_fixed_deadline_ends_the_session_however_active(backend: Backend) {
+    let deadline = std::time::SystemTime::now() + Duration::from_secs(2);
+    let harness =
+        backend.start_with(|builder| builder.default_expiry(Expiry::AtDateTime(deadline)));
+    let mut browser = harness.browser();
+    let page = browser.get("/count").await;
+    let max_age = page
+        .cookie("id")
+        .and_then(|c| c.max_age())
+        .expect("max-age");
+    assert!(max_age.whole_seconds() <= 2, "{max_age}");
+    assert_eq!(browser.get("/count").await.body, "2");
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    actix_rt::time::sleep(left + Duration::from_millis(100)).await;
+    browser.set_cookie_value(Some(cookie));
+    assert_eq!(
+        browser.get("/count").await.body,
+        "1",
+        "a new session after the deadline"
+    );
 }
 
 /// Signs `value` as the session cookie's value with `key`, as the middleware does.
