@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::expiry::Expiry;
 use crate::id::SessionId;
 
 /// One stored session: its entries, its deadline and its version.
@@ -17,6 +18,7 @@ pub struct Record {
     version: u64,
     created_at: SystemTime,
     expires_at: SystemTime,
+    expiry: Option<Expiry>,
     entries: Arc<BTreeMap<String, String>>,
 }
 
@@ -37,8 +39,21 @@ impl Record {
             version,
             created_at,
             expires_at,
+            expiry: None,
             entries: Arc::new(entries),
         }
+    }
+
+    /// The same record with the session's own expiry rule; see [`Record::expiry`].
+    pub fn with_expiry(mut self, expiry: Option<Expiry>) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// The session's own expiry rule, set by [`Session::set_expiry`](crate::Session::set_expiry),
+    /// or `None` where the session follows the middleware's default.
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.expiry
     }
 
     /// The session's id.
@@ -99,6 +114,7 @@ pub struct Changes {
     clear: bool,
     writes: BTreeMap<String, Option<String>>,
     expires_at: SystemTime,
+    expiry: Option<Expiry>,
 }
 
 impl Changes {
@@ -108,7 +124,20 @@ impl Changes {
             clear: false,
             writes: BTreeMap::new(),
             expires_at,
+            expiry: None,
         }
+    }
+
+    /// Gives the session its own expiry rule (`None`: the middleware's default) with this save.
+    /// Like the deadline, the rule is not merged: the last save wins.
+    pub fn set_expiry(&mut self, expiry: Option<Expiry>) -> &mut Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// The expiry rule the session has after this save; see [`Record::expiry`].
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.expiry
     }
 
     /// Stores `json` (JSON text) under `key`.
@@ -156,6 +185,7 @@ impl Changes {
             clear: true,
             writes,
             expires_at,
+            expiry: record.expiry,
         }
     }
 
@@ -201,6 +231,7 @@ impl Changes {
             version: base.map_or(1, |record| record.version + 1),
             created_at: base.map_or(whole_millis(now), |record| record.created_at),
             expires_at: whole_millis(self.expires_at),
+            expiry: self.expiry,
             entries: Arc::new(entries),
         }
     }

@@ -5,6 +5,8 @@
 //! version    u64 LE
 //! created_at u64 LE    milliseconds since the Unix epoch
 //! expires_at u64 LE    milliseconds since the Unix epoch
+//! expiry     u8        the session's own rule: 0 none, 1 on inactivity, 2 at a date, 3 on session end
+//! expiry_ms  u64 LE    the rule's duration, or its date in milliseconds since the Unix epoch
 //! count      u32 LE
 //! count × { key_len u32 LE, key UTF-8, value_len u32 LE, value UTF-8 (JSON text) }
 //! ```
@@ -15,13 +17,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
 
 /// The layout version written in the first byte.
 const FORMAT: u8 = 1;
 /// Bytes before the first entry.
-const HEADER_LEN: usize = 1 + 8 + 8 + 8 + 4;
+const HEADER_LEN: usize = 1 + 8 + 8 + 8 + 1 + 8 + 4;
 
 /// Why stored bytes are not a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +39,8 @@ pub(crate) enum DecodeError {
     TrailingBytes(usize),
     #[error("stored record holds text that is not UTF-8")]
     NotUtf8,
+    #[error("stored record has unknown expiry rule {0}")]
+    UnknownExpiry(u8),
 }
 
 /// Encodes `record` in the layout above.
@@ -46,6 +51,9 @@ pub(crate) fn encode(record: &Record) -> Vec<u8> {
     out.extend_from_slice(&record.version().to_le_bytes());
     out.extend_from_slice(&to_millis(record.created_at()).to_le_bytes());
     out.extend_from_slice(&to_millis(record.expires_at()).to_le_bytes());
+    let (tag, millis) = encode_expiry(record.expiry());
+    out.push(tag);
+    out.extend_from_slice(&millis.to_le_bytes());
     out.extend_from_slice(&len_u32(record.len()).to_le_bytes());
     for (key, value) in record.entries() {
         put_text(&mut out, key);
@@ -61,6 +69,7 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError>
     let version = reader.u64()?;
     let created_at = from_millis(reader.u64()?);
     let expires_at = from_millis(reader.u64()?);
+    let expiry = decode_expiry(reader.take(1)?[0], reader.u64()?)?;
     let count = reader.u32()?;
     let mut entries = BTreeMap::new();
     for _ in 0..count {
@@ -71,7 +80,28 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError>
     if !reader.rest.is_empty() {
         return Err(DecodeError::TrailingBytes(reader.rest.len()));
     }
-    Ok(Record::new(id, version, created_at, expires_at, entries))
+    Ok(Record::new(id, version, created_at, expires_at, entries).with_expiry(expiry))
+}
+
+fn encode_expiry(expiry: Option<Expiry>) -> (u8, u64) {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    match expiry {
+        None => (0, 0),
+        Some(Expiry::OnInactivity(idle)) => (1, millis(idle)),
+        Some(Expiry::AtDateTime(at)) => (2, to_millis(at)),
+        Some(Expiry::OnSessionEnd(idle)) => (3, millis(idle)),
+    }
+}
+
+fn decode_expiry(tag: u8, millis: u64) -> Result<Option<Expiry>, DecodeError> {
+    let duration = Duration::from_millis(millis);
+    match tag {
+        0 => Ok(None),
+        1 => Ok(Some(Expiry::OnInactivity(duration))),
+        2 => Ok(Some(Expiry::AtDateTime(from_millis(millis)))),
+        3 => Ok(Some(Expiry::OnSessionEnd(duration))),
+        other => Err(DecodeError::UnknownExpiry(other)),
+    }
 }
 
 /// Checks the first byte, which names the layout.
@@ -159,6 +189,7 @@ mod tests {
             from_millis(9_000),
             entries,
         )
+        .with_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400))))
     }
 
     #[test]
@@ -183,7 +214,7 @@ mod tests {
         assert_eq!(decode(id, &[]), Err(DecodeError::Empty));
         assert_eq!(decode(id, &[9, 1, 2]), Err(DecodeError::UnknownFormat(9)));
         let mut huge_count = encode(&sample());
-        huge_count[25..29].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge_count[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode(id, &huge_count).is_err());
         let mut trailing = encode(&sample());
         trailing.push(0);
@@ -192,6 +223,26 @@ mod tests {
         let last = not_utf8.len() - 1;
         not_utf8[last] = 0xff;
         assert_eq!(decode(id, &not_utf8), Err(DecodeError::NotUtf8));
+    }
+
+    #[test]
+    fn every_expiry_rule_round_trips() {
+        let day = Duration::from_secs(86_400);
+        for expiry in [
+            None,
+            Some(Expiry::OnInactivity(day)),
+            Some(Expiry::AtDateTime(from_millis(1_700_000_000_000))),
+            Some(Expiry::OnSessionEnd(day)),
+        ] {
+            let record = sample().with_expiry(expiry);
+            assert_eq!(decode(record.id(), &encode(&record)), Ok(record));
+        }
+        let mut unknown = encode(&sample());
+        unknown[HEADER_LEN - 13] = 9;
+        assert_eq!(
+            decode(sample().id(), &unknown),
+            Err(DecodeError::UnknownExpiry(9))
+        );
     }
 
     #[test]
