@@ -1,21 +1,26 @@
 //! Configuring the middleware.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::cookie::{Key, SameSite};
 
-use crate::cookie::CookieConfig;
-use crate::expiry::Expiry;
+use crate::cookie::{CookieConfig, CookieContent, Keys};
+use crate::expiry::{Expiry, Lifetime};
 use crate::middleware::SessionMiddleware;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
 
 /// Everything the middleware and the extractors share, fixed when the middleware is built.
 pub(crate) struct Config {
     pub(crate) store: Arc<dyn DynStore>,
-    pub(crate) key: Key,
+    pub(crate) keys: Keys,
     pub(crate) cookie: CookieConfig,
-    pub(crate) expiry: Expiry,
+    pub(crate) lifetime: Lifetime,
+    pub(crate) max_session_size: usize,
 }
+
+/// The default cap on a session's size: keys plus JSON values.
+const DEFAULT_MAX_SESSION_SIZE: usize = 64 * 1024;
 
 /// Configures a [`SessionMiddleware`]; start with [`SessionMiddleware::builder`].
 ///
@@ -40,18 +45,23 @@ pub(crate) struct Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SessionMiddlewareBuilder<S> {
     store: S,
-    key: Key,
+    keys: Keys,
     cookie: CookieConfig,
-    expiry: Expiry,
+    lifetime: Lifetime,
+    max_session_size: usize,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     pub(crate) fn new(store: S, key: Key) -> Self {
         Self {
             store,
-            key,
+            keys: Keys {
+                current: key,
+                previous: Vec::new(),
+            },
             cookie: CookieConfig::default(),
-            expiry: Expiry::default(),
+            lifetime: Lifetime::default(),
+            max_session_size: DEFAULT_MAX_SESSION_SIZE,
         }
     }
 
@@ -60,9 +70,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     pub fn cache<C: SessionCache>(self, cache: C) -> SessionMiddlewareBuilder<CachedStore<C, S>> {
         SessionMiddlewareBuilder {
             store: CachedStore::new(cache, self.store),
-            key: self.key,
+            keys: self.keys,
             cookie: self.cookie,
-            expiry: self.expiry,
+            lifetime: self.lifetime,
+            max_session_size: self.max_session_size,
         }
     }
 
@@ -106,9 +117,63 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// How long sessions live. Defaults to [`Expiry::OnInactivity`] of one hour.
+    /// Whether the cookie is signed (the default) or encrypted; see [`CookieContent`].
+    pub fn cookie_content(mut self, content: CookieContent) -> Self {
+        self.cookie.content = content;
+        self
+    }
+
+    /// Keys that were current before the one given to the builder, newest first.
+    ///
+    /// Incoming cookies sealed with any of them are still accepted, and are sealed again with the
+    /// current key on the first response that uses the session. To rotate, make the new key
+    /// current and list the old one here for as long as sessions last; then drop it.
+    pub fn previous_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.keys.previous = keys.into_iter().collect();
+        self
+    }
+
+    /// How long sessions live, unless a session sets its own rule with
+    /// [`Session::set_expiry`](crate::Session::set_expiry). Defaults to
+    /// [`Expiry::OnInactivity`] of one hour.
     pub fn default_expiry(mut self, expiry: Expiry) -> Self {
-        self.expiry = expiry;
+        self.lifetime.default = expiry;
+        self
+    }
+
+    /// The longest a session may live from its creation, whatever its activity and its expiry
+    /// rule: the absolute timeout that OWASP recommends. Defaults to none.
+    ///
+    /// [`Session::renew`](crate::Session::renew) starts a new session, so the count restarts.
+    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime.absolute = Some(lifetime);
+        self
+    }
+
+    /// When a read counts as activity, as a fraction of the idle window. Defaults to `0.25`.
+    ///
+    /// Under [`Expiry::OnInactivity`] and [`Expiry::OnSessionEnd`], a request that reads the
+    /// session but writes nothing moves its deadline (a store write, and a fresh cookie) once
+    /// this fraction of the idle window has passed since the deadline was last set. With the
+    /// default and an idle window of one hour, a session read on every request is written at most
+    /// once every 15 minutes, and never expires while it is used. `0.0` moves the deadline on
+    /// every read; `1.0` never on a read. Values outside `0.0..=1.0` are clamped.
+    pub fn refresh_after(mut self, fraction: f64) -> Self {
+        self.lifetime.refresh_after = if fraction.is_nan() {
+            1.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// The largest a session may grow, counting the bytes of its keys and of their values as
+    /// JSON. Defaults to 64 KiB. A write past it fails with [`SessionError::TooLarge`] and leaves
+    /// the session as it was.
+    ///
+    /// [`SessionError::TooLarge`]: crate::SessionError::TooLarge
+    pub fn max_session_size(mut self, bytes: usize) -> Self {
+        self.max_session_size = bytes;
         self
     }
 
@@ -117,9 +182,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     pub fn build(self) -> SessionMiddleware {
         SessionMiddleware::from_config(Config {
             store: Arc::new(self.store),
-            key: self.key,
+            keys: self.keys,
             cookie: self.cookie,
-            expiry: self.expiry,
+            lifetime: self.lifetime,
+            max_session_size: self.max_session_size,
         })
     }
 }

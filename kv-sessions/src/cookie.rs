@@ -1,11 +1,13 @@
 //! Reading and writing the session cookie.
 //!
-//! The cookie's value is a 44-character base64 HMAC-SHA256 tag followed by the session id's 32
-//! hex digits. The tag is computed by actix-web's signed cookie jar over `<cookie name>=<id>`, so
-//! a value signed for another cookie of the app does not verify as a session cookie, even under
-//! the same key. A version stamp for cross-instance coherence can later follow the id after a
-//! `.`; a server that predates it reads such a cookie as invalid and starts a fresh session,
-//! which is safe.
+//! A signed cookie's value is a 44-character base64 HMAC-SHA256 tag followed by the session id's
+//! 32 hex digits. The tag is computed by actix-web's signed cookie jar over `<cookie name>=<id>`,
+//! so a value signed for another cookie of the app does not verify as a session cookie, even
+//! under the same key. A private cookie's value is the id sealed with AES-256-GCM by actix-web's
+//! private cookie jar, which authenticates the cookie name too.
+//!
+//! A version stamp for cross-instance coherence can later follow the id after a `.`; a server
+//! that predates it reads such a cookie as invalid and starts a fresh session, which is safe.
 
 use std::time::SystemTime;
 
@@ -19,6 +21,33 @@ use crate::id::SessionId;
 /// The length of the base64 HMAC-SHA256 tag at the start of the cookie's value.
 const TAG_LEN: usize = 44;
 
+/// How the session cookie protects the id it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CookieContent {
+    /// Signed with HMAC-SHA256: the client can read the id but cannot forge or alter it. The
+    /// default: the id is a random token that tells a reader nothing.
+    #[default]
+    Signed,
+    /// Encrypted and authenticated with AES-256-GCM: the client can neither read nor alter the
+    /// id. The cookie is about 30 characters longer.
+    Private,
+}
+
+/// The key that seals new cookies, and older keys that still open incoming ones.
+#[derive(Clone)]
+pub(crate) struct Keys {
+    pub(crate) current: Key,
+    pub(crate) previous: Vec<Key>,
+}
+
+impl Keys {
+    /// Every key, the current one first.
+    fn all(&self) -> impl Iterator<Item = &Key> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+}
+
 /// What a request's cookies say about its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Incoming {
@@ -26,8 +55,14 @@ pub(crate) enum Incoming {
     Absent,
     /// A cookie of ours that is forged, damaged or not an id.
     Rejected,
-    /// A correctly signed id. The session may still be unknown or expired.
-    Signed(SessionId),
+    /// An id that one of our keys vouches for. The session may still be unknown or expired.
+    Valid {
+        /// The id.
+        id: SessionId,
+        /// Whether the current key opened it; `false` means a previous key did, and the cookie
+        /// should be sealed again under the current one.
+        current_key: bool,
+    },
 }
 
 /// The attributes of the session cookie.
@@ -39,6 +74,7 @@ pub(crate) struct CookieConfig {
     pub(crate) secure: bool,
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
+    pub(crate) content: CookieContent,
 }
 
 impl Default for CookieConfig {
@@ -50,6 +86,7 @@ impl Default for CookieConfig {
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
+            content: CookieContent::Signed,
         }
     }
 }
@@ -58,13 +95,16 @@ impl CookieConfig {
     /// Finds the session id in the request's `Cookie` headers.
     ///
     /// Browsers may send several cookies of one name (set for different paths); the first one
-    /// that verifies wins. Headers that are not UTF-8 and pairs without `=` are skipped.
-    pub(crate) fn read(&self, headers: &HeaderMap, key: &Key) -> Incoming {
+    /// that opens wins. Headers that are not UTF-8 and pairs without `=` are skipped.
+    pub(crate) fn read(&self, headers: &HeaderMap, keys: &Keys) -> Incoming {
         let mut incoming = Incoming::Absent;
         for value in self.values(headers) {
-            match self.verify(value, key) {
-                Some(id) => return Incoming::Signed(id),
-                None => incoming = Incoming::Rejected,
+            incoming = Incoming::Rejected;
+            for (index, key) in keys.all().enumerate() {
+                if let Some(id) = self.open(value, key) {
+                    let current_key = index == 0;
+                    return Incoming::Valid { id, current_key };
+                }
             }
         }
         incoming
@@ -79,6 +119,33 @@ impl CookieConfig {
             .filter_map(|pair| pair.trim().split_once('='))
             .filter(|(name, _)| *name == self.name)
             .map(|(_, value)| value)
+    }
+
+    fn open(&self, value: &str, key: &Key) -> Option<SessionId> {
+        match self.content {
+            CookieContent::Signed => self.verify(value, key),
+            CookieContent::Private => self.decrypt(value, key),
+        }
+    }
+
+    fn seal(&self, id: SessionId, key: &Key) -> Option<String> {
+        match self.content {
+            CookieContent::Signed => self.sign(id, key),
+            CookieContent::Private => self.encrypt(id, key),
+        }
+    }
+
+    fn decrypt(&self, value: &str, key: &Key) -> Option<SessionId> {
+        let cookie = Cookie::new(self.name.clone(), value.to_owned());
+        let opened = CookieJar::new().private(key).decrypt(cookie)?;
+        opened.value().parse().ok()
+    }
+
+    fn encrypt(&self, id: SessionId, key: &Key) -> Option<String> {
+        let mut jar = CookieJar::new();
+        jar.private_mut(key)
+            .add(Cookie::new(self.name.clone(), id.to_string()));
+        Some(jar.get(&self.name)?.value().to_owned())
     }
 
     fn verify(&self, value: &str, key: &Key) -> Option<SessionId> {
@@ -109,26 +176,24 @@ impl CookieConfig {
         Some(format!("{tag}{id}"))
     }
 
-    /// The signed cookie that carries `id`, with a lifetime that follows `expiry`.
+    /// The cookie that carries `id`, sealed with `key`, living until `deadline` (or until the
+    /// browser closes, under [`Expiry::OnSessionEnd`]).
     pub(crate) fn session_cookie(
         &self,
         id: SessionId,
-        expiry: Expiry,
+        rule: Expiry,
+        deadline: SystemTime,
         now: SystemTime,
         key: &Key,
     ) -> Cookie<'static> {
-        let Some(value) = self.sign(id, key) else {
+        let Some(value) = self.seal(id, key) else {
             return self.removal_cookie();
         };
         let mut cookie = self.base(value);
-        match expiry {
-            Expiry::OnInactivity(idle) => cookie.set_max_age(to_cookie_duration(idle)),
-            Expiry::AtDateTime(at) => {
-                let left = at.duration_since(now).unwrap_or_default();
-                cookie.set_max_age(to_cookie_duration(left));
-                cookie.set_expires(OffsetDateTime::from(at));
-            }
-            Expiry::OnSessionEnd(_) => {}
+        if rule.persists_cookie() {
+            let left = deadline.duration_since(now).unwrap_or_default();
+            cookie.set_max_age(to_cookie_duration(left));
+            cookie.set_expires(OffsetDateTime::from(deadline));
         }
         cookie
     }
@@ -154,8 +219,11 @@ impl CookieConfig {
     }
 }
 
+/// Whole seconds, rounded up: `Max-Age` counts seconds, and a cookie that dies a fraction of a
+/// second after its session is harmless, while one that dies before it logs the user out early.
 fn to_cookie_duration(duration: std::time::Duration) -> CookieDuration {
-    CookieDuration::seconds(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    CookieDuration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -178,8 +246,23 @@ mod tests {
     }
 
     fn signed_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
-        let cookie = config.session_cookie(id, Expiry::default(), SystemTime::now(), key);
+        let now = SystemTime::now();
+        let cookie = config.session_cookie(id, Expiry::default(), now, now, key);
         cookie.value().to_owned()
+    }
+
+    fn keys(key: &Key) -> Keys {
+        Keys {
+            current: key.clone(),
+            previous: Vec::new(),
+        }
+    }
+
+    fn valid(id: SessionId) -> Incoming {
+        Incoming::Valid {
+            id,
+            current_key: true,
+        }
     }
 
     #[test]
@@ -192,8 +275,8 @@ mod tests {
         let value = signed_value(&config, id, &key);
         let header = format!("other=1; session={value}; third=3");
         assert_eq!(
-            config.read(&headers(&[header.as_bytes()]), &key),
-            Incoming::Signed(id)
+            config.read(&headers(&[header.as_bytes()]), &keys(&key)),
+            valid(id)
         );
     }
 
@@ -215,7 +298,7 @@ mod tests {
         let value = signed_value(&config, SessionId::generate(), &Key::generate());
         let header = format!("session={value}");
         assert_eq!(
-            config.read(&headers(&[header.as_bytes()]), &Key::generate()),
+            config.read(&headers(&[header.as_bytes()]), &keys(&Key::generate())),
             Incoming::Rejected
         );
     }
@@ -230,7 +313,7 @@ mod tests {
         let value = signed_value(&other, SessionId::generate(), &key);
         let header = format!("session={value}");
         assert_eq!(
-            CookieConfig::default().read(&headers(&[header.as_bytes()]), &key),
+            CookieConfig::default().read(&headers(&[header.as_bytes()]), &keys(&key)),
             Incoming::Rejected
         );
     }
@@ -245,21 +328,21 @@ mod tests {
         let value = signed_value(&config, id, &key);
         let header = format!("session=forged; session={value}");
         assert_eq!(
-            config.read(&headers(&[b"\xff\xfe", header.as_bytes()]), &key),
-            Incoming::Signed(id)
+            config.read(&headers(&[b"\xff\xfe", header.as_bytes()]), &keys(&key)),
+            valid(id)
         );
     }
 
     #[test]
     fn absent_and_garbage_cookies_are_told_apart() {
         let (config, key) = (CookieConfig::default(), Key::generate());
-        assert_eq!(config.read(&headers(&[]), &key), Incoming::Absent);
+        assert_eq!(config.read(&headers(&[]), &keys(&key)), Incoming::Absent);
         assert_eq!(
-            config.read(&headers(&[b"a=b; ;; =; session"]), &key),
+            config.read(&headers(&[b"a=b; ;; =; session"]), &keys(&key)),
             Incoming::Absent
         );
         assert_eq!(
-            config.read(&headers(&[b"session="]), &key),
+            config.read(&headers(&[b"session="]), &keys(&key)),
             Incoming::Rejected
         );
     }
@@ -272,10 +355,12 @@ mod tests {
             same_site: SameSite::Strict,
             ..CookieConfig::default()
         };
+        let now = SystemTime::now();
         let set = config.session_cookie(
             SessionId::generate(),
             Expiry::default(),
-            SystemTime::now(),
+            now + Duration::from_secs(60),
+            now,
             &Key::generate(),
         );
         let removal = config.removal_cookie();
@@ -289,23 +374,73 @@ mod tests {
     }
 
     #[test]
-    fn the_cookie_lifetime_follows_the_expiry() {
+    fn the_cookie_lifetime_follows_the_deadline() {
         let (config, key, id) = (
             CookieConfig::default(),
             Key::generate(),
             SessionId::generate(),
         );
         let now = SystemTime::now();
-        let idle =
-            config.session_cookie(id, Expiry::OnInactivity(Duration::from_secs(90)), now, &key);
-        assert_eq!(idle.max_age(), Some(CookieDuration::seconds(90)));
-        let at = now + Duration::from_secs(30);
-        let fixed = config.session_cookie(id, Expiry::AtDateTime(at), now, &key);
-        assert_eq!(fixed.max_age(), Some(CookieDuration::seconds(30)));
-        assert!(fixed.expires_datetime().is_some());
+        let minute = Duration::from_secs(60);
+        let idle = config.session_cookie(
+            id,
+            Expiry::OnInactivity(minute),
+            now + minute * 2,
+            now,
+            &key,
+        );
+        assert_eq!(idle.max_age(), Some(CookieDuration::seconds(120)));
+        assert!(idle.expires_datetime().is_some());
         let browser =
-            config.session_cookie(id, Expiry::OnSessionEnd(Duration::from_secs(9)), now, &key);
+            config.session_cookie(id, Expiry::OnSessionEnd(minute), now + minute, now, &key);
         assert_eq!(browser.max_age(), None);
         assert_eq!(browser.expires(), None);
+    }
+
+    #[test]
+    fn private_cookies_hide_the_id_and_open_only_with_their_key() {
+        let config = CookieConfig {
+            content: CookieContent::Private,
+            ..CookieConfig::default()
+        };
+        let (key, id) = (Key::generate(), SessionId::generate());
+        let value = signed_value(&config, id, &key);
+        assert!(!value.contains(&id.to_string()));
+        let header = format!("session={value}");
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &keys(&key)),
+            valid(id)
+        );
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &keys(&Key::generate())),
+            Incoming::Rejected
+        );
+        let signed_reader = CookieConfig::default();
+        assert_eq!(
+            signed_reader.read(&headers(&[header.as_bytes()]), &keys(&key)),
+            Incoming::Rejected
+        );
+    }
+
+    #[test]
+    fn previous_keys_still_open_cookies_and_say_so() {
+        let config = CookieConfig::default();
+        let (old, new, id) = (Key::generate(), Key::generate(), SessionId::generate());
+        let header = format!("session={}", signed_value(&config, id, &old));
+        let rotated = Keys {
+            current: new.clone(),
+            previous: vec![Key::generate(), old],
+        };
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &rotated),
+            Incoming::Valid {
+                id,
+                current_key: false
+            }
+        );
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &keys(&new)),
+            Incoming::Rejected
+        );
     }
 }

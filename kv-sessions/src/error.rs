@@ -66,6 +66,19 @@ pub enum SessionError {
         #[source]
         source: serde_json::Error,
     },
+    /// Writing `key` would make the session larger than its limit; the session was left as it
+    /// was. See [`max_session_size`](crate::SessionMiddlewareBuilder::max_session_size).
+    #[error(
+        "writing session key `{key}` would grow the session to {size} bytes, past its limit of {limit}"
+    )]
+    TooLarge {
+        /// The stored key.
+        key: String,
+        /// The session's size with the write, in bytes of keys and JSON values.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The value given for `key` cannot be serialized to JSON.
     #[error("the value for session key `{key}` cannot be serialized")]
     Serialize {

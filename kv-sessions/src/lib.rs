@@ -154,6 +154,7 @@ mod store;
 pub use kv_sessions_macros::SessionKeys;
 
 pub use crate::config::SessionMiddlewareBuilder;
+pub use crate::cookie::CookieContent;
 pub use crate::error::{SessionError, StoreError};
 pub use crate::expiry::Expiry;
 pub use crate::id::{ParseSessionIdError, SessionId};

@@ -59,7 +59,7 @@ impl std::fmt::Debug for SessionMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionMiddleware")
             .field("cookie", &self.config.cookie.name)
-            .field("expiry", &self.config.expiry)
+            .field("lifetime", &self.config.lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -121,7 +121,7 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let incoming = self.config.cookie.read(req.headers(), &self.config.key);
+        let incoming = self.config.cookie.read(req.headers(), &self.config.keys);
         let session = Rc::new(RequestSession::new(Arc::clone(&self.config), incoming));
         req.extensions_mut().insert(Rc::clone(&session));
         let response = self.service.call(req);
@@ -144,11 +144,13 @@ fn apply<B>(
     let config = session.config();
     let cookie = match update {
         CookieUpdate::Keep => return Ok(()),
-        CookieUpdate::Set(id) => {
-            config
-                .cookie
-                .session_cookie(id, config.expiry, SystemTime::now(), &config.key)
-        }
+        CookieUpdate::Set(issue) => config.cookie.session_cookie(
+            issue.id,
+            issue.rule,
+            issue.deadline,
+            SystemTime::now(),
+            &config.keys.current,
+        ),
         CookieUpdate::Remove => config.cookie.removal_cookie(),
     };
     response

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::config::Config;
 use crate::cookie::Incoming;
 use crate::error::{Chain, SessionError, StoreError};
+use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::{Changes, Record};
 
@@ -64,6 +65,10 @@ impl Session {
     }
 
     /// Stores `value` under `key`, replacing what was there.
+    ///
+    /// [`SessionError::TooLarge`] where the session would outgrow
+    /// [`max_session_size`](crate::SessionMiddlewareBuilder::max_session_size); the session then
+    /// stays as it was.
     pub fn insert<T: Serialize>(
         &self,
         key: impl Into<String>,
@@ -74,7 +79,13 @@ impl Session {
             Ok(json) => json,
             Err(source) => return Err(SessionError::Serialize { key, source }),
         };
-        self.0.state.borrow_mut().changes.set(key, json);
+        let limit = self.0.config.max_session_size;
+        let mut state = self.0.state.borrow_mut();
+        let size = state.size_with(&key, &json);
+        if size > limit {
+            return Err(SessionError::TooLarge { key, size, limit });
+        }
+        state.changes.set(key, json);
         Ok(())
     }
 
@@ -108,9 +119,27 @@ impl Session {
     /// before login is worthless after it.
     ///
     /// Writes after `renew` in the same request go to the new id. On a session that has never
-    /// been saved, `renew` does nothing: a new session gets a new id anyway.
+    /// been saved, `renew` does nothing: a new session gets a new id anyway. The renewed session
+    /// counts as new for [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime).
     pub fn renew(&self) {
         self.0.state.borrow_mut().renew();
+    }
+
+    /// Gives this session its own expiry rule, kept with the session for its later requests;
+    /// `None` returns it to the middleware's default. Typically "remember me" on login:
+    /// `session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400))))`.
+    ///
+    /// The rule is saved with the session's next save; on a session that has never been saved it
+    /// takes effect when the first value is written. The
+    /// [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime) still caps it.
+    pub fn set_expiry(&self, expiry: Option<Expiry>) {
+        self.0.state.borrow_mut().expiry = Some(expiry);
+    }
+
+    /// The expiry rule this session follows: its own, or the middleware's default.
+    pub fn expiry(&self) -> Expiry {
+        let own = self.0.state.borrow().own_expiry();
+        self.0.config.lifetime.rule(own)
     }
 
     /// The session's id: `None` for a session that will be created when this request saves it.
@@ -177,6 +206,8 @@ struct State {
     stored: Option<Record>,
     /// The writes made by the request, to be applied to the latest stored copy.
     changes: Changes,
+    /// The expiry rule set by [`Session::set_expiry`], if it was called.
+    expiry: Option<Option<Expiry>>,
     /// The id of a session purged by this request, to be deleted.
     purged: Option<SessionId>,
     /// The new id that [`Session::renew`] moved the session to.
@@ -188,6 +219,7 @@ impl State {
         Self {
             stored,
             changes: Changes::new(SystemTime::UNIX_EPOCH),
+            expiry: None,
             purged: None,
             renewed_to: None,
         }
@@ -200,11 +232,33 @@ impl State {
         }
     }
 
+    /// The session's size, in bytes of keys and JSON values, once `key` holds `json`.
+    fn size_with(&self, key: &str, json: &str) -> usize {
+        let stored = self.stored.iter().flat_map(Record::entries);
+        let unchanged = stored
+            .filter(|(stored_key, _)| self.changes.lookup(stored_key).is_none())
+            .map(|(k, v)| k.len() + v.len());
+        let written = self
+            .changes
+            .writes()
+            .filter(|(written_key, _)| *written_key != key)
+            .filter_map(|(k, v)| v.map(|v| k.len() + v.len()));
+        unchanged.chain(written).sum::<usize>() + key.len() + json.len()
+    }
+
+    fn own_expiry(&self) -> Option<Expiry> {
+        match self.expiry {
+            Some(set) => set,
+            None => self.stored.as_ref().and_then(Record::expiry),
+        }
+    }
+
     fn purge(&mut self) {
         if let Some(record) = self.stored.take() {
             self.purged = Some(record.id());
         }
         self.changes = Changes::new(SystemTime::UNIX_EPOCH);
+        self.expiry = None;
         self.renewed_to = None;
     }
 
@@ -212,6 +266,11 @@ impl State {
         if self.stored.is_some() {
             self.renewed_to = Some(SessionId::generate());
         }
+    }
+
+    /// Whether the request changed anything a save would keep.
+    fn is_dirty(&self) -> bool {
+        self.changes.touches_entries() || self.expiry.is_some()
     }
 
     /// Whether the changes write at least one value, so that a new session is worth creating.
@@ -225,10 +284,18 @@ impl State {
 pub(crate) enum CookieUpdate {
     /// Leave the browser's cookie as it is.
     Keep,
-    /// Send the cookie for this id.
-    Set(SessionId),
+    /// Send a cookie for this session.
+    Set(Issue),
     /// Remove the browser's cookie.
     Remove,
+}
+
+/// A session cookie to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Issue {
+    pub(crate) id: SessionId,
+    pub(crate) rule: Expiry,
+    pub(crate) deadline: SystemTime,
 }
 
 impl RequestSession {
@@ -251,7 +318,7 @@ impl RequestSession {
         self.loaded
             .get_or_try_init(|| async {
                 let stored = match self.incoming {
-                    Incoming::Signed(id) => self.load_record(id).await?,
+                    Incoming::Valid { id, .. } => self.load_record(id).await?,
                     Incoming::Absent | Incoming::Rejected => None,
                 };
                 *self.state.borrow_mut() = State::new(stored);
@@ -287,16 +354,43 @@ impl RequestSession {
         }
         let state = self.state.replace(State::new(None));
         if server_error {
-            return Ok(self.unsaved_cookie(Some(state.stored.is_some() || state.purged.is_some())));
+            let found = state.stored.is_some() || state.purged.is_some();
+            return Ok(self.unsaved_cookie(Some(found)));
         }
         if let Some(id) = state.purged {
             self.config.store.delete(&id).await?;
         }
-        match self.save(&state).await? {
-            Some(id) => Ok(CookieUpdate::Set(id)),
-            None if state.purged.is_some() => Ok(CookieUpdate::Remove),
-            None => Ok(self.unsaved_cookie(Some(state.stored.is_some()))),
+        let now = SystemTime::now();
+        if let Some(saved) = self.save(&state, now).await? {
+            return Ok(CookieUpdate::Set(self.issue(&saved)));
         }
+        match &state.stored {
+            _ if state.purged.is_some() => Ok(CookieUpdate::Remove),
+            Some(stored) if self.incoming_needs_resealing() => {
+                Ok(CookieUpdate::Set(self.issue(stored)))
+            }
+            stored => Ok(self.unsaved_cookie(Some(stored.is_some()))),
+        }
+    }
+
+    /// The cookie for a stored record.
+    fn issue(&self, record: &Record) -> Issue {
+        Issue {
+            id: record.id(),
+            rule: self.config.lifetime.rule(record.expiry()),
+            deadline: record.expires_at(),
+        }
+    }
+
+    /// Whether the incoming cookie was opened by a previous key and must be sealed again.
+    fn incoming_needs_resealing(&self) -> bool {
+        matches!(
+            self.incoming,
+            Incoming::Valid {
+                current_key: false,
+                ..
+            }
+        )
     }
 
     /// The cookie update for a request that saved nothing. `found` says whether the cookie's
@@ -304,37 +398,47 @@ impl RequestSession {
     /// session is removed, so that the browser stops sending it.
     fn unsaved_cookie(&self, found: Option<bool>) -> CookieUpdate {
         match (self.incoming, found) {
-            (Incoming::Rejected, _) | (Incoming::Signed(_), Some(false)) => CookieUpdate::Remove,
+            (Incoming::Rejected, _) | (Incoming::Valid { .. }, Some(false)) => CookieUpdate::Remove,
             _ => CookieUpdate::Keep,
         }
     }
 
-    /// Writes the changes to the store; returns the id saved under, if anything was saved.
-    async fn save(&self, state: &State) -> Result<Option<SessionId>, SessionError> {
-        let now = SystemTime::now();
-        let deadline = self.config.expiry.deadline(now);
+    /// Writes the changes to the store, and returns the record as saved, if anything was saved.
+    ///
+    /// - A renewed session is written whole under its new id, then the old id is deleted.
+    /// - A stored session gets the request's changes, or only a later deadline where a read
+    ///   counts as activity.
+    /// - A new session is created only when the request wrote a value.
+    async fn save(&self, state: &State, now: SystemTime) -> Result<Option<Record>, SessionError> {
+        let lifetime = &self.config.lifetime;
         let store = &self.config.store;
-        match (&state.stored, state.renewed_to) {
+        let own = state.own_expiry();
+        let rule = lifetime.rule(own);
+        let saved = match (&state.stored, state.renewed_to) {
             (Some(stored), Some(new_id)) => {
                 let moved = state.changes.apply_to(stored.id(), Some(stored), now);
-                store
-                    .save(&new_id, &Changes::replacing(&moved, deadline))
-                    .await?;
+                let mut changes = Changes::replacing(&moved, lifetime.deadline(rule, now, now));
+                changes.set_expiry(own);
+                let saved = store.save(&new_id, &changes).await?;
                 store.delete(&stored.id()).await?;
-                Ok(Some(new_id))
+                saved
             }
-            (Some(stored), None) if state.changes.touches_entries() => {
-                let changes = state.changes.clone().with_deadline(deadline);
-                store.save(&stored.id(), &changes).await?;
-                Ok(Some(stored.id()))
+            (Some(stored), None) if state.is_dirty() || lifetime.needs_refresh(stored, now) => {
+                let deadline = lifetime.deadline(rule, stored.created_at(), now);
+                let mut changes = state.changes.clone().with_deadline(deadline);
+                changes.set_expiry(own);
+                store.save(&stored.id(), &changes).await?
             }
             (None, _) if state.writes_a_value() => {
-                let id = SessionId::generate();
-                let changes = state.changes.clone().with_deadline(deadline);
-                store.save(&id, &changes).await?;
-                Ok(Some(id))
+                let mut changes = state
+                    .changes
+                    .clone()
+                    .with_deadline(lifetime.deadline(rule, now, now));
+                changes.set_expiry(own);
+                store.save(&SessionId::generate(), &changes).await?
             }
-            _ => Ok(None),
-        }
+            _ => return Ok(None),
+        };
+        Ok(Some(saved))
     }
 }
