@@ -236,7 +236,9 @@ impl State {
     fn size_with(&self, key: &str, json: &str) -> usize {
         let stored = self.stored.iter().flat_map(Record::entries);
         let unchanged = stored
-            .filter(|(stored_key, _)| self.changes.lookup(stored_key).is_none())
+            .filter(|(stored_key, _)| {
+                *stored_key != key && self.changes.lookup(stored_key).is_none()
+            })
             .map(|(k, v)| k.len() + v.len());
         let written = self
             .changes

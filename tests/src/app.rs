@@ -36,6 +36,8 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(renew)
         .service(show_id)
         .service(fail)
+        .service(remember)
+        .service(big)
         .service(plain);
 }
 
@@ -139,6 +141,22 @@ async fn fail(session: Session, path: Path<(String, String)>) -> Reply {
     let (key, value) = path.into_inner();
     session.insert(key, value)?;
     Ok(HttpResponse::InternalServerError().body("handler failed"))
+}
+
+/// Gives the session a 30-day idle window of its own, as "remember me" would.
+#[get("/remember")]
+async fn remember(session: Session) -> Reply {
+    let month = std::time::Duration::from_secs(30 * 86_400);
+    session.set_expiry(Some(kv_sessions::Expiry::OnInactivity(month)));
+    session.insert("remembered", true)?;
+    Ok(text("remembered"))
+}
+
+/// Stores a value of `len` bytes under `big`.
+#[get("/big/{len}")]
+async fn big(session: Session, len: Path<usize>) -> Reply {
+    session.insert("big", "x".repeat(*len))?;
+    Ok(text("stored"))
 }
 
 /// Uses no session at all.

@@ -149,9 +149,14 @@ impl Harness {
         }
     }
 
-    /// A browser with no cookies, talking to this server.
+    /// A browser with no cookies, talking to this server, for the default cookie name `id`.
     pub fn browser(&self) -> Browser<'_> {
         Browser::new(&self.server, "id")
+    }
+
+    /// A browser for a server whose cookie name was changed to `name`.
+    pub fn browser_for(&self, name: &str) -> Browser<'_> {
+        Browser::new(&self.server, name)
     }
 
     /// Stops the server and hands back the pieces to start another over the same store.
