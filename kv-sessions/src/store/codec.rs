@@ -251,3 +251,42 @@ mod tests {
         assert_eq!(to_millis(from_millis(123)), 123);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_decode_to_a_record_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(SessionId::generate(), &bytes);
+        }
+
+        #[test]
+        fn damaged_records_decode_to_a_record_or_an_error(
+            entries in proptest::collection::btree_map(".{0,12}", ".{0,24}", 0..8),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let record = Record::new(SessionId::generate(), 1, from_millis(0), from_millis(1), entries);
+            let mut bytes = encode(&record);
+            for (index, value) in flips {
+                let at = index.index(bytes.len());
+                bytes[at] = value;
+            }
+            let _ = decode(record.id(), &bytes);
+        }
+
+        #[test]
+        fn any_record_round_trips(
+            entries in proptest::collection::btree_map(".{0,12}", ".{0,24}", 0..8),
+            version in any::<u64>(),
+            created in 0..u64::MAX / 2,
+            expires in 0..u64::MAX / 2,
+        ) {
+            let record = Record::new(SessionId::generate(), version, from_millis(created), from_millis(expires), entries);
+            prop_assert_eq!(decode(record.id(), &encode(&record)), Ok(record));
+        }
+    }
+}
