@@ -85,29 +85,64 @@
 //! - When the store fails to save, the response becomes a bare 500: a client is never told that
 //!   a write succeeded when it did not persist.
 //!
-//! # Cookies and bad input
+//! # Cookies and keys
 //!
-//! The cookie carries only the session id, signed with your [`Key`](actix_web::cookie::Key); the
-//! data stays on the server. The defaults are `HttpOnly`, `SameSite=Lax`, `Secure` and `Path=/`,
-//! with a `Max-Age` that follows the [`Expiry`]; the builder changes any of them. Browsers count
-//! `http://localhost` as secure, so the defaults work in local development.
+//! The cookie carries only the session id; the data stays on the server. By default the id is
+//! signed with HMAC-SHA256 under your [`Key`](actix_web::cookie::Key), and the signature covers the
+//! cookie's name too; [`CookieContent::Private`] encrypts it instead. The defaults are `HttpOnly`,
+//! `SameSite=Lax`, `Secure` and `Path=/`, with a `Max-Age` that follows the session's deadline;
+//! the builder changes any of them. Browsers count `http://localhost` as secure, so the defaults
+//! work in local development. A `__Host-` cookie name works as it is, since the defaults are what
+//! that prefix requires. Removal cookies carry the same attributes as the cookie they remove.
+//!
+//! Keys rotate without logging anyone out: make the new key current and pass the old one to
+//! [`SessionMiddlewareBuilder::previous_keys`]. Cookies sealed with an old key are accepted and
+//! sealed again with the current key on their next response that uses the session.
+//!
+//! # Login, logout, and the rules of renew and purge
+//!
+//! - [`Session::renew`] (on login) moves the data to a new random id and deletes the old one, so
+//!   an id planted before login is worthless after it. Writes after `renew` go to the new id.
+//! - [`Session::purge`] (on logout) deletes the session from the store and the cache and removes
+//!   the cookie. Writes after `purge` in the same request start a clean new session, holding only
+//!   those writes. `renew` after `purge` does nothing: a purged session never comes back.
+//! - Strict ids: an id the server did not issue, or no longer has, is never adopted. A request
+//!   that brings one gets a fresh session under a new id.
+//!
+//! # Bad input and failures
 //!
 //! A missing, malformed, forged, unknown or expired cookie never fails a request: the request
 //! gets a fresh, empty session, and the response removes the stale cookie. Ids are random UUID v4
-//! values from the operating system's RNG, and an id the server did not issue is never adopted.
-//! A stored record that cannot be decoded is logged, deleted, and replaced by a fresh session.
+//! values from the operating system's RNG. A stored record that cannot be decoded is logged,
+//! deleted, and replaced by a fresh session. A session is capped in size
+//! ([`SessionMiddlewareBuilder::max_session_size`], 64 KiB by default): a write past the cap fails
+//! with [`SessionError::TooLarge`] and leaves the session as it was.
 //!
 //! Every error a handler can meet is a [`SessionError`]. As a response it is a bare `500
 //! Internal Server Error` whose body says nothing about the cause; the cause goes to the log
 //! through [`tracing`]. Using a session extractor without the middleware is such an error, and
-//! the log says to wrap the `App` with [`SessionMiddleware`].
+//! the log says to wrap the `App` with [`SessionMiddleware`]. When the store is down, routes that
+//! use the session answer 500 and routes that do not keep working; the first request after the
+//! store recovers works again, with no restart.
 //!
 //! # Expiry
 //!
-//! [`Expiry::OnInactivity`] of one hour is the default: each save moves the deadline. The
-//! deadline is stored with the session, and no store or cache ever returns a session past it.
-//! Reading a session does not count as activity yet: a session that is only read expires at the
-//! deadline of its last save.
+//! Every session has a deadline, stored with it; no store or cache ever returns a session past
+//! it, and the cookie's `Max-Age` follows it.
+//!
+//! - [`Expiry::OnInactivity`] (the default, one hour): the deadline moves with activity.
+//! - [`Expiry::AtDateTime`]: a fixed end, however active the session is.
+//! - [`Expiry::OnSessionEnd`]: a cookie without `Max-Age`, which the browser drops when it
+//!   closes, and an idle bound on the server.
+//!
+//! Reads count as activity, but a read does not write to the store on every request: it moves
+//! the deadline once a quarter of the idle window has passed since the deadline was last set
+//! ([`SessionMiddlewareBuilder::refresh_after`]). A session in use therefore never expires, and a
+//! session read a thousand times a minute costs one store write per quarter window.
+//!
+//! [`SessionMiddlewareBuilder::absolute_lifetime`] caps every session's life from its creation,
+//! the absolute timeout OWASP recommends. [`Session::set_expiry`] gives one session its own rule,
+//! such as a month for "remember me"; the rule is stored with the session.
 //!
 //! # Stores and caching
 //!
