@@ -211,6 +211,15 @@ mod tests {
         );
     }
 
+    fn stored_keys(node: &DeriveInput) -> Vec<String> {
+        let input = Input::from_syn(node).unwrap();
+        input
+            .fields
+            .iter()
+            .map(|field| input.stored_key(field))
+            .collect()
+    }
+
     #[test]
     fn the_stored_key_is_the_prefix_then_the_rename_or_the_unraw_field_name() {
         let node: DeriveInput = parse_quote! {
@@ -222,13 +231,10 @@ mod tests {
                 r#type: SessionKey<u8>,
             }
         };
-        let input = Input::from_syn(&node).unwrap();
-        let keys: Vec<String> = input
-            .fields
-            .iter()
-            .map(|field| input.stored_key(field))
-            .collect();
-        assert_eq!(keys, ["demo.test_key", "demo.visits", "demo.type"]);
+        assert_eq!(
+            stored_keys(&node),
+            ["demo.test_key", "demo.visits", "demo.type"]
+        );
     }
 
     #[test]
@@ -240,12 +246,6 @@ mod tests {
                 user: SessionKey<u64>,
             }
         };
-        let input = Input::from_syn(&node).unwrap();
-        let keys: Vec<String> = input
-            .fields
-            .iter()
-            .map(|field| input.stored_key(field))
-            .collect();
-        assert_eq!(keys, ["match", "user.id"]);
+        assert_eq!(stored_keys(&node), ["match", "user.id"]);
     }
 }

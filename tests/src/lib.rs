@@ -15,3 +15,21 @@ pub use crate::backend::{AnyStore, Backend, Harness};
 pub use crate::browser::{Browser, Page, send};
 pub use crate::conformance::check_store;
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
+
+/// Defines one test per scenario and backend: `for_every_backend!(a, b)` makes `sled::a`,
+/// `moka::a`, `moka_over_sled::a` and so on, each calling `super::a(Backend::...)`, where every
+/// scenario is an `async fn(Backend)`.
+#[macro_export]
+macro_rules! for_every_backend {
+    ($($scenario:ident),* $(,)?) => {
+        mod sled {
+            $(#[actix_rt::test] async fn $scenario() { super::$scenario($crate::Backend::Sled).await })*
+        }
+        mod moka {
+            $(#[actix_rt::test] async fn $scenario() { super::$scenario($crate::Backend::Moka).await })*
+        }
+        mod moka_over_sled {
+            $(#[actix_rt::test] async fn $scenario() { super::$scenario($crate::Backend::MokaOverSled).await })*
+        }
+    };
+}

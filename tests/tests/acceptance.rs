@@ -8,22 +8,7 @@ use actix_web::http::header::COOKIE;
 use kv_sessions::{Expiry, SessionId};
 use kv_sessions_tests::{Backend, NO_VALUE, STORE_SECRET, send};
 
-/// Runs every listed scenario once per backend, each as its own test.
-macro_rules! acceptance_suite {
-    ($($scenario:ident),* $(,)?) => {
-        mod sled {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(kv_sessions_tests::Backend::Sled).await })*
-        }
-        mod moka {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(kv_sessions_tests::Backend::Moka).await })*
-        }
-        mod moka_over_sled {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(kv_sessions_tests::Backend::MokaOverSled).await })*
-        }
-    };
-}
-
-acceptance_suite!(
+kv_sessions_tests::for_every_backend!(
     seed_example_flow_stores_and_shows_the_value,
     a_request_that_writes_nothing_creates_nothing,
     a_handler_without_session_extractors_costs_no_lookup,

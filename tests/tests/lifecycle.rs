@@ -7,22 +7,7 @@ use actix_web::http::StatusCode;
 use kv_sessions::{CookieContent, Expiry};
 use kv_sessions_tests::{Backend, Harness, NO_VALUE};
 
-/// Runs every listed scenario once per backend, each as its own test.
-macro_rules! lifecycle_suite {
-    ($($scenario:ident),* $(,)?) => {
-        mod sled {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(kv_sessions_tests::Backend::Sled).await })*
-        }
-        mod moka {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(kv_sessions_tests::Backend::Moka).await })*
-        }
-        mod moka_over_sled {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(kv_sessions_tests::Backend::MokaOverSled).await })*
-        }
-    };
-}
-
-lifecycle_suite!(
+kv_sessions_tests::for_every_backend!(
     reads_keep_an_idle_session_alive,
     a_read_soon_after_a_save_writes_nothing,
     a_session_keeps_its_own_expiry_across_requests,
