@@ -198,7 +198,7 @@ pub use crate::middleware::SessionMiddleware;
 pub use crate::record::{Changes, Record};
 pub use crate::session::Session;
 pub use crate::store::{
-    CachedStore, MokaStore, SessionCache, SessionStore, SledStore, SledStoreBuilder,
+    CachedStore, Durability, MokaStore, SessionCache, SessionStore, SledStore, SledStoreBuilder,
 };
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything

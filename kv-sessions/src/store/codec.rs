@@ -62,6 +62,16 @@ pub(crate) fn encode(record: &Record) -> Vec<u8> {
     out
 }
 
+/// Where `expires_at` sits in an encoded record.
+const EXPIRES_AT: std::ops::Range<usize> = 17..25;
+
+/// The deadline of an encoded record, in milliseconds since the Unix epoch, read without decoding
+/// the rest; `None` where the bytes are not a record of this layout.
+pub(crate) fn expires_at_millis(bytes: &[u8]) -> Option<u64> {
+    check_format(bytes).ok()?;
+    bytes.get(EXPIRES_AT).map(|b| u64::from_le_bytes(array(b)))
+}
+
 /// Decodes the record of session `id` from `bytes`.
 pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError> {
     check_format(bytes)?;
@@ -197,6 +207,15 @@ mod tests {
         let record = sample();
         let bytes = encode(&record);
         assert_eq!(decode(record.id(), &bytes), Ok(record));
+    }
+
+    #[test]
+    fn the_deadline_reads_without_decoding() {
+        let record = sample();
+        assert_eq!(expires_at_millis(&encode(&record)), Some(9_000));
+        assert_eq!(expires_at_millis(&[]), None);
+        assert_eq!(expires_at_millis(&[FORMAT, 0, 0]), None);
+        assert_eq!(expires_at_millis(&[FORMAT + 1; HEADER_LEN]), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod sled;
 
 pub use self::cached::CachedStore;
 pub use self::moka::MokaStore;
-pub use self::sled::{SledStore, SledStoreBuilder};
+pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 
 /// A place to keep sessions.
 ///

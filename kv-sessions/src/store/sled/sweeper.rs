@@ -1,0 +1,49 @@
+//! The background thread that deletes expired sessions from a
+//! [`SledStore`](super::SledStore).
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use super::records::Records;
+use crate::error::StoreError;
+
+/// A running sweeper. Dropping it stops the thread and waits for it, so the store's directory is
+/// free once the store is dropped.
+pub(super) struct Sweeper {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sweeper {
+    /// Starts sweeping `records` every `every`.
+    pub(super) fn start(records: Records, every: Duration) -> Result<Self, StoreError> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("kv-sessions-sweep".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    match records.sweep(SystemTime::now()) {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::debug!(removed, "swept expired sessions"),
+                        Err(error) => tracing::warn!(%error, "sweeping expired sessions failed"),
+                    }
+                }
+            })
+            .map_err(StoreError::backend)?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's wait at once.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            drop(thread.join());
+        }
+    }
+}
