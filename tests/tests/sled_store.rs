@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use kv_sessions::{SessionId, SledStore};
+use kv_sessions::{Expiry, SessionId, SledStore};
 use kv_sessions_tests::{AnyStore, Backend, Harness, NO_VALUE};
 
 /// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
@@ -71,4 +71,30 @@ async fn a_cookie_without_a_valid_session_leaves_no_record_behind() {
         assert_eq!(browser.get(path).await.status, StatusCode::OK);
     }
     assert!(harness.store.sled().expect("sled").is_empty());
+}
+
+#[actix_rt::test]
+async fn sweeping_deletes_expired_sessions_and_keeps_live_ones() {
+    for backend in [Backend::Sled, Backend::MokaOverSled] {
+        let harness = backend.start_with(|builder| {
+            builder.default_expiry(Expiry::OnInactivity(Duration::from_secs(1)))
+        });
+        let mut short: Vec<_> = (0..3).map(|_| harness.browser()).collect();
+        for browser in &mut short {
+            browser.get("/set").await;
+        }
+        let mut remembered = harness.browser();
+        remembered.get("/remember").await;
+        let sled = harness.store.sled().expect("sled");
+        assert_eq!(sled.len(), 4, "{backend:?}");
+        assert_eq!(sled.sweep_expired().await.expect("sweep"), 0, "{backend:?}");
+
+        actix_rt::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(sled.sweep_expired().await.expect("sweep"), 3, "{backend:?}");
+        assert_eq!(sled.len(), 1, "{backend:?}");
+        assert_eq!(remembered.get("/count").await.body, "1", "{backend:?}");
+        for browser in &mut short {
+            assert_eq!(browser.get("/").await.body, NO_VALUE, "{backend:?}");
+        }
+    }
 }
