@@ -16,6 +16,21 @@ pub use crate::browser::{Browser, Page, send};
 pub use crate::conformance::check_store;
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
 
+/// The bytes of every file under `dir`, as a measure of a store's size on disk.
+pub fn size_on_disk(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            size_on_disk(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
 /// Defines one test per scenario and backend: `for_every_backend!(a, b)` makes `sled::a`,
 /// `moka::a`, `moka_over_sled::a` and so on, each calling `super::a(Backend::...)`, where every
 /// scenario is an `async fn(Backend)`.

@@ -2,7 +2,6 @@
 //! 250,000 sessions in rounds, beside a set of live sessions that keep being updated, sweeping
 //! between rounds, and checks that the sled directory stops growing.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use kv_sessions::{Changes, SessionId, SessionStore, SledStore};
@@ -39,21 +38,6 @@ async fn save_all(store: &SledStore, ids: &[SessionId], changes: &Changes) {
     }
 }
 
-fn size_on_disk(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|entry| {
-            let entry = entry.expect("entry");
-            let meta = entry.metadata().expect("metadata");
-            if meta.is_dir() {
-                size_on_disk(&entry.path())
-            } else {
-                meta.len()
-            }
-        })
-        .sum()
-}
-
 #[actix_rt::test]
 async fn the_directory_stops_growing_under_churn() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -79,7 +63,7 @@ async fn the_directory_stops_growing_under_churn() {
         );
         store.flush().await.expect("flush");
         assert_eq!(store.len(), LIVE);
-        sizes.push(size_on_disk(dir.path()));
+        sizes.push(kv_sessions_tests::size_on_disk(dir.path()).expect("size"));
     }
 
     let mib: Vec<String> = sizes
