@@ -153,9 +153,18 @@
 //! | [`CachedStore`] | a cache in front of any store | what [`SessionMiddlewareBuilder::cache`] builds |
 //!
 //! [`SledStore`] keeps sled's page cache small (64 MiB by default) and runs every disk operation
-//! on tokio's blocking pool, never on an actix worker thread. sled writes acknowledged saves to
-//! disk every 500 ms: a crash can lose the saves of that window, a graceful shutdown loses
-//! nothing (call [`SledStore::flush`] after the server stops).
+//! on tokio's blocking pool, never on an actix worker thread. A background thread deletes
+//! expired sessions through an index ordered by deadline, so the directory grows with the live
+//! sessions, not with every session ever made. Durability is a choice
+//! ([`SledStoreBuilder::durability`]):
+//!
+//! - [`Durability::Periodic`] (the default): a save is acknowledged once it is in sled's log,
+//!   which reaches the disk every 500 ms. A crash can lose the saves of that window.
+//! - [`Durability::Immediate`]: the response to a save or a purge is sent only once the write is
+//!   on disk. Saves that arrive together share one flush.
+//!
+//! Either way a graceful shutdown loses nothing: call [`SledStore::flush`] after the server
+//! stops.
 //!
 //! The cache is a decorator: loads read it first, saves write the store and then the cache. It
 //! only ever holds what the store returned, and it keeps the newest version of a session when

@@ -120,8 +120,8 @@ async fn footprint(sessions: u64) -> io::Result<()> {
     }
     let with_cache = rss_kib()?;
     println!(
-        "{sessions} live sessions: {:.0} bytes on disk per session; RSS {:.1} MiB over a \
-         {:.1} MiB baseline; {:.1} MiB with every session in a moka cache",
+        "{sessions} live sessions: {:.0} bytes on disk per session; RSS {:.1} MiB ({:.1} MiB \
+         before the first save); {:.1} MiB with every session in a moka cache",
         disk as f64 / sessions as f64,
         uncached as f64 / 1024.0,
         baseline as f64 / 1024.0,
