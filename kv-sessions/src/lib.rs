@@ -153,7 +153,7 @@
 //! | [`CachedStore`] | a cache in front of any store | what [`SessionMiddlewareBuilder::cache`] builds |
 //!
 //! [`SledStore`] keeps sled's page cache small (64 MiB by default) and runs every disk operation
-//! on tokio's blocking pool, never on an actix worker thread. A background thread deletes
+//! on threads of its own, never on an actix worker thread. A background thread deletes
 //! expired sessions through an index ordered by deadline, so the directory grows with the live
 //! sessions, not with every session ever made. Durability is a choice
 //! ([`SledStoreBuilder::durability`]):

@@ -72,16 +72,27 @@ impl GroupCommit {
         })
     }
 
+    /// A handle that hands out tickets.
+    pub(super) fn tickets(&self) -> Tickets {
+        Tickets(Arc::clone(&self.shared))
+    }
+}
+
+/// Hands out [`Ticket`]s for one store's flusher.
+#[derive(Clone)]
+pub(super) struct Tickets(Arc<Shared>);
+
+impl Tickets {
     /// Registers a write that is already in sled's log. Call it on the thread that wrote.
-    pub(super) fn ticket(&self) -> Ticket {
+    pub(super) fn take(&self) -> Ticket {
         // Subscribe first, so the flush that covers this ticket cannot be missed.
-        let progress = self.shared.progress.subscribe();
+        let progress = self.0.progress.subscribe();
         let number = {
-            let mut pending = self.shared.pending();
+            let mut pending = self.0.pending();
             pending.issued += 1;
             pending.issued
         };
-        self.shared.wake.notify_one();
+        self.0.wake.notify_one();
         Ticket { number, progress }
     }
 }
@@ -153,7 +164,7 @@ mod tests {
         let tickets: Vec<_> = (0..100)
             .map(|i| {
                 db.insert(format!("k{i}"), "v").expect("insert");
-                commits.ticket()
+                commits.tickets().take()
             })
             .collect();
         for ticket in tickets {
@@ -165,7 +176,7 @@ mod tests {
     fn dropping_flushes_what_is_pending() {
         let db = sled::Config::new().temporary(true).open().expect("sled");
         let commits = GroupCommit::start(db.clone()).expect("start");
-        let ticket = commits.ticket();
+        let ticket = commits.tickets().take();
         drop(commits);
         assert!(ticket.progress.borrow().flushed >= ticket.number);
     }

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use self::group_commit::GroupCommit;
+use self::group_commit::{GroupCommit, Tickets};
+use self::io::IoThreads;
 use self::records::Records;
 use self::sweeper::Sweeper;
 use super::SessionStore;
@@ -13,6 +14,7 @@ use crate::id::SessionId;
 use crate::record::{Changes, Record};
 
 mod group_commit;
+mod io;
 mod records;
 mod sweeper;
 
@@ -26,8 +28,8 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Sessions in a local [sled](https://docs.rs/sled) database: nothing to install, and every
 /// session survives a restart.
 ///
-/// Every operation runs on tokio's blocking pool, so a read that misses sled's page cache never
-/// stalls an actix worker. A save merges its [`Changes`] into the latest stored record with
+/// Every operation runs on the store's own I/O threads, so a read that misses sled's page cache
+/// never stalls an actix worker. A save merges its [`Changes`] into the latest stored record with
 /// sled's atomic compare-and-swap loop, so concurrent requests that write different keys of one
 /// session all keep their writes.
 ///
@@ -73,19 +75,30 @@ pub struct SledStore {
     inner: Arc<Inner>,
 }
 
-/// What the clones of one store share. Field order is drop order: the threads stop before the
-/// database closes.
+/// What the clones of one store share.
 struct Inner {
     sweeper: Option<Sweeper>,
+    io: Option<IoThreads>,
     commits: Option<GroupCommit>,
+    tickets: Option<Tickets>,
     records: Records,
     db: sled::Db,
 }
 
+impl Inner {
+    fn io(&self) -> Result<&IoThreads, StoreError> {
+        self.io
+            .as_ref()
+            .ok_or_else(|| StoreError::backend("the session store has closed"))
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The threads hold their own handles on the trees; stop them before the final flush.
+        // The threads hold their own handles on the trees. Stop them in this order, so that queued
+        // operations finish and their flushes run, before the final flush.
         drop(self.sweeper.take());
+        drop(self.io.take());
         drop(self.commits.take());
         if let Err(error) = self.db.flush() {
             tracing::error!(%error, "flushing the session store on close failed");
@@ -113,6 +126,7 @@ impl SledStore {
             flush_every: Some(DEFAULT_FLUSH_EVERY),
             sweep_every: Some(DEFAULT_SWEEP_EVERY),
             durability: Durability::Periodic,
+            io_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 
@@ -151,18 +165,21 @@ impl SledStore {
         self.inner.records.insert_raw(*id, bytes)
     }
 
-    /// Runs a write on the blocking pool and, under [`Durability::Immediate`], waits for the
+    /// Runs a write on the I/O threads and, under [`Durability::Immediate`], waits for the
     /// flush that covers it.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Records) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        let (value, ticket) = run_blocking(move || {
-            let value = work(&inner.records)?;
-            Ok((value, inner.commits.as_ref().map(GroupCommit::ticket)))
-        })
-        .await?;
+        let (records, tickets) = (self.inner.records.clone(), self.inner.tickets.clone());
+        let (value, ticket) = self
+            .inner
+            .io()?
+            .run(move || {
+                let value = work(&records)?;
+                Ok((value, tickets.as_ref().map(Tickets::take)))
+            })
+            .await?;
         if let Some(ticket) = ticket {
             ticket.flushed().await?;
         }
@@ -172,8 +189,8 @@ impl SledStore {
 
 impl SessionStore for SledStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let (inner, id) = (Arc::clone(&self.inner), *id);
-        run_blocking(move || inner.records.load(id)).await
+        let (records, id) = (self.inner.records.clone(), *id);
+        self.inner.io()?.run(move || records.load(id)).await
     }
 
     async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
@@ -211,6 +228,7 @@ pub struct SledStoreBuilder {
     flush_every: Option<Duration>,
     sweep_every: Option<Duration>,
     durability: Durability,
+    io_threads: usize,
 }
 
 impl SledStoreBuilder {
@@ -244,6 +262,14 @@ impl SledStoreBuilder {
         self
     }
 
+    /// How many threads run the store's reads and writes. Defaults to the number of cores the
+    /// process may use, at most four. Each thread runs every operation queued for it before it
+    /// sleeps, so one thread per busy core is plenty.
+    pub fn io_threads(mut self, threads: usize) -> Self {
+        self.io_threads = threads.max(1);
+        self
+    }
+
     /// Opens the store and starts its threads. This touches the disk: call it at start-up, not
     /// inside a handler.
     pub fn open(self) -> Result<SledStore, StoreError> {
@@ -261,6 +287,8 @@ impl SledStoreBuilder {
             Durability::Periodic => None,
             Durability::Immediate => Some(GroupCommit::start(db.clone())?),
         };
+        let tickets = commits.as_ref().map(GroupCommit::tickets);
+        let io = IoThreads::start(self.io_threads)?;
         let sweeper = self
             .sweep_every
             .map(|every| Sweeper::start(records.clone(), every.max(Duration::from_millis(1))))
@@ -268,7 +296,9 @@ impl SledStoreBuilder {
         Ok(SledStore {
             inner: Arc::new(Inner {
                 sweeper,
+                io: Some(io),
                 commits,
+                tickets,
                 records,
                 db,
             }),
@@ -276,7 +306,8 @@ impl SledStoreBuilder {
     }
 }
 
-/// Runs store work on tokio's blocking pool.
+/// Runs the rare slow operations (flushes, sweeps) on tokio's blocking pool, so that they never
+/// hold up the I/O threads.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
