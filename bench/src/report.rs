@@ -1,0 +1,328 @@
+//! Turning samples into `RESULTS.md` and `results.svg`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::driver::{Options, Sample};
+use crate::footprint::{Footprint, FootprintStore};
+use crate::scenario::Scenario;
+use crate::seed::SESSION_DATA_BYTES;
+use crate::variant::{Side, VARIANTS, Variant};
+
+mod chart;
+mod targets;
+
+/// Everything a report is made from.
+pub(crate) struct Report<'a> {
+    pub(crate) options: &'a Options,
+    pub(crate) samples: &'a [Sample],
+    pub(crate) footprints: &'a [(FootprintStore, usize, Footprint)],
+    pub(crate) failures: &'a [String],
+}
+
+/// One variant in one scenario, over every round.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) scenario: Scenario,
+    pub(crate) variant: &'static Variant,
+    pub(crate) requests_per_sec: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    /// The median over rounds of its throughput over bare actix-web's in the same round.
+    pub(crate) vs_bare: Option<f64>,
+    /// The median over rounds of its throughput over the best peer's in the same round.
+    pub(crate) vs_best_peer: Option<f64>,
+}
+
+/// Writes `RESULTS.md` and `results.svg` into the output directory.
+pub(crate) fn write(report: &Report<'_>) -> io::Result<()> {
+    let rows = summarize(report.samples);
+    let out = &report.options.out;
+    fs::write(out.join("RESULTS.md"), markdown(report, &rows))?;
+    fs::write(out.join("results.svg"), chart::svg(&rows))?;
+    eprintln!("wrote {}", out.join("RESULTS.md").display());
+    Ok(())
+}
+
+/// A row for every variant and scenario with samples, in table order.
+pub(crate) fn summarize(samples: &[Sample]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for scenario in Scenario::ALL {
+        for variant in VARIANTS {
+            let own: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.scenario == scenario && s.variant.name == variant.name)
+                .collect();
+            if own.is_empty() {
+                continue;
+            }
+            let field = |f: fn(&Sample) -> f64| median(own.iter().map(|s| f(s)).collect());
+            rows.push(Row {
+                scenario,
+                variant,
+                requests_per_sec: field(|s| s.measurement.requests_per_sec()).unwrap_or(0.0),
+                p50_us: field(|s| s.measurement.p50_us as f64).unwrap_or(0.0),
+                p99_us: field(|s| s.measurement.p99_us as f64).unwrap_or(0.0),
+                vs_bare: ratio_to(samples, scenario, variant.name, |v| {
+                    v.side == Side::Baseline
+                }),
+                vs_best_peer: ratio_to(samples, scenario, variant.name, |v| v.side == Side::Peer),
+            });
+        }
+    }
+    rows
+}
+
+/// The median over rounds of `name`'s throughput over the best throughput, in the same round,
+/// among the variants `other` picks.
+pub(crate) fn ratio_to(
+    samples: &[Sample],
+    scenario: Scenario,
+    name: &str,
+    other: impl Fn(&Variant) -> bool,
+) -> Option<f64> {
+    let in_scenario = || samples.iter().filter(move |s| s.scenario == scenario);
+    let ratios = in_scenario()
+        .filter(|s| s.variant.name == name)
+        .filter_map(|own| {
+            let best = in_scenario()
+                .filter(|s| s.round == own.round && other(s.variant))
+                .map(|s| s.measurement.requests_per_sec())
+                .fold(None, |best: Option<f64>, rps| {
+                    Some(best.map_or(rps, |b| b.max(rps)))
+                })?;
+            (best > 0.0).then(|| own.measurement.requests_per_sec() / best)
+        })
+        .collect();
+    median(ratios)
+}
+
+/// The median; the mean of the middle two for an even count.
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+fn markdown(report: &Report<'_>, rows: &[Row]) -> String {
+    let options = report.options;
+    let mut md = String::new();
+    let _ = writeln!(md, "# kv-sessions load benchmark\n");
+    let _ = writeln!(md, "{}\n", machine_line());
+    let _ = writeln!(
+        md,
+        "Every variant runs as its own server process: one actix-web worker, or one \
+         current-thread tokio runtime for axum, pinned to {}. wrk (`-t{} -c{}`) runs on the \
+         other core, {} s per sample after a {} s warm-up. {} round(s), the variants interleaved \
+         within each; every figure is the median over rounds, and each ratio is the median of the \
+         per-round ratios. Every library runs with its default settings. Produced by `bench/run`; \
+         the raw samples are in `samples.csv`.\n",
+        options
+            .server_core
+            .as_deref()
+            .map_or("no particular core".to_owned(), |core| format!(
+                "core {core}"
+            )),
+        options.load.threads,
+        options.load.connections,
+        options.duration.as_secs(),
+        options.warmup.as_secs(),
+        options.rounds,
+    );
+    md.push_str(&throughput_table(rows));
+    md.push_str(&targets::section(report, rows));
+    md.push_str(&footprint_section(report.footprints));
+    md.push_str(&notes(report));
+    md
+}
+
+/// The throughput table: one line per variant and scenario.
+pub(crate) fn throughput_table(rows: &[Row]) -> String {
+    let mut md = String::from(
+        "| scenario | variant | req/s | p50 | p99 | × bare actix | × best peer |\n\
+         |---|---|--:|--:|--:|--:|--:|\n",
+    );
+    for row in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.scenario.name(),
+            row.variant.label,
+            thousands(row.requests_per_sec),
+            micros(row.p50_us),
+            micros(row.p99_us),
+            times(row.vs_bare),
+            times(row.vs_best_peer),
+        );
+    }
+    md.push('\n');
+    md
+}
+
+fn footprint_section(footprints: &[(FootprintStore, usize, Footprint)]) -> String {
+    if footprints.is_empty() {
+        return String::new();
+    }
+    let mut md = format!(
+        "## Memory and disk\n\n\
+         Each store is filled through its own API in a process of its own, with sessions holding \
+         what `/set` writes ({SESSION_DATA_BYTES} bytes of id, keys and values). \"Memory per \
+         session\" is the peak resident set (`VmHWM`) once every session is saved, less the \
+         resident set of the open, empty store, divided by the sessions. \"Open\" is the time to \
+         open the full store again and load one session (the files are in the page cache).\n\n\
+         | store | sessions | peak RSS | memory per session | disk per session | open |\n\
+         |---|--:|--:|--:|--:|--:|\n"
+    );
+    for (store, sessions, footprint) in footprints {
+        let disk = footprint.disk_bytes.map_or("–".to_owned(), |bytes| {
+            format!("{:.0} B", bytes as f64 / *sessions as f64)
+        });
+        let open = footprint.open.map_or("–".to_owned(), |open| {
+            format!("{:.0} ms", open.as_secs_f64() * 1e3)
+        });
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} MiB | {:.0} B | {disk} | {open} |",
+            store.label(),
+            thousands(*sessions as f64),
+            footprint.peak_kib as f64 / 1024.0,
+            footprint.memory_per_session(*sessions),
+        );
+    }
+    md.push('\n');
+    md
+}
+
+fn notes(report: &Report<'_>) -> String {
+    let mut md = String::from("## Notes\n\n");
+    let durable_kv = report
+        .options
+        .variants
+        .iter()
+        .any(|v| v.side == Side::KvSessions && v.runs(Scenario::DurableUpdate));
+    if !durable_kv {
+        md.push_str(
+            "- durable-update has no kv-sessions variant yet: `SledStoreBuilder::durability` is \
+             not on this branch. Its line in `bench/src/variant.rs` is written out in that \
+             module's documentation. The scenario still measures tower-sessions on SQLite, \
+             whose default (sqlx: rollback journal, `synchronous = FULL`) syncs every commit.\n",
+        );
+    }
+    md.push_str(
+        "- The hot scenarios create their 10,000 sessions through each server's own `GET /set` \
+         before the warm-up; cold-read's sessions are written straight into the store files \
+         before the first round (kv-sessions: `SessionStore::save`, cookies signed the way the \
+         middleware signs them and checked against a live server before each sample; \
+         tower-sessions: `SessionStore::save`). Bare actix-web gets cookies of the same shape, \
+         so wrk does the same work for every variant.\n\
+         - cold-read is run only by stores with files: actix-session's cookie store keeps nothing \
+         on the server, and Redis and the in-memory stores hold every session in memory.\n\
+         - actix-session's Redis sessions carry a one-hour TTL and a `kv-sessions-bench:` key \
+         prefix instead of its default day, so that a run leaves nothing behind for long.\n",
+    );
+    for failure in report.failures {
+        let _ = writeln!(md, "- A sample failed and is left out: {failure}");
+    }
+    md
+}
+
+/// The machine, the CPU and the date, for the report's header.
+fn machine_line() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map_or("unknown CPU", |(_, model)| model.trim());
+    format!("Measured on {} with {model}, {cores} cores.", today())
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+fn today() -> String {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() / 86_400) as i64;
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A whole number with thousands separators.
+pub(crate) fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn micros(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.2} ms", value / 1000.0)
+    } else {
+        format!("{value:.0} µs")
+    }
+}
+
+pub(crate) fn times(ratio: Option<f64>) -> String {
+    ratio.map_or("–".to_owned(), |r| format!("{r:.2}×"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(Vec::new()), None);
+    }
+
+    #[test]
+    fn dates_count_from_the_unix_epoch() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(1_234_567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+    }
+}
