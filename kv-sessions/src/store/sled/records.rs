@@ -7,9 +7,11 @@
 //!
 //! The index is kept without transactions, in an order that never leaves a live record
 //! unindexed: a save indexes its new deadline *before* it writes the record, and unindexes the
-//! old deadline after. A crash between the steps leaves an extra index entry, which the sweeper
-//! drops when it reaches it, never a missing one.
+//! old deadline after. A crash between the steps leaves an extra index entry, never a missing
+//! one. The sweeper drops an entry that no longer matches its record; an entry whose record does
+//! not exist it keeps for a minute, since a save may be about to write that record.
 
+use std::ops::Bound;
 use std::time::SystemTime;
 
 use super::super::codec;
@@ -26,6 +28,20 @@ const SWEEP_BATCH: usize = 1024;
 
 /// An index key: a deadline and a session id.
 type IndexKey = [u8; 24];
+
+/// How long a due index entry whose record is missing is kept, in milliseconds: long enough for
+/// any save that indexed its deadline to write its record.
+const ORPHAN_GRACE_MS: u64 = 60_000;
+
+/// What a sweep did with one due index entry.
+enum Swept {
+    /// The record was expired or unreadable, and is gone with its index entry.
+    Removed,
+    /// The entry no longer describes a record, and is dropped.
+    Stale,
+    /// The entry may yet describe a record being saved, and stays.
+    NotYet,
+}
 
 /// The trees of one store. Clones share them.
 #[derive(Clone)]
@@ -111,41 +127,58 @@ impl Records {
     /// It reads only the index entries that are due, never the whole store.
     pub(super) fn sweep(&self, now: SystemTime) -> Result<usize, StoreError> {
         let now = codec::to_millis(now);
-        let end = index_key(now.saturating_add(1), SessionId::from_bytes([0; 16]));
+        let end = index_key(now.saturating_add(1), SessionId::from_bytes([0; 16])).to_vec();
+        let mut from = Bound::Unbounded;
         let mut removed = 0;
         loop {
             let due = self
                 .expiry
-                .range(..end)
+                .range((from, Bound::Excluded(end.clone())))
                 .keys()
                 .take(SWEEP_BATCH)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(StoreError::backend)?;
             for key in &due {
-                if let Some(id) = indexed_id(key) {
-                    removed += usize::from(self.remove_if_due(id, now)?);
+                let swept = match parse_index_key(key) {
+                    Some((deadline, id)) => self.sweep_one(deadline, id, now)?,
+                    None => Swept::Stale,
+                };
+                if let Swept::NotYet = swept {
+                    continue;
                 }
+                removed += usize::from(matches!(swept, Swept::Removed));
                 self.expiry.remove(key).map_err(StoreError::backend)?;
             }
-            if due.len() < SWEEP_BATCH {
-                return Ok(removed);
+            match due.last() {
+                Some(last) if due.len() == SWEEP_BATCH => from = Bound::Excluded(last.to_vec()),
+                _ => return Ok(removed),
             }
         }
     }
 
-    /// Removes the record `id` if its deadline is at or before `now`, or if it is unreadable;
-    /// reports whether it did.
-    fn remove_if_due(&self, id: SessionId, now: u64) -> Result<bool, StoreError> {
+    /// Handles the due index entry `(deadline, id)`.
+    fn sweep_one(&self, deadline: u64, id: SessionId, now: u64) -> Result<Swept, StoreError> {
         let Some(bytes) = self
             .sessions
             .get(id.as_bytes())
             .map_err(StoreError::backend)?
         else {
-            return Ok(false);
+            // Either a save indexed this deadline and has not written its record yet, or a crash
+            // came between the two. Only the second outlives the grace period.
+            return Ok(if now.saturating_sub(deadline) < ORPHAN_GRACE_MS {
+                Swept::NotYet
+            } else {
+                Swept::Stale
+            });
         };
         match codec::expires_at_millis(&bytes) {
-            Some(deadline) if deadline > now => Ok(false),
-            _ => self.remove_if_unchanged(id, &bytes),
+            Some(current) if current > now => Ok(Swept::Stale),
+            // Expired or unreadable: remove it, unless a save replaced it meanwhile.
+            _ => Ok(if self.remove_if_unchanged(id, &bytes)? {
+                Swept::Removed
+            } else {
+                Swept::Stale
+            }),
         }
     }
 
@@ -202,10 +235,15 @@ fn index_key(deadline: u64, id: SessionId) -> IndexKey {
     key
 }
 
-/// The session id of an index key; `None` for a key of another shape, which the sweep drops.
-fn indexed_id(key: &[u8]) -> Option<SessionId> {
-    let id: [u8; 16] = key.get(8..)?.try_into().ok()?;
-    Some(SessionId::from_bytes(id))
+/// The deadline and session id of an index key; `None` for a key of another shape, which the
+/// sweep drops.
+fn parse_index_key(key: &[u8]) -> Option<(u64, SessionId)> {
+    let key: &IndexKey = key.try_into().ok()?;
+    let (deadline, id) = key.split_at(8);
+    Some((
+        u64::from_be_bytes(deadline.try_into().ok()?),
+        SessionId::from_bytes(id.try_into().ok()?),
+    ))
 }
 
 #[cfg(test)]
@@ -268,6 +306,28 @@ mod tests {
         assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 0);
         assert!(records.load(id).expect("load").is_some());
         assert_eq!(records.indexed(), 1);
+    }
+
+    #[test]
+    fn an_entry_without_its_record_waits_out_the_grace_period() {
+        let records = open();
+        let (id, due) = (SessionId::generate(), in_secs(1));
+        // What a save leaves between indexing its deadline and writing its record.
+        records.index(codec::to_millis(due), id).expect("index");
+        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
+        assert_eq!(records.indexed(), 1, "the save may still write its record");
+
+        records.save(id, &changes(due)).expect("save");
+        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 1);
+        assert_eq!(records.indexed(), 0);
+
+        records.index(codec::to_millis(due), id).expect("index");
+        assert_eq!(records.sweep(in_secs(62)).expect("sweep"), 0);
+        assert_eq!(
+            records.indexed(),
+            0,
+            "past the grace period the entry is dropped"
+        );
     }
 
     #[test]
