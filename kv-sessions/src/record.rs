@@ -11,7 +11,8 @@ use crate::id::SessionId;
 ///
 /// Entry values are JSON text, exactly as [`serde_json`] wrote them; the session layer parses
 /// them into the caller's type on read. Cloning a record is cheap: the entries sit behind an
-/// [`Arc`], so a cache can hand out the same record to every request that reads it.
+/// [`Arc`], so a cache can hand out the same record to every request that reads it. They are kept
+/// as one sorted slice, which costs a cached session far less memory than a map would.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     id: SessionId,
@@ -19,28 +20,47 @@ pub struct Record {
     created_at: SystemTime,
     expires_at: SystemTime,
     expiry: Option<Expiry>,
-    entries: Arc<BTreeMap<String, String>>,
+    entries: Arc<[Entry]>,
 }
+
+/// A key and its JSON text.
+type Entry = (Box<str>, Box<str>);
 
 impl Record {
     /// Assembles a record, as a store does when it reads one back.
     ///
     /// `version` counts the saves applied to the session: 1 after the first. A store that keeps
-    /// its own records should hand back the version it stored.
+    /// its own records should hand back the version it stored. `entries` are keys and their JSON
+    /// text, in any order; where a key comes twice, the later entry wins.
     pub fn new(
         id: SessionId,
         version: u64,
         created_at: SystemTime,
         expires_at: SystemTime,
-        entries: BTreeMap<String, String>,
+        entries: impl IntoIterator<Item = (String, String)>,
     ) -> Self {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(key, json)| (key.into_boxed_str(), json.into_boxed_str()))
+            .collect();
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            // A stable sort keeps a key's entries in order; keep the last of each.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(later, kept);
+                }
+                same
+            });
+        }
         Self {
             id,
             version,
             created_at,
             expires_at,
             expiry: None,
-            entries: Arc::new(entries),
+            entries: entries.into(),
         }
     }
 
@@ -84,12 +104,12 @@ impl Record {
 
     /// The JSON text stored under `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.get(key).map(String::as_str)
+        self.position(key).ok().map(|at| &*self.entries[at].1)
     }
 
     /// Every entry, as key and JSON text, in key order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (&**k, &**v))
     }
 
     /// The number of entries.
@@ -100,6 +120,11 @@ impl Record {
     /// Whether the session holds no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Where `key` is in the sorted entries, or where it would go.
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        position(&self.entries, key)
     }
 }
 
@@ -179,7 +204,7 @@ impl Changes {
         let writes = record
             .entries
             .iter()
-            .map(|(key, json)| (key.clone(), Some(json.clone())))
+            .map(|(key, json)| (String::from(&**key), Some(String::from(&**json))))
             .collect();
         Self {
             clear: true,
@@ -217,14 +242,18 @@ impl Changes {
     pub fn apply_to(&self, id: SessionId, base: Option<&Record>, now: SystemTime) -> Record {
         let base = base.filter(|record| !record.is_expired_at(now));
         let mut entries = match base {
-            Some(record) if !self.clear => BTreeMap::clone(&record.entries),
-            _ => BTreeMap::new(),
+            Some(record) if !self.clear => record.entries.to_vec(),
+            _ => Vec::with_capacity(self.writes.len()),
         };
         for (key, write) in &self.writes {
-            match write {
-                Some(json) => entries.insert(key.clone(), json.clone()),
-                None => entries.remove(key),
-            };
+            match (position(&entries, key), write) {
+                (Ok(at), Some(json)) => entries[at].1 = json.as_str().into(),
+                (Ok(at), None) => drop(entries.remove(at)),
+                (Err(at), Some(json)) => {
+                    entries.insert(at, (key.as_str().into(), json.as_str().into()))
+                }
+                (Err(_), None) => {}
+            }
         }
         Record {
             id,
@@ -232,9 +261,14 @@ impl Changes {
             created_at: base.map_or(whole_millis(now), |record| record.created_at),
             expires_at: whole_millis(self.expires_at),
             expiry: self.expiry,
-            entries: Arc::new(entries),
+            entries: entries.into(),
         }
     }
+}
+
+/// Where `key` is in sorted `entries`, or where it would go.
+fn position(entries: &[Entry], key: &str) -> Result<usize, usize> {
+    entries.binary_search_by(|(k, _)| (**k).cmp(key))
 }
 
 /// `time` rounded down to a whole millisecond since the Unix epoch.
@@ -256,11 +290,21 @@ mod tests {
     }
 
     fn record(id: SessionId, entries: &[(&str, &str)]) -> Record {
-        let entries = entries
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let entries = entries.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         Record::new(id, 3, at(10), at(100), entries)
+    }
+
+    #[test]
+    fn entries_come_out_sorted_and_the_last_of_a_key_wins() {
+        let entries = [("b", "1"), ("a", "2"), ("b", "3"), ("c", "4"), ("a", "5")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let record = Record::new(SessionId::generate(), 1, at(0), at(1), entries);
+        assert_eq!(
+            record.entries().collect::<Vec<_>>(),
+            [("a", "5"), ("b", "3"), ("c", "4")]
+        );
+        assert_eq!(record.get("b"), Some("3"));
+        assert_eq!(record.get("d"), None);
     }
 
     #[test]

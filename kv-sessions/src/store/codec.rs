@@ -14,7 +14,6 @@
 //! Decoding checks every length against the bytes at hand: arbitrary bytes decode to an error,
 //! never to a panic or an oversized allocation.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::expiry::Expiry;
@@ -81,11 +80,13 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError>
     let expires_at = from_millis(reader.u64()?);
     let expiry = decode_expiry(reader.take(1)?[0], reader.u64()?)?;
     let count = reader.u32()?;
-    let mut entries = BTreeMap::new();
+    // Each entry takes at least 8 bytes, so the count cannot reserve more than the bytes allow.
+    let room = usize::try_from(count).map_or(0, |count| count.min(reader.rest.len() / 8));
+    let mut entries = Vec::with_capacity(room);
     for _ in 0..count {
         let key = reader.text()?;
         let value = reader.text()?;
-        entries.insert(key, value);
+        entries.push((key, value));
     }
     if !reader.rest.is_empty() {
         return Err(DecodeError::TrailingBytes(reader.rest.len()));
@@ -190,8 +191,7 @@ mod tests {
     fn sample() -> Record {
         let entries = [("cart.items", "[1,2]"), ("name", "\"é\"")]
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+            .map(|(k, v)| (k.to_string(), v.to_string()));
         Record::new(
             SessionId::generate(),
             7,
