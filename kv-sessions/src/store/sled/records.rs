@@ -2,14 +2,17 @@
 //! on them.
 //!
 //! `sessions` maps a session id's 16 bytes to its encoded record. `expiry` is the index the
-//! sweeper walks: one empty-valued key per record, the record's deadline (milliseconds, big
-//! endian, so keys sort by time) followed by the id.
+//! sweeper walks: empty-valued keys made of a *slot* (milliseconds, big endian, so keys sort by
+//! time) followed by the id. A slot is a deadline rounded up to the next whole minute.
 //!
-//! The index is kept without transactions, in an order that never leaves a live record
-//! unindexed: a save indexes its new deadline *before* it writes the record, and unindexes the
-//! old deadline after. A crash between the steps leaves an extra index entry, never a missing
-//! one. The sweeper drops an entry that no longer matches its record; an entry whose record does
-//! not exist it keeps for a minute, since a save may be about to write that record.
+//! The rule the index keeps, without transactions: **every record has an entry in a slot no
+//! later than its own deadline's slot.** An entry may be early; the sweeper then finds the record
+//! live and moves the entry to the record's slot. That rule is what keeps saves cheap: a save
+//! that pushes a deadline later (every save under `OnInactivity`) leaves the index alone, and
+//! only a save that creates a record or brings its deadline into an earlier slot writes an entry,
+//! before it writes the record. Deletes leave their entry behind; the sweeper drops an entry
+//! whose record is gone once its slot is a minute past, since until then a save may be about to
+//! write that record.
 
 use std::ops::Bound;
 use std::time::SystemTime;
@@ -26,20 +29,28 @@ const EXPIRY_TREE: &str = "expiry";
 /// How many index entries a sweep reads at a time.
 const SWEEP_BATCH: usize = 1024;
 
-/// An index key: a deadline and a session id.
+/// An index key: a slot and a session id.
 type IndexKey = [u8; 24];
+
+/// The width of a slot, in milliseconds.
+const SLOT_MS: u64 = 60_000;
 
 /// How long a due index entry whose record is missing is kept, in milliseconds: long enough for
 /// any save that indexed its deadline to write its record.
 const ORPHAN_GRACE_MS: u64 = 60_000;
 
+/// How many times a sweep retries a record that saves keep replacing under it.
+const SWEEP_RETRIES: usize = 3;
+
 /// What a sweep did with one due index entry.
 enum Swept {
-    /// The record was expired or unreadable, and is gone with its index entry.
+    /// The record was expired or unreadable, and is gone; the entry goes too.
     Removed,
-    /// The entry no longer describes a record, and is dropped.
+    /// The record lives on and has an entry in its own slot now; this one goes.
+    Moved,
+    /// The entry's record is long gone; the entry goes.
     Stale,
-    /// The entry may yet describe a record being saved, and stays.
+    /// The entry stays: its record is live in this very slot, or may yet be written.
     NotYet,
 }
 
@@ -91,35 +102,40 @@ impl Records {
 
     pub(super) fn save(&self, id: SessionId, changes: &Changes) -> Result<Record, StoreError> {
         let now = SystemTime::now();
-        let deadline = codec::to_millis(changes.expires_at());
-        self.index(deadline, id)?;
+        let slot = slot_of(codec::to_millis(changes.expires_at()));
+        let stored = self
+            .sessions
+            .get(id.as_bytes())
+            .map_err(StoreError::backend)?;
+        let indexed = needs_entry(stored.as_deref(), slot);
+        if indexed {
+            self.index(slot, id)?;
+        }
         let mut merged = None;
-        let mut replaced_deadline = None;
+        let mut replaced_needs_entry = false;
         self.sessions
             .update_and_fetch(id.as_bytes(), |stored| {
-                replaced_deadline = stored.and_then(codec::expires_at_millis);
+                replaced_needs_entry = needs_entry(stored, slot);
                 let base = stored.and_then(|bytes| decode_for_merge(id, bytes));
                 let record = changes.apply_to(id, base.as_ref(), now);
-                let bytes = codec::encode(&record);
                 merged = Some(record);
-                Some(bytes)
+                merged.as_ref().map(codec::encode)
             })
             .map_err(StoreError::backend)?;
-        if let Some(old) = replaced_deadline.filter(|&old| old != deadline) {
-            self.unindex(old, id)?;
+        // Another save got in between the read and the write, and left the record in a state
+        // that needs the entry after all.
+        if replaced_needs_entry && !indexed {
+            self.index(slot, id)?;
         }
         merged.ok_or_else(|| StoreError::backend("sled skipped the update of a session record"))
     }
 
+    /// Deletes the record of `id`. Its index entry stays until the sweeper meets it.
     pub(super) fn delete(&self, id: SessionId) -> Result<(), StoreError> {
-        let removed = self
-            .sessions
+        self.sessions
             .remove(id.as_bytes())
-            .map_err(StoreError::backend)?;
-        match removed.as_deref().and_then(codec::expires_at_millis) {
-            Some(deadline) => self.unindex(deadline, id),
-            None => Ok(()),
-        }
+            .map(drop)
+            .map_err(StoreError::backend)
     }
 
     /// Deletes every record whose deadline is at or before `now`, and returns how many.
@@ -127,20 +143,24 @@ impl Records {
     /// It reads only the index entries that are due, never the whole store.
     pub(super) fn sweep(&self, now: SystemTime) -> Result<usize, StoreError> {
         let now = codec::to_millis(now);
-        let end = index_key(now.saturating_add(1), SessionId::from_bytes([0; 16])).to_vec();
+        // The slot `now` falls in holds deadlines on both sides of `now`; read it too.
+        let end = index_key(
+            slot_of(now).saturating_add(1),
+            SessionId::from_bytes([0; 16]),
+        );
         let mut from = Bound::Unbounded;
         let mut removed = 0;
         loop {
             let due = self
                 .expiry
-                .range((from, Bound::Excluded(end.clone())))
+                .range((from, Bound::Excluded(end.to_vec())))
                 .keys()
                 .take(SWEEP_BATCH)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(StoreError::backend)?;
             for key in &due {
                 let swept = match parse_index_key(key) {
-                    Some((deadline, id)) => self.sweep_one(deadline, id, now)?,
+                    Some((slot, id)) => self.sweep_one(slot, id, now)?,
                     None => Swept::Stale,
                 };
                 if let Swept::NotYet = swept {
@@ -156,59 +176,56 @@ impl Records {
         }
     }
 
-    /// Handles the due index entry `(deadline, id)`.
-    fn sweep_one(&self, deadline: u64, id: SessionId, now: u64) -> Result<Swept, StoreError> {
-        let Some(bytes) = self
-            .sessions
-            .get(id.as_bytes())
-            .map_err(StoreError::backend)?
-        else {
-            // Either a save indexed this deadline and has not written its record yet, or a crash
-            // came between the two. Only the second outlives the grace period.
-            return Ok(if now.saturating_sub(deadline) < ORPHAN_GRACE_MS {
-                Swept::NotYet
-            } else {
-                Swept::Stale
-            });
-        };
-        match codec::expires_at_millis(&bytes) {
-            Some(current) if current > now => Ok(Swept::Stale),
-            // Expired or unreadable: remove it, unless a save replaced it meanwhile.
-            _ => Ok(if self.remove_if_unchanged(id, &bytes)? {
-                Swept::Removed
-            } else {
-                Swept::Stale
-            }),
+    /// Handles the due index entry `(slot, id)`.
+    fn sweep_one(&self, slot: u64, id: SessionId, now: u64) -> Result<Swept, StoreError> {
+        for _ in 0..SWEEP_RETRIES {
+            let Some(bytes) = self
+                .sessions
+                .get(id.as_bytes())
+                .map_err(StoreError::backend)?
+            else {
+                // Either the record was deleted, or a save indexed this slot and has not written
+                // its record yet. Only the first outlives the grace period.
+                return Ok(if now.saturating_sub(slot) < ORPHAN_GRACE_MS {
+                    Swept::NotYet
+                } else {
+                    Swept::Stale
+                });
+            };
+            match codec::expires_at_millis(&bytes) {
+                Some(deadline) if deadline > now => return self.move_entry(slot, deadline, id),
+                // Expired or unreadable: remove it, unless a save replaced it meanwhile.
+                _ if self.remove_if_unchanged(id, &bytes)? => return Ok(Swept::Removed),
+                _ => {}
+            }
         }
+        Ok(Swept::NotYet)
     }
 
-    /// Removes a record unless a concurrent save has replaced it meanwhile, and unindexes it;
-    /// reports whether it did.
+    /// Gives the live record `id`, whose deadline is `deadline`, an entry in its own slot in
+    /// place of the early entry in `slot`.
+    fn move_entry(&self, slot: u64, deadline: u64, id: SessionId) -> Result<Swept, StoreError> {
+        let own = slot_of(deadline);
+        if own == slot {
+            return Ok(Swept::NotYet);
+        }
+        self.index(own, id)?;
+        Ok(Swept::Moved)
+    }
+
+    /// Removes a record unless a concurrent save has replaced it meanwhile; reports whether it
+    /// did.
     fn remove_if_unchanged(&self, id: SessionId, seen: &sled::IVec) -> Result<bool, StoreError> {
         let swapped = self
             .sessions
             .compare_and_swap(id.as_bytes(), Some(seen), None::<&[u8]>)
             .map_err(StoreError::backend)?;
-        // A failed swap means a save got there first; its record is live and indexed.
-        if swapped.is_err() {
-            return Ok(false);
-        }
-        if let Some(deadline) = codec::expires_at_millis(seen) {
-            self.unindex(deadline, id)?;
-        }
-        Ok(true)
+        Ok(swapped.is_ok())
     }
 
-    fn index(&self, deadline: u64, id: SessionId) -> Result<(), StoreError> {
+    fn index(&self, slot: u64, id: SessionId) -> Result<(), StoreError> {
         self.expiry
-            .insert(index_key(deadline, id), &[])
-            .map(drop)
-            .map_err(StoreError::backend)
-    }
-
-    fn unindex(&self, deadline: u64, id: SessionId) -> Result<(), StoreError> {
-        self.expiry
-            .remove(index_key(deadline, id))
+            .insert(index_key(slot, id), &[])
             .map(drop)
             .map_err(StoreError::backend)
     }
@@ -228,14 +245,27 @@ fn decode_for_merge(id: SessionId, bytes: &[u8]) -> Option<Record> {
         .ok()
 }
 
-fn index_key(deadline: u64, id: SessionId) -> IndexKey {
+/// The slot of a deadline: the deadline rounded up to a whole [`SLOT_MS`].
+fn slot_of(deadline: u64) -> u64 {
+    deadline.div_ceil(SLOT_MS).saturating_mul(SLOT_MS)
+}
+
+/// Whether a save that moves a record into `slot` must give it an index entry there: when there
+/// is no record yet, or the stored one's entry may be in a later slot.
+fn needs_entry(stored: Option<&[u8]>, slot: u64) -> bool {
+    stored
+        .and_then(codec::expires_at_millis)
+        .is_none_or(|deadline| slot_of(deadline) > slot)
+}
+
+fn index_key(slot: u64, id: SessionId) -> IndexKey {
     let mut key = [0; 24];
-    key[..8].copy_from_slice(&deadline.to_be_bytes());
+    key[..8].copy_from_slice(&slot.to_be_bytes());
     key[8..].copy_from_slice(id.as_bytes());
     key
 }
 
-/// The deadline and session id of an index key; `None` for a key of another shape, which the
+/// The slot and session id of an index key; `None` for a key of another shape, which the
 /// sweep drops.
 fn parse_index_key(key: &[u8]) -> Option<(u64, SessionId)> {
     let key: &IndexKey = key.try_into().ok()?;
@@ -268,15 +298,51 @@ mod tests {
     }
 
     #[test]
-    fn a_save_moves_its_index_entry() {
+    fn a_save_that_pushes_a_deadline_later_writes_no_index_entry() {
         let records = open();
         let id = SessionId::generate();
         records.save(id, &changes(in_secs(60))).expect("save");
-        records.save(id, &changes(in_secs(120))).expect("save");
+        records.save(id, &changes(in_secs(600))).expect("save");
         assert_eq!(records.indexed(), 1);
-        records.delete(id).expect("delete");
-        assert_eq!(records.indexed(), 0);
+    }
+
+    #[test]
+    fn a_save_that_brings_a_deadline_into_an_earlier_slot_indexes_it() {
+        let records = open();
+        let id = SessionId::generate();
+        records.save(id, &changes(in_secs(600))).expect("save");
+        records.save(id, &changes(in_secs(30))).expect("save");
+        assert_eq!(records.indexed(), 2);
+        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 1);
         assert!(records.is_empty());
+    }
+
+    #[test]
+    fn a_sweep_moves_an_early_entry_to_its_records_slot() {
+        let records = open();
+        let id = SessionId::generate();
+        records.save(id, &changes(in_secs(30))).expect("save");
+        records.save(id, &changes(in_secs(600))).expect("save");
+
+        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 0);
+        assert_eq!(records.indexed(), 1);
+        assert!(records.load(id).expect("load").is_some());
+        assert_eq!(records.sweep(in_secs(601)).expect("sweep"), 1);
+        assert!(records.is_empty());
+        assert_eq!(records.indexed(), 0);
+    }
+
+    #[test]
+    fn a_deleted_records_entry_is_dropped_once_its_slot_is_past_the_grace_period() {
+        let records = open();
+        let id = SessionId::generate();
+        records.save(id, &changes(in_secs(60))).expect("save");
+        records.delete(id).expect("delete");
+        assert!(records.is_empty());
+        assert_eq!(records.sweep(in_secs(61)).expect("sweep"), 0);
+        assert_eq!(records.indexed(), 1, "a save may still write this record");
+        assert_eq!(records.sweep(in_secs(300)).expect("sweep"), 0);
+        assert_eq!(records.indexed(), 0);
     }
 
     #[test]
@@ -311,23 +377,19 @@ mod tests {
     #[test]
     fn an_entry_without_its_record_waits_out_the_grace_period() {
         let records = open();
-        let (id, due) = (SessionId::generate(), in_secs(1));
-        // What a save leaves between indexing its deadline and writing its record.
-        records.index(codec::to_millis(due), id).expect("index");
+        let id = SessionId::generate();
+        // What a save leaves between indexing its slot and writing its record.
+        records
+            .index(slot_of(codec::to_millis(in_secs(1))), id)
+            .expect("index");
         assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
         assert_eq!(records.indexed(), 1, "the save may still write its record");
 
-        records.save(id, &changes(due)).expect("save");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 1);
-        assert_eq!(records.indexed(), 0);
-
-        records.index(codec::to_millis(due), id).expect("index");
-        assert_eq!(records.sweep(in_secs(62)).expect("sweep"), 0);
-        assert_eq!(
-            records.indexed(),
-            0,
-            "past the grace period the entry is dropped"
-        );
+        records.save(id, &changes(in_secs(90))).expect("save");
+        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
+        assert!(records.load(id).expect("load").is_some());
+        assert_eq!(records.sweep(in_secs(91)).expect("sweep"), 1);
+        assert!(records.is_empty());
     }
 
     #[test]
@@ -356,13 +418,14 @@ mod tests {
     }
 
     #[test]
-    fn loading_an_expired_record_unindexes_it() {
+    fn loading_an_expired_record_deletes_it_and_a_sweep_drops_its_entry() {
         let records = open();
         let id = SessionId::generate();
         let past = SystemTime::now() - Duration::from_secs(1);
         records.save(id, &changes(past)).expect("save");
         assert_eq!(records.load(id).expect("load"), None);
-        assert_eq!(records.indexed(), 0);
         assert!(records.is_empty());
+        assert_eq!(records.sweep(in_secs(180)).expect("sweep"), 0);
+        assert_eq!(records.indexed(), 0);
     }
 }
