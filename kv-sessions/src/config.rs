@@ -56,7 +56,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         Self {
             store,
             keys: Keys {
-                current: key,
+                current: key.into(),
                 previous: Vec::new(),
             },
             cookie: CookieConfig::default(),
@@ -129,7 +129,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// current key on the first response that uses the session. To rotate, make the new key
     /// current and list the old one here for as long as sessions last; then drop it.
     pub fn previous_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
-        self.keys.previous = keys.into_iter().collect();
+        self.keys.previous = keys.into_iter().map(Into::into).collect();
         self
     }
 
