@@ -354,7 +354,7 @@ impl RequestSession {
         if self.loaded.get().is_none() {
             return Ok(self.unsaved_cookie(None));
         }
-        let state = self.state.replace(State::new(None));
+        let mut state = self.state.replace(State::new(None));
         if server_error {
             let found = state.stored.is_some() || state.purged.is_some();
             return Ok(self.unsaved_cookie(Some(found)));
@@ -363,7 +363,7 @@ impl RequestSession {
             self.config.store.delete(&id).await?;
         }
         let now = SystemTime::now();
-        if let Some(saved) = self.save(&state, now).await? {
+        if let Some(saved) = self.save(&mut state, now).await? {
             return Ok(CookieUpdate::Set(self.issue(&saved)));
         }
         match &state.stored {
@@ -411,7 +411,12 @@ impl RequestSession {
     /// - A stored session gets the request's changes, or only a later deadline where a read
     ///   counts as activity.
     /// - A new session is created only when the request wrote a value.
-    async fn save(&self, state: &State, now: SystemTime) -> Result<Option<Record>, SessionError> {
+    /// The request's changes are taken out of `state`.
+    async fn save(
+        &self,
+        state: &mut State,
+        now: SystemTime,
+    ) -> Result<Option<Record>, SessionError> {
         let lifetime = &self.config.lifetime;
         let store = &self.config.store;
         let own = state.own_expiry();
@@ -427,14 +432,12 @@ impl RequestSession {
             }
             (Some(stored), None) if state.is_dirty() || lifetime.needs_refresh(stored, now) => {
                 let deadline = lifetime.deadline(rule, stored.created_at(), now);
-                let mut changes = state.changes.clone().with_deadline(deadline);
+                let mut changes = take_changes(&mut state.changes).with_deadline(deadline);
                 changes.set_expiry(own);
                 store.save(&stored.id(), &changes).await?
             }
             (None, _) if state.writes_a_value() => {
-                let mut changes = state
-                    .changes
-                    .clone()
+                let mut changes = take_changes(&mut state.changes)
                     .with_deadline(lifetime.deadline(rule, now, now));
                 changes.set_expiry(own);
                 store.save(&SessionId::generate(), &changes).await?
@@ -443,4 +446,9 @@ impl RequestSession {
         };
         Ok(Some(saved))
     }
+}
+
+/// The writes in `changes`, leaving none behind.
+fn take_changes(changes: &mut Changes) -> Changes {
+    std::mem::replace(changes, Changes::new(SystemTime::UNIX_EPOCH))
 }
