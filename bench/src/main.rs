@@ -96,7 +96,7 @@ fn list() {
     for variant in VARIANTS {
         let scenarios: Vec<&str> = variant.scenarios.iter().map(|s| s.name()).collect();
         println!(
-            "  {:<18} {} ({})",
+            "  {:<21} {} ({})",
             variant.name,
             variant.label,
             scenarios.join(", ")
