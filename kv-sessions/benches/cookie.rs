@@ -7,6 +7,7 @@
 //! difference between the two is the cookie's verification and the id's parsing alone.
 
 mod runner;
+mod serve;
 
 use actix_web::cookie::Key;
 use actix_web::test::{TestRequest, call_service, init_service};
@@ -15,6 +16,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kv_sessions::{MokaStore, Session, SessionError, SessionMiddleware};
 
 use crate::runner::ActixRunner;
+use crate::serve::respond;
 
 /// Creates a session, so that the response carries a valid cookie.
 async fn login(session: Session) -> Result<HttpResponse, SessionError> {
@@ -47,7 +49,7 @@ fn cookie(c: &mut Criterion) {
     group.bench_function("no cookie", |b| {
         b.to_async(&runner).iter_batched(
             || TestRequest::get().uri("/page").to_request(),
-            |request| call_service(&app, request),
+            |request| respond(&app, request),
             BatchSize::SmallInput,
         );
     });
@@ -57,7 +59,7 @@ fn cookie(c: &mut Criterion) {
                 let request = TestRequest::get().uri("/page");
                 request.cookie(cookie.clone()).to_request()
             },
-            |request| call_service(&app, request),
+            |request| respond(&app, request),
             BatchSize::SmallInput,
         );
     });

@@ -8,6 +8,7 @@
 //! derive's. Each request loads an existing session, makes its get/set pairs, and saves.
 
 mod runner;
+mod serve;
 
 use actix_web::cookie::Key;
 use actix_web::test::{TestRequest, call_service, init_service};
@@ -16,6 +17,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use kv_sessions::{MokaStore, Session, SessionError, SessionKey, SessionKeys, SessionMiddleware};
 
 use crate::runner::ActixRunner;
+use crate::serve::respond;
 
 /// How many times a handler reads and writes each of its four keys, per request.
 const ROUNDS: [usize; 2] = [1, 64];
@@ -96,7 +98,7 @@ where
                         .cookie(cookie.clone())
                         .to_request()
                 },
-                |request| call_service(&app, request),
+                |request| respond(&app, request),
                 BatchSize::SmallInput,
             );
         });
