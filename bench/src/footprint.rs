@@ -17,6 +17,8 @@ use crate::server::CACHED_SESSIONS;
 
 /// A store whose footprint is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Without the peers, only kv-sessions' stores are left, and they share their prefix.
+#[cfg_attr(not(feature = "peers"), expect(clippy::enum_variant_names))]
 pub(crate) enum FootprintStore {
     KvMoka,
     KvSled,

@@ -406,12 +406,12 @@ impl RequestSession {
     }
 
     /// Writes the changes to the store, and returns the record as saved, if anything was saved.
+    /// The request's changes are taken out of `state`.
     ///
     /// - A renewed session is written whole under its new id, then the old id is deleted.
     /// - A stored session gets the request's changes, or only a later deadline where a read
     ///   counts as activity.
     /// - A new session is created only when the request wrote a value.
-    /// The request's changes are taken out of `state`.
     async fn save(
         &self,
         state: &mut State,
