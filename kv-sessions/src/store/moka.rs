@@ -1,6 +1,7 @@
 //! Sessions in memory, on moka: a store of its own, or the cache in front of another store.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
@@ -25,9 +26,37 @@ use crate::record::{Changes, Record};
 ///
 /// A deleted session leaves a short-lived marker behind, so that a load that read the session
 /// just before it was deleted cannot put it back into the cache.
+///
+/// As a cache, a session already cached is updated in place: a save then costs a lookup and a
+/// lock rather than one of moka's writes. The entry keeps the lifetime it was cached with, so a
+/// session whose deadline keeps moving is reloaded from the store now and then.
 #[derive(Clone)]
 pub struct MokaStore {
-    cache: Cache<SessionId, Slot, IdHash>,
+    cache: Cache<SessionId, Cell, IdHash>,
+}
+
+/// One cache entry, shared so that it can be updated where it sits.
+type Cell = Arc<Mutex<Slot>>;
+
+fn cell(slot: Slot) -> Cell {
+    Arc::new(Mutex::new(slot))
+}
+
+/// What a cell holds. A panic while it was locked cannot leave it half-written (it is only ever
+/// replaced whole), so a poisoned lock is still read.
+fn read(cell: &Cell) -> Slot {
+    cell.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// Puts `record` in `cell` unless the cell holds a deletion marker or the same or a newer
+/// version.
+fn keep_newest(cell: &Cell, record: &Record) {
+    let mut slot = cell.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Slot::Live(cached) = &*slot
+        && cached.version() < record.version()
+    {
+        *slot = Slot::Live(record.clone());
+    }
 }
 
 /// What the cache holds for one session id.
@@ -68,11 +97,30 @@ impl MokaStore {
     }
 
     async fn get_live(&self, id: &SessionId) -> Option<Record> {
-        self.cache.get(id).await.and_then(Slot::live)
+        self.cache.get(id).await.and_then(|cell| read(&cell).live())
     }
 
     async fn mark_deleted(&self, id: &SessionId) {
-        self.cache.insert(*id, Slot::Deleted).await;
+        self.cache.insert(*id, cell(Slot::Deleted)).await;
+    }
+
+    /// Caches `record` through moka's compute path, which replaces the entry unless it holds a
+    /// deletion marker or a newer version.
+    async fn insert_entry(&self, record: Record) {
+        self.cache
+            .entry(record.id())
+            .and_compute_with(|cached| {
+                let keep_cached = cached.is_some_and(|cached| match read(cached.value()) {
+                    Slot::Live(cached) => cached.version() > record.version(),
+                    Slot::Deleted => true,
+                });
+                std::future::ready(if keep_cached {
+                    Op::Nop
+                } else {
+                    Op::Put(cell(Slot::Live(record)))
+                })
+            })
+            .await;
     }
 }
 
@@ -87,14 +135,14 @@ impl SessionStore for MokaStore {
             .cache
             .entry(*id)
             .and_compute_with(|stored| {
-                let base = stored.and_then(|entry| entry.into_value().live());
+                let base = stored.and_then(|entry| read(entry.value()).live());
                 let record = changes.apply_to(*id, base.as_ref(), now);
-                std::future::ready(Op::Put(Slot::Live(record)))
+                std::future::ready(Op::Put(cell(Slot::Live(record))))
             })
             .await;
         match outcome {
             CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
-                if let Slot::Live(record) = entry.into_value() {
+                if let Slot::Live(record) = read(entry.value()) {
                     return Ok(record);
                 }
             }
@@ -115,20 +163,21 @@ impl SessionCache for MokaStore {
     }
 
     async fn insert(&self, record: Record) {
-        self.cache
-            .entry(record.id())
-            .and_compute_with(|cached| {
-                let keep_cached = cached.is_some_and(|cached| match cached.value() {
-                    Slot::Live(cached) => cached.version() > record.version(),
-                    Slot::Deleted => true,
-                });
-                std::future::ready(if keep_cached {
-                    Op::Nop
-                } else {
-                    Op::Put(Slot::Live(record))
-                })
-            })
-            .await;
+        let id = record.id();
+        if let Some(cached) = self.cache.get(&id).await {
+            keep_newest(&cached, &record);
+            // The entry may have been evicted or replaced while it was being updated; then the
+            // update went nowhere, and the record is cached the slow way.
+            if self
+                .cache
+                .get(&id)
+                .await
+                .is_some_and(|current| Arc::ptr_eq(&current, &cached))
+            {
+                return;
+            }
+        }
+        self.insert_entry(record).await;
     }
 
     async fn invalidate(&self, id: &SessionId) {
@@ -185,19 +234,19 @@ impl UntilDeadline {
     }
 }
 
-impl moka::Expiry<SessionId, Slot> for UntilDeadline {
-    fn expire_after_create(&self, _: &SessionId, slot: &Slot, _: Instant) -> Option<Duration> {
-        Self::remaining(slot)
+impl moka::Expiry<SessionId, Cell> for UntilDeadline {
+    fn expire_after_create(&self, _: &SessionId, cell: &Cell, _: Instant) -> Option<Duration> {
+        Self::remaining(&read(cell))
     }
 
     fn expire_after_update(
         &self,
         _: &SessionId,
-        slot: &Slot,
+        cell: &Cell,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Self::remaining(slot)
+        Self::remaining(&read(cell))
     }
 }
 
