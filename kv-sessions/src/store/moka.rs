@@ -1,7 +1,7 @@
 //! Sessions in memory, on moka: a store of its own, or the cache in front of another store.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
@@ -42,19 +42,21 @@ fn cell(slot: Slot) -> Cell {
     Arc::new(Mutex::new(slot))
 }
 
-/// What a cell holds. A panic while it was locked cannot leave it half-written (it is only ever
-/// replaced whole), so a poisoned lock is still read.
-fn read(cell: &Cell) -> Slot {
-    cell.lock().unwrap_or_else(PoisonError::into_inner).clone()
+/// Locks a cell. A panic while it was locked cannot leave it half-written (it is only ever
+/// replaced whole), so a poisoned lock is still used.
+fn lock(cell: &Cell) -> MutexGuard<'_, Slot> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Puts `record` in `cell` unless the cell holds a deletion marker or the same or a newer
-/// version.
+/// What a cell holds.
+fn read(cell: &Cell) -> Slot {
+    lock(cell).clone()
+}
+
+/// Puts `record` in `cell` unless what the cell holds outranks it.
 fn keep_newest(cell: &Cell, record: &Record) {
-    let mut slot = cell.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Slot::Live(cached) = &*slot
-        && cached.version() < record.version()
-    {
+    let mut slot = lock(cell);
+    if !slot.outranks(record) {
         *slot = Slot::Live(record.clone());
     }
 }
@@ -67,6 +69,15 @@ enum Slot {
 }
 
 impl Slot {
+    /// Whether the cache keeps this slot rather than `record`: a deletion marker always, a
+    /// session only when it is a newer version.
+    fn outranks(&self, record: &Record) -> bool {
+        match self {
+            Self::Live(cached) => cached.version() > record.version(),
+            Self::Deleted => true,
+        }
+    }
+
     fn live(self) -> Option<Record> {
         match self {
             Self::Live(record) if !record.is_expired_at(SystemTime::now()) => Some(record),
@@ -110,10 +121,8 @@ impl MokaStore {
         self.cache
             .entry(record.id())
             .and_compute_with(|cached| {
-                let keep_cached = cached.is_some_and(|cached| match read(cached.value()) {
-                    Slot::Live(cached) => cached.version() > record.version(),
-                    Slot::Deleted => true,
-                });
+                let keep_cached =
+                    cached.is_some_and(|cached| lock(cached.value()).outranks(&record));
                 std::future::ready(if keep_cached {
                     Op::Nop
                 } else {
@@ -236,7 +245,7 @@ impl UntilDeadline {
 
 impl moka::Expiry<SessionId, Cell> for UntilDeadline {
     fn expire_after_create(&self, _: &SessionId, cell: &Cell, _: Instant) -> Option<Duration> {
-        Self::remaining(&read(cell))
+        Self::remaining(&lock(cell))
     }
 
     fn expire_after_update(
@@ -246,7 +255,7 @@ impl moka::Expiry<SessionId, Cell> for UntilDeadline {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Self::remaining(&read(cell))
+        Self::remaining(&lock(cell))
     }
 }
 
