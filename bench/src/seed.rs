@@ -8,9 +8,9 @@
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use kv_sessions::{Changes, Expiry, SessionId, SessionStore, SledStore};
+use kv_sessions::{Changes, Expiry, SessionId, SessionPolicy, SessionStore, SledStore};
 use tokio::task::JoinSet;
 
 use crate::server::VALUE;
@@ -59,7 +59,7 @@ async fn seed_sled(dir: &Path, sessions: usize) -> io::Result<Vec<String>> {
 
 /// What a seeded kv-sessions session holds.
 pub(crate) fn kv_changes() -> Changes {
-    let mut changes = Changes::new(SystemTime::now() + SEEDED_LIFETIME);
+    let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(SEEDED_LIFETIME)));
     changes
         .set_expiry(Some(Expiry::OnInactivity(SEEDED_LIFETIME)))
         .set("test_key", format!("\"{VALUE}\""))
@@ -86,7 +86,10 @@ where
             let mut kept = Vec::with_capacity(share);
             for _ in 0..share {
                 let id = SessionId::generate();
-                store.save(&id, &changes).await.map_err(io::Error::other)?;
+                store
+                    .create(&id, &changes)
+                    .await
+                    .map_err(io::Error::other)?;
                 kept.push(keep(id));
             }
             Ok::<_, io::Error>(kept)

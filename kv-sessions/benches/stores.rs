@@ -13,10 +13,12 @@
 mod runner;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kv_sessions::{CachedStore, Changes, MokaStore, SessionId, SessionStore, SledStore};
+use kv_sessions::{
+    CachedStore, Changes, Expiry, MokaStore, SessionId, SessionPolicy, SessionStore, SledStore,
+};
 
 use crate::runner::ActixRunner;
 
@@ -37,7 +39,7 @@ const LIFETIME: Duration = Duration::from_secs(3_600);
 
 /// Changes that write the whole profile.
 fn profile() -> Changes {
-    let mut changes = Changes::new(SystemTime::now() + LIFETIME);
+    let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(LIFETIME)));
     for (key, json) in PROFILE {
         changes.set(key, json);
     }
@@ -46,7 +48,7 @@ fn profile() -> Changes {
 
 /// A request's typical write: one key of the profile.
 fn one_visit() -> Changes {
-    let mut changes = Changes::new(SystemTime::now() + LIFETIME);
+    let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(LIFETIME)));
     changes.set("profile.visits", "43");
     changes
 }
@@ -54,7 +56,10 @@ fn one_visit() -> Changes {
 /// Saves a fresh profile into `store`, and returns its id.
 async fn saved_profile(store: &impl SessionStore) -> SessionId {
     let id = SessionId::generate();
-    store.save(&id, &profile()).await.expect("saving a profile");
+    store
+        .create(&id, &profile())
+        .await
+        .expect("saving a profile");
     id
 }
 
@@ -70,7 +75,7 @@ fn sled(c: &mut Criterion) {
         b.to_async(&runner).iter(|| sled.load(&id));
     });
     group.bench_function("sled merge-save", |b| {
-        b.to_async(&runner).iter(|| sled.save(&id, &visit));
+        b.to_async(&runner).iter(|| sled.update(&id, &visit));
     });
     group.finish();
 }

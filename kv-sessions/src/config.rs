@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::cookie::{Key, SameSite};
 
 use crate::cookie::{CookieConfig, CookieContent, Keys};
-use crate::expiry::{Expiry, Lifetime};
+use crate::expiry::{Expiry, Lifetime, SessionPolicy};
 use crate::middleware::SessionMiddleware;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
 
@@ -16,11 +16,7 @@ pub(crate) struct Config {
     pub(crate) keys: Keys,
     pub(crate) cookie: CookieConfig,
     pub(crate) lifetime: Lifetime,
-    pub(crate) max_session_size: usize,
 }
-
-/// The default cap on a session's size: keys plus JSON values.
-const DEFAULT_MAX_SESSION_SIZE: usize = 64 * 1024;
 
 /// Configures a [`SessionMiddleware`]; start with [`SessionMiddleware::builder`].
 ///
@@ -48,7 +44,6 @@ pub struct SessionMiddlewareBuilder<S> {
     keys: Keys,
     cookie: CookieConfig,
     lifetime: Lifetime,
-    max_session_size: usize,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
@@ -61,7 +56,6 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             },
             cookie: CookieConfig::default(),
             lifetime: Lifetime::default(),
-            max_session_size: DEFAULT_MAX_SESSION_SIZE,
         }
     }
 
@@ -73,7 +67,6 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,
-            max_session_size: self.max_session_size,
         }
     }
 
@@ -137,16 +130,19 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// [`Session::set_expiry`](crate::Session::set_expiry). Defaults to
     /// [`Expiry::OnInactivity`] of one hour.
     pub fn default_expiry(mut self, expiry: Expiry) -> Self {
-        self.lifetime.default = expiry;
+        self.lifetime.policy = SessionPolicy::new(expiry)
+            .with_absolute_lifetime(self.lifetime.policy.absolute_lifetime())
+            .with_max_size(self.lifetime.policy.max_size());
         self
     }
 
     /// The longest a session may live from its creation, whatever its activity and its expiry
     /// rule: the absolute timeout that OWASP recommends. Defaults to none.
     ///
-    /// [`Session::renew`](crate::Session::renew) starts a new session, so the count restarts.
+    /// [`Session::renew`](crate::Session::renew) keeps the session's creation time, so a session
+    /// renewed periodically, as OWASP advises, still ends on time.
     pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime.absolute = Some(lifetime);
+        self.lifetime.policy = self.lifetime.policy.with_absolute_lifetime(Some(lifetime));
         self
     }
 
@@ -169,11 +165,15 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
 
     /// The largest a session may grow, counting the bytes of its keys and of their values as
     /// JSON. Defaults to 64 KiB. A write past it fails with [`SessionError::TooLarge`] and leaves
-    /// the session as it was.
+    /// the session as it was. The cap is checked again against the merged session when the
+    /// response saves, so that concurrent requests cannot grow a session past it together: a
+    /// request whose save would pass it gets [`SessionError::TooLargeToSave`], an error
+    /// response, and saves nothing.
     ///
     /// [`SessionError::TooLarge`]: crate::SessionError::TooLarge
+    /// [`SessionError::TooLargeToSave`]: crate::SessionError::TooLargeToSave
     pub fn max_session_size(mut self, bytes: usize) -> Self {
-        self.max_session_size = bytes;
+        self.lifetime.policy = self.lifetime.policy.with_max_size(bytes);
         self
     }
 
@@ -185,7 +185,6 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,
-            max_session_size: self.max_session_size,
         })
     }
 }

@@ -79,6 +79,11 @@ pub enum SessionError {
         /// The limit.
         limit: usize,
     },
+    /// The request's writes, merged when the response saved them with the writes of requests
+    /// that saved first, would make the session larger than its limit. Nothing was saved, and
+    /// the response is an error rather than a success the store does not hold.
+    #[error("could not save the session")]
+    TooLargeToSave(#[source] crate::record::TooLarge),
     /// The value given for `key` cannot be serialized to JSON.
     #[error("the value for session key `{key}` cannot be serialized")]
     Serialize {

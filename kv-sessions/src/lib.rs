@@ -184,6 +184,7 @@
 //! [moka]: https://docs.rs/moka
 #![forbid(unsafe_code)]
 
+mod commit;
 mod config;
 mod cookie;
 mod error;
@@ -200,14 +201,15 @@ pub use kv_sessions_macros::SessionKeys;
 pub use crate::config::SessionMiddlewareBuilder;
 pub use crate::cookie::CookieContent;
 pub use crate::error::{SessionError, StoreError};
-pub use crate::expiry::Expiry;
+pub use crate::expiry::{Expiry, SessionPolicy};
 pub use crate::id::{ParseSessionIdError, SessionId};
 pub use crate::key::{SessionKey, SessionKeys, SessionValue};
 pub use crate::middleware::SessionMiddleware;
-pub use crate::record::{Changes, Record};
+pub use crate::record::{Changes, Record, Saved, TooLarge};
 pub use crate::session::Session;
 pub use crate::store::{
-    CachedStore, Durability, MokaStore, SessionCache, SessionStore, SledStore, SledStoreBuilder,
+    CacheEpoch, CachedStore, Durability, MokaStore, SessionCache, SessionStore, SledStore,
+    SledStoreBuilder,
 };
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything

@@ -10,8 +10,9 @@ use actix_web::HttpMessage;
 use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 
+use crate::commit::CookieUpdate;
 use crate::config::{Config, SessionMiddlewareBuilder};
-use crate::session::{CookieUpdate, RequestSession};
+use crate::session::RequestSession;
 use crate::store::SessionStore;
 
 /// Server-side sessions for an actix-web app.

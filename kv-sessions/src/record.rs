@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, SessionPolicy};
 use crate::id::SessionId;
 
 /// One stored session: its entries, its deadline and its version.
@@ -132,37 +132,70 @@ impl Record {
 ///
 /// A save never writes a whole session read earlier back over the store. It applies only the keys
 /// this request set or removed, so two concurrent requests that write different keys both keep
-/// their writes. Stores must apply a `Changes` atomically; [`Changes::apply_to`] does the merge
-/// for stores that hold whole records.
+/// their writes. Likewise the session's own expiry rule travels only when the request set one,
+/// and the deadline and the size cap are settled against the merged result, by the store, from
+/// the [`SessionPolicy`] the changes carry. Stores must apply a `Changes` atomically;
+/// [`Changes::apply_to`] does the whole merge for stores that keep whole records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changes {
     clear: bool,
     writes: BTreeMap<String, Option<String>>,
-    expires_at: SystemTime,
-    expiry: Option<Expiry>,
+    expiry: Option<Option<Expiry>>,
+    created_at: Option<SystemTime>,
+    policy: SessionPolicy,
 }
 
 impl Changes {
-    /// An empty set of changes that moves the session's deadline to `expires_at`.
-    pub fn new(expires_at: SystemTime) -> Self {
+    /// No changes yet, to be merged under `policy`. Applied as they are, they only move the
+    /// session's deadline, as a read that counts as activity does.
+    pub fn new(policy: SessionPolicy) -> Self {
         Self {
             clear: false,
             writes: BTreeMap::new(),
-            expires_at,
             expiry: None,
+            created_at: None,
+            policy,
         }
     }
 
-    /// Gives the session its own expiry rule (`None`: the middleware's default) with this save.
-    /// Like the deadline, the rule is not merged: the last save wins.
+    /// Changes that recreate `record` whole under another id, keeping its creation time: what
+    /// [`SessionStore::renew`](crate::SessionStore::renew) creates by default.
+    pub(crate) fn moving(record: &Record, merged_under: &Changes) -> Self {
+        let writes = record
+            .entries()
+            .map(|(key, json)| (key.to_owned(), Some(json.to_owned())))
+            .collect();
+        Self {
+            clear: true,
+            writes,
+            expiry: Some(record.expiry),
+            created_at: Some(record.created_at),
+            policy: merged_under.policy,
+        }
+    }
+
+    /// The creation time a new session keeps, for a session moved to a new id; `None` for a
+    /// session created now. Stores that merge natively use it on create.
+    pub fn created_at(&self) -> Option<SystemTime> {
+        self.created_at
+    }
+
+    /// Gives the session its own expiry rule (`None`: back to the policy's default) with this
+    /// save. Changes that never call it leave the stored rule as it is.
     pub fn set_expiry(&mut self, expiry: Option<Expiry>) -> &mut Self {
-        self.expiry = expiry;
+        self.expiry = Some(expiry);
         self
     }
 
-    /// The expiry rule the session has after this save; see [`Record::expiry`].
-    pub fn expiry(&self) -> Option<Expiry> {
+    /// The rule these changes give the session: `None` where they leave the stored rule alone,
+    /// `Some(None)` where they return it to the default.
+    pub fn expiry(&self) -> Option<Option<Expiry>> {
         self.expiry
+    }
+
+    /// The rules of the merge: default expiry, absolute lifetime, size cap.
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
     }
 
     /// Stores `json` (JSON text) under `key`.
@@ -184,7 +217,8 @@ impl Changes {
         self
     }
 
-    /// Whether the stored entries are dropped before the writes are applied.
+    /// Whether the stored entries are dropped before the writes are applied. Stores that merge
+    /// natively delete every stored entry first when it is set.
     pub fn clears_existing(&self) -> bool {
         self.clear
     }
@@ -194,30 +228,9 @@ impl Changes {
         self.writes.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
-    /// The deadline the session gets with this save.
-    pub fn expires_at(&self) -> SystemTime {
-        self.expires_at
-    }
-
-    /// Changes that replace every entry of a session with those of `record`.
-    pub(crate) fn replacing(record: &Record, expires_at: SystemTime) -> Self {
-        let writes = record
-            .entries
-            .iter()
-            .map(|(key, json)| (String::from(&**key), Some(String::from(&**json))))
-            .collect();
-        Self {
-            clear: true,
-            writes,
-            expires_at,
-            expiry: record.expiry,
-        }
-    }
-
-    /// The same changes with the deadline `expires_at`.
-    pub(crate) fn with_deadline(mut self, expires_at: SystemTime) -> Self {
-        self.expires_at = expires_at;
-        self
+    /// Whether the changes write at least one value, so that a new session is worth creating.
+    pub fn writes_a_value(&self) -> bool {
+        self.writes.values().any(Option::is_some)
     }
 
     /// The JSON text these changes leave under `key`: `Some(Some(json))` for a write,
@@ -230,17 +243,58 @@ impl Changes {
         }
     }
 
-    /// Whether applying these changes can alter stored entries.
-    pub(crate) fn touches_entries(&self) -> bool {
-        self.clear || !self.writes.is_empty()
+    /// Whether applying these changes alters anything but the deadline.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.clear || !self.writes.is_empty() || self.expiry.is_some()
     }
 
-    /// Merges these changes into `base`, the latest stored copy of session `id`, and returns the
-    /// record to store in its place. An expired `base` counts as absent: its entries never come
-    /// back. Times in the result are whole milliseconds, the precision stores keep, so the record
-    /// a save returns equals the one a later load returns.
-    pub fn apply_to(&self, id: SessionId, base: Option<&Record>, now: SystemTime) -> Record {
+    /// Merges these changes into `base`, the latest stored copy, and returns the record to store
+    /// under `id`. `base` is absent for a new session; for a renewal it is the old id's record,
+    /// whose creation time the new one keeps.
+    ///
+    /// - Entries: the stored ones, minus those cleared or removed, plus those written.
+    /// - Expiry rule: the one these changes set, or else the stored one.
+    /// - Deadline: computed by the [`SessionPolicy`] from that rule, the creation time and `now`.
+    /// - Version: one above `base`'s, or 1.
+    ///
+    /// An expired `base` counts as absent: its entries never come back. Times in the result are
+    /// whole milliseconds, the precision stores keep, so the record a save returns equals the one
+    /// a later load returns. Where the result would outgrow the policy's size cap, nothing is
+    /// returned but the error.
+    pub fn apply_to(
+        &self,
+        id: SessionId,
+        base: Option<&Record>,
+        now: SystemTime,
+    ) -> Result<Record, TooLarge> {
         let base = base.filter(|record| !record.is_expired_at(now));
+        let entries = self.merged_entries(base);
+        let size = entries
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+        let limit = self.policy.max_size();
+        if size > limit {
+            return Err(TooLarge { size, limit });
+        }
+        let created_at = match base {
+            Some(record) => record.created_at,
+            None => whole_millis(self.created_at.unwrap_or(now)),
+        };
+        let expiry = self
+            .expiry
+            .unwrap_or_else(|| base.and_then(|record| record.expiry));
+        Ok(Record {
+            id,
+            version: base.map_or(1, |record| record.version + 1),
+            created_at,
+            expires_at: whole_millis(self.policy.deadline(expiry, created_at, now)),
+            expiry,
+            entries: entries.into(),
+        })
+    }
+
+    fn merged_entries(&self, base: Option<&Record>) -> Vec<Entry> {
         let mut entries = match base {
             Some(record) if !self.clear => record.entries.to_vec(),
             _ => Vec::with_capacity(self.writes.len()),
@@ -255,13 +309,59 @@ impl Changes {
                 (Err(_), None) => {}
             }
         }
-        Record {
-            id,
-            version: base.map_or(1, |record| record.version + 1),
-            created_at: base.map_or(whole_millis(now), |record| record.created_at),
-            expires_at: whole_millis(self.expires_at),
-            expiry: self.expiry,
-            entries: entries.into(),
+        entries
+    }
+}
+
+/// The refusal to store a session larger than its [`SessionPolicy::max_size`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session would grow to {size} bytes, past its limit of {limit}")]
+pub struct TooLarge {
+    size: usize,
+    limit: usize,
+}
+
+impl TooLarge {
+    /// The refusal of a session of `size` bytes under a cap of `limit`.
+    pub fn new(size: usize, limit: usize) -> Self {
+        Self { size, limit }
+    }
+
+    /// The session's size with the changes, in bytes of keys and JSON values.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The cap.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// What a store did with a [`Changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Saved {
+    /// The changes were applied; this is the record as stored.
+    Stored(Record),
+    /// There was no live session to apply them to (it was deleted, renewed away or expired), so
+    /// nothing was written, and nothing was created.
+    Gone,
+    /// The merged session would outgrow its size cap, so nothing was written.
+    TooLarge(TooLarge),
+}
+
+impl From<TooLarge> for Saved {
+    fn from(refusal: TooLarge) -> Self {
+        Self::TooLarge(refusal)
+    }
+}
+
+impl From<Result<Record, TooLarge>> for Saved {
+    fn from(merged: Result<Record, TooLarge>) -> Self {
+        match merged {
+            Ok(record) => Self::Stored(record),
+            Err(refusal) => Self::TooLarge(refusal),
         }
     }
 }
@@ -285,6 +385,8 @@ fn whole_millis(time: SystemTime) -> SystemTime {
 mod tests {
     use super::*;
 
+    const MINUTE: Duration = Duration::from_secs(60);
+
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
     }
@@ -292,6 +394,11 @@ mod tests {
     fn record(id: SessionId, entries: &[(&str, &str)]) -> Record {
         let entries = entries.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         Record::new(id, 3, at(10), at(100), entries)
+    }
+
+    /// Changes under a one-minute idle window.
+    fn changes() -> Changes {
+        Changes::new(SessionPolicy::new(Expiry::OnInactivity(MINUTE)))
     }
 
     #[test]
@@ -310,12 +417,12 @@ mod tests {
     #[test]
     fn applying_to_nothing_creates_version_one() {
         let id = SessionId::generate();
-        let mut changes = Changes::new(at(60));
+        let mut changes = changes();
         changes.set("a", "1");
-        let created = changes.apply_to(id, None, at(5));
+        let created = changes.apply_to(id, None, at(5)).expect("fits");
         assert_eq!(created.version(), 1);
         assert_eq!(created.created_at(), at(5));
-        assert_eq!(created.expires_at(), at(60));
+        assert_eq!(created.expires_at(), at(65));
         assert_eq!(created.get("a"), Some("1"));
     }
 
@@ -323,25 +430,25 @@ mod tests {
     fn only_written_keys_change_and_the_version_rises() {
         let id = SessionId::generate();
         let base = record(id, &[("a", "1"), ("b", "2"), ("c", "3")]);
-        let mut changes = Changes::new(at(90));
+        let mut changes = changes();
         changes.set("a", "10").remove("b");
-        let merged = changes.apply_to(id, Some(&base), at(50));
+        let merged = changes.apply_to(id, Some(&base), at(50)).expect("fits");
         assert_eq!(
             merged.entries().collect::<Vec<_>>(),
             [("a", "10"), ("c", "3")]
         );
         assert_eq!(merged.version(), 4);
         assert_eq!(merged.created_at(), at(10));
-        assert_eq!(merged.expires_at(), at(90));
+        assert_eq!(merged.expires_at(), at(110));
     }
 
     #[test]
     fn clear_drops_stored_entries_but_keeps_later_writes() {
         let id = SessionId::generate();
         let base = record(id, &[("a", "1")]);
-        let mut changes = Changes::new(at(90));
+        let mut changes = changes();
         changes.set("x", "0").clear().set("b", "2");
-        let merged = changes.apply_to(id, Some(&base), at(50));
+        let merged = changes.apply_to(id, Some(&base), at(50)).expect("fits");
         assert_eq!(merged.entries().collect::<Vec<_>>(), [("b", "2")]);
         assert_eq!(changes.lookup("a"), Some(None));
         assert_eq!(changes.lookup("b"), Some(Some("2")));
@@ -351,11 +458,56 @@ mod tests {
     fn an_expired_base_is_never_merged() {
         let id = SessionId::generate();
         let base = record(id, &[("secret", "1")]);
-        let mut changes = Changes::new(at(500));
+        let mut changes = changes();
         changes.set("b", "2");
-        let merged = changes.apply_to(id, Some(&base), at(200));
+        let merged = changes.apply_to(id, Some(&base), at(200)).expect("fits");
         assert_eq!(merged.get("secret"), None);
         assert_eq!(merged.version(), 1);
         assert_eq!(merged.created_at(), at(200));
+    }
+
+    #[test]
+    fn the_stored_rule_survives_changes_that_set_none_and_sets_the_deadline() {
+        let id = SessionId::generate();
+        let month = Expiry::OnInactivity(MINUTE * 60 * 24 * 30);
+        let base = record(id, &[]).with_expiry(Some(month));
+        let mut write = changes();
+        write.set("a", "1");
+        let merged = write.apply_to(id, Some(&base), at(50)).expect("fits");
+        assert_eq!(merged.expiry(), Some(month));
+        assert_eq!(merged.expires_at(), at(50) + MINUTE * 60 * 24 * 30);
+
+        let mut back_to_default = changes();
+        back_to_default.set_expiry(None);
+        let merged = back_to_default
+            .apply_to(id, Some(&base), at(50))
+            .expect("fits");
+        assert_eq!(merged.expiry(), None);
+        assert_eq!(merged.expires_at(), at(110));
+    }
+
+    #[test]
+    fn the_size_cap_counts_the_merged_session() {
+        let id = SessionId::generate();
+        let base = record(id, &[("a", "12345")]);
+        let policy = SessionPolicy::default().with_max_size(10);
+        let mut fits = Changes::new(policy);
+        fits.set("b", "123");
+        assert!(
+            fits.apply_to(id, Some(&base), at(50)).is_ok(),
+            "6 + 4 bytes"
+        );
+        let mut overflows = Changes::new(policy);
+        overflows.set("b", "1234");
+        assert_eq!(
+            overflows.apply_to(id, Some(&base), at(50)),
+            Err(TooLarge::new(11, 10))
+        );
+        let mut replaces = Changes::new(policy);
+        replaces.set("a", "123456789");
+        assert!(
+            replaces.apply_to(id, Some(&base), at(50)).is_ok(),
+            "a replaced value counts once"
+        );
     }
 }

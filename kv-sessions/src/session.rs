@@ -12,10 +12,11 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::commit::{self, CookieUpdate};
 use crate::config::Config;
 use crate::cookie::Incoming;
 use crate::error::{Chain, SessionError, StoreError};
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, SessionPolicy};
 use crate::id::SessionId;
 use crate::record::{Changes, Record};
 
@@ -66,9 +67,10 @@ impl Session {
 
     /// Stores `value` under `key`, replacing what was there.
     ///
-    /// [`SessionError::TooLarge`] where the session would outgrow
+    /// [`SessionError::TooLarge`] where the session as this request sees it would outgrow
     /// [`max_session_size`](crate::SessionMiddlewareBuilder::max_session_size); the session then
-    /// stays as it was.
+    /// stays as it was. The cap is checked again when the response saves, against the latest
+    /// stored copy, so that concurrent requests cannot grow a session past it together.
     pub fn insert<T: Serialize>(
         &self,
         key: impl Into<String>,
@@ -79,7 +81,7 @@ impl Session {
             Ok(json) => json,
             Err(source) => return Err(SessionError::Serialize { key, source }),
         };
-        let limit = self.0.config.max_session_size;
+        let limit = self.0.config.lifetime.policy.max_size();
         let mut state = self.0.state.borrow_mut();
         let size = state.size_with(&key, &json);
         if size > limit {
@@ -119,8 +121,12 @@ impl Session {
     /// before login is worthless after it.
     ///
     /// Writes after `renew` in the same request go to the new id. On a session that has never
-    /// been saved, `renew` does nothing: a new session gets a new id anyway. The renewed session
-    /// counts as new for [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime).
+    /// been saved, `renew` does nothing: a new session gets a new id anyway. The move happens in
+    /// one store operation when the response leaves, on the latest stored copy. If the session
+    /// was purged meanwhile (a concurrent logout), none of its data moves: the new id holds only
+    /// this request's writes. The renewed session keeps its creation time, so
+    /// [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime) still counts
+    /// from the first login.
     pub fn renew(&self) {
         self.0.state.borrow_mut().renew();
     }
@@ -130,10 +136,12 @@ impl Session {
     /// `session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400))))`.
     ///
     /// The rule is saved with the session's next save; on a session that has never been saved it
-    /// takes effect when the first value is written. The
-    /// [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime) still caps it.
+    /// takes effect when the first value is written. Only a request that calls `set_expiry`
+    /// sends a rule: a concurrent request that saves later keeps the rule set here. The
+    /// [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime) still caps it,
+    /// and no deadline lies more than [`Expiry::LONGEST`] ahead, so any duration is safe.
     pub fn set_expiry(&self, expiry: Option<Expiry>) {
-        self.0.state.borrow_mut().expiry = Some(expiry);
+        self.0.state.borrow_mut().changes.set_expiry(expiry);
     }
 
     /// The expiry rule this session follows: its own, or the middleware's default.
@@ -201,25 +209,23 @@ pub(crate) struct RequestSession {
 }
 
 /// What the request has done to its session so far.
-struct State {
+pub(crate) struct State {
     /// The stored copy the request started from; `None` for a new session.
-    stored: Option<Record>,
-    /// The writes made by the request, to be applied to the latest stored copy.
-    changes: Changes,
-    /// The expiry rule set by [`Session::set_expiry`], if it was called.
-    expiry: Option<Option<Expiry>>,
+    pub(crate) stored: Option<Record>,
+    /// The writes made by the request, to be applied to the latest stored copy, with the expiry
+    /// rule it set, if it set one.
+    pub(crate) changes: Changes,
     /// The id of a session purged by this request, to be deleted.
-    purged: Option<SessionId>,
-    /// The new id that [`Session::renew`] moved the session to.
-    renewed_to: Option<SessionId>,
+    pub(crate) purged: Option<SessionId>,
+    /// The new id that [`Session::renew`] moves the session to.
+    pub(crate) renewed_to: Option<SessionId>,
 }
 
 impl State {
-    fn new(stored: Option<Record>) -> Self {
+    pub(crate) fn new(stored: Option<Record>, policy: SessionPolicy) -> Self {
         Self {
             stored,
-            changes: Changes::new(SystemTime::UNIX_EPOCH),
-            expiry: None,
+            changes: Changes::new(policy),
             purged: None,
             renewed_to: None,
         }
@@ -249,7 +255,7 @@ impl State {
     }
 
     fn own_expiry(&self) -> Option<Expiry> {
-        match self.expiry {
+        match self.changes.expiry() {
             Some(set) => set,
             None => self.stored.as_ref().and_then(Record::expiry),
         }
@@ -259,8 +265,7 @@ impl State {
         if let Some(record) = self.stored.take() {
             self.purged = Some(record.id());
         }
-        self.changes = Changes::new(SystemTime::UNIX_EPOCH);
-        self.expiry = None;
+        self.changes = Changes::new(*self.changes.policy());
         self.renewed_to = None;
     }
 
@@ -269,44 +274,16 @@ impl State {
             self.renewed_to = Some(SessionId::generate());
         }
     }
-
-    /// Whether the request changed anything a save would keep.
-    fn is_dirty(&self) -> bool {
-        self.changes.touches_entries() || self.expiry.is_some()
-    }
-
-    /// Whether the changes write at least one value, so that a new session is worth creating.
-    fn writes_a_value(&self) -> bool {
-        self.changes.writes().any(|(_, json)| json.is_some())
-    }
-}
-
-/// What the response must do with the session cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CookieUpdate {
-    /// Leave the browser's cookie as it is.
-    Keep,
-    /// Send a cookie for this session.
-    Set(Issue),
-    /// Remove the browser's cookie.
-    Remove,
-}
-
-/// A session cookie to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Issue {
-    pub(crate) id: SessionId,
-    pub(crate) rule: Expiry,
-    pub(crate) deadline: SystemTime,
 }
 
 impl RequestSession {
     pub(crate) fn new(config: Arc<Config>, incoming: Incoming) -> Self {
+        let policy = config.lifetime.policy;
         Self {
             config,
             incoming,
             loaded: tokio::sync::OnceCell::new(),
-            state: RefCell::new(State::new(None)),
+            state: RefCell::new(State::new(None, policy)),
         }
     }
 
@@ -323,7 +300,7 @@ impl RequestSession {
                     Incoming::Valid { id, .. } => self.load_record(id).await?,
                     Incoming::Absent | Incoming::Rejected => None,
                 };
-                *self.state.borrow_mut() = State::new(stored);
+                *self.state.borrow_mut() = State::new(stored, self.config.lifetime.policy);
                 Ok::<(), SessionError>(())
             })
             .await
@@ -346,109 +323,21 @@ impl RequestSession {
         }
     }
 
-    /// Saves what the request changed, and says what to do with the cookie.
-    ///
-    /// Nothing is saved when the response is a server error: the handler failed, and its
-    /// half-made changes must not persist.
+    /// Saves what the request changed, and says what to do with the cookie: the plan of
+    /// [`commit::plan`], carried out against the store.
     pub(crate) async fn commit(&self, server_error: bool) -> Result<CookieUpdate, SessionError> {
-        if self.loaded.get().is_none() {
-            return Ok(self.unsaved_cookie(None));
-        }
-        let mut state = self.state.replace(State::new(None));
-        if server_error {
-            let found = state.stored.is_some() || state.purged.is_some();
-            return Ok(self.unsaved_cookie(Some(found)));
-        }
-        if let Some(id) = state.purged {
-            self.config.store.delete(&id).await?;
-        }
-        let now = SystemTime::now();
-        if let Some(saved) = self.save(&mut state, now).await? {
-            return Ok(CookieUpdate::Set(self.issue(&saved)));
-        }
-        match &state.stored {
-            _ if state.purged.is_some() => Ok(CookieUpdate::Remove),
-            Some(stored) if self.incoming_needs_resealing() => {
-                Ok(CookieUpdate::Set(self.issue(stored)))
-            }
-            stored => Ok(self.unsaved_cookie(Some(stored.is_some()))),
-        }
-    }
-
-    /// The cookie for a stored record.
-    fn issue(&self, record: &Record) -> Issue {
-        Issue {
-            id: record.id(),
-            rule: self.config.lifetime.rule(record.expiry()),
-            deadline: record.expires_at(),
-        }
-    }
-
-    /// Whether the incoming cookie was opened by a previous key and must be sealed again.
-    fn incoming_needs_resealing(&self) -> bool {
-        matches!(
-            self.incoming,
-            Incoming::Valid {
-                current_key: false,
-                ..
-            }
-        )
-    }
-
-    /// The cookie update for a request that saved nothing. `found` says whether the cookie's
-    /// session was found in the store, where it was looked up. A cookie that names no live
-    /// session is removed, so that the browser stops sending it.
-    fn unsaved_cookie(&self, found: Option<bool>) -> CookieUpdate {
-        match (self.incoming, found) {
-            (Incoming::Rejected, _) | (Incoming::Valid { .. }, Some(false)) => CookieUpdate::Remove,
-            _ => CookieUpdate::Keep,
-        }
-    }
-
-    /// Writes the changes to the store, and returns the record as saved, if anything was saved.
-    /// The request's changes are taken out of `state`.
-    ///
-    /// - A renewed session is written whole under its new id, then the old id is deleted.
-    /// - A stored session gets the request's changes, or only a later deadline where a read
-    ///   counts as activity.
-    /// - A new session is created only when the request wrote a value.
-    async fn save(
-        &self,
-        state: &mut State,
-        now: SystemTime,
-    ) -> Result<Option<Record>, SessionError> {
-        let lifetime = &self.config.lifetime;
-        let store = &self.config.store;
-        let own = state.own_expiry();
-        let rule = lifetime.rule(own);
-        let saved = match (&state.stored, state.renewed_to) {
-            (Some(stored), Some(new_id)) => {
-                let moved = state.changes.apply_to(stored.id(), Some(stored), now);
-                let mut changes = Changes::replacing(&moved, lifetime.deadline(rule, now, now));
-                changes.set_expiry(own);
-                let saved = store.save(&new_id, &changes).await?;
-                store.delete(&stored.id()).await?;
-                saved
-            }
-            (Some(stored), None) if state.is_dirty() || lifetime.needs_refresh(stored, now) => {
-                let deadline = lifetime.deadline(rule, stored.created_at(), now);
-                let mut changes = take_changes(&mut state.changes).with_deadline(deadline);
-                changes.set_expiry(own);
-                store.save(&stored.id(), &changes).await?
-            }
-            (None, _) if state.writes_a_value() => {
-                let mut changes = take_changes(&mut state.changes)
-                    .with_deadline(lifetime.deadline(rule, now, now));
-                changes.set_expiry(own);
-                store.save(&SessionId::generate(), &changes).await?
-            }
-            _ => return Ok(None),
+        let policy = self.config.lifetime.policy;
+        let state = self
+            .loaded
+            .get()
+            .map(|()| self.state.replace(State::new(None, policy)));
+        let request = commit::Request {
+            incoming: self.incoming,
+            state,
+            server_error,
+            now: SystemTime::now(),
         };
-        Ok(Some(saved))
+        let plan = commit::plan(request, &self.config.lifetime);
+        commit::carry_out(plan, &*self.config.store, &self.config.lifetime).await
     }
-}
-
-/// The writes in `changes`, leaving none behind.
-fn take_changes(changes: &mut Changes) -> Changes {
-    std::mem::replace(changes, Changes::new(SystemTime::UNIX_EPOCH))
 }

@@ -1,9 +1,13 @@
 //! The app every acceptance test talks to.
 
 use actix_web::http::header::LOCATION;
-use actix_web::web::{Path, ServiceConfig};
+use std::time::Duration;
+
+use actix_web::web::{Data, Path, Query, ServiceConfig};
 use actix_web::{HttpResponse, get};
-use kv_sessions::{Session, SessionError, SessionKey, SessionKeys};
+use kv_sessions::{Expiry, Session, SessionError, SessionKey, SessionKeys};
+
+use crate::gate::Gate;
 
 /// What `/` shows when nothing is stored, word for word as in the seed's example.
 pub const NO_VALUE: &str = "No value set. Go to /set to set a value";
@@ -38,6 +42,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(fail)
         .service(remember)
         .service(big)
+        .service(hold)
         .service(plain);
 }
 
@@ -116,7 +121,7 @@ async fn clear(session: Session) -> HttpResponse {
 
 /// `/purge`, or `/purge?then=renew,put` to run more steps after the purge.
 #[get("/purge")]
-async fn purge(session: Session, query: actix_web::web::Query<Steps>) -> Reply {
+async fn purge(session: Session, query: Query<Steps>) -> Reply {
     session.purge();
     query.run(&session)?;
     Ok(text(describe(&session)))
@@ -124,7 +129,7 @@ async fn purge(session: Session, query: actix_web::web::Query<Steps>) -> Reply {
 
 /// `/renew`, or `/renew?then=put` to run more steps after the renewal.
 #[get("/renew")]
-async fn renew(session: Session, query: actix_web::web::Query<Steps>) -> Reply {
+async fn renew(session: Session, query: Query<Steps>) -> Reply {
     session.renew();
     query.run(&session)?;
     Ok(text(describe(&session)))
@@ -146,8 +151,7 @@ async fn fail(session: Session, path: Path<(String, String)>) -> Reply {
 /// Gives the session a 30-day idle window of its own, as "remember me" would.
 #[get("/remember")]
 async fn remember(session: Session) -> Reply {
-    let month = std::time::Duration::from_secs(30 * 86_400);
-    session.set_expiry(Some(kv_sessions::Expiry::OnInactivity(month)));
+    session.set_expiry(Some(Expiry::OnInactivity(MONTH)));
     session.insert("remembered", true)?;
     Ok(text("remembered"))
 }
@@ -159,13 +163,27 @@ async fn big(session: Session, len: Path<usize>) -> Reply {
     Ok(text("stored"))
 }
 
+/// Loads the session, waits at the test's [`Gate`], then runs the steps of `?then=`: the
+/// interleaving tests hold one request here while others run.
+#[get("/hold")]
+async fn hold(session: Session, gate: Data<Gate>, query: Query<Steps>) -> Reply {
+    gate.pass().await;
+    query.run(&session)?;
+    Ok(text(describe(&session)))
+}
+
 /// Uses no session at all.
 #[get("/plain")]
 async fn plain() -> HttpResponse {
     text("plain")
 }
 
-/// Steps to run after `purge` or `renew`, from the query string.
+/// Steps to run on a session, from the query string: `then=renew,put:user:alice,remember`.
+///
+/// - `renew`, `purge`: as the methods of [`Session`];
+/// - `put` stores `"yes"` under `after`; `put:<key>:<value>` stores a string;
+/// - `big:<key>:<len>` stores a string of `len` bytes;
+/// - `remember` gives the session a 30-day idle window, `sudo` a 5-minute one.
 #[derive(serde::Deserialize)]
 struct Steps {
     #[serde(default)]
@@ -175,16 +193,28 @@ struct Steps {
 impl Steps {
     fn run(&self, session: &Session) -> Result<(), SessionError> {
         for step in self.then.split(',').filter(|step| !step.is_empty()) {
-            match step {
-                "renew" => session.renew(),
-                "purge" => session.purge(),
-                "put" => session.insert("after", "yes")?,
+            let mut words = step.split(':');
+            match (words.next(), words.next(), words.next()) {
+                (Some("renew"), ..) => session.renew(),
+                (Some("purge"), ..) => session.purge(),
+                (Some("put"), None, _) => session.insert("after", "yes")?,
+                (Some("put"), Some(key), Some(value)) => session.insert(key, value)?,
+                (Some("big"), Some(key), Some(len)) => {
+                    session.insert(key, "x".repeat(len.parse().unwrap_or(0)))?
+                }
+                (Some("remember"), ..) => session.set_expiry(Some(Expiry::OnInactivity(MONTH))),
+                (Some("sudo"), ..) => session.set_expiry(Some(Expiry::OnInactivity(SUDO))),
                 _ => {}
             }
         }
         Ok(())
     }
 }
+
+/// The idle window of "remember me".
+const MONTH: Duration = Duration::from_secs(30 * 86_400);
+/// The short idle window of a "sudo" mode.
+const SUDO: Duration = Duration::from_secs(5 * 60);
 
 fn describe(session: &Session) -> String {
     session

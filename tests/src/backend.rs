@@ -4,15 +4,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_test::TestServer;
-use actix_web::App;
 use actix_web::cookie::Key;
+use actix_web::{App, web};
 use kv_sessions::{
-    CachedStore, Changes, MokaStore, Record, SessionId, SessionMiddleware,
+    CachedStore, Changes, MokaStore, Record, Saved, SessionId, SessionMiddleware,
     SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
 };
 use tempfile::TempDir;
 
 use crate::browser::Browser;
+use crate::fault::{Faults, FaultyStore};
+use crate::gate::Gate;
 use crate::probe::{Probe, ProbeStore};
 
 /// A store configuration under test.
@@ -26,61 +28,95 @@ pub enum Backend {
     MokaOverSled,
 }
 
-/// One of the stores of [`Backend`], behind one type.
+/// One of the stores of [`Backend`], behind one type. A [`FaultyStore`] sits at the bottom of
+/// each, under the cache, so that tests can make the store itself misbehave.
 #[derive(Debug, Clone)]
 pub enum AnyStore {
     /// See [`Backend::Sled`].
-    Sled(SledStore),
+    Sled(FaultyStore<SledStore>),
     /// See [`Backend::Moka`].
-    Moka(MokaStore),
+    Moka(FaultyStore<MokaStore>),
     /// See [`Backend::MokaOverSled`].
-    MokaOverSled(CachedStore<MokaStore, SledStore>),
+    MokaOverSled(CachedStore<MokaStore, FaultyStore<SledStore>>),
+}
+
+/// Runs `$call` with `$store` bound to the store of whichever variant `$self` is.
+macro_rules! each_store {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Self::Sled($store) => $call,
+            Self::Moka($store) => $call,
+            Self::MokaOverSled($store) => $call,
+        }
+    };
 }
 
 impl AnyStore {
     /// The sled database underneath, if there is one.
     pub fn sled(&self) -> Option<&SledStore> {
         match self {
-            Self::Sled(sled) => Some(sled),
-            Self::MokaOverSled(cached) => Some(cached.store()),
+            Self::Sled(sled) => Some(sled.inner()),
+            Self::MokaOverSled(cached) => Some(cached.store().inner()),
             Self::Moka(_) => None,
         }
+    }
+
+    /// The switches of the store under the cache.
+    pub fn faults(&self) -> &Arc<Faults> {
+        match self {
+            Self::Sled(store) => store.faults(),
+            Self::Moka(store) => store.faults(),
+            Self::MokaOverSled(cached) => cached.store().faults(),
+        }
+    }
+
+    /// The session `id` as the bottom store holds it, bypassing any cache: what a restart would
+    /// find.
+    pub async fn persisted(&self, id: &SessionId) -> Option<Record> {
+        let persisted = match self {
+            Self::Sled(store) => store.inner().load(id).await,
+            Self::Moka(store) => store.inner().load(id).await,
+            Self::MokaOverSled(cached) => cached.store().inner().load(id).await,
+        };
+        persisted.expect("load from the bottom store")
     }
 }
 
 impl SessionStore for AnyStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        match self {
-            Self::Sled(store) => store.load(id).await,
-            Self::Moka(store) => store.load(id).await,
-            Self::MokaOverSled(store) => store.load(id).await,
-        }
+        each_store!(self, store => store.load(id).await)
     }
 
-    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
-        match self {
-            Self::Sled(store) => store.save(id, changes).await,
-            Self::Moka(store) => store.save(id, changes).await,
-            Self::MokaOverSled(store) => store.save(id, changes).await,
-        }
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        each_store!(self, store => store.create(id, changes).await)
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        match self {
-            Self::Sled(store) => store.delete(id).await,
-            Self::Moka(store) => store.delete(id).await,
-            Self::MokaOverSled(store) => store.delete(id).await,
-        }
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        each_store!(self, store => store.update(id, changes).await)
+    }
+
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        each_store!(self, store => store.renew(old, new, changes).await)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        each_store!(self, store => store.delete(id).await)
     }
 }
 
 impl Backend {
     /// Opens this backend's store; sled lives in `dir`.
     pub fn open(self, dir: &Path) -> AnyStore {
-        let sled = || SledStore::open(dir.join("sessions.sled")).expect("open sled");
+        let sled =
+            || FaultyStore::new(SledStore::open(dir.join("sessions.sled")).expect("open sled"));
         match self {
             Self::Sled => AnyStore::Sled(sled()),
-            Self::Moka => AnyStore::Moka(MokaStore::new(10_000)),
+            Self::Moka => AnyStore::Moka(FaultyStore::new(MokaStore::new(10_000))),
             Self::MokaOverSled => {
                 AnyStore::MokaOverSled(CachedStore::new(MokaStore::new(10_000), sled()))
             }
@@ -111,6 +147,8 @@ pub struct Harness {
     pub server: TestServer,
     /// Counts the calls that reach the store.
     pub probe: Arc<Probe>,
+    /// The gate that the app's `/hold` route waits at.
+    pub gate: Gate,
     /// The key that signs cookies.
     pub key: Key,
     /// The store under the probe.
@@ -135,14 +173,18 @@ impl Harness {
         let builder = SessionMiddleware::builder(probed, key.clone()).cookie_name("id");
         let middleware = configure(builder).build();
         let config = actix_test::config().workers(2).disable_redirects();
+        let gate = Gate::default();
+        let app_gate = web::Data::new(gate.clone());
         let server = actix_test::start_with(config, move || {
             App::new()
+                .app_data(app_gate.clone())
                 .wrap(middleware.clone())
                 .configure(crate::app::routes)
         });
         Self {
             server,
             probe,
+            gate,
             key,
             store,
             dir,

@@ -4,28 +4,56 @@
 
 use std::time::{Duration, SystemTime};
 
-use kv_sessions::{Changes, SessionId, SessionStore};
+use kv_sessions::{Changes, Expiry, Record, Saved, SessionId, SessionPolicy, SessionStore};
 
-fn in_a_minute() -> SystemTime {
-    SystemTime::now() + Duration::from_secs(60)
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The policy of most checks: a one-minute idle window.
+fn policy() -> SessionPolicy {
+    SessionPolicy::new(Expiry::OnInactivity(MINUTE))
 }
 
 fn setting(pairs: &[(&str, &str)]) -> Changes {
-    let mut changes = Changes::new(in_a_minute());
+    let mut changes = Changes::new(policy());
     for (key, json) in pairs {
         changes.set(*key, *json);
     }
     changes
 }
 
+fn stored(saved: Saved) -> Record {
+    match saved {
+        Saved::Stored(record) => record,
+        other => panic!("expected a stored record, got {other:?}"),
+    }
+}
+
+fn keys(record: &Record) -> Vec<&str> {
+    record.entries().map(|(key, _)| key).collect()
+}
+
+/// Creates a session holding `pairs`.
+async fn created<S: SessionStore>(store: &S, pairs: &[(&str, &str)]) -> (SessionId, Record) {
+    let id = SessionId::generate();
+    let record = stored(store.create(&id, &setting(pairs)).await.expect("create"));
+    (id, record)
+}
+
 /// Runs every check of the store contract against `store`.
 pub async fn check_store<S: SessionStore + Clone>(store: S) {
     an_unknown_id_loads_as_none(&store).await;
-    a_save_creates_then_merges_and_counts_versions(&store).await;
+    create_then_update_merges_and_counts_versions(&store).await;
     removes_and_clears_apply_to_the_stored_copy(&store).await;
-    delete_forgets_the_session_and_tolerates_repeats(&store).await;
-    an_expired_session_is_never_loaded_or_merged(&store).await;
-    concurrent_saves_of_different_keys_all_survive(store).await;
+    an_update_never_creates(&store).await;
+    delete_returns_the_live_record_and_tolerates_repeats(&store).await;
+    an_expired_session_is_never_loaded_updated_or_moved(&store).await;
+    the_stored_rule_survives_updates_that_set_none(&store).await;
+    the_size_cap_applies_to_the_merged_session(&store).await;
+    renew_moves_the_latest_copy_and_keeps_the_creation_time(&store).await;
+    renew_of_a_gone_session_moves_none_of_its_data(&store).await;
+    concurrent_updates_of_different_keys_all_survive(store.clone()).await;
+    concurrent_growth_never_passes_the_cap(store.clone()).await;
+    a_delete_racing_updates_and_renewals_always_wins_or_is_moved_past(store).await;
 }
 
 async fn an_unknown_id_loads_as_none<S: SessionStore>(store: &S) {
@@ -33,18 +61,16 @@ async fn an_unknown_id_loads_as_none<S: SessionStore>(store: &S) {
     assert_eq!(loaded, None);
 }
 
-async fn a_save_creates_then_merges_and_counts_versions<S: SessionStore>(store: &S) {
-    let id = SessionId::generate();
-    let created = store
-        .save(&id, &setting(&[("a", "1")]))
-        .await
-        .expect("save");
+async fn create_then_update_merges_and_counts_versions<S: SessionStore>(store: &S) {
+    let (id, created) = created(store, &[("a", "1")]).await;
     assert_eq!(created.id(), id);
     assert_eq!(created.version(), 1);
-    let merged = store
-        .save(&id, &setting(&[("b", "2")]))
-        .await
-        .expect("save");
+    let merged = stored(
+        store
+            .update(&id, &setting(&[("b", "2")]))
+            .await
+            .expect("update"),
+    );
     assert_eq!(merged.version(), 2);
     assert_eq!(merged.created_at(), created.created_at());
     let loaded = store.load(&id).await.expect("load").expect("stored");
@@ -52,78 +78,238 @@ async fn a_save_creates_then_merges_and_counts_versions<S: SessionStore>(store: 
         loaded.entries().collect::<Vec<_>>(),
         [("a", "1"), ("b", "2")]
     );
-    assert_eq!(loaded.version(), 2);
+    assert_eq!(loaded, merged, "a load returns what the update returned");
 }
 
 async fn removes_and_clears_apply_to_the_stored_copy<S: SessionStore>(store: &S) {
-    let id = SessionId::generate();
-    store
-        .save(&id, &setting(&[("a", "1"), ("b", "2"), ("c", "3")]))
-        .await
-        .expect("save");
-    let mut remove = Changes::new(in_a_minute());
+    let (id, _) = created(store, &[("a", "1"), ("b", "2"), ("c", "3")]).await;
+    let mut remove = Changes::new(policy());
     remove.remove("a");
-    let after_remove = store.save(&id, &remove).await.expect("save");
-    assert_eq!(
-        after_remove.entries().collect::<Vec<_>>(),
-        [("b", "2"), ("c", "3")]
-    );
-    let mut clear = Changes::new(in_a_minute());
+    let after_remove = stored(store.update(&id, &remove).await.expect("update"));
+    assert_eq!(keys(&after_remove), ["b", "c"]);
+    let mut clear = Changes::new(policy());
     clear.clear().set("d", "4");
-    store.save(&id, &clear).await.expect("save");
+    store.update(&id, &clear).await.expect("update");
     let loaded = store.load(&id).await.expect("load").expect("stored");
     assert_eq!(loaded.entries().collect::<Vec<_>>(), [("d", "4")]);
 }
 
-async fn delete_forgets_the_session_and_tolerates_repeats<S: SessionStore>(store: &S) {
-    let id = SessionId::generate();
-    store
-        .save(&id, &setting(&[("a", "1")]))
-        .await
-        .expect("save");
+async fn an_update_never_creates<S: SessionStore>(store: &S) {
+    let unknown = SessionId::generate();
+    let update = store.update(&unknown, &setting(&[("a", "1")])).await;
+    assert_eq!(update.expect("update"), Saved::Gone);
+    assert_eq!(store.load(&unknown).await.expect("load"), None);
+
+    let (id, _) = created(store, &[("user", "alice")]).await;
     store.delete(&id).await.expect("delete");
+    let late = store.update(&id, &setting(&[("cart", "[1]")])).await;
+    assert_eq!(
+        late.expect("update"),
+        Saved::Gone,
+        "a purged session stays purged"
+    );
     assert_eq!(store.load(&id).await.expect("load"), None);
-    store.delete(&id).await.expect("deleting twice is fine");
-    store
-        .delete(&SessionId::generate())
-        .await
-        .expect("deleting an unknown id is fine");
 }
 
-async fn an_expired_session_is_never_loaded_or_merged<S: SessionStore>(store: &S) {
+async fn delete_returns_the_live_record_and_tolerates_repeats<S: SessionStore>(store: &S) {
+    let (id, record) = created(store, &[("a", "1")]).await;
+    assert_eq!(store.delete(&id).await.expect("delete"), Some(record));
+    assert_eq!(store.load(&id).await.expect("load"), None);
+    assert_eq!(
+        store.delete(&id).await.expect("deleting twice is fine"),
+        None
+    );
+    let unknown = store.delete(&SessionId::generate()).await;
+    assert_eq!(unknown.expect("deleting an unknown id is fine"), None);
+}
+
+async fn an_expired_session_is_never_loaded_updated_or_moved<S: SessionStore>(store: &S) {
     let id = SessionId::generate();
-    let mut short = Changes::new(SystemTime::now() + Duration::from_millis(200));
+    let mut short = Changes::new(SessionPolicy::new(Expiry::OnInactivity(
+        Duration::from_millis(200),
+    )));
     short.set("secret", "1");
-    store.save(&id, &short).await.expect("save");
+    stored(store.create(&id, &short).await.expect("create"));
     actix_rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(store.load(&id).await.expect("load"), None);
-    let revived = store
-        .save(&id, &setting(&[("b", "2")]))
-        .await
-        .expect("save");
-    assert_eq!(
-        revived.get("secret"),
-        None,
-        "expired entries never come back"
+    let update = store.update(&id, &setting(&[("b", "2")])).await;
+    assert_eq!(update.expect("update"), Saved::Gone);
+    let new = SessionId::generate();
+    let renewed = stored(
+        store
+            .renew(&id, &new, &setting(&[("own", "1")]))
+            .await
+            .expect("renew"),
     );
-    assert_eq!(revived.version(), 1);
+    assert_eq!(keys(&renewed), ["own"], "expired entries never come back");
 }
 
-async fn concurrent_saves_of_different_keys_all_survive<S: SessionStore + Clone>(store: S) {
+async fn the_stored_rule_survives_updates_that_set_none<S: SessionStore>(store: &S) {
+    let (id, _) = created(store, &[("a", "1")]).await;
+    let month = Expiry::OnInactivity(MINUTE * 60 * 24 * 30);
+    let mut remember = Changes::new(policy());
+    remember.set_expiry(Some(month));
+    let remembered = stored(store.update(&id, &remember).await.expect("update"));
+    assert_eq!(remembered.expiry(), Some(month));
+    let later = stored(
+        store
+            .update(&id, &setting(&[("b", "2")]))
+            .await
+            .expect("update"),
+    );
+    assert_eq!(
+        later.expiry(),
+        Some(month),
+        "a write that sets no rule keeps it"
+    );
+    let far = SystemTime::now() + MINUTE * 60 * 24 * 29;
+    assert!(
+        later.expires_at() > far,
+        "the deadline follows the merged rule"
+    );
+    let mut back = Changes::new(policy());
+    back.set_expiry(None);
+    let shortened = stored(store.update(&id, &back).await.expect("update"));
+    assert_eq!(shortened.expiry(), None);
+    assert!(shortened.expires_at() <= SystemTime::now() + MINUTE);
+}
+
+async fn the_size_cap_applies_to_the_merged_session<S: SessionStore>(store: &S) {
+    let capped = SessionPolicy::new(Expiry::OnInactivity(MINUTE)).with_max_size(20);
     let id = SessionId::generate();
+    let mut first = Changes::new(capped);
+    first.set("a", "123456789");
+    let before = stored(store.create(&id, &first).await.expect("create"));
+    let mut second = Changes::new(capped);
+    second.set("b", "123456789012");
+    let refused = store.update(&id, &second).await.expect("update");
+    assert!(matches!(refused, Saved::TooLarge(_)), "{refused:?}");
+    let after = store.load(&id).await.expect("load").expect("stored");
+    assert_eq!(after, before, "a refused write changes nothing");
+}
+
+async fn renew_moves_the_latest_copy_and_keeps_the_creation_time<S: SessionStore>(store: &S) {
+    let (old, created) = created(store, &[("user", "alice")]).await;
+    store
+        .update(&old, &setting(&[("theme", "dark")]))
+        .await
+        .expect("update");
+    let new = SessionId::generate();
+    let moved = stored(
+        store
+            .renew(&old, &new, &setting(&[("role", "admin")]))
+            .await
+            .expect("renew"),
+    );
+    assert_eq!(moved.id(), new);
+    assert_eq!(keys(&moved), ["role", "theme", "user"]);
+    assert_eq!(moved.created_at(), created.created_at());
+    assert_eq!(store.load(&old).await.expect("load"), None);
+    assert_eq!(store.load(&new).await.expect("load"), Some(moved));
+    let stale = store.update(&old, &setting(&[("x", "1")])).await;
+    assert_eq!(stale.expect("update"), Saved::Gone, "the old id is dead");
+}
+
+async fn renew_of_a_gone_session_moves_none_of_its_data<S: SessionStore>(store: &S) {
+    let (old, _) = created(store, &[("user", "alice")]).await;
+    store.delete(&old).await.expect("delete");
+    let new = SessionId::generate();
+    let fresh = stored(
+        store
+            .renew(&old, &new, &setting(&[("own", "1")]))
+            .await
+            .expect("renew"),
+    );
+    assert_eq!(keys(&fresh), ["own"]);
+    assert_eq!(fresh.version(), 1);
+    let empty = SessionId::generate();
+    let nothing = store.renew(&old, &empty, &Changes::new(policy())).await;
+    assert_eq!(nothing.expect("renew"), Saved::Gone);
+    assert_eq!(store.load(&empty).await.expect("load"), None);
+}
+
+async fn concurrent_updates_of_different_keys_all_survive<S: SessionStore + Clone>(store: S) {
+    let (id, _) = created(&store, &[("seed", "0")]).await;
     let writers: Vec<_> = (0..32)
         .map(|i| {
             let store = store.clone();
             actix_rt::spawn(async move {
                 let key = format!("k{i}");
-                store.save(&id, &setting(&[(&key, "true")])).await
+                store.update(&id, &setting(&[(&key, "true")])).await
             })
         })
         .collect();
     for writer in writers {
-        writer.await.expect("join").expect("save");
+        stored(writer.await.expect("join").expect("update"));
     }
     let loaded = store.load(&id).await.expect("load").expect("stored");
-    assert_eq!(loaded.len(), 32);
-    assert_eq!(loaded.version(), 32);
+    assert_eq!(loaded.len(), 33);
+    assert_eq!(loaded.version(), 33);
+}
+
+async fn concurrent_growth_never_passes_the_cap<S: SessionStore + Clone>(store: S) {
+    let cap = 32 * 1024;
+    let capped = SessionPolicy::new(Expiry::OnInactivity(MINUTE)).with_max_size(cap);
+    let (id, _) = created(&store, &[("seed", "0")]).await;
+    let writers: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            actix_rt::spawn(async move {
+                let mut changes = Changes::new(capped);
+                changes.set(format!("k{i}"), "x".repeat(10 * 1024));
+                store.update(&id, &changes).await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for writer in writers {
+        match writer.await.expect("join").expect("update") {
+            Saved::Stored(_) => accepted += 1,
+            Saved::TooLarge(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let loaded = store.load(&id).await.expect("load").expect("stored");
+    let size: usize = loaded.entries().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(size <= cap, "{size} bytes stored under a cap of {cap}");
+    assert_eq!(accepted, 3, "exactly the writes that fit");
+    assert_eq!(loaded.len(), 4);
+}
+
+async fn a_delete_racing_updates_and_renewals_always_wins_or_is_moved_past<
+    S: SessionStore + Clone,
+>(
+    store: S,
+) {
+    for round in 0..20 {
+        let (old, _) = created(&store, &[("user", "alice")]).await;
+        let new = SessionId::generate();
+        let renewing = {
+            let store = store.clone();
+            actix_rt::spawn(async move { store.renew(&old, &new, &setting(&[])).await })
+        };
+        let updating = {
+            let store = store.clone();
+            actix_rt::spawn(async move { store.update(&old, &setting(&[("late", "1")])).await })
+        };
+        if round % 2 == 0 {
+            actix_rt::task::yield_now().await;
+        }
+        let deleted = store.delete(&old).await.expect("delete");
+        let renewed = renewing.await.expect("join").expect("renew");
+        updating.await.expect("join").expect("update");
+        assert_eq!(store.load(&old).await.expect("load"), None, "round {round}");
+        let moved = store.load(&new).await.expect("load");
+        match renewed {
+            Saved::Stored(_) => assert!(
+                deleted.is_none() && moved.is_some(),
+                "round {round}: the renewal went first, so the delete found nothing"
+            ),
+            Saved::Gone => assert!(
+                deleted.is_some() && moved.is_none(),
+                "round {round}: the delete went first, so nothing moved"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 }

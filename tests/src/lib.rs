@@ -8,12 +8,16 @@ mod app;
 mod backend;
 mod browser;
 mod conformance;
+mod fault;
+mod gate;
 mod probe;
 
 pub use crate::app::{NO_VALUE, routes};
 pub use crate::backend::{AnyStore, Backend, Harness};
 pub use crate::browser::{Browser, Page, send};
 pub use crate::conformance::check_store;
+pub use crate::fault::{Faults, FaultyStore};
+pub use crate::gate::Gate;
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
 
 /// The bytes of every file under `dir`, as a measure of a store's size on disk.

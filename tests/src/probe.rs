@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use kv_sessions::{Changes, Record, SessionId, SessionStore, StoreError};
+use kv_sessions::{Changes, Record, Saved, SessionId, SessionStore, StoreError};
 
 /// Text carried by the errors of a failing [`ProbeStore`]. No response may ever contain it.
 pub const STORE_SECRET: &str = "connection to 10.9.8.7 refused: password=hunter2";
@@ -24,7 +24,7 @@ impl Probe {
         self.loads.load(Ordering::SeqCst)
     }
 
-    /// How many saves reached the store.
+    /// How many writes (creations, updates, renewals) reached the store.
     pub fn saves(&self) -> usize {
         self.saves.load(Ordering::SeqCst)
     }
@@ -76,12 +76,27 @@ impl<S: SessionStore> SessionStore for ProbeStore<S> {
         self.inner.load(id).await
     }
 
-    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         self.probe.count(&self.probe.saves)?;
-        self.inner.save(id, changes).await
+        self.inner.create(id, changes).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.probe.count(&self.probe.saves)?;
+        self.inner.update(id, changes).await
+    }
+
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        self.probe.count(&self.probe.saves)?;
+        self.inner.renew(old, new, changes).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.probe.count(&self.probe.deletes)?;
         self.inner.delete(id).await
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use kv_sessions::{Changes, SessionId, SessionStore, SledStore};
+use kv_sessions::{Changes, Expiry, Saved, SessionId, SessionPolicy, SessionStore, SledStore};
 
 const ROUNDS: usize = 10;
 /// Sessions created per round that have expired by the sweep.
@@ -15,7 +15,7 @@ const LIVE: usize = 10_000;
 const CONCURRENCY: usize = 64;
 
 fn changes(expires_at: SystemTime, round: usize) -> Changes {
-    let mut changes = Changes::new(expires_at);
+    let mut changes = Changes::new(SessionPolicy::new(Expiry::AtDateTime(expires_at)));
     changes
         .set("user", format!("\"user-{round:08}\""))
         .set("cart.items", "[1,2,3,4,5,6,7,8]");
@@ -29,7 +29,12 @@ async fn save_all(store: &SledStore, ids: &[SessionId], changes: &Changes) {
             .iter()
             .map(|id| {
                 let (store, id, changes) = (store.clone(), *id, changes.clone());
-                actix_rt::spawn(async move { store.save(&id, &changes).await })
+                actix_rt::spawn(async move {
+                    match store.update(&id, &changes).await? {
+                        Saved::Gone => store.create(&id, &changes).await,
+                        saved => Ok(saved),
+                    }
+                })
             })
             .collect();
         for save in saves {

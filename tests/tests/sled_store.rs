@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use kv_sessions::{Expiry, SessionId, SledStore};
-use kv_sessions_tests::{AnyStore, Backend, Harness, NO_VALUE};
+use kv_sessions_tests::{AnyStore, Backend, FaultyStore, Harness, NO_VALUE};
 
 /// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
 /// it.
@@ -32,7 +32,7 @@ async fn sessions_survive_a_restart() {
         store.sled().expect("sled").flush().await.expect("flush");
         drop(store);
 
-        let reopened = AnyStore::Sled(reopen(dir.path()));
+        let reopened = AnyStore::Sled(FaultyStore::new(reopen(dir.path())));
         let harness = Harness::start(dir, reopened, key, |builder| builder);
         let mut browser = harness.browser();
         browser.set_cookie_value(Some(cookie));

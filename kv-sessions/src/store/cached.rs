@@ -3,23 +3,25 @@
 use super::{SessionCache, SessionStore};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, Record, Saved};
 
 /// A [`SessionStore`] that keeps copies of `S`'s sessions in the cache `C`.
 ///
 /// - A load asks the cache first; on a miss it loads from the store and caches the result.
-/// - A save goes to the store first, then the stored result goes into the cache. A save that
-///   fails in the store leaves the cache alone, so the cache never holds a write that did not
-///   persist.
-/// - A delete removes the session from the store, then from the cache.
+/// - A write goes to the store first, then the stored result goes into the cache.
+/// - A write the store answers with [`Saved::Gone`], a delete, a renewal's old id, and any write
+///   that fails are forgotten by the cache. A write can fail after the store applied it (a
+///   flush that fails after the write), so after an error the cache cannot know which copy is
+///   current, and asks the store next time.
 ///
-/// The store stays the authority: the cache only ever holds what the store returned. Because
-/// the cache keeps the newest version of a session when saves finish out of order, concurrent
-/// requests cannot leave it holding an older copy than the store.
+/// The store stays the authority: the cache only ever holds what the store returned, and never
+/// puts back a session that was deleted while a copy was on its way from the store (see
+/// [`SessionCache`]). Because the cache keeps the newest version of a session when saves finish
+/// out of order, concurrent requests cannot leave it holding an older copy than the store.
 ///
-/// With several app instances over one shared store, each instance's cache can briefly hold an
-/// older copy than the store after another instance saved. Keep a short cache or one instance
-/// per client until cross-instance coherence lands.
+/// With several app instances over one shared store, each instance's cache can hold an older
+/// copy than the store after another instance saved. Until cross-instance coherence lands, run
+/// one instance per store when a cache is in front of it.
 ///
 /// [`SessionMiddlewareBuilder::cache`](crate::SessionMiddlewareBuilder::cache) builds one of these
 /// for you.
@@ -44,6 +46,21 @@ impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
     pub fn store(&self) -> &S {
         &self.store
     }
+
+    /// Brings the cache in line with the store's answer to a write of session `id`.
+    async fn follow(
+        &self,
+        id: &SessionId,
+        seen: super::CacheEpoch,
+        result: Result<Saved, StoreError>,
+    ) -> Result<Saved, StoreError> {
+        match &result {
+            Ok(Saved::Stored(record)) => self.cache.insert(record.clone(), seen).await,
+            Ok(Saved::TooLarge(_)) => {}
+            Ok(Saved::Gone) | Err(_) => self.cache.invalidate(id).await,
+        }
+        result
+    }
 }
 
 impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
@@ -51,20 +68,39 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
         if let Some(record) = self.cache.get(id).await {
             return Ok(Some(record));
         }
+        let seen = self.cache.epoch(id);
         let loaded = self.store.load(id).await?;
         if let Some(record) = &loaded {
-            self.cache.insert(record.clone()).await;
+            self.cache.insert(record.clone(), seen).await;
         }
         Ok(loaded)
     }
 
-    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
-        let record = self.store.save(id, changes).await?;
-        self.cache.insert(record.clone()).await;
-        Ok(record)
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let seen = self.cache.epoch(id);
+        let created = self.store.create(id, changes).await;
+        self.follow(id, seen, created).await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let seen = self.cache.epoch(id);
+        let updated = self.store.update(id, changes).await;
+        self.follow(id, seen, updated).await
+    }
+
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        let seen = self.cache.epoch(new);
+        let renewed = self.store.renew(old, new, changes).await;
+        self.cache.invalidate(old).await;
+        self.follow(new, seen, renewed).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let deleted = self.store.delete(id).await;
         self.cache.invalidate(id).await;
         deleted

@@ -9,10 +9,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, Record, Saved};
 
 mod cached;
 mod codec;
@@ -25,17 +26,33 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 
 /// A place to keep sessions.
 ///
-/// Implement it to put sessions somewhere of your own. The three operations are all a store
-/// needs; expiry, caching, cookies and change tracking are handled above it.
+/// Implement it to put sessions somewhere of your own. Expiry policy, caching, cookies and
+/// change tracking are handled above it; a store applies [`Changes`] as they come, atomically.
 ///
 /// # Contract
+/// Every store follows these rules; the conformance suite of this repository checks them, and
+/// the crate docs give the outcome of every pair of concurrent operations that follows from them.
+///
 /// - [`load`](SessionStore::load) never returns a record whose
 ///   [`expires_at`](Record::expires_at) has passed.
-/// - [`save`](SessionStore::save) applies the [`Changes`] **atomically to the latest stored
-///   copy** and returns the result, with a version one above the copy it merged into (or 1).
-///   Two concurrent saves that write different keys must both survive. Stores that keep whole
-///   records can read, merge with [`Changes::apply_to`] and compare-and-swap; stores with native
-///   per-field writes (a hash per session, a JSON column) can apply the writes directly.
+/// - [`create`](SessionStore::create) writes a new session under a freshly minted id. It never
+///   merges into a live session that somehow holds the id; it fails instead.
+/// - [`update`](SessionStore::update) applies the [`Changes`] **atomically to the latest stored
+///   copy** and returns the result, with a version one above it. It **never creates**: where the
+///   session is gone (deleted, renewed away, expired), nothing is written and the answer is
+///   [`Saved::Gone`]. Two concurrent updates that write different keys both survive.
+/// - Merging follows [`Changes::apply_to`]: the expiry rule is the one the changes set, or else
+///   the stored one; the deadline is computed from that merged rule at merge time; a result past
+///   the size cap is refused whole with [`Saved::TooLarge`]. Stores that keep whole records can
+///   read, call `apply_to` and compare-and-swap; stores with native per-field writes (a hash per
+///   session, a JSON column) apply the writes and compute the deadline themselves.
+/// - [`renew`](SessionStore::renew) moves the latest copy of a session, with the changes, to a
+///   new id and deletes the old id, as one operation. Where the old id is gone, none of its data
+///   moves: the new session holds only the changes' writes (and is not created if they write no
+///   value). The provided method does this correctly from `delete` and `create`; override it
+///   where the backend can do it in one transaction, script or statement.
+/// - [`delete`](SessionStore::delete) removes the session and hands back the live record it
+///   removed, if there was one.
 /// - A record that cannot be decoded is reported as [`StoreError::Corrupt`]; any other failure
 ///   as [`StoreError::Backend`].
 ///
@@ -43,22 +60,53 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 /// methods as `async fn` in your `impl`.
 ///
 /// ```no_run
-/// use kv_sessions::{Changes, Record, SessionId, SessionStore, StoreError};
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use std::time::SystemTime;
 ///
-/// /// A store that forgets everything, to show the shape of an implementation.
-/// struct Forgetful;
+/// use kv_sessions::{Changes, Record, Saved, SessionId, SessionStore, StoreError};
 ///
-/// impl SessionStore for Forgetful {
-///     async fn load(&self, _id: &SessionId) -> Result<Option<Record>, StoreError> {
-///         Ok(None)
+/// /// Sessions in a map behind a lock: every operation is atomic because it holds the lock.
+/// #[derive(Default)]
+/// struct MapStore(Mutex<HashMap<SessionId, Record>>);
+///
+/// impl MapStore {
+///     fn live(&self, id: &SessionId) -> Option<Record> {
+///         let map = self.0.lock().unwrap();
+///         map.get(id).filter(|r| !r.is_expired_at(SystemTime::now())).cloned()
+///     }
+/// }
+///
+/// impl SessionStore for MapStore {
+///     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+///         Ok(self.live(id))
 ///     }
 ///
-///     async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
-///         Ok(changes.apply_to(*id, None, std::time::SystemTime::now()))
+///     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+///         let mut map = self.0.lock().unwrap();
+///         let saved = Saved::from(changes.apply_to(*id, None, SystemTime::now()));
+///         if let Saved::Stored(record) = &saved {
+///             map.insert(*id, record.clone());
+///         }
+///         Ok(saved)
 ///     }
 ///
-///     async fn delete(&self, _id: &SessionId) -> Result<(), StoreError> {
-///         Ok(())
+///     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+///         let mut map = self.0.lock().unwrap();
+///         let now = SystemTime::now();
+///         let Some(base) = map.get(id).filter(|r| !r.is_expired_at(now)) else {
+///             return Ok(Saved::Gone);
+///         };
+///         let saved = Saved::from(changes.apply_to(*id, Some(base), now));
+///         if let Saved::Stored(record) = &saved {
+///             map.insert(*id, record.clone());
+///         }
+///         Ok(saved)
+///     }
+///
+///     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+///         let removed = self.0.lock().unwrap().remove(id);
+///         Ok(removed.filter(|r| !r.is_expired_at(SystemTime::now())))
 ///     }
 /// }
 /// ```
@@ -69,16 +117,71 @@ pub trait SessionStore: Send + Sync + 'static {
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
-    /// Applies `changes` to the latest copy of session `id`, creating it where there is none,
-    /// and returns the record as stored.
-    fn save(
+    /// Creates the session `id`, a freshly minted id, from `changes` applied to nothing.
+    fn create(
         &self,
         id: &SessionId,
         changes: &Changes,
-    ) -> impl Future<Output = Result<Record, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
 
-    /// Deletes the session `id`. Deleting a session that does not exist is not an error.
-    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Applies `changes` to the latest copy of the live session `id`; [`Saved::Gone`], with
+    /// nothing written, where there is none.
+    fn update(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+
+    /// Moves the session `old`, with `changes` applied, to the freshly minted id `new`, and
+    /// deletes `old`. Where `old` is gone, `new` gets only the writes of `changes`.
+    ///
+    /// The provided method deletes `old` first, taking the latest copy in the same step, and
+    /// then creates `new` from it: a concurrent update of `old` either lands before the move and
+    /// moves with it, or finds `old` gone; a concurrent delete either wins, and nothing moves, or
+    /// finds nothing to delete. A crash between the two steps, or a merge past the size cap,
+    /// loses the session rather than keeping both ids alive.
+    fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        async move {
+            let moved = match self.delete(old).await? {
+                Some(base) => changes.apply_to(*new, Some(&base), SystemTime::now()),
+                None if changes.writes_a_value() => return self.create(new, changes).await,
+                None => return Ok(Saved::Gone),
+            };
+            match moved {
+                Ok(record) => self.create(new, &Changes::moving(&record, changes)).await,
+                Err(refusal) => Ok(Saved::TooLarge(refusal)),
+            }
+        }
+    }
+
+    /// Deletes the session `id`, and returns the live record it held, if any. Deleting a session
+    /// that does not exist is not an error.
+    fn delete(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+}
+
+/// Where a cache stands on one session id: how many times it was told to forget it. See
+/// [`SessionCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheEpoch(u64);
+
+impl CacheEpoch {
+    /// The epoch numbered `count`.
+    pub fn new(count: u64) -> Self {
+        Self(count)
+    }
+
+    /// Its number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
 }
 
 /// A fast, lossy copy of sessions kept in front of a [`SessionStore`] by [`CachedStore`].
@@ -87,14 +190,25 @@ pub trait SessionStore: Send + Sync + 'static {
 /// answer simply misses. It must never return an expired record, and it must never replace a
 /// record with an older version of it, because two saves of one session can finish in either
 /// order.
+///
+/// It must also never put back a session it was told to forget while a copy was on its way from
+/// the store. [`CachedStore`] reads [`epoch`](SessionCache::epoch) before it asks the store, and
+/// passes it to [`insert`](SessionCache::insert) with the answer; an
+/// [`invalidate`](SessionCache::invalidate) in between moves the epoch on, and the insert must
+/// then do nothing. The check and the write must be atomic with respect to `invalidate`. Epochs
+/// may be shared between ids (a striped counter), which only costs an occasional skipped insert.
 pub trait SessionCache: Send + Sync + 'static {
     /// The cached copy of session `id`, if there is a live one.
     fn get(&self, id: &SessionId) -> impl Future<Output = Option<Record>> + Send;
 
-    /// Keeps `record`, unless a newer version of the same session is already cached.
-    fn insert(&self, record: Record) -> impl Future<Output = ()> + Send;
+    /// The epoch of `id` now, to be passed to a later [`insert`](SessionCache::insert).
+    fn epoch(&self, id: &SessionId) -> CacheEpoch;
 
-    /// Forgets session `id`.
+    /// Keeps `record`, unless `id` was invalidated since `seen` or a newer version of the same
+    /// session is already cached.
+    fn insert(&self, record: Record, seen: CacheEpoch) -> impl Future<Output = ()> + Send;
+
+    /// Forgets session `id`, and moves its epoch on.
     fn invalidate(&self, id: &SessionId) -> impl Future<Output = ()> + Send;
 }
 
@@ -106,13 +220,27 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         id: &'a SessionId,
         changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Record, StoreError>>;
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
 
-    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
+    fn renew<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
+    fn delete<'a>(&'a self, id: &'a SessionId)
+    -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -120,15 +248,35 @@ impl<S: SessionStore> DynStore for S {
         Box::pin(SessionStore::load(self, id))
     }
 
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         id: &'a SessionId,
         changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Record, StoreError>> {
-        Box::pin(SessionStore::save(self, id, changes))
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::create(self, id, changes))
     }
 
-    fn delete<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::update(self, id, changes))
+    }
+
+    fn renew<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::renew(self, old, new, changes))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::delete(self, id))
     }
 }

@@ -1,16 +1,18 @@
 //! Sessions in memory, on moka: a store of its own, or the cache in front of another store.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
-use super::{SessionCache, SessionStore};
+use super::{CacheEpoch, SessionCache, SessionStore};
 use crate::error::StoreError;
+use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, Record, Saved};
 
 /// Sessions in a bounded in-memory [moka](https://docs.rs/moka) cache.
 ///
@@ -24,8 +26,10 @@ use crate::record::{Changes, Record};
 /// TinyLFU policy), so as a store of its own it can lose sessions under load. Each entry leaves
 /// the cache at its session's deadline. Clones share the same cache.
 ///
-/// A deleted session leaves a short-lived marker behind, so that a load that read the session
-/// just before it was deleted cannot put it back into the cache.
+/// As a cache, it never puts back a session that was invalidated while a load of it was under
+/// way. That guarantee does not rest on an entry that eviction could drop: each invalidation
+/// moves on one of a fixed set of counters (the session's [`CacheEpoch`]), and an insert checks
+/// its counter under the entry's lock.
 ///
 /// As a cache, a session already cached is updated in place: a save then costs a lookup and a
 /// lock rather than one of moka's writes. The entry keeps the lifetime it was cached with, so a
@@ -33,61 +37,37 @@ use crate::record::{Changes, Record};
 #[derive(Clone)]
 pub struct MokaStore {
     cache: Cache<SessionId, Cell, IdHash>,
+    epochs: Arc<[AtomicU64]>,
 }
 
-/// One cache entry, shared so that it can be updated where it sits.
-type Cell = Arc<Mutex<Slot>>;
+/// How many epoch counters a cache keeps: enough that two sessions rarely share one, few enough
+/// to cost 32 KiB.
+const EPOCH_STRIPES: usize = 4096;
 
-fn cell(slot: Slot) -> Cell {
-    Arc::new(Mutex::new(slot))
+/// One cache entry, shared so that it can be updated where it sits.
+type Cell = Arc<Mutex<Record>>;
+
+fn cell(record: Record) -> Cell {
+    Arc::new(Mutex::new(record))
 }
 
 /// Locks a cell. A panic while it was locked cannot leave it half-written (it is only ever
 /// replaced whole), so a poisoned lock is still used.
-fn lock(cell: &Cell) -> MutexGuard<'_, Slot> {
+fn lock(cell: &Cell) -> MutexGuard<'_, Record> {
     cell.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What a cell holds.
-fn read(cell: &Cell) -> Slot {
-    lock(cell).clone()
+/// The record a cell holds, if it is live.
+fn live(cell: &Cell) -> Option<Record> {
+    let record = lock(cell);
+    (!record.is_expired_at(SystemTime::now())).then(|| record.clone())
 }
 
-/// Puts `record` in `cell` unless what the cell holds outranks it.
-fn keep_newest(cell: &Cell, record: &Record) {
-    let mut slot = lock(cell);
-    if !slot.outranks(record) {
-        *slot = Slot::Live(record.clone());
-    }
+/// Whether a cache that holds `cached` keeps it rather than `record`: only when it is a newer
+/// version.
+fn outranks(cached: &Record, record: &Record) -> bool {
+    cached.version() > record.version()
 }
-
-/// What the cache holds for one session id.
-#[derive(Clone)]
-enum Slot {
-    Live(Record),
-    Deleted,
-}
-
-impl Slot {
-    /// Whether the cache keeps this slot rather than `record`: a deletion marker always, a
-    /// session only when it is a newer version.
-    fn outranks(&self, record: &Record) -> bool {
-        match self {
-            Self::Live(cached) => cached.version() > record.version(),
-            Self::Deleted => true,
-        }
-    }
-
-    fn live(self) -> Option<Record> {
-        match self {
-            Self::Live(record) if !record.is_expired_at(SystemTime::now()) => Some(record),
-            _ => None,
-        }
-    }
-}
-
-/// How long the marker of a deleted session stays: far longer than any load takes.
-const DELETED_MARKER_TTL: Duration = Duration::from_secs(5 * 60);
 
 impl std::fmt::Debug for MokaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,32 +84,95 @@ impl MokaStore {
             .max_capacity(max_sessions)
             .expire_after(UntilDeadline)
             .build_with_hasher(IdHash);
-        Self { cache }
+        let epochs = (0..EPOCH_STRIPES).map(|_| AtomicU64::new(0)).collect();
+        Self { cache, epochs }
     }
 
     async fn get_live(&self, id: &SessionId) -> Option<Record> {
-        self.cache.get(id).await.and_then(|cell| read(&cell).live())
+        self.cache.get(id).await.and_then(|cell| live(&cell))
     }
 
-    async fn mark_deleted(&self, id: &SessionId) {
-        self.cache.insert(*id, cell(Slot::Deleted)).await;
+    fn counter(&self, id: &SessionId) -> &AtomicU64 {
+        let hash = IdHash.hash_one(id);
+        // The modulus keeps the index below EPOCH_STRIPES, so the cast cannot truncate.
+        &self.epochs[(hash % EPOCH_STRIPES as u64) as usize]
     }
 
-    /// Caches `record` through moka's compute path, which replaces the entry unless it holds a
-    /// deletion marker or a newer version.
-    async fn insert_entry(&self, record: Record) {
+    fn current_epoch(&self, id: &SessionId) -> CacheEpoch {
+        CacheEpoch::new(self.counter(id).load(Ordering::Acquire))
+    }
+
+    /// Applies `changes` to the entry of `id` through moka's compute path, which runs one
+    /// computation per key at a time. `merge` sees the live record, if any, and says what to
+    /// store.
+    async fn compute(
+        &self,
+        id: &SessionId,
+        merge: impl FnOnce(Option<Record>) -> Result<Saved, StoreError>,
+    ) -> Result<Saved, StoreError> {
+        let mut outcome = None;
+        self.cache
+            .entry(*id)
+            .and_compute_with(|stored| {
+                let merged = merge(stored.and_then(|entry| live(entry.value())));
+                let op = match &merged {
+                    Ok(Saved::Stored(record)) => Op::Put(cell(record.clone())),
+                    _ => Op::Nop,
+                };
+                outcome = Some(merged);
+                std::future::ready(op)
+            })
+            .await;
+        outcome.unwrap_or_else(|| Err(StoreError::backend("moka skipped a session write")))
+    }
+
+    /// Caches `record` through moka's compute path, unless `id` was invalidated since `seen` or
+    /// a newer version is cached.
+    async fn insert_entry(&self, record: Record, seen: CacheEpoch) {
         self.cache
             .entry(record.id())
             .and_compute_with(|cached| {
-                let keep_cached =
-                    cached.is_some_and(|cached| lock(cached.value()).outranks(&record));
+                let keep_cached = self.current_epoch(&record.id()) != seen
+                    || cached.is_some_and(|cached| outranks(&lock(cached.value()), &record));
                 std::future::ready(if keep_cached {
                     Op::Nop
                 } else {
-                    Op::Put(cell(Slot::Live(record)))
+                    Op::Put(cell(record))
                 })
             })
             .await;
+    }
+
+    /// Updates the cached cell of `record`'s session in place, and says whether that cell is
+    /// still the one in the cache, so that the update counts.
+    async fn update_in_place(&self, cached: &Cell, record: &Record, seen: CacheEpoch) -> bool {
+        {
+            let mut slot = lock(cached);
+            if self.current_epoch(&record.id()) != seen {
+                return true;
+            }
+            if !outranks(&slot, record) {
+                *slot = record.clone();
+            }
+        }
+        self.cache
+            .get(&record.id())
+            .await
+            .is_some_and(|current| Arc::ptr_eq(&current, cached))
+    }
+
+    /// Removes the entry of `id` through the compute path, so that no insert checking its epoch
+    /// can interleave, and returns the live record it held.
+    async fn remove(&self, id: &SessionId) -> Option<Record> {
+        let removed = self
+            .cache
+            .entry(*id)
+            .and_compute_with(|_| std::future::ready(Op::Remove))
+            .await;
+        match removed {
+            CompResult::Removed(entry) => live(entry.value()),
+            _ => None,
+        }
     }
 }
 
@@ -138,31 +181,26 @@ impl SessionStore for MokaStore {
         Ok(self.get_live(id).await)
     }
 
-    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
-        let outcome = self
-            .cache
-            .entry(*id)
-            .and_compute_with(|stored| {
-                let base = stored.and_then(|entry| read(entry.value()).live());
-                let record = changes.apply_to(*id, base.as_ref(), now);
-                std::future::ready(Op::Put(cell(Slot::Live(record))))
-            })
-            .await;
-        match outcome {
-            CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
-                if let Slot::Live(record) = read(entry.value()) {
-                    return Ok(record);
-                }
-            }
-            _ => {}
-        }
-        Err(StoreError::backend("moka did not store the session"))
+        self.compute(id, |stored| match stored {
+            Some(_) => Err(StoreError::backend("a new session id is already in use")),
+            None => Ok(changes.apply_to(*id, None, now).into()),
+        })
+        .await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.mark_deleted(id).await;
-        Ok(())
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        self.compute(id, |stored| match stored {
+            Some(base) => Ok(changes.apply_to(*id, Some(&base), now).into()),
+            None => Ok(Saved::Gone),
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        Ok(self.remove(id).await)
     }
 }
 
@@ -171,26 +209,24 @@ impl SessionCache for MokaStore {
         self.get_live(id).await
     }
 
-    async fn insert(&self, record: Record) {
-        let id = record.id();
-        if let Some(cached) = self.cache.get(&id).await {
-            keep_newest(&cached, &record);
+    fn epoch(&self, id: &SessionId) -> CacheEpoch {
+        self.current_epoch(id)
+    }
+
+    async fn insert(&self, record: Record, seen: CacheEpoch) {
+        if let Some(cached) = self.cache.get(&record.id()).await {
             // The entry may have been evicted or replaced while it was being updated; then the
             // update went nowhere, and the record is cached the slow way.
-            if self
-                .cache
-                .get(&id)
-                .await
-                .is_some_and(|current| Arc::ptr_eq(&current, &cached))
-            {
+            if self.update_in_place(&cached, &record, seen).await {
                 return;
             }
         }
-        self.insert_entry(record).await;
+        self.insert_entry(record, seen).await;
     }
 
     async fn invalidate(&self, id: &SessionId) {
-        self.mark_deleted(id).await;
+        self.counter(id).fetch_add(1, Ordering::AcqRel);
+        self.remove(id).await;
     }
 }
 
@@ -227,25 +263,23 @@ impl Hasher for FoldHasher {
     }
 }
 
-/// Evicts each session at its deadline, and each deletion marker after its time.
+/// Evicts each session at its deadline, and never later than [`Expiry::LONGEST`] from now, so
+/// that no deadline read from a store can overflow moka's clock.
 struct UntilDeadline;
 
 impl UntilDeadline {
-    fn remaining(slot: &Slot) -> Option<Duration> {
-        let left = match slot {
-            Slot::Live(record) => record
-                .expires_at()
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-            Slot::Deleted => DELETED_MARKER_TTL,
-        };
-        Some(left)
+    fn remaining(cell: &Cell) -> Option<Duration> {
+        let left = lock(cell)
+            .expires_at()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Some(left.min(Expiry::LONGEST))
     }
 }
 
 impl moka::Expiry<SessionId, Cell> for UntilDeadline {
     fn expire_after_create(&self, _: &SessionId, cell: &Cell, _: Instant) -> Option<Duration> {
-        Self::remaining(&lock(cell))
+        Self::remaining(cell)
     }
 
     fn expire_after_update(
@@ -255,7 +289,7 @@ impl moka::Expiry<SessionId, Cell> for UntilDeadline {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Self::remaining(&lock(cell))
+        Self::remaining(cell)
     }
 }
 
@@ -264,6 +298,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::expiry::SessionPolicy;
 
     fn record(id: SessionId, version: u64, value: &str) -> Record {
         let now = SystemTime::now();
@@ -271,14 +306,19 @@ mod tests {
         Record::new(id, version, now, now + Duration::from_secs(60), entries)
     }
 
+    async fn insert(cache: &MokaStore, record: Record) {
+        let seen = cache.epoch(&record.id());
+        SessionCache::insert(cache, record, seen).await;
+    }
+
     #[actix_rt::test]
     async fn a_cache_never_replaces_a_newer_version_with_an_older_one() {
         let cache = MokaStore::new(10);
         let id = SessionId::generate();
-        cache.insert(record(id, 2, "new")).await;
-        cache.insert(record(id, 1, "old")).await;
+        insert(&cache, record(id, 2, "new")).await;
+        insert(&cache, record(id, 1, "old")).await;
         assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("new"));
-        cache.insert(record(id, 3, "newer")).await;
+        insert(&cache, record(id, 3, "newer")).await;
         assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("newer"));
     }
 
@@ -287,36 +327,71 @@ mod tests {
         let cache = MokaStore::new(10);
         let id = SessionId::generate();
         let past = SystemTime::now() - Duration::from_secs(1);
-        cache
-            .insert(Record::new(id, 1, past, past, BTreeMap::new()))
-            .await;
+        insert(&cache, Record::new(id, 1, past, past, BTreeMap::new())).await;
         assert_eq!(SessionCache::get(&cache, &id).await, None);
     }
 
     #[actix_rt::test]
-    async fn an_invalidated_session_is_not_put_back_by_a_late_load() {
+    async fn a_copy_loaded_before_an_invalidation_is_never_cached() {
         let cache = MokaStore::new(10);
         let id = SessionId::generate();
-        cache.insert(record(id, 1, "v")).await;
+        insert(&cache, record(id, 1, "v")).await;
+        let seen_by_a_load = cache.epoch(&id);
         SessionCache::invalidate(&cache, &id).await;
         assert_eq!(SessionCache::get(&cache, &id).await, None);
-        cache.insert(record(id, 1, "v")).await;
+        SessionCache::insert(&cache, record(id, 1, "v"), seen_by_a_load).await;
         assert_eq!(SessionCache::get(&cache, &id).await, None);
     }
 
     #[actix_rt::test]
-    async fn as_a_store_a_save_after_a_delete_starts_over() {
+    async fn an_invalidation_outlasts_a_cache_flooded_past_its_capacity() {
+        let cache = MokaStore::new(8);
+        let id = SessionId::generate();
+        let seen_by_a_load = cache.epoch(&id);
+        SessionCache::invalidate(&cache, &id).await;
+        for _ in 0..1_000 {
+            insert(&cache, record(SessionId::generate(), 1, "filler")).await;
+        }
+        cache.cache.run_pending_tasks().await;
+        SessionCache::insert(&cache, record(id, 1, "purged"), seen_by_a_load).await;
+        assert_eq!(SessionCache::get(&cache, &id).await, None);
+    }
+
+    #[actix_rt::test]
+    async fn an_in_place_update_after_an_invalidation_does_nothing() {
+        let cache = MokaStore::new(10);
+        let id = SessionId::generate();
+        insert(&cache, record(id, 1, "v1")).await;
+        let seen_by_a_save = cache.epoch(&id);
+        let cached = cache.cache.get(&id).await.expect("cached");
+        cache.counter(&id).fetch_add(1, Ordering::AcqRel);
+        assert!(
+            cache
+                .update_in_place(&cached, &record(id, 2, "v2"), seen_by_a_save)
+                .await
+        );
+        assert_eq!(lock(&cached).get("k"), Some("v1"));
+    }
+
+    #[actix_rt::test]
+    async fn as_a_store_an_update_of_a_deleted_session_creates_nothing() {
         let store = MokaStore::new(10);
         let id = SessionId::generate();
-        let mut changes = Changes::new(SystemTime::now() + Duration::from_secs(60));
+        let mut changes = Changes::new(SessionPolicy::default());
         changes.set("a", "1");
-        store.save(&id, &changes).await.unwrap();
-        store.delete(&id).await.unwrap();
+        assert!(matches!(
+            store.create(&id, &changes).await,
+            Ok(Saved::Stored(_))
+        ));
+        let deleted = store.delete(&id).await.unwrap();
+        assert_eq!(
+            deleted
+                .and_then(|r| r.get("a").map(str::to_owned))
+                .as_deref(),
+            Some("1")
+        );
         assert_eq!(store.load(&id).await.unwrap(), None);
-        let mut changes = Changes::new(SystemTime::now() + Duration::from_secs(60));
-        changes.set("b", "2");
-        let saved = store.save(&id, &changes).await.unwrap();
-        assert_eq!(saved.version(), 1);
-        assert_eq!(saved.get("a"), None);
+        assert_eq!(store.update(&id, &changes).await.unwrap(), Saved::Gone);
+        assert_eq!(store.load(&id).await.unwrap(), None);
     }
 }

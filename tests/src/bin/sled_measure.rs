@@ -13,10 +13,11 @@
 
 use std::io;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use kv_sessions::{
-    CachedStore, Changes, Durability, MokaStore, SessionId, SessionStore, SledStore,
+    CachedStore, Changes, Durability, MokaStore, Saved, SessionId, SessionPolicy, SessionStore,
+    SledStore,
 };
 
 fn main() -> io::Result<()> {
@@ -49,7 +50,7 @@ fn parse<T: std::str::FromStr>(text: &str) -> io::Result<T> {
 
 /// A typical small session: a string and a counter.
 fn changes(n: u64) -> Changes {
-    let mut changes = Changes::new(SystemTime::now() + Duration::from_secs(3600));
+    let mut changes = Changes::new(SessionPolicy::default());
     changes
         .set("test_key", "\"something\"")
         .set("counter.n", n.to_string());
@@ -77,7 +78,9 @@ async fn writes(mode: &str, savers: usize, run_for: Duration) -> io::Result<()> 
                 let mut saved = 0_u64;
                 while Instant::now() < until {
                     let id = ids[(saver + saved as usize * savers) % ids.len()];
-                    store.save(&id, &changes(saved)).await?;
+                    if store.update(&id, &changes(saved)).await? == Saved::Gone {
+                        store.create(&id, &changes(saved)).await?;
+                    }
                     if flush_each {
                         store.flush().await?;
                     }
@@ -106,7 +109,7 @@ async fn footprint(sessions: u64) -> io::Result<()> {
     let ids: Vec<SessionId> = (0..sessions).map(|_| SessionId::generate()).collect();
     for (n, id) in ids.iter().enumerate() {
         store
-            .save(id, &changes(n as u64))
+            .create(id, &changes(n as u64))
             .await
             .map_err(io::Error::other)?;
     }

@@ -11,7 +11,7 @@ use self::sweeper::Sweeper;
 use super::SessionStore;
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, Record, Saved};
 
 mod group_commit;
 mod io;
@@ -29,9 +29,9 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// session survives a restart.
 ///
 /// Every operation runs on the store's own I/O threads, so a read that misses sled's page cache
-/// never stalls an actix worker. A save merges its [`Changes`] into the latest stored record with
-/// sled's atomic compare-and-swap loop, so concurrent requests that write different keys of one
-/// session all keep their writes.
+/// never stalls an actix worker. An update merges its [`Changes`] into the latest stored record
+/// with a compare-and-swap loop, so concurrent requests that write different keys of one session
+/// all keep their writes, and a renewal moves a session in one sled transaction.
 ///
 /// # Durability
 /// With [`Durability::Periodic`], the default, sled acknowledges a write once it is in its
@@ -193,12 +193,31 @@ impl SessionStore for SledStore {
         self.inner.io()?.run(move || records.load(id)).await
     }
 
-    async fn save(&self, id: &SessionId, changes: &Changes) -> Result<Record, StoreError> {
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |records| records.save(id, &changes)).await
+        self.write(move |records| records.create(id, &changes))
+            .await
     }
 
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let (id, changes) = (*id, changes.clone());
+        self.write(move |records| records.update(id, &changes))
+            .await
+    }
+
+    /// Moves the session in one sled transaction over the records and the expiry index.
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        let (old, new, changes) = (*old, *new, changes.clone());
+        self.write(move |records| records.renew(old, new, &changes))
+            .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let id = *id;
         self.write(move |records| records.delete(id)).await
     }
@@ -319,9 +338,10 @@ async fn run_blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expiry::{Expiry, SessionPolicy};
 
     fn changes(ttl: Duration) -> Changes {
-        let mut changes = Changes::new(SystemTime::now() + ttl);
+        let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));
         changes.set("k", "\"v\"");
         changes
     }
@@ -336,11 +356,11 @@ mod tests {
             .expect("open");
         let short = SessionId::generate();
         store
-            .save(&short, &changes(Duration::from_millis(10)))
+            .create(&short, &changes(Duration::from_millis(10)))
             .await
             .expect("save");
         store
-            .save(&SessionId::generate(), &changes(Duration::from_secs(600)))
+            .create(&SessionId::generate(), &changes(Duration::from_secs(600)))
             .await
             .expect("save");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -369,7 +389,7 @@ mod tests {
                 let store = store.clone();
                 actix_rt::spawn(async move {
                     let id = SessionId::generate();
-                    store.save(&id, &changes(Duration::from_secs(60))).await
+                    store.create(&id, &changes(Duration::from_secs(60))).await
                 })
             })
             .collect();

@@ -5,22 +5,26 @@
 //! sweeper walks: empty-valued keys made of a *slot* (milliseconds, big endian, so keys sort by
 //! time) followed by the id. A slot is a deadline rounded up to the next whole minute.
 //!
-//! The rule the index keeps, without transactions: **every record has an entry in a slot no
+//! The rule the index keeps: **every record has an entry in a slot no
 //! later than its own deadline's slot.** An entry may be early; the sweeper then finds the record
 //! live and moves the entry to the record's slot. That rule is what keeps saves cheap: a save
 //! that pushes a deadline later (every save under `OnInactivity`) leaves the index alone, and
 //! only a save that creates a record or brings its deadline into an earlier slot writes an entry,
 //! before it writes the record. Deletes leave their entry behind; the sweeper drops an entry
 //! whose record is gone once its slot is a minute past, since until then a save may be about to
-//! write that record.
+//! write that record. A renewal moves a record to a new id in one transaction over both trees,
+//! which writes the new id's entry with it.
 
 use std::ops::Bound;
 use std::time::SystemTime;
 
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
 use super::super::codec;
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::{Changes, Record, Saved};
 
 /// The tree that holds one record per session.
 const SESSIONS_TREE: &str = "sessions";
@@ -100,42 +104,108 @@ impl Records {
         Ok(Some(record))
     }
 
-    pub(super) fn save(&self, id: SessionId, changes: &Changes) -> Result<Record, StoreError> {
+    /// Creates the record of the new session `id`.
+    pub(super) fn create(&self, id: SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
-        let slot = slot_of(codec::to_millis(changes.expires_at()));
-        let stored = self
-            .sessions
-            .get(id.as_bytes())
-            .map_err(StoreError::backend)?;
-        let indexed = needs_entry(stored.as_deref(), slot);
-        if indexed {
-            self.index(slot, id)?;
-        }
-        let mut merged = None;
-        let mut replaced_needs_entry = false;
-        self.sessions
-            .update_and_fetch(id.as_bytes(), |stored| {
-                replaced_needs_entry = needs_entry(stored, slot);
-                let base = stored.and_then(|bytes| decode_for_merge(id, bytes));
-                let record = changes.apply_to(id, base.as_ref(), now);
-                merged = Some(record);
-                merged.as_ref().map(codec::encode)
-            })
-            .map_err(StoreError::backend)?;
-        // Another save got in between the read and the write, and left the record in a state
-        // that needs the entry after all.
-        if replaced_needs_entry && !indexed {
-            self.index(slot, id)?;
-        }
-        merged.ok_or_else(|| StoreError::backend("sled skipped the update of a session record"))
+        self.write(id, now, |base| match base {
+            Some(_) => Err(StoreError::backend("a new session id is already in use")),
+            None => Ok(changes.apply_to(id, None, now).map_err(Saved::from)),
+        })
     }
 
-    /// Deletes the record of `id`. Its index entry stays until the sweeper meets it.
-    pub(super) fn delete(&self, id: SessionId) -> Result<(), StoreError> {
-        self.sessions
+    /// Applies `changes` to the live record of `id`, and writes nothing where there is none.
+    pub(super) fn update(&self, id: SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        self.write(id, now, |base| match base {
+            Some(base) => Ok(changes.apply_to(id, Some(&base), now).map_err(Saved::from)),
+            None => Ok(Err(Saved::Gone)),
+        })
+    }
+
+    /// Writes the record `merge` makes of the live record of `id`, with a compare-and-swap that
+    /// starts over when another write got in first. `merge` answers `Err` with what to report
+    /// when there is nothing to write.
+    ///
+    /// The record's index entry, where it needs one, is written before the record.
+    fn write(
+        &self,
+        id: SessionId,
+        now: SystemTime,
+        merge: impl Fn(Option<Record>) -> Result<Result<Record, Saved>, StoreError>,
+    ) -> Result<Saved, StoreError> {
+        loop {
+            let stored = self
+                .sessions
+                .get(id.as_bytes())
+                .map_err(StoreError::backend)?;
+            let base = stored
+                .as_deref()
+                .and_then(|bytes| decode_live(id, bytes, now));
+            let record = match merge(base)? {
+                Ok(record) => record,
+                Err(outcome) => return Ok(outcome),
+            };
+            let slot = slot_of(codec::to_millis(record.expires_at()));
+            if needs_entry(stored.as_deref(), slot) {
+                self.index(slot, id)?;
+            }
+            let swapped = self
+                .sessions
+                .compare_and_swap(id.as_bytes(), stored, Some(codec::encode(&record)))
+                .map_err(StoreError::backend)?;
+            if swapped.is_ok() {
+                return Ok(Saved::Stored(record));
+            }
+        }
+    }
+
+    /// Moves the live record of `old`, with `changes` applied, to `new`, in one transaction over
+    /// both trees. Where `old` is gone, `new` gets only the writes of `changes`.
+    pub(super) fn renew(
+        &self,
+        old: SessionId,
+        new: SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        let now = SystemTime::now();
+        let renewed = (&self.sessions, &self.expiry).transaction(|(sessions, expiry)| {
+            let base = sessions
+                .get(old.as_bytes())?
+                .and_then(|bytes| decode_live(old, &bytes, now));
+            if base.is_none() && !changes.writes_a_value() {
+                return Ok(Saved::Gone);
+            }
+            let record = match changes.apply_to(new, base.as_ref(), now) {
+                Ok(record) => record,
+                Err(refusal) => return Ok(Saved::TooLarge(refusal)),
+            };
+            if sessions.get(new.as_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(StoreError::backend(
+                    "a new session id is already in use",
+                )));
+            }
+            if base.is_some() {
+                sessions.remove(old.as_bytes())?;
+            }
+            let slot = slot_of(codec::to_millis(record.expires_at()));
+            expiry.insert(&index_key(slot, new), &[])?;
+            sessions.insert(new.as_bytes(), codec::encode(&record))?;
+            Ok(Saved::Stored(record))
+        });
+        renewed.map_err(|error| match error {
+            TransactionError::Abort(error) => error,
+            TransactionError::Storage(error) => StoreError::backend(error),
+        })
+    }
+
+    /// Deletes the record of `id`, and returns it if it was live. Its index entry stays until the
+    /// sweeper meets it.
+    pub(super) fn delete(&self, id: SessionId) -> Result<Option<Record>, StoreError> {
+        let removed = self
+            .sessions
             .remove(id.as_bytes())
-            .map(drop)
-            .map_err(StoreError::backend)
+            .map_err(StoreError::backend)?;
+        Ok(removed.and_then(|bytes| decode_live(id, &bytes, SystemTime::now())))
     }
 
     /// Deletes every record whose deadline is at or before `now`, and returns how many.
@@ -237,12 +307,13 @@ impl Records {
     }
 }
 
-/// Decodes the stored copy a save merges into. A corrupt copy is replaced rather than merged:
-/// the save still succeeds, and the damage is logged.
-fn decode_for_merge(id: SessionId, bytes: &[u8]) -> Option<Record> {
+/// Decodes the stored copy a write starts from, where it is live. A corrupt copy counts as no
+/// session at all, and the damage is logged.
+fn decode_live(id: SessionId, bytes: &[u8], now: SystemTime) -> Option<Record> {
     codec::decode(id, bytes)
-        .inspect_err(|error| tracing::warn!(%error, "overwriting a corrupt session record"))
+        .inspect_err(|error| tracing::warn!(%error, "ignoring a corrupt session record"))
         .ok()
+        .filter(|record| !record.is_expired_at(now))
 }
 
 /// The slot of a deadline: the deadline rounded up to a whole [`SLOT_MS`].
@@ -281,16 +352,28 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::expiry::{Expiry, SessionPolicy};
 
     fn open() -> Records {
         let db = sled::Config::new().temporary(true).open().expect("sled");
         Records::open(&db).expect("trees")
     }
 
+    /// Changes that give a session the deadline `expires_at`.
     fn changes(expires_at: SystemTime) -> Changes {
-        let mut changes = Changes::new(expires_at);
+        let mut changes = Changes::new(SessionPolicy::new(Expiry::AtDateTime(expires_at)));
         changes.set("k", "1");
         changes
+    }
+
+    impl Records {
+        /// Updates the session `id`, or creates it where there is none.
+        fn save(&self, id: SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+            match self.update(id, changes)? {
+                Saved::Gone => self.create(id, changes),
+                saved => Ok(saved),
+            }
+        }
     }
 
     fn in_secs(secs: u64) -> SystemTime {
@@ -427,5 +510,97 @@ mod tests {
         assert!(records.is_empty());
         assert_eq!(records.sweep(in_secs(180)).expect("sweep"), 0);
         assert_eq!(records.indexed(), 0);
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::expiry::{Expiry, SessionPolicy};
+
+    fn open() -> Records {
+        let db = sled::Config::new().temporary(true).open().expect("sled");
+        Records::open(&db).expect("trees")
+    }
+
+    fn writing(key: &str) -> Changes {
+        let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(
+            Duration::from_secs(600),
+        )));
+        changes.set(key, "1");
+        changes
+    }
+
+    fn stored(saved: Saved) -> Record {
+        match saved {
+            Saved::Stored(record) => record,
+            other => panic!("expected a stored record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_update_of_a_deleted_session_writes_nothing() {
+        let records = open();
+        let id = SessionId::generate();
+        stored(records.create(id, &writing("a")).expect("create"));
+        assert!(records.delete(id).expect("delete").is_some());
+        assert_eq!(
+            records.update(id, &writing("b")).expect("update"),
+            Saved::Gone
+        );
+        assert!(records.is_empty());
+    }
+
+    #[test]
+    fn a_renewal_moves_the_latest_copy_and_keeps_the_creation_time() {
+        let records = open();
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        let created = stored(records.create(old, &writing("a")).expect("create"));
+        stored(records.update(old, &writing("b")).expect("update"));
+        let moved = stored(records.renew(old, new, &writing("c")).expect("renew"));
+        assert_eq!(moved.id(), new);
+        assert_eq!(moved.created_at(), created.created_at());
+        assert_eq!(
+            moved.entries().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(records.load(old).expect("load"), None);
+        assert_eq!(records.load(new).expect("load"), Some(moved));
+        assert_eq!(records.indexed(), 2, "the new id is indexed with the move");
+    }
+
+    #[test]
+    fn a_renewal_of_a_deleted_session_moves_none_of_its_data() {
+        let records = open();
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        stored(records.create(old, &writing("secret")).expect("create"));
+        records.delete(old).expect("delete");
+        let fresh = stored(records.renew(old, new, &writing("own")).expect("renew"));
+        assert_eq!(fresh.entries().map(|(k, _)| k).collect::<Vec<_>>(), ["own"]);
+        assert_eq!(fresh.version(), 1);
+        let nothing = Changes::new(SessionPolicy::default());
+        let other = SessionId::generate();
+        assert_eq!(
+            records.renew(old, other, &nothing).expect("renew"),
+            Saved::Gone
+        );
+        assert_eq!(records.load(other).expect("load"), None);
+    }
+
+    #[test]
+    fn a_renewal_past_the_size_cap_changes_nothing() {
+        let records = open();
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        stored(records.create(old, &writing("a")).expect("create"));
+        let mut big = Changes::new(SessionPolicy::default().with_max_size(8));
+        big.set("big", "123456789");
+        assert!(matches!(
+            records.renew(old, new, &big).expect("renew"),
+            Saved::TooLarge(_)
+        ));
+        assert!(records.load(old).expect("load").is_some());
+        assert_eq!(records.load(new).expect("load"), None);
     }
 }

@@ -1,0 +1,444 @@
+//! What becomes of a request's session when its response leaves the middleware.
+//!
+//! The decision is a pure function, [`plan`], from what the request brought and did (the
+//! incoming cookie, the stored copy it loaded, its writes, purge and renew, the response status,
+//! the time) to a [`Plan`]: the store operations to run and the cookie to send. [`carry_out`]
+//! runs the plan; the cookie that follows a write depends on the store's answer, through
+//! [`cookie_after`], another pure function.
+
+use std::time::SystemTime;
+
+use crate::cookie::Incoming;
+use crate::error::SessionError;
+use crate::expiry::{Expiry, Lifetime};
+use crate::id::SessionId;
+use crate::record::{Changes, Record, Saved};
+use crate::session::State;
+use crate::store::DynStore;
+
+/// What the response must do with the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieUpdate {
+    /// Leave the browser's cookie as it is.
+    Keep,
+    /// Send a cookie for this session.
+    Set(Issue),
+    /// Remove the browser's cookie.
+    Remove,
+}
+
+/// A session cookie to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Issue {
+    pub(crate) id: SessionId,
+    pub(crate) rule: Expiry,
+    pub(crate) deadline: SystemTime,
+}
+
+/// Everything the decision depends on.
+pub(crate) struct Request {
+    /// What the request's cookie said.
+    pub(crate) incoming: Incoming,
+    /// What the request did to its session; `None` when no extractor ever loaded it.
+    pub(crate) state: Option<State>,
+    /// Whether the response is a server error.
+    pub(crate) server_error: bool,
+    pub(crate) now: SystemTime,
+}
+
+/// The store operations to run, in order, and the cookie to send.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Plan {
+    /// A session to delete first: the one the request purged.
+    pub(crate) delete: Option<SessionId>,
+    /// The write that follows, whose answer decides the cookie.
+    pub(crate) write: Option<Write>,
+    /// The cookie to send when there is no write.
+    pub(crate) cookie: CookieUpdate,
+}
+
+/// One write to the store.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Write {
+    /// A new session, under an id minted when the plan is carried out.
+    Create(Changes),
+    /// The changes, applied to the session the request loaded, if it still lives.
+    Update(SessionId, Changes),
+    /// The session the request loaded, moved with the changes to a new id.
+    Renew {
+        from: SessionId,
+        to: SessionId,
+        changes: Changes,
+    },
+}
+
+impl Plan {
+    fn cookie_only(cookie: CookieUpdate) -> Self {
+        Self {
+            delete: None,
+            write: None,
+            cookie,
+        }
+    }
+}
+
+/// Decides what to do with the request's session.
+///
+/// - A request that never loaded its session only removes a cookie it could not open.
+/// - A server error saves nothing: the handler failed, and its half-made changes must not
+///   persist.
+/// - A purge deletes the session; writes made after it create a new one.
+/// - A renewal moves the session, with the changes, to the id `renew` minted.
+/// - A loaded session is updated when the request changed it or a read is due to move its
+///   deadline.
+/// - A new session is created only when the request wrote a value.
+pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
+    let incoming = request.incoming;
+    let Some(state) = request.state else {
+        return Plan::cookie_only(unsaved_cookie(incoming, None));
+    };
+    if request.server_error {
+        let found = state.stored.is_some() || state.purged.is_some();
+        return Plan::cookie_only(unsaved_cookie(incoming, Some(found)));
+    }
+    let State {
+        stored,
+        changes,
+        purged,
+        renewed_to,
+    } = state;
+    let write = match (&stored, renewed_to) {
+        (Some(stored), Some(to)) => Some(Write::Renew {
+            from: stored.id(),
+            to,
+            changes,
+        }),
+        (Some(stored), None)
+            if changes.is_dirty() || lifetime.needs_refresh(stored, request.now) =>
+        {
+            Some(Write::Update(stored.id(), changes))
+        }
+        (None, _) if changes.writes_a_value() => Some(Write::Create(changes)),
+        _ => None,
+    };
+    let cookie = match &stored {
+        _ if purged.is_some() => CookieUpdate::Remove,
+        Some(stored) if needs_resealing(incoming) => CookieUpdate::Set(issue(stored, lifetime)),
+        stored => unsaved_cookie(incoming, Some(stored.is_some())),
+    };
+    Plan {
+        delete: purged,
+        write,
+        cookie,
+    }
+}
+
+/// The cookie that follows the store's answer to a write.
+///
+/// A write that found its session gone (purged or expired by a concurrent request) is treated
+/// as having happened just before that purge: the response stands, and the cookie goes. A
+/// session that would outgrow its cap fails the request, so that the client is never told a
+/// write succeeded.
+pub(crate) fn cookie_after(
+    saved: Saved,
+    lifetime: &Lifetime,
+) -> Result<CookieUpdate, SessionError> {
+    match saved {
+        Saved::Stored(record) => Ok(CookieUpdate::Set(issue(&record, lifetime))),
+        Saved::Gone => Ok(CookieUpdate::Remove),
+        Saved::TooLarge(refusal) => Err(SessionError::TooLargeToSave(refusal)),
+    }
+}
+
+/// Runs `plan` against `store`, and returns the cookie to send.
+pub(crate) async fn carry_out(
+    plan: Plan,
+    store: &dyn DynStore,
+    lifetime: &Lifetime,
+) -> Result<CookieUpdate, SessionError> {
+    if let Some(id) = plan.delete {
+        store.delete(&id).await?;
+    }
+    let saved = match plan.write {
+        None => return Ok(plan.cookie),
+        Some(Write::Create(changes)) => store.create(&SessionId::generate(), &changes).await?,
+        Some(Write::Update(id, changes)) => store.update(&id, &changes).await?,
+        Some(Write::Renew { from, to, changes }) => store.renew(&from, &to, &changes).await?,
+    };
+    cookie_after(saved, lifetime)
+}
+
+/// The cookie for a stored record.
+fn issue(record: &Record, lifetime: &Lifetime) -> Issue {
+    Issue {
+        id: record.id(),
+        rule: lifetime.rule(record.expiry()),
+        deadline: record.expires_at(),
+    }
+}
+
+/// Whether the incoming cookie was opened by a previous key and must be sealed again.
+fn needs_resealing(incoming: Incoming) -> bool {
+    matches!(
+        incoming,
+        Incoming::Valid {
+            current_key: false,
+            ..
+        }
+    )
+}
+
+/// The cookie update for a request that writes nothing. `found` says whether the cookie's
+/// session was found in the store, where it was looked up. A cookie that names no live session
+/// is removed, so that the browser stops sending it.
+fn unsaved_cookie(incoming: Incoming, found: Option<bool>) -> CookieUpdate {
+    match (incoming, found) {
+        (Incoming::Rejected, _) | (Incoming::Valid { .. }, Some(false)) => CookieUpdate::Remove,
+        _ => CookieUpdate::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::expiry::SessionPolicy;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    /// A session created at t=0 whose deadline was set at `set`, an hour later.
+    fn stored(set: u64) -> Record {
+        Record::new(
+            SessionId::generate(),
+            1,
+            at(0),
+            at(set) + HOUR,
+            BTreeMap::new(),
+        )
+    }
+
+    fn changes() -> Changes {
+        Changes::new(SessionPolicy::default())
+    }
+
+    fn writing() -> Changes {
+        let mut changes = changes();
+        changes.set("k", "1");
+        changes
+    }
+
+    fn valid(id: SessionId) -> Incoming {
+        Incoming::Valid {
+            id,
+            current_key: true,
+        }
+    }
+
+    fn state(stored: Option<Record>, changes: Changes) -> State {
+        State {
+            stored,
+            changes,
+            purged: None,
+            renewed_to: None,
+        }
+    }
+
+    fn request(incoming: Incoming, state: Option<State>) -> Request {
+        Request {
+            incoming,
+            state,
+            server_error: false,
+            now: at(60),
+        }
+    }
+
+    fn decide(request: Request) -> Plan {
+        plan(request, &Lifetime::default())
+    }
+
+    fn cookie(cookie: CookieUpdate) -> Plan {
+        Plan::cookie_only(cookie)
+    }
+
+    #[test]
+    fn a_request_that_never_loaded_only_removes_a_cookie_it_could_not_open() {
+        let id = SessionId::generate();
+        let cases = [
+            (Incoming::Absent, CookieUpdate::Keep),
+            (Incoming::Rejected, CookieUpdate::Remove),
+            (valid(id), CookieUpdate::Keep),
+        ];
+        for (incoming, expected) in cases {
+            assert_eq!(
+                decide(request(incoming, None)),
+                cookie(expected),
+                "{incoming:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_writes_nothing_and_keeps_or_removes_the_cookie() {
+        let record = stored(0);
+        let id = record.id();
+        let cases = [
+            (Incoming::Absent, None, CookieUpdate::Keep),
+            (Incoming::Rejected, None, CookieUpdate::Remove),
+            (valid(id), None, CookieUpdate::Remove),
+            (valid(id), Some(record), CookieUpdate::Keep),
+        ];
+        for (incoming, stored, expected) in cases {
+            let plan = decide(request(incoming, Some(state(stored, changes()))));
+            assert_eq!(plan, cookie(expected), "{incoming:?}");
+        }
+    }
+
+    #[test]
+    fn a_read_past_the_refresh_threshold_updates_with_no_writes() {
+        let record = stored(0);
+        let id = record.id();
+        let late = Request {
+            now: at(20 * 60),
+            ..request(valid(id), Some(state(Some(record), changes())))
+        };
+        assert_eq!(
+            decide(late).write,
+            Some(Write::Update(id, changes())),
+            "a quarter of the hour has passed"
+        );
+    }
+
+    #[test]
+    fn writes_update_a_loaded_session_and_create_a_new_one() {
+        let record = stored(0);
+        let id = record.id();
+        let update = decide(request(valid(id), Some(state(Some(record), writing()))));
+        assert_eq!(update.write, Some(Write::Update(id, writing())));
+        let create = decide(request(Incoming::Absent, Some(state(None, writing()))));
+        assert_eq!(create.write, Some(Write::Create(writing())));
+        let mut removal = changes();
+        removal.remove("k");
+        let nothing = decide(request(Incoming::Absent, Some(state(None, removal))));
+        assert_eq!(nothing, cookie(CookieUpdate::Keep), "no value, no session");
+    }
+
+    #[test]
+    fn a_rule_alone_is_a_change() {
+        let record = stored(0);
+        let id = record.id();
+        let mut rule = changes();
+        rule.set_expiry(Some(Expiry::OnInactivity(HOUR * 24)));
+        let plan = decide(request(valid(id), Some(state(Some(record), rule.clone()))));
+        assert_eq!(plan.write, Some(Write::Update(id, rule)));
+    }
+
+    #[test]
+    fn a_server_error_saves_nothing() {
+        let record = stored(0);
+        let id = record.id();
+        let mut purged = state(None, writing());
+        purged.purged = Some(id);
+        let cases = [
+            (
+                valid(id),
+                state(Some(record.clone()), writing()),
+                CookieUpdate::Keep,
+            ),
+            (valid(id), purged, CookieUpdate::Keep),
+            (valid(id), state(None, writing()), CookieUpdate::Remove),
+            (Incoming::Absent, state(None, writing()), CookieUpdate::Keep),
+        ];
+        for (incoming, state, expected) in cases {
+            let failed = Request {
+                server_error: true,
+                ..request(incoming, Some(state))
+            };
+            assert_eq!(decide(failed), cookie(expected));
+        }
+    }
+
+    #[test]
+    fn a_purge_deletes_and_later_writes_create_a_new_session() {
+        let id = SessionId::generate();
+        let mut purged = state(None, changes());
+        purged.purged = Some(id);
+        assert_eq!(
+            decide(request(valid(id), Some(purged))),
+            Plan {
+                delete: Some(id),
+                write: None,
+                cookie: CookieUpdate::Remove,
+            }
+        );
+        let mut purged_then_written = state(None, writing());
+        purged_then_written.purged = Some(id);
+        let plan = decide(request(valid(id), Some(purged_then_written)));
+        assert_eq!(plan.delete, Some(id));
+        assert_eq!(plan.write, Some(Write::Create(writing())));
+    }
+
+    #[test]
+    fn a_renewal_moves_the_loaded_session_with_the_changes() {
+        let record = stored(0);
+        let (from, to) = (record.id(), SessionId::generate());
+        let mut renewed = state(Some(record), writing());
+        renewed.renewed_to = Some(to);
+        let plan = decide(request(valid(from), Some(renewed)));
+        assert_eq!(
+            plan.write,
+            Some(Write::Renew {
+                from,
+                to,
+                changes: writing(),
+            })
+        );
+        assert_eq!(plan.delete, None);
+    }
+
+    #[test]
+    fn a_cookie_from_a_previous_key_is_sealed_again_on_a_read() {
+        let record = stored(0);
+        let id = record.id();
+        let old_key = Incoming::Valid {
+            id,
+            current_key: false,
+        };
+        let plan = decide(request(
+            old_key,
+            Some(state(Some(record.clone()), changes())),
+        ));
+        assert_eq!(
+            plan,
+            cookie(CookieUpdate::Set(issue(&record, &Lifetime::default())))
+        );
+    }
+
+    #[test]
+    fn the_stores_answer_decides_the_cookie_after_a_write() {
+        let lifetime = Lifetime::default();
+        let record = stored(0);
+        assert_eq!(
+            cookie_after(Saved::Stored(record.clone()), &lifetime).expect("stored"),
+            CookieUpdate::Set(Issue {
+                id: record.id(),
+                rule: Expiry::default(),
+                deadline: record.expires_at(),
+            })
+        );
+        assert_eq!(
+            cookie_after(Saved::Gone, &lifetime).expect("gone"),
+            CookieUpdate::Remove
+        );
+        let refusal = crate::record::TooLarge::new(2, 1);
+        assert!(matches!(
+            cookie_after(Saved::TooLarge(refusal), &lifetime),
+            Err(SessionError::TooLargeToSave(_))
+        ));
+    }
+}

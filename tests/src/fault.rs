@@ -1,0 +1,109 @@
+//! A store wrapper that sits under the cache and misbehaves on demand: writes that fail after
+//! they were applied, and loads held at a gate after they have read the store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use kv_sessions::{Changes, Record, Saved, SessionId, SessionStore, StoreError};
+
+use crate::gate::Gate;
+
+/// The switches of a [`FaultyStore`], shared with the test.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fail_after_writes: AtomicBool,
+    held_loads: Mutex<Option<Gate>>,
+}
+
+impl Faults {
+    /// Makes later writes apply and then report failure, as a flush that fails after sled
+    /// applied the write does (`true`), or behave again (`false`).
+    pub fn fail_after_writes(&self, failing: bool) {
+        self.fail_after_writes.store(failing, Ordering::SeqCst);
+    }
+
+    /// Holds every later load at `gate`, once it has read the store; `None` lets loads run.
+    pub fn hold_loads(&self, gate: Option<Gate>) {
+        *self
+            .held_loads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = gate;
+    }
+
+    fn load_gate(&self) -> Option<Gate> {
+        self.held_loads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn after_write(&self, written: Result<Saved, StoreError>) -> Result<Saved, StoreError> {
+        if self.fail_after_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(
+                "the write was applied, then its flush failed",
+            ));
+        }
+        written
+    }
+}
+
+/// A store that passes every call to `S` and misbehaves as its [`Faults`] say.
+#[derive(Debug, Clone)]
+pub struct FaultyStore<S> {
+    inner: S,
+    faults: Arc<Faults>,
+}
+
+impl<S> FaultyStore<S> {
+    /// Wraps `inner`, with switches of its own.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            faults: Arc::default(),
+        }
+    }
+
+    /// The store underneath.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The switches.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+}
+
+impl<S: SessionStore> SessionStore for FaultyStore<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let loaded = self.inner.load(id).await;
+        if let Some(gate) = self.faults.load_gate() {
+            gate.pass().await;
+        }
+        loaded
+    }
+
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let created = self.inner.create(id, changes).await;
+        self.faults.after_write(created)
+    }
+
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let updated = self.inner.update(id, changes).await;
+        self.faults.after_write(updated)
+    }
+
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        let renewed = self.inner.renew(old, new, changes).await;
+        self.faults.after_write(renewed)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.inner.delete(id).await
+    }
+}
