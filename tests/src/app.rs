@@ -1,7 +1,7 @@
 //! The app every acceptance test talks to.
 
 use actix_web::http::header::LOCATION;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_web::web::{Data, Path, Query, ServiceConfig};
 use actix_web::{HttpResponse, get};
@@ -43,6 +43,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(remember)
         .service(big)
         .service(hold)
+        .service(steps)
         .service(plain);
 }
 
@@ -172,6 +173,13 @@ async fn hold(session: Session, gate: Data<Gate>, query: Query<Steps>) -> Reply 
     Ok(text(describe(&session)))
 }
 
+/// Runs the steps of `?then=` at once.
+#[get("/do")]
+async fn steps(session: Session, query: Query<Steps>) -> Reply {
+    query.run(&session)?;
+    Ok(text(describe(&session)))
+}
+
 /// Uses no session at all.
 #[get("/plain")]
 async fn plain() -> HttpResponse {
@@ -183,7 +191,10 @@ async fn plain() -> HttpResponse {
 /// - `renew`, `purge`: as the methods of [`Session`];
 /// - `put` stores `"yes"` under `after`; `put:<key>:<value>` stores a string;
 /// - `big:<key>:<len>` stores a string of `len` bytes;
-/// - `remember` gives the session a 30-day idle window, `sudo` a 5-minute one.
+/// - `remember` gives the session a 30-day idle window, `sudo` a 5-minute one;
+/// - `forever` gives it an idle window of `Duration::MAX`, and `until:<seconds>` a fixed end that
+///   many seconds after the Unix epoch, as a "remember me for N days" taken from user input
+///   could.
 #[derive(serde::Deserialize)]
 struct Steps {
     #[serde(default)]
@@ -204,6 +215,14 @@ impl Steps {
                 }
                 (Some("remember"), ..) => session.set_expiry(Some(Expiry::OnInactivity(MONTH))),
                 (Some("sudo"), ..) => session.set_expiry(Some(Expiry::OnInactivity(SUDO))),
+                (Some("forever"), ..) => {
+                    session.set_expiry(Some(Expiry::OnInactivity(Duration::MAX)))
+                }
+                (Some("until"), Some(seconds), _) => {
+                    let seconds = Duration::from_secs(seconds.parse().unwrap_or(0));
+                    let end = SystemTime::UNIX_EPOCH.checked_add(seconds);
+                    session.set_expiry(end.map(Expiry::AtDateTime));
+                }
                 _ => {}
             }
         }

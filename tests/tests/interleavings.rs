@@ -1,0 +1,333 @@
+//! Concurrent requests of one client, in the orders that used to break a session's promises.
+//!
+//! Each test holds one request at the app's gate (`/hold`), after its session was loaded, while
+//! other requests run, then lets it finish. What the store holds is checked underneath any cache,
+//! as a restart would find it.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::COOKIE;
+use kv_sessions::{Expiry, Record, SessionId};
+use kv_sessions_tests::{Backend, Browser, Harness, NO_VALUE, Page, send};
+
+kv_sessions_tests::for_every_backend!(
+    a_write_held_across_a_logout_does_not_bring_the_session_back,
+    a_renewal_held_across_a_logout_moves_none_of_the_users_data,
+    a_renewal_held_across_a_logout_keeps_only_its_own_writes,
+    a_logout_held_across_a_renewal_leaves_the_renewed_session,
+    a_stale_write_keeps_a_rule_set_meanwhile,
+    a_stale_write_keeps_a_shortened_rule,
+    concurrent_writes_never_grow_a_session_past_its_cap,
+    an_expiry_from_user_input_neither_panics_nor_outlives_400_days,
+    a_write_that_failed_after_the_store_applied_it_leaves_no_stale_copy,
+    renew_keeps_the_creation_time_so_the_absolute_lifetime_holds,
+    concurrent_writes_of_one_key_leave_one_of_them,
+);
+
+/// Starts `GET /hold?then=<steps>` with `cookie`, and returns once its session is loaded and
+/// it waits at the gate. `await` the handle after opening the gate.
+async fn held(harness: &Harness, cookie: &str, steps: &str) -> actix_rt::task::JoinHandle<Page> {
+    let request = harness
+        .server
+        .get(format!("/hold?then={steps}"))
+        .insert_header((COOKIE, format!("id={cookie}")));
+    let page = actix_rt::spawn(send(request));
+    harness.gate.arrivals(1).await;
+    page
+}
+
+/// A browser logged in as alice, and its session id.
+async fn logged_in(harness: &Harness) -> (Browser<'_>, SessionId) {
+    let mut browser = harness.browser();
+    browser.get("/put/user/alice").await;
+    let id = browser.get("/id").await.body.parse().expect("an id");
+    (browser, id)
+}
+
+fn removes_the_cookie(page: &Page) -> bool {
+    page.cookie("id")
+        .is_some_and(|cookie| cookie.max_age().is_some_and(|age| age.is_zero()))
+}
+
+fn max_age(page: &Page) -> Option<i64> {
+    page.cookie("id")
+        .and_then(|cookie| cookie.max_age())
+        .map(|age| age.whole_seconds())
+}
+
+async fn persisted(harness: &Harness, id: &str) -> Option<Record> {
+    harness.store.persisted(&id.parse().expect("an id")).await
+}
+
+async fn a_write_held_across_a_logout_does_not_bring_the_session_back(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let writer = held(&harness, &cookie, "put:cart:1").await;
+
+    assert!(removes_the_cookie(&browser.get("/purge").await));
+    harness.gate.open(1);
+    let late = writer.await.expect("join");
+
+    assert_eq!(late.status, StatusCode::OK, "the response stands");
+    assert!(removes_the_cookie(&late), "and its cookie goes");
+    assert_eq!(
+        harness.store.persisted(&id).await,
+        None,
+        "nothing was re-created"
+    );
+    let mut thief = harness.browser();
+    thief.set_cookie_value(Some(cookie));
+    assert_eq!(thief.get("/get/user").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_renewal_held_across_a_logout_moves_none_of_the_users_data(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let renewer = held(&harness, &cookie, "renew").await;
+
+    browser.get("/purge").await;
+    harness.gate.open(1);
+    let late = renewer.await.expect("join");
+
+    assert_eq!(late.status, StatusCode::OK);
+    assert!(removes_the_cookie(&late), "no session to hand out");
+    assert_eq!(harness.store.persisted(&id).await, None);
+    assert_eq!(persisted(&harness, &late.body).await, None, "nothing moved");
+}
+
+async fn a_renewal_held_across_a_logout_keeps_only_its_own_writes(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, _) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let renewer = held(&harness, &cookie, "renew,put:theme:dark").await;
+
+    browser.get("/purge").await;
+    harness.gate.open(1);
+    let late = renewer.await.expect("join");
+
+    let fresh = persisted(&harness, &late.body)
+        .await
+        .expect("a fresh session");
+    assert_eq!(fresh.get("user"), None, "alice's login did not move");
+    assert_eq!(fresh.get("theme"), Some("\"dark\""));
+    let mut after = harness.browser();
+    after.set_cookie_value(Some(late.cookie("id").expect("cookie").value().to_owned()));
+    assert_eq!(after.get("/get/user").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_logout_held_across_a_renewal_leaves_the_renewed_session(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let logout = held(&harness, &cookie, "purge").await;
+
+    let renewed = browser.get("/renew").await;
+    harness.gate.open(1);
+    let late = logout.await.expect("join");
+
+    assert!(removes_the_cookie(&late));
+    assert_eq!(harness.store.persisted(&id).await, None);
+    let moved = persisted(&harness, &renewed.body).await;
+    assert_eq!(
+        moved.and_then(|record| record.get("user").map(str::to_owned)),
+        Some("\"alice\"".to_owned()),
+        "the logout named the old id, which the renewal had already retired"
+    );
+}
+
+async fn a_stale_write_keeps_a_rule_set_meanwhile(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let writer = held(&harness, &cookie, "put:cart:1").await;
+
+    let month = 30 * 86_400;
+    assert_eq!(max_age(&browser.get("/remember").await), Some(month));
+    harness.gate.open(1);
+    let late = writer.await.expect("join");
+
+    assert_eq!(
+        max_age(&late),
+        Some(month),
+        "the stale write kept the new rule"
+    );
+    let stored = harness.store.persisted(&id).await.expect("stored");
+    assert_eq!(
+        stored.expiry(),
+        Some(Expiry::OnInactivity(Duration::from_secs(month as u64)))
+    );
+    assert_eq!(stored.get("cart"), Some("\"1\""));
+}
+
+async fn a_stale_write_keeps_a_shortened_rule(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, _) = logged_in(&harness).await;
+    browser.get("/remember").await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let writer = held(&harness, &cookie, "put:cart:1").await;
+
+    assert_eq!(max_age(&browser.get("/do?then=sudo").await), Some(300));
+    harness.gate.open(1);
+    let late = writer.await.expect("join");
+
+    assert_eq!(
+        max_age(&late),
+        Some(300),
+        "the sudo window was not stretched"
+    );
+}
+
+async fn concurrent_writes_never_grow_a_session_past_its_cap(backend: Backend) {
+    let cap = 32 * 1024;
+    let harness = backend.start_with(|builder| builder.max_session_size(cap));
+    let (browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let mut writers = Vec::new();
+    for i in 0..10 {
+        writers.push(held(&harness, &cookie, &format!("big:k{i}:10240")).await);
+    }
+    harness.gate.open(10);
+    let mut statuses = Vec::new();
+    for writer in writers {
+        let page = writer.await.expect("join");
+        if page.status != StatusCode::OK {
+            assert_eq!(page.body, "Internal Server Error");
+            assert!(page.set_cookies.is_empty(), "no cookie for a refused write");
+        }
+        statuses.push(page.status);
+    }
+
+    let accepted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(
+        accepted, 3,
+        "only the writes that fit were told OK: {statuses:?}"
+    );
+    let stored = harness.store.persisted(&id).await.expect("stored");
+    let size: usize = stored.entries().map(|(k, v)| k.len() + v.len()).sum();
+    assert!(size <= cap, "{size} bytes stored under a cap of {cap}");
+    let mut browser = browser;
+    assert_eq!(
+        browser.get("/put/small/x").await.status,
+        StatusCode::OK,
+        "the session still takes writes that fit"
+    );
+}
+
+async fn an_expiry_from_user_input_neither_panics_nor_outlives_400_days(backend: Backend) {
+    let harness = backend.start();
+    let longest = Expiry::LONGEST.as_secs() as i64;
+    for steps in ["forever", "until:253402300800", "until:9000000000000"] {
+        let (mut browser, _) = logged_in(&harness).await;
+        let page = browser.get(&format!("/do?then={steps}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{steps}");
+        let age = max_age(&page).expect("a persistent cookie");
+        assert!((longest - 2..=longest).contains(&age), "{steps}: {age}");
+        assert_eq!(browser.get("/get/user").await.body, "alice", "{steps}");
+    }
+}
+
+async fn a_write_that_failed_after_the_store_applied_it_leaves_no_stale_copy(backend: Backend) {
+    let harness = backend.start();
+    let mut browser = harness.browser();
+    browser.get("/put/a/1").await;
+    assert_eq!(browser.get("/get/a").await.body, "1");
+
+    harness.store.faults().fail_after_writes(true);
+    let failed = browser.get("/put/a/2").await;
+    harness.store.faults().fail_after_writes(false);
+
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        browser.get("/get/a").await.body,
+        "2",
+        "every read agrees with the store, which applied the write"
+    );
+}
+
+async fn renew_keeps_the_creation_time_so_the_absolute_lifetime_holds(backend: Backend) {
+    let harness = backend.start_with(|builder| builder.absolute_lifetime(Duration::from_secs(2)));
+    let mut browser = harness.browser();
+    assert_eq!(browser.get("/count").await.body, "1");
+    actix_rt::time::sleep(Duration::from_millis(1000)).await;
+    let renewed = browser.get("/renew").await;
+    assert!(
+        max_age(&renewed).is_some_and(|age| age <= 1),
+        "the cap still counts"
+    );
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    actix_rt::time::sleep(Duration::from_millis(1100)).await;
+    browser.set_cookie_value(Some(cookie));
+    assert_eq!(
+        browser.get("/count").await.body,
+        "1",
+        "renewing did not extend the absolute lifetime"
+    );
+}
+
+async fn concurrent_writes_of_one_key_leave_one_of_them(backend: Backend) {
+    let harness = backend.start();
+    let (mut browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let first = held(&harness, &cookie, "put:theme:light").await;
+    let second = held(&harness, &cookie, "put:theme:dark").await;
+    harness.gate.open(2);
+    first.await.expect("join");
+    second.await.expect("join");
+    let theme = browser.get("/get/theme").await.body;
+    assert!(theme == "light" || theme == "dark", "{theme}");
+    let stored = harness.store.persisted(&id).await.expect("stored");
+    assert_eq!(stored.get("theme"), Some(format!("\"{theme}\"").as_str()));
+    assert_eq!(stored.get("user"), Some("\"alice\""));
+}
+
+/// The cache can drop any entry, so a purge must stay a purge even when the cache forgot it
+/// while a load of the purged session was still reading the store.
+#[actix_rt::test]
+async fn a_load_racing_a_logout_never_caches_the_purged_session() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sled = kv_sessions::SledStore::open(dir.path().join("sessions.sled")).expect("sled");
+    let cache = kv_sessions::MokaStore::new(16);
+    let store = kv_sessions_tests::AnyStore::MokaOverSled(kv_sessions::CachedStore::new(
+        cache.clone(),
+        kv_sessions_tests::FaultyStore::new(sled),
+    ));
+    let harness = Harness::start(dir, store, actix_web::cookie::Key::generate(), |b| b);
+    let (mut browser, id) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    // The cache forgets the session, as eviction would, so that the next load reads the store.
+    kv_sessions::SessionCache::invalidate(&cache, &id).await;
+
+    let store_gate = kv_sessions_tests::Gate::default();
+    harness.store.faults().hold_loads(Some(store_gate.clone()));
+    let reader = harness
+        .server
+        .get("/get/user")
+        .insert_header((COOKIE, format!("id={cookie}")));
+    let reader = actix_rt::spawn(send(reader));
+    store_gate.arrivals(1).await;
+    harness.store.faults().hold_loads(None);
+
+    assert!(removes_the_cookie(&browser.get("/purge").await));
+    flood(&harness, 64).await;
+    store_gate.open(1);
+    assert_eq!(
+        reader.await.expect("join").body,
+        "alice",
+        "it read before the purge"
+    );
+
+    assert_eq!(kv_sessions::SessionCache::get(&cache, &id).await, None);
+    let mut thief = harness.browser();
+    thief.set_cookie_value(Some(cookie));
+    assert_eq!(thief.get("/").await.body, NO_VALUE);
+}
+
+/// Creates `count` sessions, more than a small cache holds.
+async fn flood(harness: &Harness, count: usize) {
+    for _ in 0..count {
+        harness.browser().get("/set").await;
+    }
+}
