@@ -179,12 +179,78 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
 
     /// Builds the middleware. Build it once, before `HttpServer::new`, and clone it into the app
     /// factory: every worker then shares one store, one cache and one key.
+    ///
+    /// # Panics
+    /// When called on an actix-web worker thread, that is inside the closure given to
+    /// `HttpServer::new`. That closure runs once per worker, so each worker would get a cache
+    /// (and often a key) of its own: a logout on one worker would leave the others serving the
+    /// session from their caches. The panic stops the server from starting, and its message says
+    /// how to fix the app.
     pub fn build(self) -> SessionMiddleware {
+        if let Some(worker) = actix_worker_thread() {
+            panic!("{}", per_worker_message(&worker));
+        }
         SessionMiddleware::from_config(Config {
             store: Arc::new(self.store),
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,
         })
+    }
+}
+
+/// The name of the current thread, if it is one of actix-web's workers: the threads on which
+/// `HttpServer::new` runs its app factory.
+fn actix_worker_thread() -> Option<String> {
+    let name = std::thread::current().name()?.to_owned();
+    let worker = name.starts_with("actix-server worker ")
+        || (name.starts_with("actix-rt|system:") && name.contains("|arbiter:"));
+    worker.then_some(name)
+}
+
+/// What a middleware built per worker is told.
+fn per_worker_message(thread: &str) -> String {
+    format!(
+        "kv_sessions::SessionMiddleware was built on the actix worker thread `{thread}`, inside \
+         the closure given to `HttpServer::new`, which runs once per worker: every worker would \
+         get its own session cache, so a logout on one worker would not reach the others. Build \
+         the middleware (and its store, cache and key) once, before `HttpServer::new`, and move \
+         a clone into the closure: `let sessions = SessionMiddleware::builder(store, key).build(); \
+         HttpServer::new(move || App::new().wrap(sessions.clone()))`."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MokaStore;
+
+    fn build_on(thread: &str) -> std::thread::Result<SessionMiddleware> {
+        let thread = std::thread::Builder::new().name(thread.to_owned());
+        thread
+            .spawn(|| {
+                SessionMiddleware::builder(MokaStore::new(10), Key::generate())
+                    .cache(MokaStore::new(10))
+                    .build()
+            })
+            .expect("spawn")
+            .join()
+    }
+
+    #[test]
+    fn building_on_an_actix_worker_panics_with_the_fix() {
+        for worker in ["actix-rt|system:0|arbiter:1", "actix-server worker 0"] {
+            let panic = build_on(worker).expect_err("built on a worker");
+            let message = panic.downcast_ref::<String>().expect("a message");
+            assert!(message.contains(worker), "{message}");
+            assert!(message.contains("before `HttpServer::new`"), "{message}");
+        }
+    }
+
+    #[test]
+    fn building_elsewhere_is_fine() {
+        for thread in ["main", "actix-rt|system:0", "tokio-runtime-worker"] {
+            assert!(build_on(thread).is_ok(), "{thread}");
+        }
     }
 }
