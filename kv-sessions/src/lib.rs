@@ -78,12 +78,39 @@
 //! - A session is saved only when the request changed it. A request that brings no valid cookie
 //!   and writes nothing creates nothing and sets no cookie.
 //! - Nothing is saved when the response is a server error (5xx).
-//! - A save applies **only the keys this request wrote or removed**, atomically, to the latest
-//!   stored copy. Two concurrent requests of one client that write different keys both keep their
-//!   writes; neither overwrites the other with the whole session it read earlier. Two requests
-//!   that write the *same* key still race, and the later save wins.
-//! - When the store fails to save, the response becomes a bare 500: a client is never told that
-//!   a write succeeded when it did not persist.
+//! - A save applies **only what this request did** (the keys it wrote or removed, and the expiry
+//!   rule if it set one), atomically, to the latest stored copy. The deadline and the size cap
+//!   are settled against the merged result. No request writes back the whole session it read
+//!   earlier.
+//! - A save **never creates** a session the request found: if the session was purged, renewed
+//!   away or expired meanwhile, nothing is written and the cookie is removed.
+//! - When the store fails to save, or the merged session would pass its size cap, the response
+//!   becomes a bare 500: a client is never told that a write succeeded when it did not persist.
+//!
+//! # Concurrent requests of one session
+//!
+//! Browsers send requests in parallel, and an attacker can replay a cookie at will, so two
+//! requests of one session often overlap: each loads the session, runs its handler, and saves
+//! when its response leaves. Every store operation is atomic, so the outcome is always that of
+//! the two saves applied one after the other, in the order they reach the store. "First" below
+//! means the save that reaches the store first.
+//!
+//! | A and B, concurrent | outcome |
+//! |---|---|
+//! | write / write, different keys | both writes are kept |
+//! | write / write, the same key | the later save's value is kept; both requests succeed |
+//! | write / write, growing the session together | each save is checked against the merged session: those that fit are kept, the rest answer 500 and save nothing, so the session never passes its cap |
+//! | write / purge (logout) | purge first: the write finds the session gone, writes nothing, and its response removes the cookie, as if the write had happened just before the logout. Write first: the purge deletes the session with the write in it. Either way the session is gone |
+//! | renew (login) / purge | purge first: the renewal moves none of the session's data; the new id holds only the writes of the renewing request, and is not created when it wrote none. Renew first: the session lives on under the new id, sent to the renewing request's client, and the purge finds its old id gone |
+//! | write / renew | write first: its keys move with the renewal. Renew first: the write finds the old id gone, writes nothing, and its response removes the cookie, which the renewing response has replaced with the new one |
+//! | set rule / write | the rule is kept: a request that did not call `set_expiry` sends no rule, and the deadline comes from the merged rule ("remember me" and short "sudo" windows survive stale saves) |
+//! | purge / purge | the session is deleted once; both responses remove the cookie |
+//! | read / anything | a read sees the session as loaded at the start of its request, and refreshes the deadline only if the session still lives |
+//!
+//! A request whose response the client receives last decides which cookie the browser keeps:
+//! after a renewal, a slow concurrent request that still carried the old cookie gets a response
+//! that removes it. The [`SessionStore`] contract spells out the rules that give this table, so
+//! every store, built in or your own, behaves the same.
 //!
 //! # Cookies and keys
 //!
@@ -102,7 +129,9 @@
 //! # Login, logout, and the rules of renew and purge
 //!
 //! - [`Session::renew`] (on login) moves the data to a new random id and deletes the old one, so
-//!   an id planted before login is worthless after it. Writes after `renew` go to the new id.
+//!   an id planted before login is worthless after it. Writes after `renew` go to the new id. The
+//!   move is one store operation on the latest stored copy, and the session keeps its creation
+//!   time, so the absolute lifetime still counts from the first login.
 //! - [`Session::purge`] (on logout) deletes the session from the store and the cache and removes
 //!   the cookie. Writes after `purge` in the same request start a clean new session, holding only
 //!   those writes. `renew` after `purge` does nothing: a purged session never comes back.
@@ -116,7 +145,8 @@
 //! values from the operating system's RNG. A stored record that cannot be decoded is logged,
 //! deleted, and replaced by a fresh session. A session is capped in size
 //! ([`SessionMiddlewareBuilder::max_session_size`], 64 KiB by default): a write past the cap fails
-//! with [`SessionError::TooLarge`] and leaves the session as it was.
+//! with [`SessionError::TooLarge`] and leaves the session as it was, and a save that concurrent
+//! writes would push past it fails with [`SessionError::TooLargeToSave`] and saves nothing.
 //!
 //! Every error a handler can meet is a [`SessionError`]. As a response it is a bare `500
 //! Internal Server Error` whose body says nothing about the cause; the cause goes to the log
@@ -141,8 +171,13 @@
 //! session read a thousand times a minute costs one store write per quarter window.
 //!
 //! [`SessionMiddlewareBuilder::absolute_lifetime`] caps every session's life from its creation,
-//! the absolute timeout OWASP recommends. [`Session::set_expiry`] gives one session its own rule,
-//! such as a month for "remember me"; the rule is stored with the session.
+//! the absolute timeout OWASP recommends; renewing a session does not restart it.
+//! [`Session::set_expiry`] gives one session its own rule, such as a month for "remember me"; the
+//! rule is stored with the session, and only a request that sets a rule changes it.
+//!
+//! No deadline is ever set more than [`Expiry::LONGEST`] (400 days, the longest browsers keep a
+//! cookie) ahead. Longer windows and later dates are cut to it, so an expiry taken from user
+//! input, even `Duration::MAX`, is safe.
 //!
 //! # Stores and caching
 //!
@@ -168,16 +203,27 @@
 //!
 //! The cache is a decorator: loads read it first, saves write the store and then the cache. It
 //! only ever holds what the store returned, and it keeps the newest version of a session when
-//! saves finish out of order. With several app instances over one shared store, each instance's
-//! cache can serve a copy that another instance has since changed; until cross-instance coherence
-//! lands, run one instance per store or no cache.
+//! saves finish out of order. A purged session never comes back into it, even when the cache
+//! was full and dropped entries while a load of that session was reading the store (see
+//! [`SessionCache`]); any failed write drops the session from the cache, so the next read asks
+//! the store. With several app instances over one shared store, each instance's cache can serve
+//! a copy that another instance has since changed; until cross-instance coherence lands, run one
+//! instance per store or no cache.
+//!
+//! One cache must serve every worker of the app. Build the middleware, and with it the store and
+//! the cache, once, before `HttpServer::new`: [`SessionMiddlewareBuilder::build`] panics on an
+//! actix worker thread, with a message that says so, rather than let each worker keep a cache of
+//! its own.
 //!
 //! # Your own store
 //!
-//! Implement [`SessionStore`]: `load`, `save` and `delete`. A save receives [`Changes`] (the
-//! keys written and removed) and must apply them atomically to the latest stored copy; stores
-//! that keep whole records can use [`Changes::apply_to`]. The trait's docs give the full
-//! contract.
+//! Implement [`SessionStore`]: `load`, `create`, `update` and `delete`, and `renew` where your
+//! backend can move a session in one transaction (the provided method is correct, from `delete`
+//! and `create`). Writes receive [`Changes`] (the keys written and removed, the expiry rule if
+//! the request set one, and the [`SessionPolicy`] that computes deadlines and caps sizes) and
+//! must apply them atomically to the latest stored copy; an update never creates, and answers
+//! [`Saved::Gone`] instead. Stores that keep whole records get the whole merge from
+//! [`Changes::apply_to`]. The trait's docs give the full contract, with a complete example.
 //!
 //! [actix-web]: https://docs.rs/actix-web
 //! [sled]: https://docs.rs/sled
