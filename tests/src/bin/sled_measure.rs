@@ -1,9 +1,11 @@
 //! Measures the sled store outside the test suite, where timings would not belong.
 //!
 //! ```text
-//! sled_measure writes <periodic|immediate|flush-each> <savers> <seconds>
+//! sled_measure writes <periodic|immediate|flush-each|renewed> <savers> <seconds>
 //!     saves per second from <savers> concurrent tasks; flush-each is Periodic with an explicit
-//!     flush after every save, the one-fsync-per-write baseline that group commit beats
+//!     flush after every save, the one-fsync-per-write baseline that group commit beats;
+//!     renewed is Periodic after one renewal, which turns on sled's transaction locking for
+//!     every later operation of the process, so that its cost can be measured
 //! sled_measure footprint <sessions>
 //!     bytes on disk per session and the process's RSS with <sessions> live sessions, without
 //!     and with a moka cache holding them all
@@ -32,7 +34,7 @@ fn main() -> io::Result<()> {
         }
         ["footprint", sessions] => runtime.block_on(footprint(parse(sessions)?)),
         _ => Err(io::Error::other(
-            "usage: sled_measure writes <periodic|immediate|flush-each> <savers> <seconds> \
+            "usage: sled_measure writes <periodic|immediate|flush-each|renewed> <savers> <seconds> \
              | sled_measure footprint <sessions>",
         )),
     }
@@ -59,7 +61,7 @@ fn changes(n: u64) -> Changes {
 
 async fn writes(mode: &str, savers: usize, run_for: Duration) -> io::Result<()> {
     let (durability, flush_each) = match mode {
-        "periodic" => (Durability::Periodic, false),
+        "periodic" | "renewed" => (Durability::Periodic, false),
         "immediate" => (Durability::Immediate, false),
         "flush-each" => (Durability::Periodic, true),
         other => return Err(io::Error::other(format!("unknown mode {other:?}"))),
@@ -70,6 +72,11 @@ async fn writes(mode: &str, savers: usize, run_for: Duration) -> io::Result<()> 
         .open()
         .map_err(io::Error::other)?;
     let ids: Rc<Vec<SessionId>> = Rc::new((0..10_000).map(|_| SessionId::generate()).collect());
+    if mode == "renewed" {
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        store.create(&old, &changes(0)).await.map_err(io::Error::other)?;
+        store.renew(&old, &new, &changes(0)).await.map_err(io::Error::other)?;
+    }
     let until = Instant::now() + run_for;
     let tasks: Vec<_> = (0..savers)
         .map(|saver| {
