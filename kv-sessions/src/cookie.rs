@@ -1,12 +1,13 @@
 //! Reading and writing the session cookie.
 //!
-//! A signed cookie's value is a 44-character base64 HMAC-SHA256 tag followed by the session id's
-//! 32 hex digits. The tag is the one actix-web's signed cookie jar computes over
-//! `<cookie name>=<id>` with the key's signing half, so a value signed for another cookie of the
-//! app does not verify as a session cookie, even under the same key. It is computed here rather
-//! than through the jar: the keyed HMAC state is prepared once per key, and nothing is allocated
-//! to check a cookie. A private cookie's value is the id sealed with AES-256-GCM by actix-web's
-//! private cookie jar, which authenticates the cookie name too.
+//! Session cookies are sealed with a key of their own, derived from the app's key (see
+//! [`derive_session_key`]), never with the app's key itself, which also signs the app's own
+//! cookies. A signed cookie's value is a 44-character base64 HMAC-SHA256 tag over
+//! `<cookie name>=<id>`, followed by the session id's 32 hex digits, so a value signed for
+//! another cookie name does not verify as a session cookie. The tag is computed here rather than
+//! through actix-web's signed jar: the keyed HMAC state is prepared once per key, and nothing is
+//! allocated to check a cookie. A private cookie's value is the id sealed with AES-256-GCM by
+//! actix-web's private cookie jar, which authenticates the cookie name too.
 //!
 //! A version stamp for cross-instance coherence can later follow the id after a `.`; a server
 //! that predates it reads such a cookie as invalid and starts a fresh session, which is safe.
@@ -44,29 +45,43 @@ pub enum CookieContent {
 /// The length of a SHA-256 block, the size HMAC pads its key to.
 const HMAC_BLOCK: usize = 64;
 
-/// A cookie key, with the HMAC state for its signing half prepared once: a tag then costs two
-/// SHA-256 blocks rather than four.
+/// The length of a cookie [`Key`]: a 32-byte signing half, then a 32-byte encryption half.
+const KEY_LEN: usize = 64;
+
+/// What the session cookie key is derived for. A new label gives new keys, so it names a version.
+const SESSION_KEY_LABEL: &[u8] = b"kv-sessions session cookie v1";
+
+/// A cookie key as the app gave it, and the key derived from it that seals session cookies.
 #[derive(Clone)]
 pub(crate) struct CookieKey {
-    key: Key,
-    mac: Hmac<Sha256>,
+    /// Derived from the app's key with [`derive_session_key`]; it seals every session cookie.
+    session: PreparedKey,
 }
 
 impl From<Key> for CookieKey {
     fn from(key: Key) -> Self {
-        // HMAC pads a short key with zeros to a block, so padding it here changes nothing, and
-        // a block-sized key cannot be refused.
-        let mut block = [0; HMAC_BLOCK];
-        block
-            .iter_mut()
-            .zip(key.signing())
-            .for_each(|(b, k)| *b = *k);
-        let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+        Self {
+            session: derive_session_key(&key).into(),
+        }
+    }
+}
+
+/// A key with the HMAC state for its signing half prepared once: a tag then costs two SHA-256
+/// blocks rather than four.
+#[derive(Clone)]
+struct PreparedKey {
+    key: Key,
+    mac: Hmac<Sha256>,
+}
+
+impl From<Key> for PreparedKey {
+    fn from(key: Key) -> Self {
+        let mac = keyed_mac(key.signing());
         Self { key, mac }
     }
 }
 
-impl CookieKey {
+impl PreparedKey {
     /// The HMAC of `<name>=<id>`, ready to finalize or verify.
     fn tag(&self, name: &str, id: &str) -> Hmac<Sha256> {
         let mut mac = self.mac.clone();
@@ -75,6 +90,50 @@ impl CookieKey {
         mac.update(id.as_bytes());
         mac
     }
+}
+
+/// The key that seals session cookies, derived from the app's `key` with HKDF-Expand (RFC 5869)
+/// over [`SESSION_KEY_LABEL`], taking the master key as the pseudorandom key.
+///
+/// The app's key also signs and encrypts the app's own cookies through actix-web's cookie jars.
+/// A signed jar tags only a cookie's value, so under the app's key an app cookie whose value a
+/// client chose, such as `session=<someone's id>`, would carry a valid session cookie tag. Under
+/// a key of their own, session cookies share nothing with the app's cookies.
+fn derive_session_key(key: &Key) -> Key {
+    Key::from(&hkdf_expand(key.master(), SESSION_KEY_LABEL)[..])
+}
+
+/// The first 64 bytes HKDF-Expand (RFC 5869) with SHA-256 makes from `prk` and `info`: a full
+/// cookie key, signing half first.
+fn hkdf_expand(prk: &[u8], info: &[u8]) -> [u8; KEY_LEN] {
+    let prk = keyed_mac(prk);
+    let first = prk
+        .clone()
+        .chain_update(info)
+        .chain_update([1_u8])
+        .finalize()
+        .into_bytes();
+    let second = prk
+        .chain_update(first)
+        .chain_update(info)
+        .chain_update([2_u8])
+        .finalize()
+        .into_bytes();
+    let mut okm = [0; KEY_LEN];
+    let (start, end) = okm.split_at_mut(first.len());
+    start.copy_from_slice(&first);
+    end.copy_from_slice(&second);
+    okm
+}
+
+/// An HMAC-SHA256 keyed with `key`, which is at most a block long (a signing half is 32 bytes, a
+/// master key 64). HMAC pads a short key with zeros to a block, so padding it here changes
+/// nothing, and a block-sized key cannot be refused.
+fn keyed_mac(key: &[u8]) -> Hmac<Sha256> {
+    debug_assert!(key.len() <= HMAC_BLOCK, "HMAC hashes longer keys first");
+    let mut block = [0; HMAC_BLOCK];
+    block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+    <Hmac<Sha256> as KeyInit>::new(&block.into())
 }
 
 /// The key that seals new cookies, and older keys that still open incoming ones.
@@ -167,14 +226,14 @@ impl CookieConfig {
     fn open(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
         match self.content {
             CookieContent::Signed => self.verify(value, key),
-            CookieContent::Private => self.decrypt(value, &key.key),
+            CookieContent::Private => self.decrypt(value, &key.session.key),
         }
     }
 
     fn seal(&self, id: SessionId, key: &CookieKey) -> Option<String> {
         match self.content {
             CookieContent::Signed => Some(self.sign(id, key)),
-            CookieContent::Private => self.encrypt(id, &key.key),
+            CookieContent::Private => self.encrypt(id, &key.session.key),
         }
     }
 
@@ -196,7 +255,8 @@ impl CookieConfig {
         // Room for base64's worst-case estimate; a valid tag fills 32 bytes of it.
         let mut digest = [0; TAG_LEN];
         let len = BASE64.decode_slice(tag, &mut digest).ok()?;
-        key.tag(&self.name, id)
+        key.session
+            .tag(&self.name, id)
             .verify_slice(digest.get(..len)?)
             .ok()?;
         id.parse().ok()
@@ -205,7 +265,7 @@ impl CookieConfig {
     /// The cookie value for `id`: the tag over `<name>=<id>`, then the id.
     fn sign(&self, id: SessionId, key: &CookieKey) -> String {
         let id = id.to_string();
-        let tag = key.tag(&self.name, &id).finalize().into_bytes();
+        let tag = key.session.tag(&self.name, &id).finalize().into_bytes();
         let mut value = String::with_capacity(TAG_LEN + id.len());
         BASE64.encode_string(tag, &mut value);
         value.push_str(&id);
@@ -316,18 +376,73 @@ mod tests {
         );
     }
 
+    /// What an app's signed jar makes of a value a client chose, `<cookie name>=<id>`, cut into
+    /// the shape of a session cookie: the jar's tag, then the id.
+    fn app_cookie_as_session_cookie(name: &str, id: SessionId, key: &Key) -> String {
+        let mut jar = CookieJar::new();
+        jar.signed_mut(key)
+            .add(Cookie::new("comment", format!("{name}={id}")));
+        let signed = jar.get("comment").expect("signed").value();
+        format!("{}{id}", &signed[..44])
+    }
+
     #[test]
-    fn the_tag_is_the_one_actix_webs_signed_jar_computes() {
+    fn the_tag_differs_from_the_one_actix_webs_signed_jar_computes_under_the_same_key() {
         let (config, key, id) = (
             CookieConfig::default(),
             Key::generate(),
             SessionId::generate(),
         );
-        let mut jar = CookieJar::new();
-        jar.signed_mut(&key)
-            .add(Cookie::new("session", format!("session={id}")));
-        let jar_tag = &jar.get("session").expect("signed").value()[..TAG_LEN];
-        assert_eq!(&signed_value(&config, id, &key)[..TAG_LEN], jar_tag);
+        let jar_value = app_cookie_as_session_cookie(&config.name, id, &key);
+        let ours = signed_value(&config, id, &key);
+        assert_ne!(ours[..TAG_LEN], jar_value[..TAG_LEN]);
+    }
+
+    #[test]
+    fn an_app_cookie_signed_by_the_jar_over_name_and_id_opens_no_session() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let header = format!(
+            "session={}",
+            app_cookie_as_session_cookie(&config.name, id, &key)
+        );
+        assert_eq!(
+            config.read(&headers(&[header.as_bytes()]), &keys(&key)),
+            Incoming::Rejected
+        );
+    }
+
+    #[test]
+    fn session_keys_are_derived_with_hkdf_expand() {
+        // RFC 5869, test case 1: the PRK and info it gives, and the first 42 bytes of its OKM.
+        let prk = hex("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+        let info = hex("f0f1f2f3f4f5f6f7f8f9");
+        let okm = hex(concat!(
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf",
+            "34007208d5b887185865"
+        ));
+        assert_eq!(hkdf_expand(&prk, &info)[..okm.len()], okm[..]);
+    }
+
+    #[test]
+    fn the_session_key_is_fixed_by_the_app_key_and_shares_nothing_with_it() {
+        let key = Key::generate();
+        let derived = derive_session_key(&key);
+        assert_eq!(derived.master(), derive_session_key(&key).master());
+        assert_ne!(derived.signing(), key.signing());
+        assert_ne!(derived.encryption(), key.encryption());
+        let other = derive_session_key(&Key::generate());
+        assert_ne!(derived.master(), other.master());
+    }
+
+    fn hex(digits: &str) -> Vec<u8> {
+        (0..digits.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&digits[at..at + 2], 16).expect("hex"))
+            .collect()
     }
 
     #[test]

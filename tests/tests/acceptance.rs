@@ -6,7 +6,7 @@ use actix_web::cookie::{Cookie, CookieJar, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
 use kv_sessions::{Expiry, SessionId};
-use kv_sessions_tests::{Backend, NO_VALUE, STORE_SECRET, send};
+use kv_sessions_tests::{Backend, NO_VALUE, STORE_SECRET, assert_fresh, send};
 
 kv_sessions_tests::for_every_backend!(
     seed_example_flow_stores_and_shows_the_value,
@@ -248,14 +248,6 @@ async fn a_server_error_response_saves_nothing(backend: Backend) {
     browser.get("/put/a/1").await;
     browser.get("/fail/a/2").await;
     assert_eq!(browser.get("/get/a").await.body, "1");
-}
-
-/// Asserts that `page` started a fresh session: the stale cookie is removed and nothing leaks.
-fn assert_fresh(page: &kv_sessions_tests::Page) {
-    assert_eq!(page.status, StatusCode::OK);
-    assert_eq!(page.body, NO_VALUE);
-    let removal = page.cookie("id").expect("the stale cookie is removed");
-    assert_eq!(removal.value(), "");
 }
 
 async fn forged_cookie_starts_a_fresh_session(backend: Backend) {
