@@ -2,12 +2,16 @@
 //!
 //! Session cookies are sealed with a key of their own, derived from the app's key (see
 //! [`derive_session_key`]), never with the app's key itself, which also signs the app's own
-//! cookies. A signed cookie's value is a 44-character base64 HMAC-SHA256 tag over
-//! `<cookie name>=<id>`, followed by the session id's 32 hex digits, so a value signed for
-//! another cookie name does not verify as a session cookie. The tag is computed here rather than
-//! through actix-web's signed jar: the keyed HMAC state is prepared once per key, and nothing is
-//! allocated to check a cookie. A private cookie's value is the id sealed with AES-256-GCM by
-//! actix-web's private cookie jar, which authenticates the cookie name too.
+//! cookies. A signed cookie's value is a 43-character HMAC-SHA256 tag over `<cookie name>=<id>`,
+//! followed by the session id's 32 hex digits, so a value signed for another cookie name does not
+//! verify as a session cookie. The tag is computed here rather than through actix-web's signed
+//! jar: the keyed HMAC state is prepared once per key, and nothing is allocated to check a
+//! cookie. A private cookie's value is the id sealed with AES-256-GCM by actix-web's private
+//! cookie jar, which authenticates the cookie name too.
+//!
+//! Both are written in URL-safe base64 without padding, so a value holds only letters, digits,
+//! `-` and `_`, which no client percent-encodes. Clients that percent-encode anyway (actix-web's
+//! `TestRequest::cookie`, awc) are understood: escapes are decoded before a value is opened.
 //!
 //! A version stamp for cross-instance coherence can later follow the id after a `.`; a server
 //! that predates it reads such a cookie as invalid and starts a fresh session, which is safe.
@@ -17,8 +21,8 @@ use std::time::SystemTime;
 use actix_web::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::http::header::{COOKIE, HeaderMap};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -26,8 +30,11 @@ use sha2::Sha256;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 
-/// The length of the base64 HMAC-SHA256 tag at the start of the cookie's value.
-const TAG_LEN: usize = 44;
+mod percent;
+
+/// The length of the tag at the start of a signed cookie's value: an HMAC-SHA256 in URL-safe
+/// base64 without padding.
+const TAG_LEN: usize = 43;
 
 /// How the session cookie protects the id it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,12 +89,12 @@ impl From<Key> for PreparedKey {
 }
 
 impl PreparedKey {
-    /// The HMAC of `<name>=<id>`, ready to finalize or verify.
-    fn tag(&self, name: &str, id: &str) -> Hmac<Sha256> {
+    /// The HMAC of `<name>=<text>`, ready to finalize or verify.
+    fn tag(&self, name: &str, text: &str) -> Hmac<Sha256> {
         let mut mac = self.mac.clone();
         mac.update(name.as_bytes());
         mac.update(b"=");
-        mac.update(id.as_bytes());
+        mac.update(text.as_bytes());
         mac
     }
 }
@@ -201,12 +208,9 @@ impl CookieConfig {
     pub(crate) fn read(&self, headers: &HeaderMap, keys: &Keys) -> Incoming {
         let mut incoming = Incoming::Absent;
         for value in self.values(headers) {
-            incoming = Incoming::Rejected;
-            for (index, key) in keys.all().enumerate() {
-                if let Some(id) = self.open(value, key) {
-                    let current_key = index == 0;
-                    return Incoming::Valid { id, current_key };
-                }
+            incoming = self.open(value, keys);
+            if let Incoming::Valid { .. } = incoming {
+                break;
             }
         }
         incoming
@@ -223,26 +227,51 @@ impl CookieConfig {
             .map(|(_, value)| value)
     }
 
-    fn open(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
+    /// What one value of our cookie says: the id that the first key to open it finds, or
+    /// [`Incoming::Rejected`]. Percent-escapes are decoded first, since some clients add them.
+    pub(crate) fn open(&self, value: &str, keys: &Keys) -> Incoming {
+        let Some(value) = percent::decode(value) else {
+            return Incoming::Rejected;
+        };
+        keys.all()
+            .enumerate()
+            .find_map(|(index, key)| {
+                let id = self.open_with(&value, key)?;
+                let current_key = index == 0;
+                Some(Incoming::Valid { id, current_key })
+            })
+            .unwrap_or(Incoming::Rejected)
+    }
+
+    fn open_with(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
         match self.content {
-            CookieContent::Signed => self.verify(value, key),
-            CookieContent::Private => self.decrypt(value, &key.session.key),
+            CookieContent::Signed => self.verify(value, &key.session),
+            CookieContent::Private => {
+                let sealed = transcode(value, &URL_SAFE_NO_PAD, &STANDARD)?;
+                self.decrypt(&sealed, &key.session.key)
+            }
         }
     }
 
-    fn seal(&self, id: SessionId, key: &CookieKey) -> Option<String> {
+    /// The value of the cookie that carries `id`, sealed with `key`.
+    pub(crate) fn seal(&self, id: SessionId, key: &CookieKey) -> Option<String> {
         match self.content {
-            CookieContent::Signed => Some(self.sign(id, key)),
-            CookieContent::Private => self.encrypt(id, &key.session.key),
+            CookieContent::Signed => Some(self.sign(&id.to_string(), &key.session)),
+            CookieContent::Private => {
+                let sealed = self.encrypt(id, &key.session.key)?;
+                transcode(&sealed, &STANDARD, &URL_SAFE_NO_PAD)
+            }
         }
     }
 
-    fn decrypt(&self, value: &str, key: &Key) -> Option<SessionId> {
-        let cookie = Cookie::new(self.name.clone(), value.to_owned());
+    /// Opens `sealed` as actix-web's private jar spells it, in standard base64.
+    fn decrypt(&self, sealed: &str, key: &Key) -> Option<SessionId> {
+        let cookie = Cookie::new(self.name.clone(), sealed.to_owned());
         let opened = CookieJar::new().private(key).decrypt(cookie)?;
         opened.value().parse().ok()
     }
 
+    /// Seals `id` with actix-web's private jar, which spells it in standard base64.
     fn encrypt(&self, id: SessionId, key: &Key) -> Option<String> {
         let mut jar = CookieJar::new();
         jar.private_mut(key)
@@ -250,25 +279,23 @@ impl CookieConfig {
         Some(jar.get(&self.name)?.value().to_owned())
     }
 
-    fn verify(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
+    fn verify(&self, value: &str, key: &PreparedKey) -> Option<SessionId> {
         let (tag, id) = value.split_at_checked(TAG_LEN)?;
         // Room for base64's worst-case estimate; a valid tag fills 32 bytes of it.
         let mut digest = [0; TAG_LEN];
-        let len = BASE64.decode_slice(tag, &mut digest).ok()?;
-        key.session
-            .tag(&self.name, id)
+        let len = URL_SAFE_NO_PAD.decode_slice(tag, &mut digest).ok()?;
+        key.tag(&self.name, id)
             .verify_slice(digest.get(..len)?)
             .ok()?;
         id.parse().ok()
     }
 
-    /// The cookie value for `id`: the tag over `<name>=<id>`, then the id.
-    fn sign(&self, id: SessionId, key: &CookieKey) -> String {
-        let id = id.to_string();
-        let tag = key.session.tag(&self.name, &id).finalize().into_bytes();
-        let mut value = String::with_capacity(TAG_LEN + id.len());
-        BASE64.encode_string(tag, &mut value);
-        value.push_str(&id);
+    /// A signed value: the tag over `<name>=<text>`, then `text`.
+    fn sign(&self, text: &str, key: &PreparedKey) -> String {
+        let tag = key.tag(&self.name, text).finalize().into_bytes();
+        let mut value = String::with_capacity(TAG_LEN + text.len());
+        URL_SAFE_NO_PAD.encode_string(tag, &mut value);
+        value.push_str(text);
         value
     }
 
@@ -315,6 +342,14 @@ impl CookieConfig {
     }
 }
 
+/// `value` decoded from one base64 alphabet and encoded in another. actix-web's private jar
+/// speaks standard base64, whose `/` and `=` some clients escape; the cookie carries the same
+/// bytes in URL-safe base64 without padding, which no client escapes.
+fn transcode(value: &str, from: &impl Engine, to: &impl Engine) -> Option<String> {
+    let bytes = from.decode(value).ok()?;
+    Some(to.encode(bytes))
+}
+
 /// Whole seconds, rounded up: `Max-Age` counts seconds, and a cookie that dies a fraction of a
 /// second after its session is harmless, while one that dies before it logs the user out early.
 fn to_cookie_duration(duration: std::time::Duration) -> CookieDuration {
@@ -341,7 +376,7 @@ mod tests {
         map
     }
 
-    fn signed_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
+    fn sealed_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
         let now = SystemTime::now();
         let cookie = config.session_cookie(id, Expiry::default(), now, now, &key.clone().into());
         cookie.value().to_owned()
@@ -368,7 +403,7 @@ mod tests {
             Key::generate(),
             SessionId::generate(),
         );
-        let value = signed_value(&config, id, &key);
+        let value = sealed_value(&config, id, &key);
         let header = format!("other=1; session={value}; third=3");
         assert_eq!(
             config.read(&headers(&[header.as_bytes()]), &keys(&key)),
@@ -394,8 +429,11 @@ mod tests {
             SessionId::generate(),
         );
         let jar_value = app_cookie_as_session_cookie(&config.name, id, &key);
-        let ours = signed_value(&config, id, &key);
-        assert_ne!(ours[..TAG_LEN], jar_value[..TAG_LEN]);
+        let jar_tag = STANDARD.decode(&jar_value[..44]).expect("base64");
+        let ours = sealed_value(&config, id, &key);
+        let our_tag = URL_SAFE_NO_PAD.decode(&ours[..TAG_LEN]).expect("base64");
+        assert_eq!(our_tag.len(), jar_tag.len());
+        assert_ne!(our_tag, jar_tag);
     }
 
     #[test]
@@ -452,15 +490,56 @@ mod tests {
             Key::generate(),
             SessionId::generate(),
         );
-        let value = signed_value(&config, id, &key);
-        assert_eq!(value.len(), TAG_LEN + 32);
-        assert!(value.ends_with(&id.to_string()));
+        let value = sealed_value(&config, id, &key);
+        assert_eq!(value.len(), 43 + 32);
+        let (tag, rest) = value.split_at(43);
+        assert_eq!(URL_SAFE_NO_PAD.decode(tag).map(|tag| tag.len()), Ok(32));
+        assert_eq!(rest, id.to_string());
+    }
+
+    #[test]
+    fn values_hold_only_characters_that_no_client_escapes() {
+        let key = Key::generate();
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = CookieConfig {
+                content,
+                ..CookieConfig::default()
+            };
+            for _ in 0..64 {
+                let value = sealed_value(&config, SessionId::generate(), &key);
+                assert!(
+                    value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                    "{content:?}: {value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn percent_encoded_values_open_like_the_value_they_encode() {
+        let (key, id) = (Key::generate(), SessionId::generate());
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = CookieConfig {
+                content,
+                ..CookieConfig::default()
+            };
+            let value = sealed_value(&config, id, &key);
+            let escaped: String = value.bytes().map(|b| format!("%{b:02X}")).collect();
+            let header = format!("session={escaped}");
+            assert_eq!(
+                config.read(&headers(&[header.as_bytes()]), &keys(&key)),
+                valid(id),
+                "{content:?}"
+            );
+        }
     }
 
     #[test]
     fn a_cookie_signed_by_another_key_is_rejected() {
         let config = CookieConfig::default();
-        let value = signed_value(&config, SessionId::generate(), &Key::generate());
+        let value = sealed_value(&config, SessionId::generate(), &Key::generate());
         let header = format!("session={value}");
         assert_eq!(
             config.read(&headers(&[header.as_bytes()]), &keys(&Key::generate())),
@@ -475,7 +554,7 @@ mod tests {
             name: "other".to_owned(),
             ..CookieConfig::default()
         };
-        let value = signed_value(&other, SessionId::generate(), &key);
+        let value = sealed_value(&other, SessionId::generate(), &key);
         let header = format!("session={value}");
         assert_eq!(
             CookieConfig::default().read(&headers(&[header.as_bytes()]), &keys(&key)),
@@ -490,7 +569,7 @@ mod tests {
             Key::generate(),
             SessionId::generate(),
         );
-        let value = signed_value(&config, id, &key);
+        let value = sealed_value(&config, id, &key);
         let header = format!("session=forged; session={value}");
         assert_eq!(
             config.read(&headers(&[b"\xff\xfe", header.as_bytes()]), &keys(&key)),
@@ -569,7 +648,7 @@ mod tests {
             ..CookieConfig::default()
         };
         let (key, id) = (Key::generate(), SessionId::generate());
-        let value = signed_value(&config, id, &key);
+        let value = sealed_value(&config, id, &key);
         assert!(!value.contains(&id.to_string()));
         let header = format!("session={value}");
         assert_eq!(
@@ -591,7 +670,7 @@ mod tests {
     fn previous_keys_still_open_cookies_and_say_so() {
         let config = CookieConfig::default();
         let (old, new, id) = (Key::generate(), Key::generate(), SessionId::generate());
-        let header = format!("session={}", signed_value(&config, id, &old));
+        let header = format!("session={}", sealed_value(&config, id, &old));
         let rotated = Keys {
             current: new.clone().into(),
             previous: vec![Key::generate().into(), old.into()],

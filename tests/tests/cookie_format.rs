@@ -1,7 +1,10 @@
 //! The session cookie as clients hold it: which values open a session, and which do not.
 
+use actix_web::App;
 use actix_web::cookie::{Cookie, CookieJar, Key};
-use kv_sessions_tests::{Backend, assert_fresh};
+use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use kv_sessions::{CookieContent, MokaStore, SessionMiddleware};
+use kv_sessions_tests::{Backend, assert_fresh, routes};
 
 kv_sessions_tests::for_every_backend!(an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session,);
 
@@ -30,4 +33,36 @@ async fn an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session(backend: B
     attacker.set_cookie_value(Some(format!("{tag}{id}")));
     assert_fresh(&attacker.get("/").await);
     assert_eq!(harness.probe.saves(), 1, "only the victim's write");
+}
+
+#[actix_rt::test]
+async fn a_signed_cookie_from_a_test_response_keeps_the_session_in_the_next_test_request() {
+    keeps_the_session_through_test_requests(CookieContent::Signed).await;
+}
+
+#[actix_rt::test]
+async fn a_private_cookie_from_a_test_response_keeps_the_session_in_the_next_test_request() {
+    keeps_the_session_through_test_requests(CookieContent::Private).await;
+}
+
+/// The recipe of users' own tests: take the cookie from one response and hand it to the next
+/// request with `TestRequest::cookie`, which percent-encodes its value.
+async fn keeps_the_session_through_test_requests(content: CookieContent) {
+    let sessions = SessionMiddleware::builder(MokaStore::new(100), Key::generate())
+        .cookie_name("id")
+        .cookie_content(content)
+        .build();
+    let app = init_service(App::new().wrap(sessions).configure(routes)).await;
+    let set = call_service(&app, TestRequest::get().uri("/set").to_request()).await;
+    let cookie = set
+        .response()
+        .cookies()
+        .find(|cookie| cookie.name() == "id");
+    let cookie = cookie.expect("a session cookie").into_owned();
+    let sent = cookie.stripped().encoded().to_string();
+    assert_eq!(sent, format!("id={}", cookie.value()), "nothing to escape");
+
+    let request = TestRequest::get().uri("/").cookie(cookie).to_request();
+    let page = call_service(&app, request).await;
+    assert_eq!(read_body(page).await, "something");
 }
