@@ -13,6 +13,11 @@
 //! `-` and `_`, which no client percent-encodes. Clients that percent-encode anyway (actix-web's
 //! `TestRequest::cookie`, awc) are understood: escapes are decoded before a value is opened.
 //!
+//! kv-sessions 0.1.0 sealed cookies with the app's key itself and spelled them in standard
+//! base64, as actix-web's jars do. Such legacy cookies open only while
+//! [`SessionMiddlewareBuilder::accept_legacy_cookies`](crate::SessionMiddlewareBuilder::accept_legacy_cookies)
+//! is on, and are then sealed again in the current format.
+//!
 //! A version stamp for cross-instance coherence can later follow the id after a `.`; a server
 //! that predates it reads such a cookie as invalid and starts a fresh session, which is safe.
 
@@ -22,6 +27,7 @@ use actix_web::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::http::header::{COOKIE, HeaderMap};
 use base64::Engine;
+use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
@@ -32,9 +38,28 @@ use crate::id::SessionId;
 
 mod percent;
 
-/// The length of the tag at the start of a signed cookie's value: an HMAC-SHA256 in URL-safe
-/// base64 without padding.
-const TAG_LEN: usize = 43;
+/// How a signed cookie's value spells the tag it starts with.
+struct TagSpelling {
+    engine: GeneralPurpose,
+    len: usize,
+}
+
+/// Today's spelling: URL-safe base64 without padding, 43 characters.
+const TAG: TagSpelling = TagSpelling {
+    engine: URL_SAFE_NO_PAD,
+    len: 43,
+};
+
+/// The spelling of kv-sessions 0.1.0, which is actix-web's signed jar's: standard base64 with
+/// padding, 44 characters.
+const LEGACY_TAG: TagSpelling = TagSpelling {
+    engine: STANDARD,
+    len: 44,
+};
+
+/// Room for base64's estimate of a tag's decoded length, which counts whole groups of four
+/// characters: 33 bytes for either spelling, of which a valid tag fills 32.
+const TAG_ROOM: usize = 33;
 
 /// How the session cookie protects the id it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,12 +88,16 @@ const SESSION_KEY_LABEL: &[u8] = b"kv-sessions session cookie v1";
 pub(crate) struct CookieKey {
     /// Derived from the app's key with [`derive_session_key`]; it seals every session cookie.
     session: PreparedKey,
+    /// The app's key as given, which sealed the cookies of kv-sessions 0.1.0. It opens them when
+    /// [`CookieConfig::accept_legacy`] says so, and seals nothing.
+    given: PreparedKey,
 }
 
 impl From<Key> for CookieKey {
     fn from(key: Key) -> Self {
         Self {
             session: derive_session_key(&key).into(),
+            given: key.into(),
         }
     }
 }
@@ -168,8 +197,8 @@ pub(crate) enum Incoming {
     Valid {
         /// The id.
         id: SessionId,
-        /// Whether the current key opened it; `false` means a previous key did, and the cookie
-        /// should be sealed again under the current one.
+        /// Whether the current key opened it in the current format; `false` means a previous key
+        /// or the legacy format did, and the cookie should be sealed again.
         current_key: bool,
     },
 }
@@ -184,6 +213,9 @@ pub(crate) struct CookieConfig {
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
     pub(crate) content: CookieContent,
+    /// Whether cookies of kv-sessions 0.1.0 open: sealed with the app's key as given rather than
+    /// the derived one, and spelled in standard base64.
+    pub(crate) accept_legacy: bool,
 }
 
 impl Default for CookieConfig {
@@ -196,6 +228,7 @@ impl Default for CookieConfig {
             http_only: true,
             same_site: SameSite::Lax,
             content: CookieContent::Signed,
+            accept_legacy: false,
         }
     }
 }
@@ -235,21 +268,39 @@ impl CookieConfig {
         };
         keys.all()
             .enumerate()
-            .find_map(|(index, key)| {
-                let id = self.open_with(&value, key)?;
-                let current_key = index == 0;
-                Some(Incoming::Valid { id, current_key })
-            })
+            .find_map(|(index, key)| self.open_with(&value, key, index == 0))
             .unwrap_or(Incoming::Rejected)
     }
 
-    fn open_with(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
+    /// What `key` finds in `value`; `current` says whether it is the current key.
+    fn open_with(&self, value: &str, key: &CookieKey, current: bool) -> Option<Incoming> {
+        if let Some(id) = self.open_current(value, key) {
+            let current_key = current;
+            return Some(Incoming::Valid { id, current_key });
+        }
+        let id = self.open_legacy(value, key)?;
+        let current_key = false;
+        Some(Incoming::Valid { id, current_key })
+    }
+
+    fn open_current(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
         match self.content {
-            CookieContent::Signed => self.verify(value, &key.session),
+            CookieContent::Signed => self.verify(value, &key.session, &TAG),
             CookieContent::Private => {
                 let sealed = transcode(value, &URL_SAFE_NO_PAD, &STANDARD)?;
                 self.decrypt(&sealed, &key.session.key)
             }
+        }
+    }
+
+    /// Opens a cookie of kv-sessions 0.1.0, if they are accepted.
+    fn open_legacy(&self, value: &str, key: &CookieKey) -> Option<SessionId> {
+        if !self.accept_legacy {
+            return None;
+        }
+        match self.content {
+            CookieContent::Signed => self.verify(value, &key.given, &LEGACY_TAG),
+            CookieContent::Private => self.decrypt(value, &key.given.key),
         }
     }
 
@@ -279,11 +330,10 @@ impl CookieConfig {
         Some(jar.get(&self.name)?.value().to_owned())
     }
 
-    fn verify(&self, value: &str, key: &PreparedKey) -> Option<SessionId> {
-        let (tag, id) = value.split_at_checked(TAG_LEN)?;
-        // Room for base64's worst-case estimate; a valid tag fills 32 bytes of it.
-        let mut digest = [0; TAG_LEN];
-        let len = URL_SAFE_NO_PAD.decode_slice(tag, &mut digest).ok()?;
+    fn verify(&self, value: &str, key: &PreparedKey, spelling: &TagSpelling) -> Option<SessionId> {
+        let (tag, id) = value.split_at_checked(spelling.len)?;
+        let mut digest = [0; TAG_ROOM];
+        let len = spelling.engine.decode_slice(tag, &mut digest).ok()?;
         key.tag(&self.name, id)
             .verify_slice(digest.get(..len)?)
             .ok()?;
@@ -293,8 +343,8 @@ impl CookieConfig {
     /// A signed value: the tag over `<name>=<text>`, then `text`.
     fn sign(&self, text: &str, key: &PreparedKey) -> String {
         let tag = key.tag(&self.name, text).finalize().into_bytes();
-        let mut value = String::with_capacity(TAG_LEN + text.len());
-        URL_SAFE_NO_PAD.encode_string(tag, &mut value);
+        let mut value = String::with_capacity(TAG.len + text.len());
+        TAG.engine.encode_string(tag, &mut value);
         value.push_str(text);
         value
     }
@@ -431,7 +481,7 @@ mod tests {
         let jar_value = app_cookie_as_session_cookie(&config.name, id, &key);
         let jar_tag = STANDARD.decode(&jar_value[..44]).expect("base64");
         let ours = sealed_value(&config, id, &key);
-        let our_tag = URL_SAFE_NO_PAD.decode(&ours[..TAG_LEN]).expect("base64");
+        let our_tag = URL_SAFE_NO_PAD.decode(&ours[..TAG.len]).expect("base64");
         assert_eq!(our_tag.len(), jar_tag.len());
         assert_ne!(our_tag, jar_tag);
     }
@@ -686,5 +736,65 @@ mod tests {
             config.read(&headers(&[header.as_bytes()]), &keys(&new)),
             Incoming::Rejected
         );
+    }
+
+    /// A cookie of kv-sessions 0.1.0 for `id`: sealed with `key` itself and spelled as
+    /// actix-web's jars spell it. A signed one is what an app's signed jar makes of
+    /// `<name>=<id>`, the hole that derived keys close.
+    fn legacy_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
+        if config.content == CookieContent::Signed {
+            return app_cookie_as_session_cookie(&config.name, id, key);
+        }
+        let mut jar = CookieJar::new();
+        jar.private_mut(key)
+            .add(Cookie::new(config.name.clone(), id.to_string()));
+        jar.get(&config.name).expect("sealed").value().to_owned()
+    }
+
+    #[test]
+    fn legacy_cookies_are_rejected_unless_accepted() {
+        let (key, id) = (Key::generate(), SessionId::generate());
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = CookieConfig {
+                content,
+                ..CookieConfig::default()
+            };
+            let header = format!("session={}", legacy_value(&config, id, &key));
+            assert_eq!(
+                config.read(&headers(&[header.as_bytes()]), &keys(&key)),
+                Incoming::Rejected,
+                "{content:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepted_legacy_cookies_open_under_any_key_and_ask_to_be_sealed_again() {
+        let (key, id) = (Key::generate(), SessionId::generate());
+        let rotated = Keys {
+            current: Key::generate().into(),
+            previous: vec![key.clone().into()],
+        };
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = CookieConfig {
+                content,
+                accept_legacy: true,
+                ..CookieConfig::default()
+            };
+            let value = legacy_value(&config, id, &key);
+            let escaped = Cookie::new("session", value.clone()).encoded().to_string();
+            for header in [format!("session={value}"), escaped] {
+                for keys in [keys(&key), rotated.clone()] {
+                    assert_eq!(
+                        config.read(&headers(&[header.as_bytes()]), &keys),
+                        Incoming::Valid {
+                            id,
+                            current_key: false
+                        },
+                        "{content:?} {header}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -2,11 +2,15 @@
 
 use actix_web::App;
 use actix_web::cookie::{Cookie, CookieJar, Key};
+use actix_web::http::header::COOKIE;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use kv_sessions::{CookieContent, MokaStore, SessionMiddleware};
-use kv_sessions_tests::{Backend, assert_fresh, routes};
+use kv_sessions_tests::{Backend, assert_fresh, routes, send};
 
-kv_sessions_tests::for_every_backend!(an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session,);
+kv_sessions_tests::for_every_backend!(
+    an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session,
+    accepted_legacy_cookies_keep_their_session_and_are_sealed_again,
+);
 
 /// The value actix-web's signed jar gives an app cookie holding `text`, under the app's `key`.
 fn signed_by_the_app(key: &Key, text: &str) -> String {
@@ -16,23 +20,51 @@ fn signed_by_the_app(key: &Key, text: &str) -> String {
     jar.get("comment").expect("signed").value().to_owned()
 }
 
-/// An app that signs a value the client chose (a comment, a preference) with its own key hands
-/// out a tag over that value. Chosen as `id=<victim's id>`, the jar's tag followed by the id had
-/// the shape and the tag of a session cookie while session cookies were signed with the app's
-/// key itself.
+/// The cookie kv-sessions 0.1.0 set for session `id` under `key`: the tag actix-web's signed
+/// jar computes over `id=<id>`, then the id. It is also what a client makes of an app cookie
+/// that the app signs under the same key over a value the client chose, `id=<id>`.
+fn legacy_cookie(key: &Key, id: &str) -> String {
+    let app_cookie = signed_by_the_app(key, &format!("id={id}"));
+    let (tag, text) = app_cookie.split_at(44);
+    assert_eq!(text, format!("id={id}"));
+    format!("{tag}{id}")
+}
+
 async fn an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session(backend: Backend) {
     let harness = backend.start();
     let mut victim = harness.browser();
     victim.get("/set").await;
     let id = victim.get("/id").await.body;
-    let app_cookie = signed_by_the_app(&harness.key, &format!("id={id}"));
-    let (tag, text) = app_cookie.split_at(44);
-    assert_eq!(text, format!("id={id}"));
 
     let mut attacker = harness.browser();
-    attacker.set_cookie_value(Some(format!("{tag}{id}")));
+    attacker.set_cookie_value(Some(legacy_cookie(&harness.key, &id)));
     assert_fresh(&attacker.get("/").await);
     assert_eq!(harness.probe.saves(), 1, "only the victim's write");
+}
+
+async fn accepted_legacy_cookies_keep_their_session_and_are_sealed_again(backend: Backend) {
+    let harness = backend.start_with(|builder| builder.accept_legacy_cookies(true));
+    let mut first = harness.browser();
+    first.get("/set").await;
+    let id = first.get("/id").await.body;
+    let legacy = legacy_cookie(&harness.key, &id);
+
+    let mut upgraded = harness.browser();
+    upgraded.set_cookie_value(Some(legacy.clone()));
+    let page = upgraded.get("/").await;
+    assert_eq!(page.body, "something");
+    let resealed = page.cookie("id").expect("sealed again").value();
+    assert_eq!(resealed.len(), 43 + 32, "in the current format");
+    assert_eq!(upgraded.get("/id").await.body, id);
+    assert!(
+        upgraded.get("/").await.set_cookies.is_empty(),
+        "sealed once"
+    );
+
+    let escaped = Cookie::new("id", legacy).encoded().to_string();
+    assert!(escaped.contains("%3D"), "{escaped}");
+    let request = harness.server.get("/").insert_header((COOKIE, escaped));
+    assert_eq!(send(request).await.body, "something");
 }
 
 #[actix_rt::test]
