@@ -315,6 +315,13 @@ impl CookieConfig {
         }
     }
 
+    /// `text` signed with `key` as a signed cookie's value, whatever `text` says: for tests that
+    /// send hostile values.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn sign_text(&self, text: &str, key: &CookieKey) -> String {
+        self.sign(text, &key.session)
+    }
+
     /// Opens `sealed` as actix-web's private jar spells it, in standard base64.
     fn decrypt(&self, sealed: &str, key: &Key) -> Option<SessionId> {
         let cookie = Cookie::new(self.name.clone(), sealed.to_owned());

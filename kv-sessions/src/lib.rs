@@ -194,6 +194,8 @@ mod middleware;
 mod record;
 mod session;
 mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use kv_sessions_macros::SessionKeys;
 
