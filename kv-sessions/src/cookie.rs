@@ -371,6 +371,7 @@ impl CookieConfig {
         };
         let mut cookie = self.base(value);
         if rule.persists_cookie() {
+            let deadline = deadline.clamp(SystemTime::UNIX_EPOCH, latest_expires());
             let left = deadline.duration_since(now).unwrap_or_default();
             cookie.set_max_age(to_cookie_duration(left));
             cookie.set_expires(OffsetDateTime::from(deadline));
@@ -407,10 +408,18 @@ fn transcode(value: &str, from: &impl Engine, to: &impl Engine) -> Option<String
     Some(to.encode(bytes))
 }
 
+/// The last second a cookie's `Expires` can name, 9999-12-31 23:59:59 UTC: HTTP dates have
+/// four-digit years, and `time` panics past them. A session that outlives it is simply long.
+fn latest_expires() -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799)
+}
+
 /// Whole seconds, rounded up: `Max-Age` counts seconds, and a cookie that dies a fraction of a
 /// second after its session is harmless, while one that dies before it logs the user out early.
 fn to_cookie_duration(duration: std::time::Duration) -> CookieDuration {
-    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    let seconds = duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0));
     CookieDuration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
@@ -803,5 +812,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The latest time the platform's clock holds, give or take: far past year 9999.
+    fn far_future() -> SystemTime {
+        std::iter::successors(Some(u64::MAX), |secs| Some(secs / 2))
+            .find_map(|secs| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
+            .expect("a time after the epoch")
+    }
+
+    /// The earliest time the platform's clock holds, give or take.
+    fn far_past() -> SystemTime {
+        std::iter::successors(Some(u64::MAX), |secs| Some(secs / 2))
+            .find_map(|secs| SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(secs)))
+            .expect("a time before the epoch")
+    }
+
+    #[test]
+    fn deadlines_beyond_what_cookie_dates_can_say_are_clamped_instead_of_panicking() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            CookieKey::from(Key::generate()),
+            SessionId::generate(),
+        );
+        let now = SystemTime::now();
+        let rule = Expiry::default();
+
+        let late = config.session_cookie(id, rule, far_future(), now, &key);
+        let expires = late.expires_datetime().expect("expires");
+        assert_eq!(
+            (expires.year(), expires.month() as u8, expires.day()),
+            (9999, 12, 31)
+        );
+        let max_age = late.max_age().expect("max-age");
+        let reached = OffsetDateTime::from(now) + max_age;
+        assert!(
+            (reached - expires).abs() <= CookieDuration::SECOND,
+            "{max_age}"
+        );
+        assert!(
+            late.to_string()
+                .contains("Expires=Fri, 31 Dec 9999 23:59:59 GMT")
+        );
+
+        let early = config.session_cookie(id, rule, far_past(), now, &key);
+        assert_eq!(early.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(early.expires_datetime(), Some(OffsetDateTime::UNIX_EPOCH));
     }
 }
