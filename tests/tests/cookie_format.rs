@@ -1,16 +1,21 @@
-//! The session cookie as clients hold it: which values open a session, and which do not.
+//! The session cookie as clients hold it: which values open a session, which do not, and the
+//! dates it carries.
+
+use std::time::{Duration, SystemTime};
 
 use actix_web::App;
 use actix_web::cookie::{Cookie, CookieJar, Key};
+use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use kv_sessions::test_util::CookieSealer;
-use kv_sessions::{CookieContent, MokaStore, SessionMiddleware};
+use kv_sessions::{CookieContent, Expiry, MokaStore, SessionMiddleware};
 use kv_sessions_tests::{Backend, assert_fresh, routes, send};
 
 kv_sessions_tests::for_every_backend!(
     an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session,
     accepted_legacy_cookies_keep_their_session_and_are_sealed_again,
+    a_deadline_past_year_9999_gives_a_cookie_that_expires_in_9999,
 );
 
 /// The value actix-web's signed jar gives an app cookie holding `text`, under the app's `key`.
@@ -69,6 +74,18 @@ async fn accepted_legacy_cookies_keep_their_session_and_are_sealed_again(backend
     assert!(escaped.contains("%3D"), "{escaped}");
     let request = harness.server.get("/").insert_header((COOKIE, escaped));
     assert_eq!(send(request).await.body, "something");
+}
+
+async fn a_deadline_past_year_9999_gives_a_cookie_that_expires_in_9999(backend: Backend) {
+    let year_21970 = SystemTime::UNIX_EPOCH + Duration::from_secs(20_000 * 365 * 24 * 60 * 60);
+    let harness =
+        backend.start_with(|builder| builder.default_expiry(Expiry::AtDateTime(year_21970)));
+    let mut browser = harness.browser();
+    let page = browser.get("/set").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let cookie = page.cookie("id").expect("a session cookie");
+    assert_eq!(cookie.expires_datetime().map(|at| at.year()), Some(9999));
+    assert_eq!(browser.get("/").await.body, "something");
 }
 
 #[actix_rt::test]
