@@ -306,6 +306,11 @@ async fn signed_cookie_for_an_unknown_id_starts_a_fresh_session(backend: Backend
     );
     browser.set_cookie_value(Some(cookie));
     assert_fresh(&browser.get("/").await);
+    assert_eq!(
+        harness.probe.loads(),
+        1,
+        "the id was looked up, not rejected"
+    );
     let page = browser.get("/set").await;
     let issued = page.cookie("id").expect("new cookie").value();
     let issued = sealer.open(issued).expect("a cookie the server sealed");
