@@ -38,29 +38,6 @@ use crate::id::SessionId;
 
 mod percent;
 
-/// How a signed cookie's value spells the tag it starts with.
-struct TagSpelling {
-    engine: GeneralPurpose,
-    len: usize,
-}
-
-/// Today's spelling: URL-safe base64 without padding, 43 characters.
-const TAG: TagSpelling = TagSpelling {
-    engine: URL_SAFE_NO_PAD,
-    len: 43,
-};
-
-/// The spelling of kv-sessions 0.1.0, which is actix-web's signed jar's: standard base64 with
-/// padding, 44 characters.
-const LEGACY_TAG: TagSpelling = TagSpelling {
-    engine: STANDARD,
-    len: 44,
-};
-
-/// Room for base64's estimate of a tag's decoded length, which counts whole groups of four
-/// characters: 33 bytes for either spelling, of which a valid tag fills 32.
-const TAG_ROOM: usize = 33;
-
 /// How the session cookie protects the id it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -70,7 +47,7 @@ pub enum CookieContent {
     #[default]
     Signed,
     /// Encrypted and authenticated with AES-256-GCM: the client can neither read nor alter the
-    /// id. The cookie is about 30 characters longer.
+    /// id. The cookie's value is 80 characters, 5 more than a signed one's.
     Private,
 }
 
@@ -202,6 +179,29 @@ pub(crate) enum Incoming {
         current_key: bool,
     },
 }
+
+/// How a signed cookie's value spells the tag it starts with.
+struct TagSpelling {
+    engine: GeneralPurpose,
+    len: usize,
+}
+
+/// Today's spelling: URL-safe base64 without padding, 43 characters.
+const TAG: TagSpelling = TagSpelling {
+    engine: URL_SAFE_NO_PAD,
+    len: 43,
+};
+
+/// The spelling of kv-sessions 0.1.0, which is actix-web's signed jar's: standard base64 with
+/// padding, 44 characters.
+const LEGACY_TAG: TagSpelling = TagSpelling {
+    engine: STANDARD,
+    len: 44,
+};
+
+/// Room for base64's estimate of a tag's decoded length, which counts whole groups of four
+/// characters: 33 bytes for either spelling, of which a valid tag fills 32.
+const TAG_ROOM: usize = 33;
 
 /// The attributes of the session cookie.
 #[derive(Debug, Clone)]
@@ -409,7 +409,7 @@ fn transcode(value: &str, from: &impl Engine, to: &impl Engine) -> Option<String
 }
 
 /// The last second a cookie's `Expires` can name, 9999-12-31 23:59:59 UTC: HTTP dates have
-/// four-digit years, and `time` panics past them. A session that outlives it is simply long.
+/// four-digit years, and `time` panics past them. No browser keeps a cookie that long anyway.
 fn latest_expires() -> SystemTime {
     SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799)
 }
@@ -716,6 +716,7 @@ mod tests {
         let (key, id) = (Key::generate(), SessionId::generate());
         let value = sealed_value(&config, id, &key);
         assert!(!value.contains(&id.to_string()));
+        assert_eq!(value.len(), 80, "a nonce, the id and a tag: 60 bytes");
         let header = format!("session={value}");
         assert_eq!(
             config.read(&headers(&[header.as_bytes()]), &keys(&key)),
