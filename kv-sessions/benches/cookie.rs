@@ -29,6 +29,13 @@ async fn page() -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
+/// Finds the user `login` stored, or answers 404: proof that a cookie opens its session.
+async fn user(session: Session) -> Result<HttpResponse, SessionError> {
+    let user: Option<u64> = session.get("user")?;
+    let mut response = user.map_or_else(HttpResponse::NotFound, |_| HttpResponse::Ok());
+    Ok(response.finish())
+}
+
 fn cookie(c: &mut Criterion) {
     let runner = ActixRunner::new();
     let sessions = SessionMiddleware::new(MokaStore::new(1_000), Key::generate());
@@ -36,7 +43,8 @@ fn cookie(c: &mut Criterion) {
         App::new()
             .wrap(sessions)
             .route("/login", web::get().to(login))
-            .route("/page", web::get().to(page)),
+            .route("/page", web::get().to(page))
+            .route("/user", web::get().to(user)),
     ));
     let first = runner.block_on(call_service(
         &app,
@@ -44,6 +52,9 @@ fn cookie(c: &mut Criterion) {
     ));
     let cookie = first.response().cookies().next();
     let cookie = cookie.expect("login sets a session cookie").into_owned();
+    let check = TestRequest::get().uri("/user").cookie(cookie.clone());
+    let check = runner.block_on(call_service(&app, check.to_request()));
+    assert!(check.status().is_success(), "the cookie opens its session");
 
     let mut group = c.benchmark_group("cookie");
     group.bench_function("no cookie", |b| {

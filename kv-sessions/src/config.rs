@@ -126,6 +126,21 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Whether to accept cookies issued by kv-sessions 0.1.0 before session keys were derived.
+    /// Defaults to `false`.
+    ///
+    /// Turn it on for one session lifetime after upgrading, then off. While it is on, such a
+    /// cookie opens under the current key or a [previous key](Self::previous_keys), and is
+    /// sealed again in the current format on the first response that uses the session.
+    ///
+    /// While it is on, an app cookie signed by actix-web's jar over a client-chosen value can be
+    /// turned into a session cookie: an app that signs `<cookie name>=<id>` for a client under
+    /// the same key hands out a session cookie for that id.
+    pub fn accept_legacy_cookies(mut self, accept: bool) -> Self {
+        self.cookie.accept_legacy = accept;
+        self
+    }
+
     /// How long sessions live, unless a session sets its own rule with
     /// [`Session::set_expiry`](crate::Session::set_expiry). Defaults to
     /// [`Expiry::OnInactivity`] of one hour.

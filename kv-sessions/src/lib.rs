@@ -115,16 +115,29 @@
 //! # Cookies and keys
 //!
 //! The cookie carries only the session id; the data stays on the server. By default the id is
-//! signed with HMAC-SHA256 under your [`Key`](actix_web::cookie::Key), and the signature covers the
-//! cookie's name too; [`CookieContent::Private`] encrypts it instead. The defaults are `HttpOnly`,
-//! `SameSite=Lax`, `Secure` and `Path=/`, with a `Max-Age` that follows the session's deadline;
-//! the builder changes any of them. Browsers count `http://localhost` as secure, so the defaults
-//! work in local development. A `__Host-` cookie name works as it is, since the defaults are what
-//! that prefix requires. Removal cookies carry the same attributes as the cookie they remove.
+//! signed with HMAC-SHA256, and the signature covers the cookie's name too;
+//! [`CookieContent::Private`] encrypts it instead. Either way the cookie is sealed with a key
+//! derived from your [`Key`](actix_web::cookie::Key) for session cookies alone (HKDF-Expand over
+//! a fixed label), so no cookie your app signs or encrypts itself with actix-web's cookie jars
+//! under the same key can pass for a session cookie. A signed value is a 43-character tag and the
+//! id's 32 hex digits; both kinds are URL-safe base64 without padding, which no client
+//! percent-encodes, and percent-encoded values are understood anyway.
+//!
+//! The defaults are `HttpOnly`, `SameSite=Lax`, `Secure` and `Path=/`, with a `Max-Age` that
+//! follows the session's deadline; the builder changes any of them. Browsers count
+//! `http://localhost` as secure, so the defaults work in local development. A `__Host-` cookie
+//! name works as it is, since the defaults are what that prefix requires. Removal cookies carry
+//! the same attributes as the cookie they remove.
 //!
 //! Keys rotate without logging anyone out: make the new key current and pass the old one to
 //! [`SessionMiddlewareBuilder::previous_keys`]. Cookies sealed with an old key are accepted and
-//! sealed again with the current key on their next response that uses the session.
+//! sealed again with the current key on their next response that uses the session. Cookies of
+//! kv-sessions 0.1.0, sealed with your key itself, are refused unless you turn on
+//! [`SessionMiddlewareBuilder::accept_legacy_cookies`] for one session lifetime after upgrading.
+//!
+//! The `test-util` feature adds `kv_sessions::test_util::CookieSealer`, which seals and opens
+//! cookie values exactly as the middleware does: for tests that write sessions straight into a
+//! store, or forge cookies, without copying the format.
 //!
 //! # Login, logout, and the rules of renew and purge
 //!
@@ -241,6 +254,8 @@ mod middleware;
 mod record;
 mod session;
 mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use kv_sessions_macros::SessionKeys;
 

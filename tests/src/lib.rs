@@ -20,6 +20,15 @@ pub use crate::fault::{Faults, FaultyStore};
 pub use crate::gate::Gate;
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
 
+/// Asserts that `page`, the answer to `GET /` with the cookie `id`, started a fresh session: the
+/// stale cookie is removed and nothing leaks.
+pub fn assert_fresh(page: &Page) {
+    assert_eq!(page.status, actix_web::http::StatusCode::OK);
+    assert_eq!(page.body, NO_VALUE);
+    let removal = page.cookie("id").expect("the stale cookie is removed");
+    assert_eq!(removal.value(), "");
+}
+
 /// The bytes of every file under `dir`, as a measure of a store's size on disk.
 pub fn size_on_disk(dir: &std::path::Path) -> std::io::Result<u64> {
     let mut total = 0;

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, CookieJar, SameSite};
+use actix_web::cookie::{Key, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
-use kv_sessions::{Expiry, SessionId};
-use kv_sessions_tests::{Backend, NO_VALUE, STORE_SECRET, send};
+use kv_sessions::test_util::CookieSealer;
+use kv_sessions::{CookieContent, Expiry, SessionId};
+use kv_sessions_tests::{Backend, NO_VALUE, STORE_SECRET, assert_fresh, send};
 
 kv_sessions_tests::for_every_backend!(
     seed_example_flow_stores_and_shows_the_value,
@@ -250,22 +251,19 @@ async fn a_server_error_response_saves_nothing(backend: Backend) {
     assert_eq!(browser.get("/get/a").await.body, "1");
 }
 
-/// Asserts that `page` started a fresh session: the stale cookie is removed and nothing leaks.
-fn assert_fresh(page: &kv_sessions_tests::Page) {
-    assert_eq!(page.status, StatusCode::OK);
-    assert_eq!(page.body, NO_VALUE);
-    let removal = page.cookie("id").expect("the stale cookie is removed");
-    assert_eq!(removal.value(), "");
-}
-
 async fn forged_cookie_starts_a_fresh_session(backend: Backend) {
     let harness = backend.start();
     let mut victim = harness.browser();
     victim.get("/set").await;
     let genuine = victim.cookie_value().expect("cookie").to_owned();
-    let other_key = actix_web::cookie::Key::generate();
-    let id = genuine[genuine.len() - 32..].to_owned();
-    let forged = sign(&other_key, &id);
+    let id: SessionId = victim.get("/id").await.body.parse().expect("an id");
+    let forger = CookieSealer::new(&Key::generate(), "id", CookieContent::Signed);
+    let forged = forger.seal(id);
+    assert_eq!(
+        forger.open(&forged),
+        Some(id),
+        "well formed, under another key"
+    );
     let mut attacker = harness.browser();
     attacker.set_cookie_value(Some(forged));
     assert_fresh(&attacker.get("/").await);
@@ -298,13 +296,26 @@ async fn garbage_cookies_start_a_fresh_session(backend: Backend) {
 async fn signed_cookie_for_an_unknown_id_starts_a_fresh_session(backend: Backend) {
     let harness = backend.start();
     let mut browser = harness.browser();
-    let unknown = SessionId::generate().to_string();
-    browser.set_cookie_value(Some(sign(&harness.key, &unknown)));
+    let sealer = CookieSealer::new(&harness.key, "id", CookieContent::Signed);
+    let unknown = SessionId::generate();
+    let cookie = sealer.seal(unknown);
+    assert_eq!(
+        sealer.open(&cookie),
+        Some(unknown),
+        "signed with the server's key"
+    );
+    browser.set_cookie_value(Some(cookie));
     assert_fresh(&browser.get("/").await);
+    assert_eq!(
+        harness.probe.loads(),
+        1,
+        "the id was looked up, not rejected"
+    );
     let page = browser.get("/set").await;
-    let issued = page.cookie("id").expect("new cookie").value().to_owned();
-    assert!(
-        !issued.ends_with(&unknown),
+    let issued = page.cookie("id").expect("new cookie").value();
+    let issued = sealer.open(issued).expect("a cookie the server sealed");
+    assert_ne!(
+        issued, unknown,
         "an id the server did not issue is never adopted"
     );
 }
@@ -429,11 +440,4 @@ async fn a_fixed_deadline_ends_the_session_however_active(backend: Backend) {
         "1",
         "a new session after the deadline"
     );
-}
-
-/// Signs `value` as the session cookie's value with `key`, as the middleware does.
-fn sign(key: &actix_web::cookie::Key, value: &str) -> String {
-    let mut jar = CookieJar::new();
-    jar.signed_mut(key).add(Cookie::new("id", value.to_owned()));
-    jar.get("id").expect("signed").value().to_owned()
 }

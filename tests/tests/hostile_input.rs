@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use actix_web::App;
-use actix_web::cookie::{Cookie, CookieJar, Key};
+use actix_web::cookie::Key;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HeaderValue};
 use actix_web::test::{TestRequest, call_service, init_service};
-use kv_sessions::{MokaStore, SessionId, SessionMiddleware, SessionStore, SledStore};
+use kv_sessions::test_util::CookieSealer;
+use kv_sessions::{
+    CookieContent, MokaStore, SessionId, SessionMiddleware, SessionStore, SledStore,
+};
 use kv_sessions_tests::{Probe, ProbeStore, routes};
 use proptest::prelude::*;
 
@@ -24,17 +27,9 @@ fn header_bytes(max_len: usize) -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(byte, 0..max_len)
 }
 
-fn signed(key: &Key, value: &str) -> String {
-    let mut jar = CookieJar::new();
-    jar.signed_mut(key).add(Cookie::new("id", value.to_owned()));
-    jar.get("id")
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default()
-}
-
 /// Cookie headers: random bytes, huge values, many `id` cookies, and values signed with the right
 /// key over things that are not ids.
-fn cookie_header(key: Key) -> impl Strategy<Value = Vec<u8>> {
+fn cookie_header(sealer: CookieSealer) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         header_bytes(256),
         (0usize..16_000).prop_map(|len| format!("id={}", "a".repeat(len)).into_bytes()),
@@ -45,7 +40,7 @@ fn cookie_header(key: Key) -> impl Strategy<Value = Vec<u8>> {
             .join("; ")
             .into_bytes()),
         "[ -~]{0,80}"
-            .prop_map(move |garbage| format!("id={}", signed(&key, &garbage)).into_bytes()),
+            .prop_map(move |garbage| format!("id={}", sealer.sign_text(&garbage)).into_bytes()),
     ]
 }
 
@@ -53,14 +48,30 @@ fn cookie_header(key: Key) -> impl Strategy<Value = Vec<u8>> {
 fn arbitrary_cookie_headers_never_fail_a_request_or_create_a_session() {
     let system = actix_rt::System::new();
     let key = Key::generate();
+    let sealer = CookieSealer::new(&key, "id", CookieContent::Signed);
+    let id = SessionId::generate();
+    let signed_id = sealer.sign_text(&id.to_string());
+    assert_eq!(
+        sealer.open(&signed_id),
+        Some(id),
+        "signed text passes the check"
+    );
     let probe = Arc::new(Probe::default());
     let store = ProbeStore::new(MokaStore::new(1_000), Arc::clone(&probe));
-    let middleware = SessionMiddleware::builder(store, key.clone())
+    let middleware = SessionMiddleware::builder(store, key)
         .cookie_name("id")
         .build();
     let app = system.block_on(init_service(App::new().wrap(middleware).configure(routes)));
+    let request = TestRequest::get().uri("/");
+    let request = request.insert_header((COOKIE, format!("id={signed_id}")));
+    system.block_on(call_service(&app, request.to_request()));
+    assert_eq!(
+        probe.loads(),
+        1,
+        "the middleware checked the signature and looked the id up"
+    );
     let config = ProptestConfig::with_cases(400);
-    proptest!(config, |(header in cookie_header(key.clone()), path in prop::sample::select(vec!["/", "/id", "/plain", "/remove/x"]))| {
+    proptest!(config, |(header in cookie_header(sealer.clone()), path in prop::sample::select(vec!["/", "/id", "/plain", "/remove/x"]))| {
         let Ok(value) = HeaderValue::from_bytes(&header) else {
             return Ok(());
         };

@@ -3,17 +3,17 @@
 use std::io;
 use std::path::Path;
 
-use actix_web::cookie::{Cookie, CookieJar, Key};
 use actix_web::{App, HttpResponse, HttpServer, get};
-use kv_sessions::{MokaStore, SessionError, SessionId, SessionKey, SessionKeys, SessionMiddleware};
+use kv_sessions::test_util::CookieSealer;
+use kv_sessions::{
+    CookieContent, MokaStore, SessionError, SessionId, SessionKey, SessionKeys, SessionMiddleware,
+};
 
 use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE, bench_key};
 use crate::variant::OpenSled;
 
 /// The session cookie's name: kv-sessions' default.
 const COOKIE_NAME: &str = "session";
-/// The length of the base64 HMAC-SHA256 tag that starts a signed cookie's value.
-const TAG_LEN: usize = 44;
 
 /// The keys the routes keep in a session.
 #[derive(SessionKeys)]
@@ -58,31 +58,21 @@ pub(super) fn serve(port: u16, dir: &Path, cache: bool, open: OpenSled) -> io::R
     })
 }
 
-/// Signs session cookies as kv-sessions' middleware does, for sessions the seeder writes
-/// straight into a store.
-///
-/// kv-sessions has no public way to sign an id, so this follows the format its cookie module
-/// documents: actix-web's signed jar tags `<name>=<id>`, and the value is that tag followed by
-/// the id. The driver checks one seeded cookie against a real server before it measures, so a
-/// change of format stops the run instead of measuring fresh sessions.
+/// Seals session cookies as kv-sessions' middleware does, for sessions the seeder writes
+/// straight into a store, with the middleware's own code (kv-sessions' `test-util` feature).
 pub(crate) struct CookieSigner {
-    key: Key,
+    sealer: CookieSealer,
 }
 
 impl CookieSigner {
-    /// A signer with the servers' key.
+    /// A signer with the servers' key, cookie name and cookie content.
     pub(crate) fn new() -> Self {
-        Self { key: bench_key() }
+        let sealer = CookieSealer::new(&bench_key(), COOKIE_NAME, CookieContent::Signed);
+        Self { sealer }
     }
 
     /// The `name=value` pair a request sends for session `id`.
     pub(crate) fn cookie(&self, id: SessionId) -> String {
-        let id = id.to_string();
-        let mut jar = CookieJar::new();
-        jar.signed_mut(&self.key)
-            .add(Cookie::new(COOKIE_NAME, format!("{COOKIE_NAME}={id}")));
-        let signed = jar.get(COOKIE_NAME).map(Cookie::value).unwrap_or_default();
-        let tag = signed.get(..TAG_LEN).unwrap_or_default();
-        format!("{COOKIE_NAME}={tag}{id}")
+        format!("{COOKIE_NAME}={}", self.sealer.seal(id))
     }
 }
