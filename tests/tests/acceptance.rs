@@ -270,9 +270,33 @@ async fn forged_cookie_starts_a_fresh_session(backend: Backend) {
 
     let mut tampered = genuine.into_bytes();
     tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
-    attacker.set_cookie_value(Some(String::from_utf8(tampered).expect("ascii")));
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    attacker.set_cookie_value(Some(tampered.clone()));
     assert_fresh(&attacker.get("/").await);
-    assert_eq!(harness.probe.saves(), 1, "only the victim's write");
+
+    for cookie in [forger.seal(id), tampered] {
+        let mut writer = harness.browser();
+        writer.set_cookie_value(Some(cookie));
+        assert_eq!(
+            writer.get("/count").await.body,
+            "1",
+            "a write starts afresh"
+        );
+        let issued = writer.cookie_value().expect("a new cookie").to_owned();
+        let sealer = CookieSealer::new(&harness.key, "id", CookieContent::Signed);
+        assert_ne!(
+            sealer.open(&issued),
+            Some(id),
+            "the victim's id is never adopted"
+        );
+    }
+    let stored = harness
+        .store
+        .persisted(&id)
+        .await
+        .expect("the victim's session");
+    assert_eq!(stored.version(), 1, "no forged request wrote to it");
+    assert_eq!(victim.get("/").await.body, "something");
 }
 
 async fn garbage_cookies_start_a_fresh_session(backend: Backend) {
@@ -290,7 +314,23 @@ async fn garbage_cookies_start_a_fresh_session(backend: Backend) {
         .get("/")
         .insert_header((COOKIE, "id=1; id=2; other=3; ;;; =; id"));
     assert_eq!(send(request).await.body, NO_VALUE);
-    assert_eq!(harness.probe.saves(), 0);
+    assert_eq!(
+        harness.probe.saves(),
+        0,
+        "reads with garbage create nothing"
+    );
+
+    let sealer = CookieSealer::new(&harness.key, "id", CookieContent::Signed);
+    for value in ["garbage", "%00%ff", long.as_str()] {
+        let mut writer = harness.browser();
+        writer.set_cookie_value(Some(value.to_owned()));
+        assert_eq!(writer.get("/count").await.body, "1", "cookie {value:?}");
+        let issued = writer.cookie_value().expect("a new cookie");
+        assert!(
+            sealer.open(issued).is_some(),
+            "a valid cookie replaces {value:?}"
+        );
+    }
 }
 
 async fn signed_cookie_for_an_unknown_id_starts_a_fresh_session(backend: Backend) {

@@ -74,8 +74,14 @@ async fn writes(mode: &str, savers: usize, run_for: Duration) -> io::Result<()> 
     let ids: Rc<Vec<SessionId>> = Rc::new((0..10_000).map(|_| SessionId::generate()).collect());
     if mode == "renewed" {
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        store.create(&old, &changes(0)).await.map_err(io::Error::other)?;
-        store.renew(&old, &new, &changes(0)).await.map_err(io::Error::other)?;
+        store
+            .create(&old, &changes(0))
+            .await
+            .map_err(io::Error::other)?;
+        store
+            .renew(&old, &new, &changes(0))
+            .await
+            .map_err(io::Error::other)?;
     }
     let until = Instant::now() + run_for;
     let tasks: Vec<_> = (0..savers)
