@@ -21,7 +21,6 @@ kv_sessions_tests::for_every_backend!(
     concurrent_writes_never_grow_a_session_past_its_cap,
     an_expiry_from_user_input_neither_panics_nor_outlives_400_days,
     a_write_that_failed_after_the_store_applied_it_leaves_no_stale_copy,
-    renew_keeps_the_creation_time_so_the_absolute_lifetime_holds,
     concurrent_writes_of_one_key_leave_one_of_them,
 );
 
@@ -244,26 +243,6 @@ async fn a_write_that_failed_after_the_store_applied_it_leaves_no_stale_copy(bac
         browser.get("/get/a").await.body,
         "2",
         "every read agrees with the store, which applied the write"
-    );
-}
-
-async fn renew_keeps_the_creation_time_so_the_absolute_lifetime_holds(backend: Backend) {
-    let harness = backend.start_with(|builder| builder.absolute_lifetime(Duration::from_secs(2)));
-    let mut browser = harness.browser();
-    assert_eq!(browser.get("/count").await.body, "1");
-    actix_rt::time::sleep(Duration::from_millis(1000)).await;
-    let renewed = browser.get("/renew").await;
-    assert!(
-        max_age(&renewed).is_some_and(|age| age <= 1),
-        "the cap still counts"
-    );
-    let cookie = browser.cookie_value().expect("cookie").to_owned();
-    actix_rt::time::sleep(Duration::from_millis(1100)).await;
-    browser.set_cookie_value(Some(cookie));
-    assert_eq!(
-        browser.get("/count").await.body,
-        "1",
-        "renewing did not extend the absolute lifetime"
     );
 }
 

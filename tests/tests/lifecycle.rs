@@ -12,6 +12,7 @@ kv_sessions_tests::for_every_backend!(
     a_read_soon_after_a_save_writes_nothing,
     a_session_keeps_its_own_expiry_across_requests,
     the_absolute_lifetime_ends_an_active_session,
+    the_absolute_lifetime_holds_across_a_renewal,
     cookies_sealed_with_a_previous_key_are_accepted_and_resealed,
     private_cookies_hide_the_id_and_work_end_to_end,
     a_host_prefixed_cookie_name_works_end_to_end,
@@ -78,15 +79,25 @@ async fn a_session_keeps_its_own_expiry_across_requests(backend: Backend) {
 }
 
 async fn the_absolute_lifetime_ends_an_active_session(backend: Backend) {
+    the_absolute_lifetime_holds_across(backend, "/count").await;
+}
+
+async fn the_absolute_lifetime_holds_across_a_renewal(backend: Backend) {
+    the_absolute_lifetime_holds_across(backend, "/renew").await;
+}
+
+/// A session capped at two seconds from its creation is used through `path` a second in, and is
+/// gone a second later, whatever `path` did to it.
+async fn the_absolute_lifetime_holds_across(backend: Backend, path: &str) {
     let harness = backend.start_with(|builder| builder.absolute_lifetime(Duration::from_secs(2)));
     let mut browser = harness.browser();
     assert_eq!(max_age(&browser.get("/count").await), Some(2));
     actix_rt::time::sleep(Duration::from_millis(1000)).await;
-    let page = browser.get("/count").await;
-    assert_eq!(page.body, "2");
+    let page = browser.get(path).await;
+    assert_eq!(page.status, StatusCode::OK, "{path}");
     assert!(
         max_age(&page).is_some_and(|age| age <= 1),
-        "the cap does not move"
+        "{path}: the cap does not move"
     );
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     actix_rt::time::sleep(Duration::from_millis(1100)).await;
@@ -94,7 +105,7 @@ async fn the_absolute_lifetime_ends_an_active_session(backend: Backend) {
     assert_eq!(
         browser.get("/count").await.body,
         "1",
-        "past the cap the session is gone"
+        "{path}: past the cap the session is gone"
     );
 }
 
