@@ -235,7 +235,7 @@ fn per_worker_message(thread: &str) -> String {
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "moka"))]
 mod tests {
     use super::*;
     use crate::store::MokaStore;

@@ -268,10 +268,11 @@ pub use crate::key::{SessionKey, SessionKeys, SessionValue};
 pub use crate::middleware::SessionMiddleware;
 pub use crate::record::{Changes, Record, Saved, TooLarge};
 pub use crate::session::Session;
-pub use crate::store::{
-    CacheEpoch, CachedStore, Durability, MokaStore, SessionCache, SessionStore, SledStore,
-    SledStoreBuilder,
-};
+#[cfg(feature = "moka")]
+pub use crate::store::MokaStore;
+pub use crate::store::{CacheEpoch, CachedStore, SessionCache, SessionStore};
+#[cfg(feature = "sled")]
+pub use crate::store::{Durability, SledStore, SledStoreBuilder};
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything
 /// here may change in any release.

@@ -16,12 +16,17 @@ use crate::id::SessionId;
 use crate::record::{Changes, Record, Saved};
 
 mod cached;
+#[cfg(feature = "sled")]
 mod codec;
+#[cfg(feature = "moka")]
 mod moka;
+#[cfg(feature = "sled")]
 mod sled;
 
 pub use self::cached::CachedStore;
+#[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
+#[cfg(feature = "sled")]
 pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 
 /// A place to keep sessions.
