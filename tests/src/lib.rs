@@ -11,6 +11,7 @@ mod conformance;
 mod fault;
 mod gate;
 mod probe;
+pub mod shared;
 
 pub use crate::app::{NO_VALUE, routes};
 pub use crate::backend::{AnyStore, Backend, Harness};
