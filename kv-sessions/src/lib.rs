@@ -270,7 +270,7 @@ pub use crate::record::{Changes, Record, Saved, TooLarge};
 pub use crate::session::Session;
 #[cfg(feature = "moka")]
 pub use crate::store::MokaStore;
-pub use crate::store::{CacheEpoch, CachedStore, SessionCache, SessionStore};
+pub use crate::store::{BoxedStore, CacheEpoch, CachedStore, SessionCache, SessionStore};
 #[cfg(feature = "sled")]
 pub use crate::store::{Durability, SledStore, SledStoreBuilder};
 

@@ -7,7 +7,7 @@ use actix_test::TestServer;
 use actix_web::cookie::Key;
 use actix_web::{App, web};
 use kv_sessions::{
-    CachedStore, Changes, MokaStore, Record, Saved, SessionId, SessionMiddleware,
+    BoxedStore, CachedStore, Changes, MokaStore, Record, Saved, SessionId, SessionMiddleware,
     SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
 };
 use tempfile::TempDir;
@@ -28,71 +28,77 @@ pub enum Backend {
     MokaOverSled,
 }
 
-/// One of the stores of [`Backend`], behind one type. A [`FaultyStore`] sits at the bottom of
-/// each, under the cache, so that tests can make the store itself misbehave.
+/// A store under test, whatever its type: the stack the middleware talks to, and handles to look
+/// beneath it. A [`FaultyStore`] sits at the bottom of every stack, under any cache, so that
+/// tests can make the store itself misbehave.
 #[derive(Debug, Clone)]
-pub enum AnyStore {
-    /// See [`Backend::Sled`].
-    Sled(FaultyStore<SledStore>),
-    /// See [`Backend::Moka`].
-    Moka(FaultyStore<MokaStore>),
-    /// See [`Backend::MokaOverSled`].
-    MokaOverSled(CachedStore<MokaStore, FaultyStore<SledStore>>),
-}
-
-/// Runs `$call` with `$store` bound to the store of whichever variant `$self` is.
-macro_rules! each_store {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            Self::Sled($store) => $call,
-            Self::Moka($store) => $call,
-            Self::MokaOverSled($store) => $call,
-        }
-    };
+pub struct AnyStore {
+    top: BoxedStore,
+    bottom: BoxedStore,
+    faults: Arc<Faults>,
+    sled: Option<SledStore>,
 }
 
 impl AnyStore {
+    /// `store`, under a fault layer.
+    pub fn plain<S: SessionStore + Clone>(store: S) -> Self {
+        let faulty = FaultyStore::new(store.clone());
+        Self {
+            faults: Arc::clone(faulty.faults()),
+            top: BoxedStore::new(faulty),
+            bottom: BoxedStore::new(store),
+            sled: None,
+        }
+    }
+
+    /// `store`, under a fault layer, under `cache`.
+    pub fn cached<S: SessionStore + Clone>(cache: MokaStore, store: S) -> Self {
+        let faulty = FaultyStore::new(store.clone());
+        Self {
+            faults: Arc::clone(faulty.faults()),
+            top: BoxedStore::new(CachedStore::new(cache, faulty)),
+            bottom: BoxedStore::new(store),
+            sled: None,
+        }
+    }
+
+    /// The same stack, noting that `sled` is the database at its bottom.
+    pub fn on_sled(mut self, sled: SledStore) -> Self {
+        self.sled = Some(sled);
+        self
+    }
+
     /// The sled database underneath, if there is one.
     pub fn sled(&self) -> Option<&SledStore> {
-        match self {
-            Self::Sled(sled) => Some(sled.inner()),
-            Self::MokaOverSled(cached) => Some(cached.store().inner()),
-            Self::Moka(_) => None,
-        }
+        self.sled.as_ref()
     }
 
     /// The switches of the store under the cache.
     pub fn faults(&self) -> &Arc<Faults> {
-        match self {
-            Self::Sled(store) => store.faults(),
-            Self::Moka(store) => store.faults(),
-            Self::MokaOverSled(cached) => cached.store().faults(),
-        }
+        &self.faults
     }
 
     /// The session `id` as the bottom store holds it, bypassing any cache: what a restart would
     /// find.
     pub async fn persisted(&self, id: &SessionId) -> Option<Record> {
-        let persisted = match self {
-            Self::Sled(store) => store.inner().load(id).await,
-            Self::Moka(store) => store.inner().load(id).await,
-            Self::MokaOverSled(cached) => cached.store().inner().load(id).await,
-        };
-        persisted.expect("load from the bottom store")
+        self.bottom
+            .load(id)
+            .await
+            .expect("load from the bottom store")
     }
 }
 
 impl SessionStore for AnyStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        each_store!(self, store => store.load(id).await)
+        self.top.load(id).await
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        each_store!(self, store => store.create(id, changes).await)
+        self.top.create(id, changes).await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        each_store!(self, store => store.update(id, changes).await)
+        self.top.update(id, changes).await
     }
 
     async fn renew(
@@ -101,42 +107,56 @@ impl SessionStore for AnyStore {
         new: &SessionId,
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
-        each_store!(self, store => store.renew(old, new, changes).await)
+        self.top.renew(old, new, changes).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        each_store!(self, store => store.delete(id).await)
+        self.top.delete(id).await
     }
 }
 
+/// The cache every cached backend puts in front of its store.
+fn cache() -> MokaStore {
+    MokaStore::new(10_000)
+}
+
 impl Backend {
+    /// Whether this backend can run here; where it cannot, stderr says why `test` is skipped.
+    pub fn available(self, test: &str) -> bool {
+        let _ = test;
+        true
+    }
+
     /// Opens this backend's store; sled lives in `dir`.
-    pub fn open(self, dir: &Path) -> AnyStore {
-        let sled =
-            || FaultyStore::new(SledStore::open(dir.join("sessions.sled")).expect("open sled"));
+    pub async fn open(self, dir: &Path) -> AnyStore {
+        let sled = || SledStore::open(dir.join("sessions.sled")).expect("open sled");
         match self {
-            Self::Sled => AnyStore::Sled(sled()),
-            Self::Moka => AnyStore::Moka(FaultyStore::new(MokaStore::new(10_000))),
+            Self::Sled => {
+                let sled = sled();
+                AnyStore::plain(sled.clone()).on_sled(sled)
+            }
+            Self::Moka => AnyStore::plain(cache()),
             Self::MokaOverSled => {
-                AnyStore::MokaOverSled(CachedStore::new(MokaStore::new(10_000), sled()))
+                let sled = sled();
+                AnyStore::cached(cache(), sled.clone()).on_sled(sled)
             }
         }
     }
 
     /// Starts the test app on this backend with default settings.
-    pub fn start(self) -> Harness {
-        self.start_with(|builder| builder)
+    pub async fn start(self) -> Harness {
+        self.start_with(|builder| builder).await
     }
 
     /// Starts the test app on this backend, with the middleware configured by `configure`.
-    pub fn start_with(
+    pub async fn start_with(
         self,
         configure: impl FnOnce(
             SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
         ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
     ) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = self.open(dir.path());
+        let store = self.open(dir.path()).await;
         Harness::start(dir, store, Key::generate(), configure)
     }
 }

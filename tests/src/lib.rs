@@ -47,18 +47,31 @@ pub fn size_on_disk(dir: &std::path::Path) -> std::io::Result<u64> {
 
 /// Defines one test per scenario and backend: `for_every_backend!(a, b)` makes `sled::a`,
 /// `moka::a`, `moka_over_sled::a` and so on, each calling `super::a(Backend::...)`, where every
-/// scenario is an `async fn(Backend)`.
+/// scenario is an `async fn(Backend)`. A backend that cannot run here (a shared store whose URL
+/// is unset) skips, saying so on stderr. A new backend joins the suite with one line below.
 #[macro_export]
 macro_rules! for_every_backend {
     ($($scenario:ident),* $(,)?) => {
-        mod sled {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario($crate::Backend::Sled).await })*
-        }
-        mod moka {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario($crate::Backend::Moka).await })*
-        }
-        mod moka_over_sled {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario($crate::Backend::MokaOverSled).await })*
+        $crate::for_every_backend!(@backends [$($scenario),*]
+            sled => Sled,
+            moka => Moka,
+            moka_over_sled => MokaOverSled,
+        );
+    };
+    (@backends $scenarios:tt $($module:ident => $backend:ident,)*) => {
+        $($crate::for_every_backend!(@module $module $backend $scenarios);)*
+    };
+    (@module $module:ident $backend:ident [$($scenario:ident),*]) => {
+        mod $module {
+            $(
+                #[actix_rt::test]
+                async fn $scenario() {
+                    let backend = $crate::Backend::$backend;
+                    if backend.available(concat!(stringify!($module), "::", stringify!($scenario))) {
+                        super::$scenario(backend).await
+                    }
+                }
+            )*
         }
     };
 }

@@ -37,7 +37,7 @@ kv_sessions_tests::for_every_backend!(
 );
 
 async fn seed_example_flow_stores_and_shows_the_value(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let first = browser.get("/").await;
     assert_eq!(first.status, StatusCode::OK);
@@ -49,7 +49,7 @@ async fn seed_example_flow_stores_and_shows_the_value(backend: Backend) {
 }
 
 async fn a_request_that_writes_nothing_creates_nothing(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     for path in ["/", "/id", "/remove/x", "/clear", "/purge", "/renew"] {
         let page = browser.get(path).await;
@@ -64,7 +64,7 @@ async fn a_request_that_writes_nothing_creates_nothing(backend: Backend) {
 }
 
 async fn a_handler_without_session_extractors_costs_no_lookup(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let loads = harness.probe.loads();
@@ -75,7 +75,7 @@ async fn a_handler_without_session_extractors_costs_no_lookup(backend: Backend) 
 }
 
 async fn the_session_cookie_has_secure_defaults_and_follows_the_expiry(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let page = browser.get("/set").await;
     let cookie = page.cookie("id").expect("session cookie");
@@ -97,7 +97,7 @@ async fn the_session_cookie_has_secure_defaults_and_follows_the_expiry(backend: 
 }
 
 async fn typed_and_untyped_handles_share_one_session_loaded_once(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let page = browser.get("/shared").await;
     assert_eq!(page.body, r#"Some("from demo") Some(7)"#);
@@ -109,7 +109,7 @@ async fn typed_and_untyped_handles_share_one_session_loaded_once(backend: Backen
 }
 
 async fn reads_do_not_save_and_writes_do(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     assert_eq!(browser.get("/count").await.body, "1");
     assert_eq!(browser.get("/count").await.body, "2");
@@ -122,7 +122,7 @@ async fn reads_do_not_save_and_writes_do(backend: Backend) {
 }
 
 async fn remove_and_clear_delete_keys(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/a/1").await;
     browser.get("/put/b/2").await;
@@ -136,7 +136,7 @@ async fn remove_and_clear_delete_keys(backend: Backend) {
 }
 
 async fn purge_deletes_the_session_and_removes_the_cookie(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let stolen = browser.cookie_value().expect("cookie").to_owned();
@@ -152,7 +152,7 @@ async fn purge_deletes_the_session_and_removes_the_cookie(backend: Backend) {
 }
 
 async fn writes_after_purge_start_a_new_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/old/1").await;
     let old = browser.get("/id").await.body;
@@ -165,7 +165,7 @@ async fn writes_after_purge_start_a_new_session(backend: Backend) {
 }
 
 async fn renew_after_purge_does_not_resurrect_the_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/secret/1").await;
     let stolen = browser.cookie_value().expect("cookie").to_owned();
@@ -178,7 +178,7 @@ async fn renew_after_purge_does_not_resurrect_the_session(backend: Backend) {
 }
 
 async fn renew_moves_the_data_to_a_new_id_and_deletes_the_old_one(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/user/alice").await;
     let before = browser.cookie_value().expect("cookie").to_owned();
@@ -195,7 +195,7 @@ async fn renew_moves_the_data_to_a_new_id_and_deletes_the_old_one(backend: Backe
 }
 
 async fn writes_after_renew_keep_the_new_id(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/user/alice").await;
     let renewed = browser.get("/renew?then=put").await.body;
@@ -205,7 +205,7 @@ async fn writes_after_renew_keep_the_new_id(backend: Backend) {
 }
 
 async fn renew_of_a_new_session_does_nothing(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let page = browser.get("/renew").await;
     assert_eq!(page.body, "none");
@@ -214,7 +214,7 @@ async fn renew_of_a_new_session_does_nothing(backend: Backend) {
 }
 
 async fn concurrent_writes_of_different_keys_all_survive(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/seed/0").await;
     let cookie = format!("id={}", browser.cookie_value().expect("cookie"));
@@ -239,7 +239,7 @@ async fn concurrent_writes_of_different_keys_all_survive(backend: Backend) {
 }
 
 async fn a_server_error_response_saves_nothing(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let page = browser.get("/fail/a/1").await;
     assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -252,7 +252,7 @@ async fn a_server_error_response_saves_nothing(backend: Backend) {
 }
 
 async fn forged_cookie_starts_a_fresh_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut victim = harness.browser();
     victim.get("/set").await;
     let genuine = victim.cookie_value().expect("cookie").to_owned();
@@ -300,7 +300,7 @@ async fn forged_cookie_starts_a_fresh_session(backend: Backend) {
 }
 
 async fn garbage_cookies_start_a_fresh_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let long = "x".repeat(4000);
     for value in ["", "=", "garbage", "%00%ff", "a.b.c", long.as_str()] {
         let mut browser = harness.browser();
@@ -334,7 +334,7 @@ async fn garbage_cookies_start_a_fresh_session(backend: Backend) {
 }
 
 async fn signed_cookie_for_an_unknown_id_starts_a_fresh_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let sealer = CookieSealer::new(&harness.key, "id", CookieContent::Signed);
     let unknown = SessionId::generate();
@@ -362,7 +362,8 @@ async fn signed_cookie_for_an_unknown_id_starts_a_fresh_session(backend: Backend
 
 async fn expired_session_is_never_returned(backend: Backend) {
     let harness = backend
-        .start_with(|builder| builder.default_expiry(Expiry::OnInactivity(Duration::from_secs(1))));
+        .start_with(|builder| builder.default_expiry(Expiry::OnInactivity(Duration::from_secs(1))))
+        .await;
     let mut browser = harness.browser();
     let page = browser.get("/set").await;
     assert_eq!(
@@ -379,7 +380,7 @@ async fn expired_session_is_never_returned(backend: Backend) {
 }
 
 async fn a_value_of_the_wrong_type_is_an_opaque_500(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/counter.n/not-a-number").await;
     let page = browser.get("/count").await;
@@ -395,7 +396,7 @@ async fn a_value_of_the_wrong_type_is_an_opaque_500(backend: Backend) {
 }
 
 async fn a_failing_store_gives_opaque_500s_and_recovers(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     harness.probe.set_failing(true);
@@ -409,7 +410,7 @@ async fn a_failing_store_gives_opaque_500s_and_recovers(backend: Backend) {
 }
 
 async fn a_failing_save_turns_the_response_into_a_500(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/a/1").await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
@@ -432,15 +433,17 @@ async fn a_failing_save_turns_the_response_into_a_500(backend: Backend) {
 }
 
 async fn builder_settings_reach_the_set_and_the_removal_cookie(backend: Backend) {
-    let harness = backend.start_with(|builder| {
-        builder
-            .cookie_path("/")
-            .cookie_domain(Some("example.test".to_owned()))
-            .cookie_secure(false)
-            .cookie_http_only(false)
-            .cookie_same_site(SameSite::Strict)
-            .default_expiry(Expiry::OnSessionEnd(Duration::from_secs(60)))
-    });
+    let harness = backend
+        .start_with(|builder| {
+            builder
+                .cookie_path("/")
+                .cookie_domain(Some("example.test".to_owned()))
+                .cookie_secure(false)
+                .cookie_http_only(false)
+                .cookie_same_site(SameSite::Strict)
+                .default_expiry(Expiry::OnSessionEnd(Duration::from_secs(60)))
+        })
+        .await;
     let mut browser = harness.browser();
     let set = browser.get("/set").await;
     let removal = browser.get("/purge").await;
@@ -459,8 +462,9 @@ async fn builder_settings_reach_the_set_and_the_removal_cookie(backend: Backend)
 
 async fn a_fixed_deadline_ends_the_session_however_active(backend: Backend) {
     let deadline = std::time::SystemTime::now() + Duration::from_secs(2);
-    let harness =
-        backend.start_with(|builder| builder.default_expiry(Expiry::AtDateTime(deadline)));
+    let harness = backend
+        .start_with(|builder| builder.default_expiry(Expiry::AtDateTime(deadline)))
+        .await;
     let mut browser = harness.browser();
     let page = browser.get("/count").await;
     let max_age = page

@@ -38,7 +38,7 @@ fn legacy_cookie(key: &Key, id: &str) -> String {
 }
 
 async fn an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut victim = harness.browser();
     victim.get("/set").await;
     let id = victim.get("/id").await.body;
@@ -50,7 +50,9 @@ async fn an_app_cookie_signed_by_actix_webs_jar_never_opens_a_session(backend: B
 }
 
 async fn accepted_legacy_cookies_keep_their_session_and_are_sealed_again(backend: Backend) {
-    let harness = backend.start_with(|builder| builder.accept_legacy_cookies(true));
+    let harness = backend
+        .start_with(|builder| builder.accept_legacy_cookies(true))
+        .await;
     let mut first = harness.browser();
     first.get("/set").await;
     let id = first.get("/id").await.body;
@@ -81,8 +83,9 @@ async fn accepted_legacy_cookies_keep_their_session_and_are_sealed_again(backend
 /// lands is the expiry rules' business.
 async fn a_deadline_past_year_9999_still_gets_a_working_session_cookie(backend: Backend) {
     let year_21970 = SystemTime::UNIX_EPOCH + Duration::from_secs(20_000 * 365 * 24 * 60 * 60);
-    let harness =
-        backend.start_with(|builder| builder.default_expiry(Expiry::AtDateTime(year_21970)));
+    let harness = backend
+        .start_with(|builder| builder.default_expiry(Expiry::AtDateTime(year_21970)))
+        .await;
     let mut browser = harness.browser();
     let page = browser.get("/set").await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);

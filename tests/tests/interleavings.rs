@@ -60,7 +60,7 @@ async fn persisted(harness: &Harness, id: &str) -> Option<Record> {
 }
 
 async fn a_write_held_across_a_logout_does_not_bring_the_session_back(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let writer = held(&harness, &cookie, "put:cart:1").await;
@@ -82,7 +82,7 @@ async fn a_write_held_across_a_logout_does_not_bring_the_session_back(backend: B
 }
 
 async fn a_renewal_held_across_a_logout_moves_none_of_the_users_data(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let renewer = held(&harness, &cookie, "renew").await;
@@ -98,7 +98,7 @@ async fn a_renewal_held_across_a_logout_moves_none_of_the_users_data(backend: Ba
 }
 
 async fn a_renewal_held_across_a_logout_keeps_only_its_own_writes(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, _) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let renewer = held(&harness, &cookie, "renew,put:theme:dark").await;
@@ -118,7 +118,7 @@ async fn a_renewal_held_across_a_logout_keeps_only_its_own_writes(backend: Backe
 }
 
 async fn a_logout_held_across_a_renewal_leaves_the_renewed_session(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let logout = held(&harness, &cookie, "purge").await;
@@ -138,7 +138,7 @@ async fn a_logout_held_across_a_renewal_leaves_the_renewed_session(backend: Back
 }
 
 async fn a_stale_write_keeps_a_rule_set_meanwhile(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let writer = held(&harness, &cookie, "put:cart:1").await;
@@ -162,7 +162,7 @@ async fn a_stale_write_keeps_a_rule_set_meanwhile(backend: Backend) {
 }
 
 async fn a_stale_write_keeps_a_shortened_rule(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, _) = logged_in(&harness).await;
     browser.get("/remember").await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
@@ -181,7 +181,9 @@ async fn a_stale_write_keeps_a_shortened_rule(backend: Backend) {
 
 async fn concurrent_writes_never_grow_a_session_past_its_cap(backend: Backend) {
     let cap = 32 * 1024;
-    let harness = backend.start_with(|builder| builder.max_session_size(cap));
+    let harness = backend
+        .start_with(|builder| builder.max_session_size(cap))
+        .await;
     let (browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let mut writers = Vec::new();
@@ -216,7 +218,7 @@ async fn concurrent_writes_never_grow_a_session_past_its_cap(backend: Backend) {
 }
 
 async fn an_expiry_from_user_input_neither_panics_nor_outlives_400_days(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let longest = Expiry::LONGEST.as_secs() as i64;
     for steps in ["forever", "until:253402300800", "until:9000000000000"] {
         let (mut browser, _) = logged_in(&harness).await;
@@ -229,7 +231,7 @@ async fn an_expiry_from_user_input_neither_panics_nor_outlives_400_days(backend:
 }
 
 async fn a_write_that_failed_after_the_store_applied_it_leaves_no_stale_copy(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/put/a/1").await;
     assert_eq!(browser.get("/get/a").await.body, "1");
@@ -247,7 +249,7 @@ async fn a_write_that_failed_after_the_store_applied_it_leaves_no_stale_copy(bac
 }
 
 async fn concurrent_writes_of_one_key_leave_one_of_them(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let (mut browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();
     let first = held(&harness, &cookie, "put:theme:light").await;
@@ -269,10 +271,7 @@ async fn a_load_racing_a_logout_never_caches_the_purged_session() {
     let dir = tempfile::tempdir().expect("temp dir");
     let sled = kv_sessions::SledStore::open(dir.path().join("sessions.sled")).expect("sled");
     let cache = kv_sessions::MokaStore::new(16);
-    let store = kv_sessions_tests::AnyStore::MokaOverSled(kv_sessions::CachedStore::new(
-        cache.clone(),
-        kv_sessions_tests::FaultyStore::new(sled),
-    ));
+    let store = kv_sessions_tests::AnyStore::cached(cache.clone(), sled);
     let harness = Harness::start(dir, store, actix_web::cookie::Key::generate(), |b| b);
     let (mut browser, id) = logged_in(&harness).await;
     let cookie = browser.cookie_value().expect("cookie").to_owned();

@@ -27,7 +27,9 @@ fn max_age(page: &kv_sessions_tests::Page) -> Option<i64> {
 
 async fn reads_keep_an_idle_session_alive(backend: Backend) {
     let idle = Duration::from_secs(2);
-    let harness = backend.start_with(|builder| builder.default_expiry(Expiry::OnInactivity(idle)));
+    let harness = backend
+        .start_with(|builder| builder.default_expiry(Expiry::OnInactivity(idle)))
+        .await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let saves = harness.probe.saves();
@@ -49,7 +51,9 @@ async fn reads_keep_an_idle_session_alive(backend: Backend) {
 }
 
 async fn a_read_soon_after_a_save_writes_nothing(backend: Backend) {
-    let harness = backend.start_with(|builder| builder.refresh_after(0.5));
+    let harness = backend
+        .start_with(|builder| builder.refresh_after(0.5))
+        .await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let saves = harness.probe.saves();
@@ -61,7 +65,7 @@ async fn a_read_soon_after_a_save_writes_nothing(backend: Backend) {
 }
 
 async fn a_session_keeps_its_own_expiry_across_requests(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     let month = 30 * 86_400;
     assert_eq!(max_age(&browser.get("/remember").await), Some(month));
@@ -89,7 +93,9 @@ async fn the_absolute_lifetime_holds_across_a_renewal(backend: Backend) {
 /// A session capped at two seconds from its creation is used through `path` a second in, and is
 /// gone a second later, whatever `path` did to it.
 async fn the_absolute_lifetime_holds_across(backend: Backend, path: &str) {
-    let harness = backend.start_with(|builder| builder.absolute_lifetime(Duration::from_secs(2)));
+    let harness = backend
+        .start_with(|builder| builder.absolute_lifetime(Duration::from_secs(2)))
+        .await;
     let mut browser = harness.browser();
     assert_eq!(max_age(&browser.get("/count").await), Some(2));
     actix_rt::time::sleep(Duration::from_millis(1000)).await;
@@ -110,7 +116,7 @@ async fn the_absolute_lifetime_holds_across(backend: Backend, path: &str) {
 }
 
 async fn cookies_sealed_with_a_previous_key_are_accepted_and_resealed(backend: Backend) {
-    let harness = backend.start();
+    let harness = backend.start().await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let old_cookie = browser.cookie_value().expect("cookie").to_owned();
@@ -147,7 +153,9 @@ async fn cookies_sealed_with_a_previous_key_are_accepted_and_resealed(backend: B
 }
 
 async fn private_cookies_hide_the_id_and_work_end_to_end(backend: Backend) {
-    let harness = backend.start_with(|builder| builder.cookie_content(CookieContent::Private));
+    let harness = backend
+        .start_with(|builder| builder.cookie_content(CookieContent::Private))
+        .await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     assert_eq!(browser.get("/").await.body, "something");
@@ -165,7 +173,9 @@ async fn private_cookies_hide_the_id_and_work_end_to_end(backend: Backend) {
 }
 
 async fn a_host_prefixed_cookie_name_works_end_to_end(backend: Backend) {
-    let harness = backend.start_with(|builder| builder.cookie_name("__Host-session"));
+    let harness = backend
+        .start_with(|builder| builder.cookie_name("__Host-session"))
+        .await;
     let mut browser = harness.browser_for("__Host-session");
     let set = browser.get("/set").await;
     assert_eq!(browser.get("/").await.body, "something");
@@ -183,7 +193,9 @@ async fn a_host_prefixed_cookie_name_works_end_to_end(backend: Backend) {
 }
 
 async fn a_write_past_the_size_limit_fails_and_changes_nothing(backend: Backend) {
-    let harness = backend.start_with(|builder| builder.max_session_size(1024));
+    let harness = backend
+        .start_with(|builder| builder.max_session_size(1024))
+        .await;
     let mut browser = harness.browser();
     assert_eq!(browser.get("/big/500").await.status, StatusCode::OK);
     let saves = harness.probe.saves();

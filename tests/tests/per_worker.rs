@@ -38,7 +38,7 @@ async fn a_middleware_built_per_worker_stops_the_server_from_starting() {
 /// acceptor spreads them over the workers.
 #[actix_rt::test]
 async fn a_logout_reaches_every_worker_of_a_shared_middleware() {
-    let harness = Backend::MokaOverSled.start();
+    let harness = Backend::MokaOverSled.start().await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let cookie = format!("id={}", browser.cookie_value().expect("cookie"));

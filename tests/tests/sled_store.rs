@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use kv_sessions::{Expiry, SessionId, SledStore};
-use kv_sessions_tests::{AnyStore, Backend, FaultyStore, Harness, NO_VALUE};
+use kv_sessions_tests::{AnyStore, Backend, Harness, NO_VALUE};
 
 /// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
 /// it.
@@ -22,7 +22,7 @@ fn reopen(dir: &std::path::Path) -> SledStore {
 #[actix_rt::test]
 async fn sessions_survive_a_restart() {
     for backend in [Backend::Sled, Backend::MokaOverSled] {
-        let harness = backend.start();
+        let harness = backend.start().await;
         let mut browser = harness.browser();
         browser.get("/set").await;
         browser.get("/count").await;
@@ -32,7 +32,8 @@ async fn sessions_survive_a_restart() {
         store.sled().expect("sled").flush().await.expect("flush");
         drop(store);
 
-        let reopened = AnyStore::Sled(FaultyStore::new(reopen(dir.path())));
+        let sled = reopen(dir.path());
+        let reopened = AnyStore::plain(sled.clone()).on_sled(sled);
         let harness = Harness::start(dir, reopened, key, |builder| builder);
         let mut browser = harness.browser();
         browser.set_cookie_value(Some(cookie));
@@ -43,7 +44,7 @@ async fn sessions_survive_a_restart() {
 
 #[actix_rt::test]
 async fn a_corrupt_record_is_discarded_for_a_fresh_session() {
-    let harness = Backend::Sled.start();
+    let harness = Backend::Sled.start().await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     let id: SessionId = browser.get("/id").await.body.parse().expect("id");
@@ -63,7 +64,7 @@ async fn a_corrupt_record_is_discarded_for_a_fresh_session() {
 
 #[actix_rt::test]
 async fn a_cookie_without_a_valid_session_leaves_no_record_behind() {
-    let harness = Backend::Sled.start();
+    let harness = Backend::Sled.start().await;
     let mut browser = harness.browser();
     browser.set_cookie_value(Some("garbage".to_owned()));
     for path in ["/", "/id", "/remove/a", "/purge", "/renew", "/clear"] {
@@ -76,9 +77,11 @@ async fn a_cookie_without_a_valid_session_leaves_no_record_behind() {
 #[actix_rt::test]
 async fn sweeping_deletes_expired_sessions_and_keeps_live_ones() {
     for backend in [Backend::Sled, Backend::MokaOverSled] {
-        let harness = backend.start_with(|builder| {
-            builder.default_expiry(Expiry::OnInactivity(Duration::from_secs(1)))
-        });
+        let harness = backend
+            .start_with(|builder| {
+                builder.default_expiry(Expiry::OnInactivity(Duration::from_secs(1)))
+            })
+            .await;
         let mut short: Vec<_> = (0..3).map(|_| harness.browser()).collect();
         for browser in &mut short {
             browser.get("/set").await;

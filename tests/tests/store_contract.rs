@@ -1,21 +1,10 @@
-//! Every store that ships with kv-sessions keeps the `SessionStore` contract.
+//! Every store keeps the `SessionStore` contract, checked directly against the store.
 
 use kv_sessions_tests::{Backend, check_store};
 
-#[actix_rt::test]
-async fn sled_keeps_the_store_contract() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    check_store(Backend::Sled.open(dir.path())).await;
-}
+kv_sessions_tests::for_every_backend!(keeps_the_store_contract);
 
-#[actix_rt::test]
-async fn moka_keeps_the_store_contract() {
+async fn keeps_the_store_contract(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    check_store(Backend::Moka.open(dir.path())).await;
-}
-
-#[actix_rt::test]
-async fn moka_over_sled_keeps_the_store_contract() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    check_store(Backend::MokaOverSled.open(dir.path())).await;
+    check_store(backend.open(dir.path()).await).await;
 }

@@ -8,13 +8,13 @@
 //! | [`CachedStore`] | a store that reads through a cache into another store |
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::SystemTime;
 
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, Record, Saved};
 
+mod boxed;
 mod cached;
 #[cfg(feature = "sled")]
 mod codec;
@@ -23,6 +23,8 @@ mod moka;
 #[cfg(feature = "sled")]
 mod sled;
 
+pub use self::boxed::BoxedStore;
+pub(crate) use self::boxed::DynStore;
 pub use self::cached::CachedStore;
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
@@ -215,73 +217,4 @@ pub trait SessionCache: Send + Sync + 'static {
 
     /// Forgets session `id`, and moves its epoch on.
     fn invalidate(&self, id: &SessionId) -> impl Future<Output = ()> + Send;
-}
-
-/// A boxed future, the price of calling a store through a trait object.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// [`SessionStore`] made object-safe, so the middleware and the extractors need no type
-/// parameter for the store.
-pub(crate) trait DynStore: Send + Sync + 'static {
-    fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
-
-    fn create<'a>(
-        &'a self,
-        id: &'a SessionId,
-        changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
-
-    fn update<'a>(
-        &'a self,
-        id: &'a SessionId,
-        changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
-
-    fn renew<'a>(
-        &'a self,
-        old: &'a SessionId,
-        new: &'a SessionId,
-        changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
-
-    fn delete<'a>(&'a self, id: &'a SessionId)
-    -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
-}
-
-impl<S: SessionStore> DynStore for S {
-    fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(SessionStore::load(self, id))
-    }
-
-    fn create<'a>(
-        &'a self,
-        id: &'a SessionId,
-        changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
-        Box::pin(SessionStore::create(self, id, changes))
-    }
-
-    fn update<'a>(
-        &'a self,
-        id: &'a SessionId,
-        changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
-        Box::pin(SessionStore::update(self, id, changes))
-    }
-
-    fn renew<'a>(
-        &'a self,
-        old: &'a SessionId,
-        new: &'a SessionId,
-        changes: &'a Changes,
-    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
-        Box::pin(SessionStore::renew(self, old, new, changes))
-    }
-
-    fn delete<'a>(
-        &'a self,
-        id: &'a SessionId,
-    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(SessionStore::delete(self, id))
-    }
 }

@@ -1,0 +1,139 @@
+//! Any store behind one type.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::SessionStore;
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{Changes, Record, Saved};
+
+/// Any [`SessionStore`] behind one type, for an app that picks its store at run time.
+///
+/// ```no_run
+/// use actix_web::cookie::Key;
+/// use kv_sessions::{BoxedStore, MokaStore, SessionMiddleware, SledStore};
+///
+/// # fn main() -> Result<(), kv_sessions::StoreError> {
+/// let store = match std::env::var("SESSIONS").as_deref() {
+///     Ok("memory") => BoxedStore::new(MokaStore::new(10_000)),
+///     _ => BoxedStore::new(SledStore::open("sessions.sled")?),
+/// };
+/// let sessions = SessionMiddleware::builder(store, Key::generate()).build();
+/// # Ok(()) }
+/// ```
+///
+/// Each call goes through a trait object and a boxed future, which the middleware pays anyway:
+/// it holds its store the same way.
+#[derive(Clone)]
+pub struct BoxedStore(Arc<dyn DynStore>);
+
+impl std::fmt::Debug for BoxedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoxedStore").finish_non_exhaustive()
+    }
+}
+
+impl BoxedStore {
+    /// Boxes `store`.
+    pub fn new<S: SessionStore>(store: S) -> Self {
+        Self(Arc::new(store))
+    }
+}
+
+impl SessionStore for BoxedStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.0.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.0.create(id, changes).await
+    }
+
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.0.update(id, changes).await
+    }
+
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        self.0.renew(old, new, changes).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.0.delete(id).await
+    }
+}
+
+/// A boxed future, the price of calling a store through a trait object.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`SessionStore`] made object-safe, so the middleware and the extractors need no type
+/// parameter for the store.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
+    fn renew<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
+    fn delete<'a>(&'a self, id: &'a SessionId)
+    -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(SessionStore::load(self, id))
+    }
+
+    fn create<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::create(self, id, changes))
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::update(self, id, changes))
+    }
+
+    fn renew<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::renew(self, old, new, changes))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(SessionStore::delete(self, id))
+    }
+}
