@@ -11,6 +11,7 @@ mod conformance;
 mod fault;
 mod gate;
 mod probe;
+pub mod proxy;
 pub mod shared;
 
 pub use crate::app::{NO_VALUE, routes};
