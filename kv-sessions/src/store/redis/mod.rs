@@ -403,3 +403,5 @@ impl RedisStoreBuilder {
     }
 }
 
+#[cfg(test)]
+mod tests;
