@@ -198,6 +198,7 @@
 //! |---|---|---|
 //! | [`SledStore`] | on local disk, across restarts | the default: one machine, nothing to install |
 //! | [`MokaStore`] | in memory, bounded | tests, throwaway sessions, and as the cache |
+//! | [`RedisStore`] | in Redis, expired by Redis itself (feature `redis`) | sessions shared by several instances of an app |
 //! | [`CachedStore`] | a cache in front of any store | what [`SessionMiddlewareBuilder::cache`] builds |
 //!
 //! [`SledStore`] keeps sled's page cache small (64 MiB by default) and runs every disk operation
@@ -273,6 +274,8 @@ pub use crate::store::MokaStore;
 pub use crate::store::{BoxedStore, CacheEpoch, CachedStore, SessionCache, SessionStore};
 #[cfg(feature = "sled")]
 pub use crate::store::{Durability, SledStore, SledStoreBuilder};
+#[cfg(feature = "redis")]
+pub use crate::store::{RedisStore, RedisStoreBuilder};
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything
 /// here may change in any release.

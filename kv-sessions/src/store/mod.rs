@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`SledStore`] | the embedded default: a local sled database that survives restarts |
 //! | [`MokaStore`] | an in-memory store, and the usual [`SessionCache`] in front of another store |
+//! | [`RedisStore`] | sessions in Redis, shared by every instance of an app |
 //! | [`CachedStore`] | a store that reads through a cache into another store |
 
 use std::future::Future;
@@ -20,6 +21,8 @@ mod cached;
 mod codec;
 #[cfg(feature = "moka")]
 mod moka;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "sled")]
 mod sled;
 
@@ -28,6 +31,8 @@ pub(crate) use self::boxed::DynStore;
 pub use self::cached::CachedStore;
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sled")]
 pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 

@@ -1,0 +1,405 @@
+//! The Redis hash that holds one session: its field names, and the conversions between a
+//! [`Record`] and the hash's fields.
+//!
+//! ```text
+//! version     "7"                            saves so far, in decimal
+//! created_at  "1767225600000"                milliseconds since the Unix epoch
+//! expires_at  "1767229200000"                milliseconds since the Unix epoch
+//! rule        "on_inactivity:2592000.000000000"    the session's own rule, exactly; absent for the default
+//! rule_ms     "idle:2592000000"              the same rule as the scripts compute with; absent with `rule`
+//! k:<key>     "<JSON text>"                  one field per entry
+//! ```
+//!
+//! Every entry's field starts with [`ENTRY`] and no metadata field does, so no session key can
+//! collide with the metadata, whatever it spells. The scripts read these names from a prelude
+//! generated from the constants below, so this module is their one owner.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::expiry::Expiry;
+use crate::id::SessionId;
+use crate::record::Record;
+
+/// The field holding the number of saves.
+pub(super) const VERSION: &str = "version";
+/// The field holding the creation time.
+pub(super) const CREATED_AT: &str = "created_at";
+/// The field holding the deadline.
+pub(super) const EXPIRES_AT: &str = "expires_at";
+/// The field holding the session's own rule, exactly, for [`Record::expiry`].
+pub(super) const RULE: &str = "rule";
+/// The field holding the session's own rule in whole milliseconds, for the scripts' arithmetic.
+pub(super) const RULE_MS: &str = "rule_ms";
+/// What every entry's field starts with, followed by the entry's key.
+pub(super) const ENTRY: &str = "k:";
+
+/// The largest whole number that the scripts' Lua numbers (doubles) hold exactly: every time they
+/// compute with is kept at or below it, a moment some 285,000 years from now.
+pub(super) const MAX_SAFE_MS: u64 = (1 << 53) - 1;
+/// [`Expiry::LONGEST`] in milliseconds.
+pub(super) const LONGEST_MS: u64 = Expiry::LONGEST.as_secs() * 1000;
+
+/// A field of a hash as Redis returns it: its name and its value, as bytes.
+pub(super) type RawField = (Vec<u8>, Vec<u8>);
+
+/// Why a hash read from Redis is not a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum DecodeError {
+    #[error("the session hash has no `{0}` field")]
+    Missing(&'static str),
+    #[error("the session hash's `{0}` field is malformed")]
+    Malformed(&'static str),
+    #[error("the session hash has a field that is neither metadata nor an entry: {0:?}")]
+    UnknownField(String),
+    #[error("the session hash holds text that is not UTF-8")]
+    NotUtf8,
+    #[error("a session script returned a hash with an odd number of elements")]
+    OddLength,
+}
+
+/// The fields of the hash that stores `record`, each a name and its value.
+pub(super) fn fields(record: &Record) -> Vec<(String, String)> {
+    let mut fields = Vec::with_capacity(5 + record.len());
+    fields.push((VERSION.to_owned(), record.version().to_string()));
+    fields.push((
+        CREATED_AT.to_owned(),
+        millis(record.created_at()).to_string(),
+    ));
+    fields.push((
+        EXPIRES_AT.to_owned(),
+        millis(record.expires_at()).to_string(),
+    ));
+    if let Some(rule) = record.expiry() {
+        fields.push((RULE.to_owned(), rule_text(rule)));
+        fields.push((RULE_MS.to_owned(), rule_ms(rule)));
+    }
+    for (key, json) in record.entries() {
+        fields.push((format!("{ENTRY}{key}"), json.to_owned()));
+    }
+    fields
+}
+
+/// The session `id` from the fields of its hash, in any order.
+pub(super) fn decode(
+    id: SessionId,
+    fields: impl IntoIterator<Item = RawField>,
+) -> Result<Record, DecodeError> {
+    let mut meta = Metadata::default();
+    let mut entries = Vec::new();
+    for (name, value) in fields {
+        let name = String::from_utf8(name).map_err(|_| DecodeError::NotUtf8)?;
+        let value = String::from_utf8(value).map_err(|_| DecodeError::NotUtf8)?;
+        match name.strip_prefix(ENTRY) {
+            Some(key) => entries.push((key.to_owned(), value)),
+            None => meta.set(name, value)?,
+        }
+    }
+    meta.into_record(id, entries)
+}
+
+/// Pairs up a hash returned by a script as one flat list of names and values.
+pub(super) fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<RawField>, DecodeError> {
+    if !flat.len().is_multiple_of(2) {
+        return Err(DecodeError::OddLength);
+    }
+    let mut items = flat.into_iter();
+    Ok(std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect())
+}
+
+/// The metadata fields of a hash, as read.
+#[derive(Default)]
+struct Metadata {
+    version: Option<String>,
+    created_at: Option<String>,
+    expires_at: Option<String>,
+    rule: Option<String>,
+    rule_ms: Option<String>,
+}
+
+impl Metadata {
+    fn set(&mut self, name: String, value: String) -> Result<(), DecodeError> {
+        let slot = match name.as_str() {
+            VERSION => &mut self.version,
+            CREATED_AT => &mut self.created_at,
+            EXPIRES_AT => &mut self.expires_at,
+            RULE => &mut self.rule,
+            RULE_MS => &mut self.rule_ms,
+            _ => return Err(DecodeError::UnknownField(name)),
+        };
+        *slot = Some(value);
+        Ok(())
+    }
+
+    fn into_record(
+        self,
+        id: SessionId,
+        entries: Vec<(String, String)>,
+    ) -> Result<Record, DecodeError> {
+        let version = number(VERSION, self.version)?;
+        let created_at = from_millis(number(CREATED_AT, self.created_at)?);
+        let expires_at = from_millis(number(EXPIRES_AT, self.expires_at)?);
+        let rule = match (self.rule, self.rule_ms) {
+            (None, None) => None,
+            (Some(text), Some(ms)) => {
+                let rule = parse_rule(&text).ok_or(DecodeError::Malformed(RULE))?;
+                // The scripts compute with `rule_ms` alone: one that disagrees with `rule` would
+                // give deadlines the record does not explain.
+                if ms != rule_ms(rule) {
+                    return Err(DecodeError::Malformed(RULE_MS));
+                }
+                Some(rule)
+            }
+            (Some(_), None) => return Err(DecodeError::Missing(RULE_MS)),
+            (None, Some(_)) => return Err(DecodeError::Missing(RULE)),
+        };
+        Ok(Record::new(id, version, created_at, expires_at, entries).with_expiry(rule))
+    }
+}
+
+/// The number in the metadata field `name`: decimal digits only, as the scripts accept them.
+fn number(name: &'static str, text: Option<String>) -> Result<u64, DecodeError> {
+    let text = text.ok_or(DecodeError::Missing(name))?;
+    digits(&text).ok_or(DecodeError::Malformed(name))
+}
+
+/// `text` as a number, where it is nothing but decimal digits (Rust's parser would also take a
+/// leading `+`, which the scripts refuse).
+fn digits(text: &str) -> Option<u64> {
+    let all_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    all_digits.then(|| text.parse().ok()).flatten()
+}
+
+/// A rule exactly, to the nanosecond, so that a record reads back equal to the one saved:
+/// `on_inactivity:<secs>.<nanos>`, `on_session_end:<secs>.<nanos>` or
+/// `at_date_time:<secs>.<nanos>` since the Unix epoch, with a `-` before instants before it.
+pub(super) fn rule_text(rule: Expiry) -> String {
+    let exact = |d: Duration| format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+    match rule {
+        Expiry::OnInactivity(idle) => format!("on_inactivity:{}", exact(idle)),
+        Expiry::OnSessionEnd(idle) => format!("on_session_end:{}", exact(idle)),
+        Expiry::AtDateTime(at) => match at.duration_since(UNIX_EPOCH) {
+            Ok(after) => format!("at_date_time:{}", exact(after)),
+            Err(before) => format!("at_date_time:-{}", exact(before.duration())),
+        },
+    }
+}
+
+/// The rule written by [`rule_text`].
+fn parse_rule(text: &str) -> Option<Expiry> {
+    let (kind, value) = text.split_once(':')?;
+    match kind {
+        "on_inactivity" => Some(Expiry::OnInactivity(parse_duration(value)?)),
+        "on_session_end" => Some(Expiry::OnSessionEnd(parse_duration(value)?)),
+        "at_date_time" => match value.strip_prefix('-') {
+            Some(before) => UNIX_EPOCH.checked_sub(parse_duration(before)?),
+            None => UNIX_EPOCH.checked_add(parse_duration(value)?),
+        }
+        .map(Expiry::AtDateTime),
+        _ => None,
+    }
+}
+
+/// `<secs>.<nanos>`, with exactly nine digits of nanoseconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let (secs, nanos) = text.split_once('.')?;
+    if nanos.len() != 9 {
+        return None;
+    }
+    Some(Duration::new(
+        digits(secs)?,
+        u32::try_from(digits(nanos)?).ok()?,
+    ))
+}
+
+/// A rule as the scripts compute a deadline from it, in whole milliseconds:
+///
+/// - `idle:<ms>` for the idle rules: the deadline lies `ms` after now, with `ms` cut to
+///   [`Expiry::LONGEST`], as [`SessionPolicy::deadline`](crate::SessionPolicy::deadline) cuts it;
+/// - `at:<ms>` for a fixed instant, taken to be the epoch where it lies before it and cut to
+///   [`MAX_SAFE_MS`] far beyond the [`Expiry::LONGEST`] cap, neither of which changes a deadline.
+pub(super) fn rule_ms(rule: Expiry) -> String {
+    match rule {
+        Expiry::OnInactivity(idle) | Expiry::OnSessionEnd(idle) => {
+            let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+            format!("idle:{}", idle.min(LONGEST_MS))
+        }
+        Expiry::AtDateTime(at) => format!("at:{}", millis(at)),
+    }
+}
+
+/// Whole milliseconds since the Unix epoch, rounded down: 0 before the epoch, and at most
+/// [`MAX_SAFE_MS`].
+pub(super) fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_millis()).map_or(MAX_SAFE_MS, |ms| ms.min(MAX_SAFE_MS))
+    })
+}
+
+/// The moment `ms` milliseconds after the Unix epoch.
+pub(super) fn from_millis(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expiry: Option<Expiry>) -> Record {
+        let entries = [("cart.items", "[1,2]"), ("name", "\"é\""), ("version", "1")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        Record::new(
+            SessionId::generate(),
+            7,
+            from_millis(1_000),
+            from_millis(9_000),
+            entries,
+        )
+        .with_expiry(expiry)
+    }
+
+    fn bytes(fields: Vec<(String, String)>) -> Vec<RawField> {
+        fields
+            .into_iter()
+            .map(|(name, value)| (name.into_bytes(), value.into_bytes()))
+            .collect()
+    }
+
+    fn without(fields: Vec<(String, String)>, name: &str) -> Vec<RawField> {
+        bytes(fields.into_iter().filter(|(n, _)| n != name).collect())
+    }
+
+    fn with(mut fields: Vec<(String, String)>, name: &str, value: &str) -> Vec<RawField> {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name.to_owned(), value.to_owned()));
+        bytes(fields)
+    }
+
+    #[test]
+    fn every_rule_round_trips_to_the_nanosecond() {
+        let before_epoch = UNIX_EPOCH - Duration::new(5, 7);
+        let rules = [
+            None,
+            Some(Expiry::OnInactivity(Duration::from_secs(60))),
+            Some(Expiry::OnInactivity(Duration::MAX)),
+            Some(Expiry::OnSessionEnd(Duration::new(3, 999_999_999))),
+            Some(Expiry::AtDateTime(
+                from_millis(1_767_225_600_123) + Duration::from_nanos(4),
+            )),
+            Some(Expiry::AtDateTime(before_epoch)),
+            Some(Expiry::AtDateTime(
+                UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 2),
+            )),
+        ];
+        for rule in rules {
+            let record = record(rule);
+            let decoded = decode(record.id(), bytes(fields(&record)));
+            assert_eq!(decoded, Ok(record), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_spelled_like_metadata_stays_an_entry() {
+        let record = record(None);
+        let fields = fields(&record);
+        assert!(fields.contains(&("k:version".to_owned(), "1".to_owned())));
+        assert!(fields.contains(&("version".to_owned(), "7".to_owned())));
+        assert_eq!(
+            decode(record.id(), bytes(fields)).unwrap().get("version"),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_metadata_is_a_decode_error() {
+        let rule = Some(Expiry::OnInactivity(Duration::from_secs(60)));
+        let record = record(rule);
+        let id = record.id();
+        let fields = || fields(&record);
+        let cases = [
+            (without(fields(), VERSION), DecodeError::Missing(VERSION)),
+            (
+                without(fields(), CREATED_AT),
+                DecodeError::Missing(CREATED_AT),
+            ),
+            (
+                without(fields(), EXPIRES_AT),
+                DecodeError::Missing(EXPIRES_AT),
+            ),
+            (without(fields(), RULE_MS), DecodeError::Missing(RULE_MS)),
+            (without(fields(), RULE), DecodeError::Missing(RULE)),
+            (
+                with(fields(), VERSION, "+7"),
+                DecodeError::Malformed(VERSION),
+            ),
+            (
+                with(fields(), CREATED_AT, "1e3"),
+                DecodeError::Malformed(CREATED_AT),
+            ),
+            (
+                with(fields(), EXPIRES_AT, ""),
+                DecodeError::Malformed(EXPIRES_AT),
+            ),
+            (
+                with(fields(), RULE, "forever:1"),
+                DecodeError::Malformed(RULE),
+            ),
+            (
+                with(fields(), RULE, "on_inactivity:60"),
+                DecodeError::Malformed(RULE),
+            ),
+            (
+                with(fields(), RULE_MS, "idle:1"),
+                DecodeError::Malformed(RULE_MS),
+            ),
+            (
+                with(fields(), "owner", "x"),
+                DecodeError::UnknownField("owner".to_owned()),
+            ),
+        ];
+        for (hash, error) in cases {
+            assert_eq!(decode(id, hash), Err(error.clone()), "{error}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_a_decode_error() {
+        let record = record(None);
+        let mut value = bytes(fields(&record));
+        value.push((b"k:a".to_vec(), vec![0xff]));
+        assert_eq!(decode(record.id(), value), Err(DecodeError::NotUtf8));
+        let mut name = bytes(fields(&record));
+        name.push((vec![b'k', b':', 0xc0], b"1".to_vec()));
+        assert_eq!(decode(record.id(), name), Err(DecodeError::NotUtf8));
+    }
+
+    #[test]
+    fn a_flat_reply_pairs_up_or_is_refused() {
+        let flat = ["a", "1", "b", "2"].map(|s| s.as_bytes().to_vec()).to_vec();
+        assert_eq!(
+            pairs(flat.clone()),
+            Ok(vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ])
+        );
+        assert_eq!(pairs(flat[..3].to_vec()), Err(DecodeError::OddLength));
+    }
+
+    #[test]
+    fn script_rules_are_whole_milliseconds_within_the_caps() {
+        let idle = |d| rule_ms(Expiry::OnInactivity(d));
+        assert_eq!(idle(Duration::from_micros(1_999)), "idle:1");
+        assert_eq!(idle(Duration::MAX), format!("idle:{LONGEST_MS}"));
+        assert_eq!(
+            rule_ms(Expiry::OnSessionEnd(
+                Expiry::LONGEST + Duration::from_millis(1)
+            )),
+            format!("idle:{LONGEST_MS}")
+        );
+        let at = |t| rule_ms(Expiry::AtDateTime(t));
+        assert_eq!(at(from_millis(5) + Duration::from_micros(999)), "at:5");
+        assert_eq!(at(UNIX_EPOCH - Duration::from_secs(1)), "at:0");
+        let far = UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 2);
+        assert_eq!(at(far), format!("at:{MAX_SAFE_MS}"));
+    }
+}

@@ -1,0 +1,174 @@
+-- What the create, update and renew scripts share. The prelude before this file, generated from
+-- hash.rs, names the hash's fields (VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY) and
+-- gives LONGEST_MS, so that the layout has one owner.
+--
+-- Lua numbers are doubles: every time and size here stays below 2^53, where they are exact.
+
+-- HSET takes a hash's fields this many values at a time, because unpack is limited by Lua's stack.
+local CHUNK = 1000
+
+-- `text` as a number, where it is nothing but decimal digits; else nil.
+local function whole(text)
+  if text and string.match(text, "^%d+$") then
+    return tonumber(text)
+  end
+end
+
+-- The kind ("idle" or "at") and the milliseconds of a rule as `hash::rule_ms` writes it; nil
+-- where `text` is not one.
+local function parse_rule(text)
+  local kind, ms = string.match(text or "", "^(%l+):(%d+)$")
+  if kind == "idle" or kind == "at" then
+    return kind, tonumber(ms)
+  end
+end
+
+-- The session stored under `key`, where it is live at `now`: its fields, version and creation
+-- time. A hash whose metadata does not read counts as no session, as a record that does not
+-- decode does in the sled store; the load that meets it reports it as corrupt.
+local function live(key, now)
+  local flat = redis.call("HGETALL", key)
+  local fields = {}
+  for i = 1, #flat, 2 do
+    fields[flat[i]] = flat[i + 1]
+  end
+  local version = whole(fields[VERSION])
+  local created_at = whole(fields[CREATED_AT])
+  local expires_at = whole(fields[EXPIRES_AT])
+  if not (version and created_at and expires_at) or expires_at <= now then
+    return nil
+  end
+  if fields[RULE] and not parse_rule(fields[RULE_MS]) then
+    return nil
+  end
+  return { fields = fields, version = version, created_at = created_at }
+end
+
+-- The arguments of a merge, as `args::merge` writes them, and the index of the first argument
+-- after them.
+local function merge_args()
+  local a = {
+    now = tonumber(ARGV[1]),
+    furthest = tonumber(ARGV[2]),
+    max_size = tonumber(ARGV[3]),
+    clears = ARGV[4] == "1",
+    sets_rule = ARGV[5] == "1",
+    rule = ARGV[6],
+    rule_ms = ARGV[7],
+    default_rule_ms = ARGV[8],
+    cap_ms = whole(ARGV[9]),
+    overflow_from = whole(ARGV[10]),
+    sets = {},
+    removes = {},
+  }
+  local at = 13
+  for _ = 1, tonumber(ARGV[11]) do
+    a.sets[#a.sets + 1] = { ARGV[at], ARGV[at + 1] }
+    at = at + 2
+  end
+  for _ = 1, tonumber(ARGV[12]) do
+    a.removes[#a.removes + 1] = ARGV[at]
+    at = at + 1
+  end
+  return a, at
+end
+
+-- The deadline of a session that follows the rule `rule_ms` and was created at `created_at`,
+-- merged at `a.now`: `SessionPolicy::deadline` over whole milliseconds. The rule's own deadline,
+-- capped by the absolute lifetime from creation, and by LONGEST_MS from now. Where creation plus
+-- the lifetime would overflow Rust's SystemTime, the policy caps at creation plus LONGEST_MS
+-- instead, and so does this.
+local function deadline(rule_ms, created_at, a)
+  local kind, ms = parse_rule(rule_ms)
+  local at = ms
+  if kind == "idle" then
+    at = a.now + ms
+  end
+  if a.cap_ms then
+    local lifetime = a.cap_ms
+    if a.overflow_from and created_at >= a.overflow_from then
+      lifetime = LONGEST_MS
+    end
+    at = math.min(at, created_at + lifetime)
+  end
+  return math.min(at, a.furthest)
+end
+
+-- The fields of the live session `base` with the changes `a` merged in, as `Changes::apply_to`
+-- merges them: entries cleared, then written, then removed; the rule the changes set, else the
+-- stored one; the deadline from that rule; the version one up; the creation time kept. Where
+-- the merged entries pass the size cap: nil, and their size.
+local function merge(base, a)
+  local merged = {}
+  if not a.clears then
+    for name, value in pairs(base.fields) do
+      if string.sub(name, 1, #ENTRY) == ENTRY then
+        merged[name] = value
+      end
+    end
+  end
+  for _, write in ipairs(a.sets) do
+    merged[ENTRY .. write[1]] = write[2]
+  end
+  for _, key in ipairs(a.removes) do
+    merged[ENTRY .. key] = nil
+  end
+  local size = 0
+  for name, value in pairs(merged) do
+    size = size + #name - #ENTRY + #value
+  end
+  if size > a.max_size then
+    return nil, size
+  end
+  local rule, rule_ms = base.fields[RULE], base.fields[RULE_MS]
+  if a.sets_rule then
+    rule, rule_ms = a.rule, a.rule_ms
+  end
+  if rule == "" then
+    rule, rule_ms = nil, nil
+  end
+  merged[RULE], merged[RULE_MS] = rule, rule_ms
+  merged[VERSION] = string.format("%d", base.version + 1)
+  merged[CREATED_AT] = base.fields[CREATED_AT]
+  merged[EXPIRES_AT] =
+    string.format("%d", deadline(rule_ms or a.default_rule_ms, base.created_at, a))
+  return merged
+end
+
+-- `fields` (name to value) as one flat list of names and values.
+local function flatten(fields)
+  local flat = {}
+  for name, value in pairs(fields) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+  end
+  return flat
+end
+
+-- The deadline and the flat fields of a record merged in Rust, as `args::fresh` writes them from
+-- ARGV[first] on; nil where the arguments end before `first`.
+local function fresh_args(first)
+  if ARGV[first] == nil then
+    return nil
+  end
+  local flat = {}
+  for i = first + 1, #ARGV do
+    flat[#flat + 1] = ARGV[i]
+  end
+  return ARGV[first], flat
+end
+
+-- Replaces the hash at `key` with the flat fields `flat`, and has Redis delete it at
+-- `expires_at`, at once where that has passed.
+local function store(key, flat, expires_at)
+  redis.call("DEL", key)
+  for first = 1, #flat, CHUNK do
+    redis.call("HSET", key, unpack(flat, first, math.min(first + CHUNK - 1, #flat)))
+  end
+  redis.call("PEXPIREAT", key, expires_at)
+end
+
+-- The reply of a merge that the size cap refused.
+local function too_large(size)
+  return { "too_large", { string.format("%d", size) } }
+end

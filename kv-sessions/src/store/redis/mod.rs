@@ -1,0 +1,407 @@
+//! Sessions in Redis, shared by every instance of an app.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use redis::{FromRedisValue, RedisResult, ScriptInvocation};
+
+use self::connections::Connections;
+use self::scripts::{Reply, SCRIPTS, UnexpectedReply};
+use super::SessionStore;
+use crate::error::StoreError;
+use crate::id::SessionId;
+use crate::record::{Changes, Record, Saved, TooLarge};
+
+mod args;
+mod connections;
+mod hash;
+mod scripts;
+
+/// The prefix of every key by default.
+const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
+/// How long an operation may take by default, connecting included.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many connections a store opens by default.
+const DEFAULT_POOL_SIZE: usize = 1;
+
+/// Sessions in [Redis](https://redis.io), where every instance of an app can reach them, and
+/// where Redis itself deletes each session at its deadline.
+///
+/// Connect once, at start-up, and clone the store into the app (clones share the connections):
+///
+/// ```no_run
+/// # async fn run() -> Result<(), kv_sessions::StoreError> {
+/// use std::time::Duration;
+///
+/// use actix_web::cookie::Key;
+/// use kv_sessions::{RedisStore, SessionMiddleware};
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6379")
+///     .key_prefix("shop:sessions:")
+///     .operation_timeout(Duration::from_millis(500))
+///     .build()
+///     .await?;
+/// let sessions = SessionMiddleware::builder(store, Key::generate()).build();
+/// # Ok(()) }
+/// ```
+///
+/// # Key layout
+/// Each session is one hash, under the key prefix followed by the session id's 32 hex digits
+/// (`kv-sessions:5f0c…` by default). Its fields:
+///
+/// | field | value |
+/// |---|---|
+/// | `version` | the number of saves, in decimal |
+/// | `created_at` | the creation time, in milliseconds since the Unix epoch |
+/// | `expires_at` | the deadline, in milliseconds since the Unix epoch |
+/// | `rule` | the session's own [`Expiry`](crate::Expiry) to the nanosecond, such as `on_inactivity:2592000.000000000`; absent where the session follows the default |
+/// | `rule_ms` | the same rule in whole milliseconds, as the scripts compute with it: `idle:<ms>` or `at:<ms>` |
+/// | `k:<key>` | the JSON text of the entry `<key>`, byte for byte |
+///
+/// Only entry fields start with `k:`, so no session key can collide with the metadata. The hash
+/// carries a Redis expiry (`PEXPIREAT`) at its deadline, so expired sessions leave Redis on their
+/// own; nothing needs sweeping.
+///
+/// # One round trip, atomically
+/// Each operation is one request to Redis. A load is one `HGETALL`; every write is a Lua script,
+/// sent by its SHA-1 (`EVALSHA`, with the source again where Redis has lost it), and Redis runs
+/// a script with nothing else in between. So each write applies its [`Changes`] to the latest
+/// stored copy, as the [`SessionStore`] contract asks:
+///
+/// - `update` merges into the live session and refreshes its deadline and expiry; where there
+///   is no live session it writes nothing and answers [`Saved::Gone`];
+/// - `create` writes a new session, and fails where a live session already holds the id;
+/// - `renew` moves the live session, with the changes merged in, to the new id and deletes the
+///   old one, in one script over both keys; where the old session is gone, the new id gets only
+///   the changes' writes, and nothing at all where they write no value;
+/// - `delete` reads the hash and deletes it in one script, and hands back the session if it was
+///   live.
+///
+/// A merge in a script gives exactly the record that [`Changes::apply_to`] gives: the same
+/// entries, rule, version and creation time, the same size cap, refused whole with
+/// [`Saved::TooLarge`], and the same deadline to the millisecond. The arithmetic that does not
+/// depend on the stored session is done in Rust before the script runs, with the deadline's
+/// inputs passed as arguments; the script adds the stored rule's part and takes the minimums.
+///
+/// Because `renew` touches two keys, the store needs a single Redis server (with replicas, if
+/// you like), not Redis Cluster. It is tested against Redis 7.
+///
+/// Redis keeps sessions as durably as it is configured to (RDB snapshots, the append-only file,
+/// or neither). Under `maxmemory`, its eviction policy may drop sessions before their deadline;
+/// an evicted session is simply gone, as if it had expired.
+///
+/// # Clocks
+/// "Now" is the app server's clock, in whole milliseconds, sent with every operation: every
+/// store computes deadlines from the same clock, and a session is live while its `expires_at`
+/// lies after the app's now. Redis deletes the hash by its own clock, so where the two clocks
+/// differ it deletes sessions that much early or late; a late one is never returned.
+///
+/// # Timeouts and outages
+/// Every operation, connecting included, fails with [`StoreError::Backend`] once it has taken
+/// longer than the operation timeout (2 s by default; [`RedisStoreBuilder::operation_timeout`]),
+/// and [`build`](RedisStoreBuilder::build) fails the same way, so an unreachable server never
+/// hangs start-up or a request. A refused connection fails sooner, after two quick retries, with
+/// its cause. A lost connection is opened again, so the store recovers without a restart when
+/// Redis comes back.
+///
+/// The connections belong to the async runtime that built the store: build it in `main`, before
+/// `HttpServer::new`, on the runtime that runs the server.
+///
+/// # Caching
+/// A [`CachedStore`](crate::CachedStore) in front serves loads from memory. With several app
+/// instances over one Redis, each instance's cache can serve a copy that another instance has
+/// since changed; see [`CachedStore`](crate::CachedStore).
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+/// What the clones of one store share.
+struct Inner {
+    connections: Connections,
+    key_prefix: String,
+    timeout: Duration,
+}
+
+/// Shows where the store points, never the URL's user name or password.
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("server", &self.inner.connections.server())
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("pool_size", &self.inner.connections.len())
+            .field("operation_timeout", &self.inner.timeout)
+            .finish()
+    }
+}
+
+/// Why a Redis operation failed, beside the errors of the Redis client.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("Redis did not answer within the operation timeout of {0:?}")]
+    TimedOut(Duration),
+    #[error("a new session id is already in use")]
+    IdInUse,
+}
+
+impl RedisStore {
+    /// Connects to the Redis server at `url` (such as `redis://127.0.0.1:6379`, or
+    /// `redis://user:password@host:6379/2`) with default settings.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).build().await
+    }
+
+    /// Starts configuring a store for the Redis server at `url`.
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+        }
+    }
+
+    /// The key of session `id`.
+    fn key(&self, id: &SessionId) -> String {
+        format!("{}{id}", self.inner.key_prefix)
+    }
+
+    /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
+    async fn timed<T, F>(
+        &self,
+        work: impl FnOnce(redis::aio::ConnectionManager) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = RedisResult<T>>,
+    {
+        let timeout = self.inner.timeout;
+        match tokio::time::timeout(timeout, work(self.inner.connections.next())).await {
+            Ok(answer) => answer.map_err(StoreError::backend),
+            Err(_) => Err(StoreError::backend(Failure::TimedOut(timeout))),
+        }
+    }
+
+    /// Runs a script invocation.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.timed(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
+    /// Runs a write script and reads its reply.
+    async fn write(&self, invocation: &ScriptInvocation<'_>) -> Result<Reply, StoreError> {
+        let tagged = self.invoke(invocation).await?;
+        Reply::parse(tagged).map_err(StoreError::backend)
+    }
+
+    /// [`SessionStore::create`] with the clock at `now`, a whole millisecond: the store's tests
+    /// set the clock through it.
+    async fn create_at(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let record = match changes.apply_to(*id, None, now) {
+            Ok(record) => record,
+            Err(refusal) => return Ok(Saved::TooLarge(refusal)),
+        };
+        let mut invocation = SCRIPTS.create.key(self.key(id));
+        invocation.arg(args::now(now)).arg(args::fresh(&record));
+        let reply = self.write(&invocation).await?;
+        outcome(*id, changes, reply, Some(Ok(record)))
+    }
+
+    /// [`SessionStore::update`] with the clock at `now`, a whole millisecond: the store's tests
+    /// set the clock through it.
+    async fn update_at(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let mut invocation = SCRIPTS.update.key(self.key(id));
+        invocation.arg(args::merge(changes, now));
+        let reply = self.write(&invocation).await?;
+        outcome(*id, changes, reply, None)
+    }
+
+    /// [`SessionStore::renew`] with the clock at `now`, a whole millisecond: the store's tests
+    /// set the clock through it.
+    async fn renew_at(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let fresh = changes
+            .writes_a_value()
+            .then(|| changes.apply_to(*new, None, now));
+        let mut invocation = SCRIPTS.renew.key(self.key(old));
+        invocation.key(self.key(new)).arg(args::merge(changes, now));
+        if let Some(Ok(record)) = &fresh {
+            invocation.arg(args::fresh(record));
+        }
+        let reply = self.write(&invocation).await?;
+        outcome(*new, changes, reply, fresh)
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let fields: Vec<hash::RawField> = self
+            .timed(|mut connection| async move {
+                redis::cmd("HGETALL")
+                    .arg(key)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let record = hash::decode(*id, fields).map_err(StoreError::corrupt)?;
+        Ok(Some(record).filter(|record| !record.is_expired_at(SystemTime::now())))
+    }
+
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.create_at(id, changes, now()).await
+    }
+
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.update_at(id, changes, now()).await
+    }
+
+    /// Moves the session in one script over both keys.
+    async fn renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        self.renew_at(old, new, changes, now()).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let flat: Vec<Vec<u8>> = self.invoke(&SCRIPTS.delete.key(self.key(id))).await?;
+        if flat.is_empty() {
+            return Ok(None);
+        }
+        match hash::pairs(flat).and_then(|fields| hash::decode(*id, fields)) {
+            Ok(record) => {
+                Ok(Some(record).filter(|record| !record.is_expired_at(SystemTime::now())))
+            }
+            Err(error) => {
+                // The session is gone either way; there is nothing to hand back.
+                tracing::warn!(%error, "deleted a corrupt session record");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The app's clock now, in whole milliseconds: the instant every deadline of one operation is
+/// computed from, in Rust and in the script alike.
+fn now() -> SystemTime {
+    hash::from_millis(hash::millis(SystemTime::now()))
+}
+
+/// What a write script's reply means for session `id`, saved with `changes`. `fresh` is the record
+/// merged in Rust from the changes alone, where the script was offered one to write.
+fn outcome(
+    id: SessionId,
+    changes: &Changes,
+    reply: Reply,
+    fresh: Option<Result<Record, TooLarge>>,
+) -> Result<Saved, StoreError> {
+    match (reply, fresh) {
+        (Reply::Stored(flat), _) => hash::pairs(flat)
+            .and_then(|fields| hash::decode(id, fields))
+            .map(Saved::Stored)
+            .map_err(StoreError::corrupt),
+        (Reply::Written, Some(Ok(record))) => Ok(Saved::Stored(record)),
+        (Reply::Gone, Some(Err(refusal))) => Ok(Saved::TooLarge(refusal)),
+        (Reply::Gone, _) => Ok(Saved::Gone),
+        (Reply::TooLarge(size), _) => Ok(Saved::TooLarge(TooLarge::new(
+            size,
+            changes.policy().max_size(),
+        ))),
+        (Reply::InUse, _) => Err(StoreError::backend(Failure::IdInUse)),
+        (Reply::Written, _) => Err(StoreError::backend(UnexpectedReply::new("written"))),
+    }
+}
+
+/// Settings for a [`RedisStore`], from [`RedisStore::builder`].
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedisStoreBuilder {
+    url: String,
+    key_prefix: String,
+    pool_size: usize,
+    operation_timeout: Duration,
+}
+
+/// Shows where the store will point, never the URL's user name or password.
+impl std::fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("server", &connections::describe(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// What every key of the store starts with; the session id follows. Defaults to
+    /// `kv-sessions:`. Give apps that share one Redis database prefixes of their own.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// How many connections the store opens, and takes in turn (at least one). Defaults to one.
+    ///
+    /// Each connection is multiplexed: every request in flight shares it, pipelined, and Redis
+    /// runs one command at a time whatever the number of connections. One connection therefore
+    /// serves a busy app. More can help where large sessions make small replies queue behind
+    /// large ones on one socket.
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// How long one operation may take, connecting included, before it fails with
+    /// [`StoreError::Backend`]. Defaults to 2 seconds. [`build`](Self::build) has the same
+    /// time to connect.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Connects, and fails where Redis cannot be reached within the operation timeout.
+    pub async fn build(self) -> Result<RedisStore, StoreError> {
+        let timeout = self.operation_timeout;
+        let opening = Connections::open(&self.url, self.pool_size, timeout);
+        let connections = match tokio::time::timeout(timeout, opening).await {
+            Ok(opened) => opened.map_err(StoreError::backend)?,
+            Err(_) => return Err(StoreError::backend(Failure::TimedOut(timeout))),
+        };
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                connections,
+                key_prefix: self.key_prefix,
+                timeout,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

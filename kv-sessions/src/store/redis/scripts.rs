@@ -1,0 +1,133 @@
+//! The Lua scripts that carry out each write as one atomic step inside Redis, and their replies.
+//!
+//! The sources sit beside this file, in `lua/`. The create, update and renew scripts share
+//! `session.lua`, behind a prelude generated here from the field names of [`hash`](super::hash),
+//! so the layout is spelled out once.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+use super::hash::{CREATED_AT, ENTRY, EXPIRES_AT, LONGEST_MS, RULE, RULE_MS, VERSION};
+
+/// The scripts, hashed once per process. Redis keeps them by that hash; where it has lost them
+/// (a restart, `SCRIPT FLUSH`), [`Script`] sends the source again.
+pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    create: session_script(include_str!("lua/create.lua")),
+    update: session_script(include_str!("lua/update.lua")),
+    renew: session_script(include_str!("lua/renew.lua")),
+    delete: Script::new(include_str!("lua/delete.lua")),
+});
+
+/// One script per write.
+pub(super) struct Scripts {
+    pub(super) create: Script,
+    pub(super) update: Script,
+    pub(super) renew: Script,
+    pub(super) delete: Script,
+}
+
+/// A script made of the prelude, `session.lua` and `body`.
+fn session_script(body: &str) -> Script {
+    Script::new(&format!(
+        "{}\n{}\n{body}",
+        prelude(),
+        include_str!("lua/session.lua")
+    ))
+}
+
+/// The Lua that names the hash's fields and the longest deadline.
+fn prelude() -> String {
+    format!(
+        "local VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY = \
+         \"{VERSION}\", \"{CREATED_AT}\", \"{EXPIRES_AT}\", \"{RULE}\", \"{RULE_MS}\", \"{ENTRY}\"\n\
+         local LONGEST_MS = {LONGEST_MS}\n"
+    )
+}
+
+/// What a write script answered: a tag and its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// The script merged the changes and stored this hash, as a flat list of names and values.
+    Stored(Vec<Vec<u8>>),
+    /// The script stored the record merged in Rust that it was sent.
+    Written,
+    /// There was no live session to merge into, and nothing was written.
+    Gone,
+    /// The merged session would hold this many bytes, past the cap; nothing was written.
+    TooLarge(usize),
+    /// A live session already holds the fresh id; nothing was written.
+    InUse,
+}
+
+/// A reply no script gives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a session script gave an unexpected reply, tagged {0:?}")]
+pub(super) struct UnexpectedReply(String);
+
+impl UnexpectedReply {
+    /// The reply tagged `tag`, where the script should not have given it.
+    pub(super) fn new(tag: &str) -> Self {
+        Self(tag.to_owned())
+    }
+}
+
+impl Reply {
+    /// Reads the `{tag, payload}` pair a write script returns.
+    pub(super) fn parse(
+        (tag, mut payload): (String, Vec<Vec<u8>>),
+    ) -> Result<Self, UnexpectedReply> {
+        match tag.as_str() {
+            "stored" => Ok(Self::Stored(payload)),
+            "written" => Ok(Self::Written),
+            "gone" => Ok(Self::Gone),
+            "in_use" => Ok(Self::InUse),
+            "too_large" => payload
+                .pop()
+                .and_then(|size| String::from_utf8(size).ok()?.parse().ok())
+                .map(Self::TooLarge)
+                .ok_or(UnexpectedReply(tag)),
+            _ => Err(UnexpectedReply(tag)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(tag: &str, payload: &[&str]) -> Result<Reply, UnexpectedReply> {
+        let payload = payload.iter().map(|s| s.as_bytes().to_vec()).collect();
+        Reply::parse((tag.to_owned(), payload))
+    }
+
+    #[test]
+    fn every_tag_a_script_returns_is_understood() {
+        assert_eq!(
+            reply("stored", &["version", "1"]),
+            Ok(Reply::Stored(vec![b"version".to_vec(), b"1".to_vec()]))
+        );
+        assert_eq!(reply("written", &[]), Ok(Reply::Written));
+        assert_eq!(reply("gone", &[]), Ok(Reply::Gone));
+        assert_eq!(reply("in_use", &[]), Ok(Reply::InUse));
+        assert_eq!(reply("too_large", &["70000"]), Ok(Reply::TooLarge(70_000)));
+    }
+
+    #[test]
+    fn an_unknown_tag_or_a_sizeless_refusal_is_unexpected() {
+        let unexpected = |tag: &str| Err(UnexpectedReply(tag.to_owned()));
+        assert_eq!(reply("merged", &[]), unexpected("merged"));
+        assert_eq!(reply("too_large", &[]), unexpected("too_large"));
+        assert_eq!(reply("too_large", &["-1"]), unexpected("too_large"));
+    }
+
+    #[test]
+    fn the_prelude_names_the_fields_of_the_hash() {
+        assert_eq!(
+            prelude(),
+            "local VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY = \
+             \"version\", \"created_at\", \"expires_at\", \"rule\", \"rule_ms\", \"k:\"\n\
+             local LONGEST_MS = 34560000000\n"
+        );
+    }
+}
