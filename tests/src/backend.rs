@@ -7,8 +7,8 @@ use actix_test::TestServer;
 use actix_web::cookie::Key;
 use actix_web::{App, web};
 use kv_sessions::{
-    BoxedStore, CachedStore, Changes, MokaStore, Record, Saved, SessionId, SessionMiddleware,
-    SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
+    BoxedStore, CachedStore, Changes, MokaStore, Record, RedisStore, Saved, SessionId,
+    SessionMiddleware, SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
 };
 use tempfile::TempDir;
 
@@ -16,6 +16,7 @@ use crate::browser::Browser;
 use crate::fault::{Faults, FaultyStore};
 use crate::gate::Gate;
 use crate::probe::{Probe, ProbeStore};
+use crate::shared::{self, RedisScratch};
 
 /// A store configuration under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,10 @@ pub enum Backend {
     Moka,
     /// A [`MokaStore`] cache over a [`SledStore`]: the embedded default.
     MokaOverSled,
+    /// [`RedisStore`] alone, at `KV_SESSIONS_REDIS_URL`, under a key prefix of the test's own.
+    Redis,
+    /// A [`MokaStore`] cache over a [`RedisStore`].
+    MokaOverRedis,
 }
 
 /// A store under test, whatever its type: the stack the middleware talks to, and handles to look
@@ -37,6 +42,7 @@ pub struct AnyStore {
     bottom: BoxedStore,
     faults: Arc<Faults>,
     sled: Option<SledStore>,
+    scratch: Option<Arc<dyn std::fmt::Debug + Send + Sync>>,
 }
 
 impl AnyStore {
@@ -48,6 +54,7 @@ impl AnyStore {
             top: BoxedStore::new(faulty),
             bottom: BoxedStore::new(store),
             sled: None,
+            scratch: None,
         }
     }
 
@@ -59,12 +66,20 @@ impl AnyStore {
             top: BoxedStore::new(CachedStore::new(cache, faulty)),
             bottom: BoxedStore::new(store),
             sled: None,
+            scratch: None,
         }
     }
 
     /// The same stack, noting that `sled` is the database at its bottom.
     pub fn on_sled(mut self, sled: SledStore) -> Self {
         self.sled = Some(sled);
+        self
+    }
+
+    /// The same stack, keeping `scratch` (the test's own space on a shared server, cleared when
+    /// dropped) until the last clone of the stack is gone.
+    pub fn on_scratch(mut self, scratch: impl std::fmt::Debug + Send + Sync + 'static) -> Self {
+        self.scratch = Some(Arc::new(scratch));
         self
     }
 
@@ -115,6 +130,18 @@ impl SessionStore for AnyStore {
     }
 }
 
+/// A store on the shared Redis, under a prefix of its own.
+async fn redis() -> (RedisStore, RedisScratch) {
+    let url = std::env::var(shared::REDIS_URL).expect("a Redis URL");
+    let scratch = RedisScratch::new(&url);
+    let store = RedisStore::builder(url)
+        .key_prefix(scratch.prefix())
+        .build()
+        .await
+        .expect("connect to Redis");
+    (store, scratch)
+}
+
 /// The cache every cached backend puts in front of its store.
 fn cache() -> MokaStore {
     MokaStore::new(10_000)
@@ -123,8 +150,10 @@ fn cache() -> MokaStore {
 impl Backend {
     /// Whether this backend can run here; where it cannot, stderr says why `test` is skipped.
     pub fn available(self, test: &str) -> bool {
-        let _ = test;
-        true
+        match self {
+            Self::Sled | Self::Moka | Self::MokaOverSled => true,
+            Self::Redis | Self::MokaOverRedis => shared::redis_url(test).is_some(),
+        }
     }
 
     /// Opens this backend's store; sled lives in `dir`.
@@ -139,6 +168,14 @@ impl Backend {
             Self::MokaOverSled => {
                 let sled = sled();
                 AnyStore::cached(cache(), sled.clone()).on_sled(sled)
+            }
+            Self::Redis => {
+                let (store, scratch) = redis().await;
+                AnyStore::plain(store).on_scratch(scratch)
+            }
+            Self::MokaOverRedis => {
+                let (store, scratch) = redis().await;
+                AnyStore::cached(cache(), store).on_scratch(scratch)
             }
         }
     }

@@ -57,6 +57,8 @@ macro_rules! for_every_backend {
             sled => Sled,
             moka => Moka,
             moka_over_sled => MokaOverSled,
+            redis => Redis,
+            moka_over_redis => MokaOverRedis,
         );
     };
     (@backends $scenarios:tt $($module:ident => $backend:ident,)*) => {
