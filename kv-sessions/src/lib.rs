@@ -273,6 +273,8 @@ pub use crate::store::MokaStore;
 pub use crate::store::{CacheEpoch, CachedStore, SessionCache, SessionStore};
 #[cfg(feature = "sled")]
 pub use crate::store::{Durability, SledStore, SledStoreBuilder};
+#[cfg(feature = "postgres")]
+pub use crate::store::{PostgresStore, PostgresStoreBuilder};
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything
 /// here may change in any release.

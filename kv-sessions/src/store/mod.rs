@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`SledStore`] | the embedded default: a local sled database that survives restarts |
 //! | [`MokaStore`] | an in-memory store, and the usual [`SessionCache`] in front of another store |
+//! | `PostgresStore` | sessions in a PostgreSQL table, shared by every instance (feature `postgres`) |
 //! | [`CachedStore`] | a store that reads through a cache into another store |
 
 use std::future::Future;
@@ -20,12 +21,16 @@ mod cached;
 mod codec;
 #[cfg(feature = "moka")]
 mod moka;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sled")]
 mod sled;
 
 pub use self::cached::CachedStore;
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sled")]
 pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 
