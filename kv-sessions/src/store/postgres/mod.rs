@@ -27,6 +27,8 @@ mod name;
 mod statements;
 mod sweeper;
 mod table;
+#[cfg(test)]
+mod tests;
 
 /// Sessions in a [PostgreSQL](https://www.postgresql.org) table, through a pool of
 /// [tokio-postgres](https://docs.rs/tokio-postgres) connections.
