@@ -19,6 +19,12 @@ impl Sweeper {
     pub(super) fn start(runtime: &Handle, table: Table, every: Duration) -> Self {
         Self(runtime.spawn(sweep_every(table, every)).abort_handle())
     }
+
+    /// The task, for tests to see whether it has stopped.
+    #[cfg(test)]
+    pub(super) fn task(&self) -> AbortHandle {
+        self.0.clone()
+    }
 }
 
 impl Drop for Sweeper {

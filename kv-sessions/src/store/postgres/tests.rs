@@ -16,16 +16,24 @@ use crate::error::StoreError;
 use crate::expiry::{Expiry, SessionPolicy};
 use crate::id::SessionId;
 use crate::record::{Changes, Record, Saved};
+use crate::store::SessionStore;
 
 /// A store on a fresh table, with the runtime that drives its connections.
 struct Scratch {
     runtime: Runtime,
     store: PostgresStore,
+    url: String,
 }
 
 impl Scratch {
-    /// A migrated table of its own, or `None` where no server is configured.
+    /// A migrated table of its own, with no sweeper, or `None` where no server is configured.
     fn new(test: &str) -> Option<Self> {
+        Self::sweeping(test, None)
+    }
+
+    /// A migrated table of its own, swept `every` so often, or `None` where no server is
+    /// configured.
+    fn sweeping(test: &str, every: Option<Duration>) -> Option<Self> {
         let Some(url) = std::env::var("KV_SESSIONS_POSTGRES_URL")
             .ok()
             .filter(|url| !url.is_empty())
@@ -39,16 +47,20 @@ impl Scratch {
             .expect("a runtime");
         let table = format!("kv_test_{}", &SessionId::generate().to_string()[..16]);
         let store = runtime.block_on(async {
-            let store = PostgresStore::builder(url)
+            let store = PostgresStore::builder(&url)
                 .table(table)
-                .sweep_every(None)
+                .sweep_every(every)
                 .build()
                 .await
                 .expect("connect");
             store.migrate_up().await.expect("migrate up");
             store
         });
-        Some(Self { runtime, store })
+        Some(Self {
+            runtime,
+            store,
+            url,
+        })
     }
 
     fn run<T>(&self, work: impl Future<Output = T>) -> T {
@@ -64,6 +76,16 @@ impl Scratch {
             uuid::Uuid::from_bytes(*id.as_bytes()),
         );
         self.run(self.store.table.batch(&sql)).expect("insert");
+    }
+
+    /// How many rows the table holds, expired or not.
+    fn rows(&self) -> i64 {
+        let sql = format!(
+            "SELECT count(*) AS n FROM {}",
+            self.store.table.name.quoted()
+        );
+        let rows = self.run(self.store.table.query(&sql, &[])).expect("count");
+        rows[0].get("n")
     }
 }
 
@@ -211,7 +233,10 @@ async fn check(store: &PostgresStore, case: Case) -> Result<(), TestCaseError> {
             };
         }
     }
-    let created = store.create_at(&id, &first, case.born).await.expect("create");
+    let created = store
+        .create_at(&id, &first, case.born)
+        .await
+        .expect("create");
     let expected = as_stored_by_the_table(first.apply_to(id, None, case.born).into());
     prop_assert_eq!(&created, &expected, "create");
     let Saved::Stored(base) = created else {
@@ -300,8 +325,13 @@ fn create_refuses_an_id_a_live_session_holds_and_replaces_an_expired_one() {
     scratch.insert_raw(&live, "1, 0, 9223372036854775807, 0, 0, '{\"old\": \"1\"}'");
     scratch.insert_raw(&expired, "7, 0, 1, 0, 0, '{\"old\": \"1\"}'");
     let refused = scratch.run(scratch.store.create_at(&live, &changes, now));
-    assert!(matches!(refused, Err(StoreError::Backend(_))), "{refused:?}");
-    let kept = scratch.run(scratch.store.load_at(&live, now)).expect("load");
+    assert!(
+        matches!(refused, Err(StoreError::Backend(_))),
+        "{refused:?}"
+    );
+    let kept = scratch
+        .run(scratch.store.load_at(&live, now))
+        .expect("load");
     assert_eq!(kept.expect("kept").get("old"), Some("1"));
     let replaced = scratch.run(scratch.store.create_at(&expired, &changes, now));
     let Ok(Saved::Stored(record)) = replaced else {
@@ -309,4 +339,65 @@ fn create_refuses_an_id_a_live_session_holds_and_replaces_an_expired_one() {
     };
     assert_eq!(record.version(), 1);
     assert_eq!(record.entries().collect::<Vec<_>>(), [("a", "1")]);
+}
+
+/// Changes that write one value under an idle window of `ttl`.
+fn lasting(ttl: Duration) -> Changes {
+    let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));
+    changes.set("k", "\"v\"");
+    changes
+}
+
+#[test]
+fn the_background_sweeper_deletes_expired_rows_on_its_own() {
+    let every = Some(Duration::from_millis(20));
+    let Some(scratch) = Scratch::sweeping("the_background_sweeper_deletes_expired_rows", every)
+    else {
+        return;
+    };
+    let (short, live) = (SessionId::generate(), SessionId::generate());
+    scratch.run(async {
+        let store = &scratch.store;
+        store
+            .create(&short, &lasting(Duration::from_millis(10)))
+            .await
+            .expect("create");
+        store
+            .create(&live, &lasting(Duration::from_secs(600)))
+            .await
+            .expect("create");
+    });
+    assert_eq!(scratch.rows(), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while scratch.rows() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper never ran"
+        );
+        scratch.run(async { tokio::time::sleep(Duration::from_millis(10)).await });
+    }
+    let kept = scratch.run(scratch.store.load(&live)).expect("load");
+    assert!(kept.is_some(), "the live session stays");
+}
+
+#[test]
+fn the_sweeper_stops_with_the_last_clone_of_the_store() {
+    let Some(scratch) = Scratch::new("the_sweeper_stops_with_the_last_clone_of_the_store") else {
+        return;
+    };
+    let first = scratch.run(
+        PostgresStore::builder(&scratch.url)
+            .table(scratch.store.table.name.to_string())
+            .sweep_every(Some(Duration::from_secs(60)))
+            .build(),
+    );
+    let first = first.expect("connect");
+    let second = first.clone();
+    let sweeper = first.sweeper.as_ref().expect("a sweeper").task();
+    drop(first);
+    scratch.run(tokio::task::yield_now());
+    assert!(!sweeper.is_finished(), "a clone still holds the store");
+    drop(second);
+    scratch.run(tokio::task::yield_now());
+    assert!(sweeper.is_finished(), "the last clone is gone");
 }
