@@ -42,8 +42,7 @@ pub(super) enum CorruptRow {
 /// `time` in whole milliseconds since the Unix epoch, rounded down: 0 before the epoch, and
 /// `i64::MAX` past what a `bigint` holds.
 pub(super) fn millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |since| duration_millis(since))
+    time.duration_since(UNIX_EPOCH).map_or(0, duration_millis)
 }
 
 /// `duration` in whole milliseconds, rounded down, at most `i64::MAX`.
