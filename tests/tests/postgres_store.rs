@@ -92,6 +92,24 @@ async fn migrating_down_leaves_other_tables_alone() {
 }
 
 #[actix_rt::test]
+async fn a_schema_qualified_table_holds_sessions_like_any_other() {
+    let Some(url) = shared::postgres_url("a_schema_qualified_table_holds_sessions") else {
+        return;
+    };
+    let store = PostgresStore::builder(url)
+        .table(format!("public.{}", shared::unique_name()))
+        .sweep_every(None)
+        .build()
+        .await
+        .expect("connect");
+    store.migrate_up().await.expect("migrate up");
+    let id = create(&store, Duration::from_secs(60)).await;
+    let loaded = store.load(&id).await.expect("load").expect("stored");
+    assert_eq!(loaded.get("k"), Some("\"v\""));
+    store.migrate_down().await.expect("migrate down");
+}
+
+#[actix_rt::test]
 async fn sweeping_deletes_only_expired_sessions_in_as_many_batches_as_it_takes() {
     let Some(url) = shared::postgres_url("sweeping_deletes_only_expired_sessions") else {
         return;

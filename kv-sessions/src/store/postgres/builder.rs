@@ -136,3 +136,29 @@ impl PostgresStoreBuilder {
         Ok(PostgresStore { table, sweeper })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    #[test]
+    fn building_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+        let mut build = pin!(PostgresStore::builder("postgres://localhost/test").build());
+        let polled = build.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let Poll::Ready(Err(StoreError::Backend(cause))) = polled else {
+            panic!("expected an error at once, got {polled:?}");
+        };
+        assert!(cause.to_string().contains("tokio runtime"), "{cause}");
+    }
+
+    #[test]
+    fn the_builder_s_debug_output_leaves_out_the_url() {
+        let builder = PostgresStore::builder("postgres://user:hunter2@db/app");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("kv_sessions"), "{shown}");
+    }
+}
