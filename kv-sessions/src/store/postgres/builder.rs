@@ -92,9 +92,9 @@ impl PostgresStoreBuilder {
     }
 
     /// How often the background sweeper deletes expired sessions; every minute by default.
-    /// `None` starts no sweeper: expired rows are then deleted only by
-    /// [`PostgresStore::sweep_expired`] or when a deleted session's row is found expired. They
-    /// are never loaded either way.
+    /// `None` starts no sweeper: expired rows then stay until [`PostgresStore::sweep_expired`]
+    /// runs, or a delete or a create under the same id removes them. They are never loaded
+    /// either way.
     pub fn sweep_every(mut self, interval: Option<Duration>) -> Self {
         self.sweep_every = interval;
         self

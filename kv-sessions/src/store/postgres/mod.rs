@@ -33,7 +33,7 @@ mod tests;
 /// Sessions in a [PostgreSQL](https://www.postgresql.org) table, through a pool of
 /// [tokio-postgres](https://docs.rs/tokio-postgres) connections.
 ///
-/// Every operation is one SQL statement, sent in one round trip, and atomic: an update locks
+/// Every operation on a session is one SQL statement, sent in one round trip, and atomic: an update locks
 /// the session's row, merges the [`Changes`] into its latest version and writes the result,
 /// all in the statement, so concurrent requests of one session from any number of app
 /// instances all keep their writes. Every operation, counting the wait for a pooled connection,
@@ -81,8 +81,9 @@ mod tests;
 /// one.
 ///
 /// # The statements
-/// `now` is the app server's clock, sent with each statement, so that a PostgreSQL server and
-/// any other store agree on which sessions are live; times are whole milliseconds, rounded down.
+/// `now` is the app server's clock, sent with each statement, so that the app and every store
+/// agree on which sessions are live whatever the database server's clock says; times are whole
+/// milliseconds, rounded down.
 ///
 /// - **load**: `SELECT` the row whose id matches and whose `expires_at > now`.
 /// - **create**: `INSERT` the changes applied to nothing, with `ON CONFLICT (id) DO UPDATE`

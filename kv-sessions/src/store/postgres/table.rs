@@ -2,6 +2,7 @@
 //! that covers the wait for a connection too.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::Pool;
@@ -23,8 +24,8 @@ const SWEEP_BATCH: i64 = 1000;
 #[derive(Clone)]
 pub(super) struct Table {
     pub(super) pool: Pool,
-    pub(super) name: std::sync::Arc<TableName>,
-    pub(super) statements: std::sync::Arc<Statements>,
+    pub(super) name: Arc<TableName>,
+    pub(super) statements: Arc<Statements>,
     pub(super) timeout: Duration,
 }
 
