@@ -199,6 +199,7 @@
 //! | [`SledStore`] | on local disk, across restarts | the default: one machine, nothing to install |
 //! | [`MokaStore`] | in memory, bounded | tests, throwaway sessions, and as the cache |
 //! | [`RedisStore`] | in Redis, expired by Redis itself (feature `redis`) | sessions shared by several instances of an app |
+//! | [`PostgresStore`] | in a PostgreSQL table (feature `postgres`) | a database you already run, shared by several instances without a cache |
 //! | [`CachedStore`] | a cache in front of any store | what [`SessionMiddlewareBuilder::cache`] builds |
 //!
 //! [`SledStore`] keeps sled's page cache small (64 MiB by default) and runs every disk operation
@@ -242,6 +243,13 @@
 //! [actix-web]: https://docs.rs/actix-web
 //! [sled]: https://docs.rs/sled
 //! [moka]: https://docs.rs/moka
+// The store table links PostgresStore to the item where the feature builds it, and to its
+// published docs where it does not, so that no build of the docs has a broken link.
+#![cfg_attr(feature = "postgres", doc = "[`PostgresStore`]: crate::PostgresStore")]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PostgresStore`]: https://docs.rs/kv-sessions/latest/kv_sessions/struct.PostgresStore.html"
+)]
 #![forbid(unsafe_code)]
 
 mod commit;
@@ -274,6 +282,8 @@ pub use crate::store::MokaStore;
 pub use crate::store::{BoxedStore, CacheEpoch, CachedStore, SessionCache, SessionStore};
 #[cfg(feature = "sled")]
 pub use crate::store::{Durability, SledStore, SledStoreBuilder};
+#[cfg(feature = "postgres")]
+pub use crate::store::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use crate::store::{RedisStore, RedisStoreBuilder};
 

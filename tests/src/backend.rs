@@ -7,8 +7,8 @@ use actix_test::TestServer;
 use actix_web::cookie::Key;
 use actix_web::{App, web};
 use kv_sessions::{
-    BoxedStore, CachedStore, Changes, MokaStore, Record, RedisStore, Saved, SessionId,
-    SessionMiddleware, SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
+    BoxedStore, CachedStore, Changes, MokaStore, PostgresStore, Record, RedisStore, Saved,
+    SessionId, SessionMiddleware, SessionMiddlewareBuilder, SessionStore, SledStore, StoreError,
 };
 use tempfile::TempDir;
 
@@ -16,7 +16,7 @@ use crate::browser::Browser;
 use crate::fault::{Faults, FaultyStore};
 use crate::gate::Gate;
 use crate::probe::{Probe, ProbeStore};
-use crate::shared::{self, RedisScratch};
+use crate::shared::{self, PostgresScratch, RedisScratch, Scratch};
 
 /// A store configuration under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub enum Backend {
     Redis,
     /// A [`MokaStore`] cache over a [`RedisStore`].
     MokaOverRedis,
+    /// [`PostgresStore`] alone, at `KV_SESSIONS_POSTGRES_URL`, on a table of the test's own.
+    Postgres,
+    /// A [`MokaStore`] cache over a [`PostgresStore`].
+    MokaOverPostgres,
 }
 
 /// A store under test, whatever its type: the stack the middleware talks to, and handles to look
@@ -42,7 +46,7 @@ pub struct AnyStore {
     bottom: BoxedStore,
     faults: Arc<Faults>,
     sled: Option<SledStore>,
-    scratch: Option<Arc<dyn std::fmt::Debug + Send + Sync>>,
+    scratch: Option<Arc<dyn Scratch>>,
 }
 
 impl AnyStore {
@@ -78,9 +82,15 @@ impl AnyStore {
 
     /// The same stack, keeping `scratch` (the test's own space on a shared server, cleared when
     /// dropped) until the last clone of the stack is gone.
-    pub fn on_scratch(mut self, scratch: impl std::fmt::Debug + Send + Sync + 'static) -> Self {
+    pub fn on_scratch(mut self, scratch: impl Scratch + 'static) -> Self {
         self.scratch = Some(Arc::new(scratch));
         self
+    }
+
+    /// A guard that empties the stack's scratch space when the test drops it, even while a
+    /// server's workers still hold clones of the stack.
+    pub fn scratch_guard(&self) -> ScratchGuard {
+        ScratchGuard(self.scratch.clone())
     }
 
     /// The sled database underneath, if there is one.
@@ -142,6 +152,31 @@ async fn redis() -> (RedisStore, RedisScratch) {
     (store, scratch)
 }
 
+/// A store on the shared PostgreSQL database, on a table of its own.
+async fn postgres() -> (PostgresStore, PostgresScratch) {
+    let url = std::env::var(shared::POSTGRES_URL).expect("a PostgreSQL URL");
+    PostgresScratch::new(&url).await
+}
+
+/// Empties a test's scratch space on a shared server when dropped.
+#[derive(Debug)]
+pub struct ScratchGuard(Option<Arc<dyn Scratch>>);
+
+impl ScratchGuard {
+    /// Leaves the scratch space as it is when the guard drops, for a store that lives on.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ScratchGuard {
+    fn drop(&mut self) {
+        if let Some(scratch) = &self.0 {
+            scratch.clear();
+        }
+    }
+}
+
 /// The cache every cached backend puts in front of its store.
 fn cache() -> MokaStore {
     MokaStore::new(10_000)
@@ -153,6 +188,7 @@ impl Backend {
         match self {
             Self::Sled | Self::Moka | Self::MokaOverSled => true,
             Self::Redis | Self::MokaOverRedis => shared::redis_url(test).is_some(),
+            Self::Postgres | Self::MokaOverPostgres => shared::postgres_url(test).is_some(),
         }
     }
 
@@ -175,6 +211,14 @@ impl Backend {
             }
             Self::MokaOverRedis => {
                 let (store, scratch) = redis().await;
+                AnyStore::cached(cache(), store).on_scratch(scratch)
+            }
+            Self::Postgres => {
+                let (store, scratch) = postgres().await;
+                AnyStore::plain(store).on_scratch(scratch)
+            }
+            Self::MokaOverPostgres => {
+                let (store, scratch) = postgres().await;
                 AnyStore::cached(cache(), store).on_scratch(scratch)
             }
         }
@@ -212,6 +256,8 @@ pub struct Harness {
     pub store: AnyStore,
     /// Where the sled database lives; removed when the harness is dropped.
     pub dir: TempDir,
+    /// Empties the store's space on a shared server when the harness is dropped.
+    scratch: ScratchGuard,
 }
 
 impl Harness {
@@ -243,6 +289,7 @@ impl Harness {
             probe,
             gate,
             key,
+            scratch: store.scratch_guard(),
             store,
             dir,
         }
@@ -258,9 +305,11 @@ impl Harness {
         Browser::new(&self.server, name)
     }
 
-    /// Stops the server and hands back the pieces to start another over the same store.
-    pub async fn stop(self) -> (TempDir, AnyStore, Key) {
+    /// Stops the server and hands back the pieces to start another over the same store, whose
+    /// scratch space the next harness then empties.
+    pub async fn stop(mut self) -> (TempDir, AnyStore, Key) {
         self.server.stop().await;
+        self.scratch.disarm();
         (self.dir, self.store, self.key)
     }
 }

@@ -15,7 +15,7 @@ pub mod proxy;
 pub mod shared;
 
 pub use crate::app::{NO_VALUE, routes};
-pub use crate::backend::{AnyStore, Backend, Harness};
+pub use crate::backend::{AnyStore, Backend, Harness, ScratchGuard};
 pub use crate::browser::{Browser, Page, send};
 pub use crate::conformance::check_store;
 pub use crate::fault::{Faults, FaultyStore};
@@ -59,6 +59,8 @@ macro_rules! for_every_backend {
             moka_over_sled => MokaOverSled,
             redis => Redis,
             moka_over_redis => MokaOverRedis,
+            postgres => Postgres,
+            moka_over_postgres => MokaOverPostgres,
         );
     };
     (@backends $scenarios:tt $($module:ident => $backend:ident,)*) => {

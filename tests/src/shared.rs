@@ -4,6 +4,9 @@
 //! A test that needs a server it cannot find skips, and says so on stderr. Under CI,
 //! `.ci/run` sets both variables and checks that the servers answer, so nothing is skipped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kv_sessions::{PostgresStore, StoreError};
 use redis::Commands;
 
 /// The environment variable that holds the Redis URL, such as `redis://127.0.0.1:6379`.
@@ -40,12 +43,19 @@ pub fn unique_name() -> String {
     format!("kv_test_{}", &id[..16])
 }
 
-/// A key prefix of one test's own on the shared Redis. Every key under it is deleted when the
-/// scratch space is dropped, whether the test passed or not.
+/// A test's own space on a shared server, emptied by [`clear`](Scratch::clear) or on drop,
+/// whether the test passed or not.
+pub trait Scratch: std::fmt::Debug + Send + Sync {
+    /// Deletes everything the test put there. Later calls do nothing.
+    fn clear(&self);
+}
+
+/// A key prefix of one test's own on the shared Redis.
 #[derive(Debug)]
 pub struct RedisScratch {
     url: String,
     prefix: String,
+    cleared: AtomicBool,
 }
 
 impl RedisScratch {
@@ -54,6 +64,7 @@ impl RedisScratch {
         Self {
             url: url.to_owned(),
             prefix: unique_name() + ":",
+            cleared: AtomicBool::new(false),
         }
     }
 
@@ -72,10 +83,86 @@ impl RedisScratch {
     }
 }
 
-impl Drop for RedisScratch {
-    fn drop(&mut self) {
+impl Scratch for RedisScratch {
+    fn clear(&self) {
+        if self.cleared.swap(true, Ordering::SeqCst) {
+            return;
+        }
         if let Err(error) = self.delete_all() {
             eprintln!("could not delete the keys under {}: {error}", self.prefix);
         }
+    }
+}
+
+impl Drop for RedisScratch {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// A table of one test's own in the shared PostgreSQL database, migrated up on creation and
+/// dropped when the scratch space is dropped, whether the test passed or not.
+#[derive(Debug)]
+pub struct PostgresScratch {
+    url: String,
+    table: String,
+    cleared: AtomicBool,
+}
+
+impl PostgresScratch {
+    /// A fresh table in the database at `url`, and a store on it.
+    pub async fn new(url: &str) -> (PostgresStore, Self) {
+        let scratch = Self {
+            url: url.to_owned(),
+            table: unique_name(),
+            cleared: AtomicBool::new(false),
+        };
+        let store = scratch.store().await.expect("connect to PostgreSQL");
+        store.migrate_up().await.expect("create the table");
+        (store, scratch)
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn store(&self) -> Result<PostgresStore, StoreError> {
+        PostgresStore::builder(self.url.as_str())
+            .table(self.table.as_str())
+            .build()
+            .await
+    }
+}
+
+impl Scratch for PostgresScratch {
+    /// Drops the table on a runtime of its own: the caller may be the test's runtime, which
+    /// cannot wait on itself.
+    fn clear(&self) {
+        if self.cleared.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let dropped = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(StoreError::backend)?;
+                    runtime.block_on(async { self.store().await?.migrate_down().await })
+                })
+                .join()
+        });
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("could not drop the table {}: {error}", self.table),
+            Err(_) => eprintln!("dropping the table {} panicked", self.table),
+        }
+    }
+}
+
+impl Drop for PostgresScratch {
+    fn drop(&mut self) {
+        self.clear();
     }
 }

@@ -6,6 +6,7 @@
 //! | [`SledStore`] | the embedded default: a local sled database that survives restarts |
 //! | [`MokaStore`] | an in-memory store, and the usual [`SessionCache`] in front of another store |
 //! | [`RedisStore`] | sessions in Redis, shared by every instance of an app |
+//! | `PostgresStore` | sessions in a PostgreSQL table, shared by every instance (feature `postgres`) |
 //! | [`CachedStore`] | a store that reads through a cache into another store |
 
 use std::future::Future;
@@ -21,6 +22,8 @@ mod cached;
 mod codec;
 #[cfg(feature = "moka")]
 mod moka;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "sled")]
@@ -31,6 +34,8 @@ pub(crate) use self::boxed::DynStore;
 pub use self::cached::CachedStore;
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sled")]

@@ -1,0 +1,164 @@
+//! The settings of a [`PostgresStore`], and the start-up that checks them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, Pool};
+use tokio::runtime::Handle;
+use tokio_postgres::NoTls;
+
+use super::PostgresStore;
+use super::error::PostgresError;
+use super::name::TableName;
+use super::statements::Statements;
+use super::sweeper::Sweeper;
+use super::table::Table;
+use crate::error::StoreError;
+
+/// The table a store uses unless told otherwise.
+const DEFAULT_TABLE: &str = "kv_sessions";
+/// How many connections a store keeps open at most, by default.
+const DEFAULT_POOL_SIZE: usize = 16;
+/// How long an operation may take by default, counting the wait for a connection.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the sweeper deletes expired sessions by default.
+const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// What the store calls itself to the server (in `pg_stat_activity`), unless the URL names it.
+const APPLICATION_NAME: &str = "kv-sessions";
+
+/// Settings for a [`PostgresStore`], from [`PostgresStore::builder`].
+///
+/// Its `Debug` output leaves out the URL, which may hold a password.
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build` is awaited"]
+pub struct PostgresStoreBuilder {
+    url: String,
+    table: String,
+    pool_size: usize,
+    operation_timeout: Duration,
+    sweep_every: Option<Duration>,
+}
+
+impl fmt::Debug for PostgresStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStoreBuilder")
+            .field("table", &self.table)
+            .field("pool_size", &self.pool_size)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("sweep_every", &self.sweep_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStoreBuilder {
+    pub(super) fn new(url: String) -> Self {
+        Self {
+            url,
+            table: DEFAULT_TABLE.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            sweep_every: Some(DEFAULT_SWEEP_EVERY),
+        }
+    }
+
+    /// The table that holds the sessions: `kv_sessions` by default. It may name its schema, as
+    /// in `auth.sessions`. Each part must be lowercase ASCII letters, digits and underscores,
+    /// starting with a letter or an underscore; the table may have 52 bytes (its index's name
+    /// adds 11, within PostgreSQL's 63) and the schema 63. Any other name makes
+    /// [`build`](Self::build) fail. The name is always quoted in SQL, so no name can inject any.
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// The most connections the store keeps open at once; 16 by default, at least 1. An
+    /// operation that finds every connection busy waits for one, within its
+    /// [`operation_timeout`](Self::operation_timeout).
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// How long any one operation may take, from asking the pool for a connection (and opening
+    /// one) to the last row of the answer: 2 seconds by default. Past it the operation fails
+    /// with [`StoreError::Backend`], saying it timed out, and the request answers 500 rather than
+    /// hang.
+    ///
+    /// A write that times out may still have been applied by the server.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// How often the background sweeper deletes expired sessions; every minute by default.
+    /// `None` starts no sweeper: expired rows then stay until [`PostgresStore::sweep_expired`]
+    /// runs, or a delete or a create under the same id removes them. They are never loaded
+    /// either way.
+    pub fn sweep_every(mut self, interval: Option<Duration>) -> Self {
+        self.sweep_every = interval;
+        self
+    }
+
+    /// Checks the settings, connects once to see that the database answers (within the
+    /// operation timeout: an unreachable server fails here, it does not hang), and starts the
+    /// sweeper.
+    ///
+    /// It does not create the table: call [`PostgresStore::migrate_up`] for that, at start-up or
+    /// from a deployment step.
+    ///
+    /// Await it on the runtime that will outlive the store, as `#[actix_web::main]` does in
+    /// `main`, before `HttpServer::new`: the sweeper is a task on the runtime that awaits
+    /// `build`, and the connection opened here is served by it too.
+    pub async fn build(self) -> Result<PostgresStore, StoreError> {
+        let name = TableName::parse(&self.table).map_err(StoreError::backend)?;
+        let runtime =
+            Handle::try_current().map_err(|_| StoreError::backend(PostgresError::NoRuntime))?;
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(StoreError::backend)?;
+        if config.get_application_name().is_none() {
+            config.application_name(APPLICATION_NAME);
+        }
+        let pool = Pool::builder(Manager::new(config, NoTls))
+            .max_size(self.pool_size)
+            .build()
+            .map_err(StoreError::backend)?;
+        let table = Table {
+            pool,
+            statements: Arc::new(Statements::for_table(&name)),
+            name: Arc::new(name),
+            timeout: self.operation_timeout,
+        };
+        table.check_server().await?;
+        let sweeper = self.sweep_every.map(|every| {
+            let every = every.max(Duration::from_millis(1));
+            Arc::new(Sweeper::start(&runtime, table.clone(), every))
+        });
+        Ok(PostgresStore { table, sweeper })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    #[test]
+    fn building_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+        let mut build = pin!(PostgresStore::builder("postgres://localhost/test").build());
+        let polled = build.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let Poll::Ready(Err(StoreError::Backend(cause))) = polled else {
+            panic!("expected an error at once, got {polled:?}");
+        };
+        assert!(cause.to_string().contains("tokio runtime"), "{cause}");
+    }
+
+    #[test]
+    fn the_builder_s_debug_output_leaves_out_the_url() {
+        let builder = PostgresStore::builder("postgres://user:hunter2@db/app");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("kv_sessions"), "{shown}");
+    }
+}

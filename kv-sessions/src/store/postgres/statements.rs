@@ -1,0 +1,84 @@
+//! The SQL of a sessions table, from the files in `sql/`, with the table's name written in.
+//!
+//! The files name the table `{table}` (its index `{index}`, its advisory-lock key `{lock}`),
+//! and the write statements take the shared merge as `{merged}`. Only a checked [`TableName`]
+//! ever fills those in.
+
+use super::name::TableName;
+use crate::expiry::Expiry;
+
+/// Every statement the store sends, for one table.
+#[derive(Debug)]
+pub(super) struct Statements {
+    pub(super) load: String,
+    pub(super) create: String,
+    pub(super) update: String,
+    pub(super) renew: String,
+    pub(super) delete: String,
+    pub(super) sweep: String,
+    pub(super) migrate_up: String,
+    pub(super) migrate_down: String,
+}
+
+impl Statements {
+    /// The statements of table `name`.
+    pub(super) fn for_table(name: &TableName) -> Self {
+        let longest_ms = Expiry::LONGEST.as_millis().to_string();
+        let merged = include_str!("sql/merged.sql").replace("{longest_ms}", &longest_ms);
+        let (table, index, lock) = (name.quoted(), name.index_quoted(), name.to_string());
+        let fill = |sql: &str| {
+            without_comments(sql)
+                .replace("{merged}", &without_comments(&merged))
+                .replace("{table}", &table)
+                .replace("{index}", &index)
+                .replace("{lock}", &lock)
+        };
+        Self {
+            load: fill(include_str!("sql/load.sql")),
+            create: fill(include_str!("sql/create.sql")),
+            update: fill(include_str!("sql/update.sql")),
+            renew: fill(include_str!("sql/renew.sql")),
+            delete: fill(include_str!("sql/delete.sql")),
+            sweep: fill(include_str!("sql/sweep.sql")),
+            migrate_up: fill(include_str!("sql/migrate_up.sql")),
+            migrate_down: fill(include_str!("sql/migrate_down.sql")),
+        }
+    }
+}
+
+/// `sql` without its comment lines, which are for readers of the files: the write statements
+/// travel with every request.
+fn without_comments(sql: &str) -> String {
+    sql.lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_is_filled_and_no_comment_is_sent() {
+        let name = TableName::parse("auth.sessions").expect("valid");
+        let statements = Statements::for_table(&name);
+        for sql in [
+            &statements.load,
+            &statements.create,
+            &statements.update,
+            &statements.renew,
+            &statements.delete,
+            &statements.sweep,
+            &statements.migrate_up,
+            &statements.migrate_down,
+        ] {
+            for placeholder in ["{table}", "{index}", "{lock}", "{merged}", "{longest_ms}"] {
+                assert!(!sql.contains(placeholder), "{placeholder} left in {sql}");
+            }
+            assert!(!sql.contains("--"), "a comment left in {sql}");
+            assert!(sql.contains("\"auth\".\"sessions\""));
+        }
+        assert!(statements.update.contains("34560000000"));
+    }
+}

@@ -1,0 +1,103 @@
+//! One sessions table reached through a connection pool: its statements, sent with a time limit
+//! that covers the wait for a connection too.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+
+use super::columns::millis;
+use super::error::PostgresError;
+use super::merge::Param;
+use super::name::TableName;
+use super::statements::Statements;
+use crate::error::StoreError;
+
+/// How many expired rows one sweep statement deletes at most, so that no sweep holds many row
+/// locks or runs long.
+const SWEEP_BATCH: i64 = 1000;
+
+/// A sessions table and the pool that reaches it. Clones share the pool.
+#[derive(Clone)]
+pub(super) struct Table {
+    pub(super) pool: Pool,
+    pub(super) name: Arc<TableName>,
+    pub(super) statements: Arc<Statements>,
+    pub(super) timeout: Duration,
+}
+
+impl Table {
+    /// Runs `sql` with `params` on a pooled connection, in one round trip, and returns its rows.
+    ///
+    /// The statement goes unprepared with its parameter types (`query_typed`), so it costs no
+    /// extra round trip to prepare and works through a pooler in transaction mode.
+    pub(super) async fn query(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.bounded(async {
+            let client = self.pool.get().await.map_err(StoreError::backend)?;
+            client
+                .query_typed(sql, params)
+                .await
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    /// Runs the statements of `sql`, with no parameters, in one implicit transaction.
+    pub(super) async fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        self.bounded(async {
+            let client = self.pool.get().await.map_err(StoreError::backend)?;
+            client.batch_execute(sql).await.map_err(StoreError::backend)
+        })
+        .await
+    }
+
+    /// Checks that the database answers and keeps text as UTF-8.
+    pub(super) async fn check_server(&self) -> Result<(), StoreError> {
+        let sql = "SELECT current_setting('server_encoding') AS encoding";
+        let rows = self.query(sql, &[]).await?;
+        let encoding: String = rows
+            .first()
+            .ok_or_else(|| StoreError::backend("the database did not tell its encoding"))?
+            .try_get("encoding")
+            .map_err(StoreError::backend)?;
+        if encoding != "UTF8" {
+            return Err(StoreError::backend(PostgresError::NotUtf8(encoding)));
+        }
+        Ok(())
+    }
+
+    /// Deletes every row expired at `now`, a batch per statement, and counts them.
+    pub(super) async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let now = millis(now);
+        let mut total = 0;
+        loop {
+            let params: [Param<'_>; 2] = [(&now, Type::INT8), (&SWEEP_BATCH, Type::INT8)];
+            let rows = self.query(&self.statements.sweep, &params).await?;
+            let removed: i64 = rows
+                .first()
+                .map_or(Ok(0), |row| row.try_get("removed"))
+                .map_err(StoreError::backend)?;
+            total += removed.unsigned_abs();
+            if removed < SWEEP_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// `work`, or a timeout error once the table's time limit has passed.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::backend(PostgresError::Timeout(self.timeout))))
+    }
+}

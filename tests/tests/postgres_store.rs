@@ -1,0 +1,206 @@
+//! What only the PostgreSQL store has: migrations, the sweep of expired rows, its table name,
+//! and a server that is not there. The background sweeper is tested inside the crate, where the
+//! table's rows can be counted.
+
+use std::error::Error as _;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use kv_sessions::{
+    Changes, Expiry, PostgresStore, Saved, SessionId, SessionPolicy, SessionStore, StoreError,
+};
+use kv_sessions_tests::shared;
+
+/// A store on a fresh table of its own, not migrated yet, with no sweeper.
+async fn unmigrated(url: &str) -> PostgresStore {
+    PostgresStore::builder(url)
+        .table(shared::unique_name())
+        .sweep_every(None)
+        .build()
+        .await
+        .expect("connect")
+}
+
+/// Changes that write one value under an idle window of `ttl`.
+fn lasting(ttl: Duration) -> Changes {
+    let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));
+    changes.set("k", "\"v\"");
+    changes
+}
+
+async fn create<S: SessionStore>(store: &S, ttl: Duration) -> SessionId {
+    let id = SessionId::generate();
+    let saved = store.create(&id, &lasting(ttl)).await.expect("create");
+    assert!(matches!(saved, Saved::Stored(_)), "{saved:?}");
+    id
+}
+
+/// `error` and each of its sources, as the log shows them.
+fn chain(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+#[actix_rt::test]
+async fn migrations_run_twice_in_a_row_change_nothing() {
+    let Some(url) = shared::postgres_url("migrations_run_twice_in_a_row_change_nothing") else {
+        return;
+    };
+    let store = unmigrated(&url).await;
+    store.migrate_up().await.expect("migrate up");
+    let id = create(&store, Duration::from_secs(60)).await;
+    store.migrate_up().await.expect("migrate up again");
+    assert!(
+        store.load(&id).await.expect("load").is_some(),
+        "a second migrate_up keeps the sessions"
+    );
+    store.migrate_down().await.expect("migrate down");
+    store
+        .migrate_down()
+        .await
+        .expect("migrate down again is fine");
+    let gone = store.load(&id).await;
+    assert!(
+        matches!(gone, Err(StoreError::Backend(_))),
+        "the table is gone: {gone:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn migrating_down_leaves_other_tables_alone() {
+    let Some(url) = shared::postgres_url("migrating_down_leaves_other_tables_alone") else {
+        return;
+    };
+    let (mine, other) = (unmigrated(&url).await, unmigrated(&url).await);
+    mine.migrate_up().await.expect("migrate up");
+    other.migrate_up().await.expect("migrate up");
+    let kept = create(&other, Duration::from_secs(60)).await;
+    mine.migrate_down().await.expect("migrate down");
+    assert!(other.load(&kept).await.expect("load").is_some());
+    other.migrate_down().await.expect("migrate down");
+}
+
+#[actix_rt::test]
+async fn a_schema_qualified_table_holds_sessions_like_any_other() {
+    let Some(url) = shared::postgres_url("a_schema_qualified_table_holds_sessions") else {
+        return;
+    };
+    let store = PostgresStore::builder(url)
+        .table(format!("public.{}", shared::unique_name()))
+        .sweep_every(None)
+        .build()
+        .await
+        .expect("connect");
+    store.migrate_up().await.expect("migrate up");
+    let id = create(&store, Duration::from_secs(60)).await;
+    let loaded = store.load(&id).await.expect("load").expect("stored");
+    assert_eq!(loaded.get("k"), Some("\"v\""));
+    store.migrate_down().await.expect("migrate down");
+}
+
+#[actix_rt::test]
+async fn sweeping_deletes_only_expired_sessions_in_as_many_batches_as_it_takes() {
+    let Some(url) = shared::postgres_url("sweeping_deletes_only_expired_sessions") else {
+        return;
+    };
+    let store = unmigrated(&url).await;
+    store.migrate_up().await.expect("migrate up");
+    let live = create(&store, Duration::from_secs(600)).await;
+    let short = Duration::from_millis(50);
+    let saves: Vec<_> = (0..1001)
+        .map(|_| {
+            let store = store.clone();
+            actix_rt::spawn(async move { create(&store, short).await })
+        })
+        .collect();
+    for save in saves {
+        save.await.expect("join");
+    }
+    actix_rt::time::sleep(short * 2).await;
+    assert_eq!(store.sweep_expired().await.expect("sweep"), 1001);
+    assert_eq!(store.sweep_expired().await.expect("sweep"), 0);
+    assert!(store.load(&live).await.expect("load").is_some());
+    store.migrate_down().await.expect("migrate down");
+}
+
+#[actix_rt::test]
+async fn a_table_name_that_is_not_a_plain_identifier_fails_the_build() {
+    for name in [
+        "sessions; DROP TABLE users",
+        "Sessions",
+        "a.b.c",
+        "",
+        "x\"y",
+    ] {
+        // The name is checked before anything is sent, so no server is needed.
+        let url = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
+        let built = PostgresStore::builder(url).table(name).build().await;
+        let error = built.expect_err("an invalid name is refused");
+        assert!(
+            chain(&error).contains("table name"),
+            "{name:?}: {}",
+            chain(&error)
+        );
+    }
+}
+
+#[actix_rt::test]
+async fn a_closed_port_fails_the_build_at_once() {
+    let url = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
+    let started = Instant::now();
+    let built = PostgresStore::builder(url)
+        .operation_timeout(Duration::from_secs(2))
+        .build()
+        .await;
+    assert!(matches!(built, Err(StoreError::Backend(_))), "{built:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[actix_rt::test]
+async fn a_server_that_never_answers_fails_the_build_within_the_timeout() {
+    // The kernel accepts connections into the backlog, and nobody ever reads them.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let built = PostgresStore::builder(url)
+        .operation_timeout(timeout)
+        .build()
+        .await;
+    let elapsed = started.elapsed();
+    let error = built.expect_err("no answer");
+    assert!(
+        chain(&error).contains("did not answer within"),
+        "{}",
+        chain(&error)
+    );
+    assert!(elapsed >= timeout && elapsed < timeout * 5, "{elapsed:?}");
+}
+
+#[actix_rt::test]
+async fn debug_output_never_shows_the_password() {
+    let Some(url) = shared::postgres_url("debug_output_never_shows_the_password") else {
+        return;
+    };
+    // The test server trusts local connections, so any password is accepted and ignored.
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    assert!(with_password.contains("hunter2"), "{with_password}");
+    let builder = PostgresStore::builder(with_password).sweep_every(None);
+    assert!(!format!("{builder:?}").contains("hunter2"));
+    let store = builder.build().await.expect("connect");
+    let shown = format!("{store:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("kv_sessions"), "{shown}");
+}
