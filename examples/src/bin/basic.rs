@@ -14,12 +14,10 @@
 use std::env;
 use std::io;
 
-use actix_web::cookie::Key;
 use actix_web::http::header::LOCATION;
 use actix_web::{App, HttpResponse, HttpServer, get};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
 use kv_sessions::{MokaStore, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore};
+use kv_sessions_examples::settings::{init_logging, port, signing_key};
 
 /// The keys this app keeps in a session.
 #[derive(SessionKeys)]
@@ -46,11 +44,7 @@ async fn set(demo: Demo) -> Result<HttpResponse, SessionError> {
 
 #[actix_web::main]
 async fn main() -> io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    init_logging();
     let port = port()?;
     let directory = env::var("SESSIONS_DB").unwrap_or_else(|_| "./sessions.sled".to_owned());
     let key = signing_key()?;
@@ -74,39 +68,4 @@ async fn main() -> io::Result<()> {
     .await?;
 
     store.flush().await.map_err(io::Error::other)
-}
-
-fn port() -> io::Result<u16> {
-    match env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| invalid(format!("PORT must be a port number, not {port:?}"))),
-        Err(_) => Ok(8000),
-    }
-}
-
-/// The key from `SESSION_KEY`, or a random one with a warning.
-fn signing_key() -> io::Result<Key> {
-    let Ok(encoded) = env::var("SESSION_KEY") else {
-        eprintln!(
-            "warning: SESSION_KEY is not set; using a random key, so sessions will not survive \
-             a restart. Set it to at least 64 random bytes in base64, e.g. \
-             `head -c 64 /dev/urandom | base64 -w0`."
-        );
-        return Ok(Key::generate());
-    };
-    let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = STANDARD_NO_PAD
-        .decode(compact.trim_end_matches('='))
-        .map_err(|_| invalid("SESSION_KEY must be base64 (standard alphabet)".to_owned()))?;
-    Key::try_from(bytes.as_slice()).map_err(|_| {
-        invalid(format!(
-            "SESSION_KEY must decode to at least 64 bytes, not {}",
-            bytes.len()
-        ))
-    })
-}
-
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, message)
 }

@@ -1,0 +1,114 @@
+//! One instance of an app whose sessions live in a shared store, Redis or PostgreSQL, so that
+//! several instances can serve the same users: start two on different ports and hop between
+//! them.
+//!
+//! - `GET /` shows the stored value, or says that none is set.
+//! - `GET /set` stores "something" and redirects to `/`.
+//! - `GET /logout` purges the session, on every instance at once.
+//!
+//! Environment:
+//! - `KV_SESSIONS_REDIS_URL` (such as `redis://127.0.0.1:6379`) or `KV_SESSIONS_POSTGRES_URL`
+//!   (such as `postgres://postgres@127.0.0.1:5432/test`): the shared store; Redis where both are
+//!   set. PostgreSQL gets its table on start (`migrate_up` is idempotent).
+//! - `KV_SESSIONS_NAMESPACE`: the Redis key prefix or the PostgreSQL table (default
+//!   `kv_sessions`), so that apps sharing a server keep apart.
+//! - `SESSION_KEY`: the cookie key, the same for every instance (see the `basic` example).
+//! - `PORT`, `RUST_LOG`: as in the `basic` example.
+//!
+//! No moka cache sits in front of the store: each instance's cache would serve its own copy of
+//! a session after another instance changed it, until cross-instance invalidation lands.
+
+use std::env;
+use std::io;
+
+use actix_web::http::header::LOCATION;
+use actix_web::{App, HttpResponse, HttpServer, get};
+use kv_sessions::{
+    BoxedStore, PostgresStore, RedisStore, Session, SessionError, SessionKey, SessionKeys,
+    SessionMiddleware,
+};
+use kv_sessions_examples::settings::{init_logging, invalid, port, signing_key};
+
+/// The keys this app keeps in a session.
+#[derive(SessionKeys)]
+struct Demo {
+    test_key: SessionKey<String>,
+}
+
+#[get("/")]
+async fn index(demo: Demo) -> Result<HttpResponse, SessionError> {
+    let body = demo
+        .test_key
+        .get()?
+        .unwrap_or_else(|| "No value set. Go to /set to set a value".to_owned());
+    Ok(HttpResponse::Ok().body(body))
+}
+
+#[get("/set")]
+async fn set(demo: Demo) -> Result<HttpResponse, SessionError> {
+    demo.test_key.set("something".to_owned())?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/"))
+        .finish())
+}
+
+#[get("/logout")]
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/"))
+        .finish()
+}
+
+/// The shared store the environment names.
+async fn shared_store() -> io::Result<(BoxedStore, String)> {
+    let namespace = env::var("KV_SESSIONS_NAMESPACE").unwrap_or_else(|_| "kv_sessions".to_owned());
+    if let Ok(url) = env::var("KV_SESSIONS_REDIS_URL") {
+        let store = RedisStore::builder(url)
+            .key_prefix(format!("{namespace}:"))
+            .build()
+            .await
+            .map_err(io::Error::other)?;
+        return Ok((BoxedStore::new(store), format!("Redis, keys {namespace}:*")));
+    }
+    if let Ok(url) = env::var("KV_SESSIONS_POSTGRES_URL") {
+        let store = PostgresStore::builder(url)
+            .table(namespace.as_str())
+            .build()
+            .await
+            .map_err(io::Error::other)?;
+        store.migrate_up().await.map_err(io::Error::other)?;
+        return Ok((
+            BoxedStore::new(store),
+            format!("PostgreSQL, table {namespace}"),
+        ));
+    }
+    Err(invalid(
+        "set KV_SESSIONS_REDIS_URL or KV_SESSIONS_POSTGRES_URL to the shared store".to_owned(),
+    ))
+}
+
+#[actix_web::main]
+async fn main() -> io::Result<()> {
+    init_logging();
+    let port = port()?;
+    let key = signing_key()?;
+    let (store, described) = shared_store().await?;
+
+    // Built once, outside `HttpServer::new`: every worker shares the store and the key.
+    let sessions = SessionMiddleware::builder(store, key)
+        .cookie_name("SESSION_COOKIE")
+        .build();
+
+    eprintln!("listening on http://127.0.0.1:{port}, sessions in {described}");
+    HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            .service(index)
+            .service(set)
+            .service(logout)
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
+}

@@ -1,0 +1,3 @@
+//! What the example apps share: reading their settings from the environment.
+
+pub mod settings;
