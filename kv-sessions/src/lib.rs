@@ -230,6 +230,31 @@
 //! actix worker thread, with a message that says so, rather than let each worker keep a cache of
 //! its own.
 //!
+//! # Running more than one instance
+//!
+//! Several app instances behind a load balancer need sessions that every instance sees. Keep
+//! them in Redis or PostgreSQL, through the stores of the `redis` and `postgres` features; with
+//! `default-features = false`, neither sled nor moka is built.
+//!
+//! - `RedisStore`: one hash per session, expired by Redis itself; every write is one Lua
+//!   script. `RedisStore::connect(url)`, or `RedisStore::builder(url)` for the key prefix, the
+//!   connection count and the operation timeout.
+//! - `PostgresStore`: one row per session in a table it creates with `migrate_up`; every
+//!   operation is one statement, and a background task sweeps expired rows in bounded batches.
+//!   `PostgresStore::connect(url)`, or `PostgresStore::builder(url)` for the table, the pool
+//!   size, the operation timeout and the sweep interval.
+//!
+//! Both follow the [`SessionStore`] contract, so the table of concurrent requests above holds
+//! across instances too. When the server is down or hangs, routes that use the session answer
+//! an opaque 500 within the operation timeout (2 s by default), routes that do not keep working,
+//! and the app recovers by itself when the server is back. [`BoxedStore`] picks a store at run
+//! time, from configuration.
+//!
+//! **Not yet coherent across instances: each instance's cache.** A [`CachedStore`] in front of a
+//! shared store can serve its copy of a session after another instance changed or purged it,
+//! until the copy leaves the cache. Until cross-instance invalidation lands, run shared stores
+//! without a cache when several instances serve the same users.
+//!
 //! # Your own store
 //!
 //! Implement [`SessionStore`]: `load`, `create`, `update` and `delete`, and `renew` where your
