@@ -14,10 +14,11 @@ use kv_sessions::SessionId;
 
 use crate::footprint::{Footprint, FootprintStore, status_field_kib};
 use crate::http::{self, Client};
-use crate::report::{self, Report};
+use crate::report::{self, Comparison, Report};
 use crate::scenario::{HOT_SESSIONS, Scenario, Sessions};
 use crate::server::kv::CookieSigner;
-use crate::server::{NO_VALUE, SAVED, VALUE};
+use crate::server::{self, NO_VALUE, SAVED, VALUE};
+use crate::space::Space;
 use crate::variant::{ColdStore, Side, Variant};
 use crate::wrk::{self, Load, Measurement};
 
@@ -41,7 +42,7 @@ pub(crate) struct Options {
     pub(crate) footprint_sessions: Vec<usize>,
     /// The core servers are pinned to with `taskset`, if any.
     pub(crate) server_core: Option<String>,
-    /// Where RESULTS.md, results.svg and samples.csv go.
+    /// Where RESULTS.md, the charts and the samples go.
     pub(crate) out: PathBuf,
     /// Scratch space: stores, cookie files, server logs.
     pub(crate) work: PathBuf,
@@ -72,7 +73,8 @@ pub(crate) fn run(options: &Options) -> io::Result<()> {
     let script = options.work.join("sessions.lua");
     fs::write(&script, wrk::SCRIPT)?;
     let cold = seed_cold_stores(options, &exe)?;
-    let mut csv = SamplesCsv::create(&options.out.join("samples.csv"))?;
+    let comparisons = Comparison::rewritten_by(&options.variants);
+    let mut csv = SamplesCsv::create(&options.out, &comparisons)?;
     let mut samples = Vec::new();
     let mut failures = Vec::new();
     for round in 1..=options.rounds {
@@ -99,13 +101,19 @@ pub(crate) fn run(options: &Options) -> io::Result<()> {
                             variant.name
                         );
                         eprintln!("  failed: {failure}");
-                        failures.push(failure);
+                        failures.push((variant, failure));
                     }
                 }
             }
         }
     }
-    let footprints = measure_footprints(options, &exe)?;
+    // The footprints are the in-process stores'; a run that rewrites none of that part would
+    // throw them away.
+    let footprints = if comparisons.contains(&Comparison::InProcess) {
+        measure_footprints(options, &exe)?
+    } else {
+        Vec::new()
+    };
     report::write(&Report {
         options,
         samples: &samples,
@@ -185,6 +193,8 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Measures the sample in a space of its own on the shared servers, and empties the space
+    /// once the server is gone, whether the sample was measured or not.
     fn measure(&self) -> io::Result<Sample> {
         eprintln!(
             "round {}/{}: {} on {}",
@@ -193,6 +203,17 @@ impl Run<'_> {
             self.scenario.name(),
             self.variant.name
         );
+        let space = Space::generate();
+        let measured = self.measure_in(&space);
+        let cleared = server::clear(self.variant, &space).map_err(|error| {
+            io::Error::other(format!("emptying {} failed: {error}", space.name()))
+        });
+        let sample = measured?;
+        cleared?;
+        Ok(sample)
+    }
+
+    fn measure_in(&self, space: &Space) -> io::Result<Sample> {
         let scratch = self.options.work.join("run").join(self.variant.name);
         if scratch.exists() {
             fs::remove_dir_all(&scratch)?;
@@ -202,7 +223,7 @@ impl Run<'_> {
             Some(seed) => seed.dir.clone(),
             None => scratch.join("store"),
         };
-        let server = Server::start(self, &store_dir, &scratch.join("server.log"))?;
+        let server = Server::start(self, &store_dir, space, &scratch.join("server.log"))?;
         let cookies = self.cookies(&server, &scratch)?;
         self.check_answers(&server, cookies.as_deref())?;
         let url = format!("http://127.0.0.1:{}{}", server.port, self.scenario.path());
@@ -325,7 +346,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(run: &Run<'_>, store_dir: &Path, log: &Path) -> io::Result<Self> {
+    fn start(run: &Run<'_>, store_dir: &Path, space: &Space, log: &Path) -> io::Result<Self> {
         let port = free_port()?;
         let mut command = match &run.options.server_core {
             Some(core) => {
@@ -338,6 +359,7 @@ impl Server {
         command
             .args(["serve", run.variant.name, &port.to_string()])
             .arg(store_dir)
+            .arg(space.name())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(log)?);
@@ -385,38 +407,52 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
-/// `samples.csv`, written one line per sample as the run goes, so that an interrupted run keeps
-/// what it measured.
+/// The samples files of the comparisons a run rewrites, written one line per sample as the run
+/// goes, so that an interrupted run keeps what it measured. Bare actix-web's samples go to each.
 struct SamplesCsv {
-    file: File,
+    files: Vec<(Comparison, File)>,
 }
 
 impl SamplesCsv {
-    fn create(path: &Path) -> io::Result<Self> {
-        let mut file = File::create(path)?;
-        writeln!(
-            file,
-            "round,scenario,variant,requests_per_sec,p50_us,p99_us,requests,errors,server_peak_kib"
-        )?;
-        Ok(Self { file })
+    fn create(out: &Path, comparisons: &[Comparison]) -> io::Result<Self> {
+        let mut files = Vec::new();
+        for &comparison in comparisons {
+            let mut file = File::create(out.join(comparison.samples_file()))?;
+            writeln!(
+                file,
+                "round,scenario,variant,requests_per_sec,p50_us,p99_us,requests,errors,\
+                 server_peak_kib"
+            )?;
+            files.push((comparison, file));
+        }
+        Ok(Self { files })
     }
 
     fn append(&mut self, sample: &Sample) -> io::Result<()> {
-        let m = &sample.measurement;
-        writeln!(
-            self.file,
-            "{},{},{},{:.0},{},{},{},{},{}",
-            sample.round,
-            sample.scenario.name(),
-            sample.variant.name,
-            m.requests_per_sec(),
-            m.p50_us,
-            m.p99_us,
-            m.requests,
-            m.errors,
-            sample.server_peak_kib
-        )
+        for (comparison, file) in &mut self.files {
+            if comparison.includes(sample.variant) {
+                write_sample(file, sample)?;
+            }
+        }
+        Ok(())
     }
+}
+
+fn write_sample(file: &mut File, sample: &Sample) -> io::Result<()> {
+    let m = &sample.measurement;
+    writeln!(
+        file,
+        "{},{},{},{:.0},{},{},{},{},{}",
+        sample.round,
+        sample.scenario.name(),
+        sample.variant.name,
+        m.requests_per_sec(),
+        m.p50_us,
+        m.p99_us,
+        m.requests,
+        m.errors,
+        sample.server_peak_kib
+    )
 }
 
 /// Measures every store's footprint at every session count, each in a process of its own.

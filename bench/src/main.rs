@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! kv-sessions-bench drive [options]                          the whole run; see --help
-//! kv-sessions-bench serve <variant> <port> <dir>             one server, until killed
+//! kv-sessions-bench serve <variant> <port> <dir> <space>     one server, until killed
 //! kv-sessions-bench seed <store> <sessions> <dir> <cookies>  fill a cold-read store
 //! kv-sessions-bench footprint <store> <sessions> <dir>       memory, disk and open time
 //! kv-sessions-bench list                                     variants, scenarios and stores
@@ -20,15 +20,18 @@ mod driver;
 mod footprint;
 mod http;
 mod report;
+mod resp;
 mod scenario;
 mod seed;
 mod server;
+mod space;
 mod variant;
 mod wrk;
 
 use crate::driver::Options;
 use crate::footprint::FootprintStore;
 use crate::scenario::Scenario;
+use crate::space::Space;
 use crate::variant::{ColdStore, Side, VARIANTS, Variant};
 use crate::wrk::Load;
 
@@ -38,7 +41,7 @@ usage: kv-sessions-bench drive [--quick] [--rounds N] [--duration SECS] [--warmu
                                [--scenarios SCENARIO,...] [--cold-sessions N]
                                [--footprint-sessions N,...] [--no-footprint]
                                [--server-core CORE] [--out DIR] [--work DIR]
-       kv-sessions-bench serve <variant> <port> <dir>
+       kv-sessions-bench serve <variant> <port> <dir> <space>
        kv-sessions-bench seed <store> <sessions> <dir> <cookie-file>
        kv-sessions-bench footprint <store> <sessions> <dir>
        kv-sessions-bench list
@@ -64,9 +67,10 @@ fn run(args: &[String]) -> Result<(), String> {
     let io = |error: std::io::Error| error.to_string();
     match (command.as_str(), rest) {
         ("drive", flags) => driver::run(&drive_options(flags)?).map_err(io),
-        ("serve", [variant, port, dir]) => {
+        ("serve", [variant, port, dir, space]) => {
             let variant = Variant::find(variant).ok_or(format!("no variant {variant}"))?;
-            server::serve(variant, number(port)?, Path::new(dir)).map_err(io)
+            let space = Space::from_name(space).ok_or(format!("no space {space}"))?;
+            server::serve(variant, number(port)?, Path::new(dir), &space).map_err(io)
         }
         ("seed", [store, sessions, dir, cookies]) => {
             let store = ColdStore::from_name(store).ok_or(format!("no cold store {store}"))?;

@@ -1,4 +1,11 @@
-//! Turning samples into `RESULTS.md` and `results.svg`.
+//! Turning samples into `RESULTS.md` and its charts.
+//!
+//! `RESULTS.md` holds two comparisons, each in a part of its own between markers: kv-sessions on
+//! its in-process stores against every peer, and kv-sessions on the shared stores against the
+//! peers on the same engine. A run rewrites the parts whose kv-sessions variants it measured and
+//! keeps the others as they were, so that a short run of one comparison does not lose the
+//! other's figures. Each part names its own date, settings and samples file; ratios are only
+//! ever taken within one run.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -12,14 +19,101 @@ use crate::seed::SESSION_DATA_BYTES;
 use crate::variant::{Side, VARIANTS, Variant};
 
 mod chart;
+mod same_engine;
 mod targets;
+
+/// The file the report is written to, in the output directory.
+const RESULTS_FILE: &str = "RESULTS.md";
 
 /// Everything a report is made from.
 pub(crate) struct Report<'a> {
     pub(crate) options: &'a Options,
     pub(crate) samples: &'a [Sample],
     pub(crate) footprints: &'a [(FootprintStore, usize, Footprint)],
-    pub(crate) failures: &'a [String],
+    /// The samples that failed, each with its variant.
+    pub(crate) failures: &'a [(&'static Variant, String)],
+}
+
+/// One of the comparisons in `RESULTS.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    /// kv-sessions on sled and moka, in the app's own process, against every peer.
+    InProcess,
+    /// kv-sessions on Redis and PostgreSQL against the peers on the same engine.
+    SameEngine,
+}
+
+impl Comparison {
+    /// Every comparison, in report order.
+    const ALL: [Self; 2] = [Self::InProcess, Self::SameEngine];
+
+    /// The name in the part's markers.
+    fn name(self) -> &'static str {
+        match self {
+            Self::InProcess => "in-process",
+            Self::SameEngine => "same-engine",
+        }
+    }
+
+    /// The file its samples are written to, in the output directory.
+    pub(crate) fn samples_file(self) -> &'static str {
+        match self {
+            Self::InProcess => "samples.csv",
+            Self::SameEngine => "samples-same-engine.csv",
+        }
+    }
+
+    /// The file its chart is written to, in the output directory.
+    fn chart_file(self) -> &'static str {
+        match self {
+            Self::InProcess => "results.svg",
+            Self::SameEngine => "results-same-engine.svg",
+        }
+    }
+
+    /// Whether `variant`'s samples belong to it. Bare actix-web belongs to both.
+    pub(crate) fn includes(self, variant: &Variant) -> bool {
+        match (self, variant.side) {
+            (_, Side::Baseline) | (Self::InProcess, Side::Peer) => true,
+            (Self::InProcess, Side::KvSessions) => variant.engine().is_none(),
+            (Self::SameEngine, _) => variant.engine().is_some(),
+        }
+    }
+
+    /// Whether the "× best peer" ratio of `own` counts `other`.
+    fn rival(self, own: &Variant, other: &Variant) -> bool {
+        other.side == Side::Peer
+            && match self {
+                Self::InProcess => true,
+                Self::SameEngine => other.engine() == own.engine(),
+            }
+    }
+
+    /// The comparisons a run of `variants` rewrites: those it measured a kv-sessions variant of.
+    pub(crate) fn rewritten_by(variants: &[&Variant]) -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|comparison| {
+                variants
+                    .iter()
+                    .any(|v| v.side == Side::KvSessions && comparison.includes(v))
+            })
+            .collect()
+    }
+
+    /// The line that opens its part.
+    fn start_marker(self) -> String {
+        format!(
+            "<!-- part {}: written by bench/run, kept by runs that measure none of its \
+             kv-sessions variants -->",
+            self.name()
+        )
+    }
+
+    /// The line that closes its part.
+    fn end_marker(self) -> String {
+        format!("<!-- end of part {} -->", self.name())
+    }
 }
 
 /// One variant in one scenario, over every round.
@@ -36,18 +130,84 @@ pub(crate) struct Row {
     pub(crate) vs_best_peer: Option<f64>,
 }
 
-/// Writes `RESULTS.md` and `results.svg` into the output directory.
+/// Writes `RESULTS.md`, and the charts of the comparisons the run rewrites, into the output
+/// directory.
 pub(crate) fn write(report: &Report<'_>) -> io::Result<()> {
-    let rows = summarize(report.samples);
     let out = &report.options.out;
-    fs::write(out.join("RESULTS.md"), markdown(report, &rows))?;
-    fs::write(out.join("results.svg"), chart::svg(&rows))?;
-    eprintln!("wrote {}", out.join("RESULTS.md").display());
+    let path = out.join(RESULTS_FILE);
+    let previous = fs::read_to_string(&path).unwrap_or_default();
+    let rewritten = Comparison::rewritten_by(&report.options.variants);
+    let mut md = title();
+    for comparison in Comparison::ALL {
+        let part = if rewritten.contains(&comparison) {
+            let (text, rows) = part(report, comparison);
+            fs::write(out.join(comparison.chart_file()), chart::svg(&rows))?;
+            text
+        } else {
+            match kept_part(&previous, comparison) {
+                Some(kept) => kept.to_owned(),
+                None => continue,
+            }
+        };
+        let _ = write!(
+            md,
+            "{}\n{part}{}\n\n",
+            comparison.start_marker(),
+            comparison.end_marker()
+        );
+    }
+    fs::write(&path, md.trim_end().to_owned() + "\n")?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 
-/// A row for every variant and scenario with samples, in table order.
-pub(crate) fn summarize(samples: &[Sample]) -> Vec<Row> {
+fn title() -> String {
+    "# kv-sessions load benchmark\n\n\
+     Two comparisons, each written by the last run that measured its kv-sessions variants, so \
+     each names its own date and settings: kv-sessions on its in-process stores against every \
+     peer, and kv-sessions on the shared stores against the peers on the same engine. Ratios \
+     are only ever taken within one run. Produced by `bench/run`.\n\n"
+        .to_owned()
+}
+
+/// The text of `comparison`'s part in `previous`, between its markers.
+fn kept_part(previous: &str, comparison: Comparison) -> Option<&str> {
+    let start = comparison.start_marker();
+    let (_, rest) = previous.split_once(&format!("{start}\n"))?;
+    let (part, _) = rest.split_once(&comparison.end_marker())?;
+    Some(part)
+}
+
+/// `comparison`'s part, from this run's samples of its variants, and its rows.
+fn part(report: &Report<'_>, comparison: Comparison) -> (String, Vec<Row>) {
+    let samples: Vec<Sample> = report
+        .samples
+        .iter()
+        .filter(|sample| comparison.includes(sample.variant))
+        .cloned()
+        .collect();
+    let failures: Vec<(&'static Variant, String)> = report
+        .failures
+        .iter()
+        .filter(|(variant, _)| comparison.includes(variant))
+        .cloned()
+        .collect();
+    let own = Report {
+        samples: &samples,
+        failures: &failures,
+        ..*report
+    };
+    let rows = summarize(&samples, comparison);
+    let text = match comparison {
+        Comparison::InProcess => in_process(&own, &rows),
+        Comparison::SameEngine => same_engine::part(&own, &rows),
+    };
+    (text, rows)
+}
+
+/// A row for every variant and scenario with samples, in table order; each "× best peer" is
+/// against the peers `comparison` sets it against.
+pub(crate) fn summarize(samples: &[Sample], comparison: Comparison) -> Vec<Row> {
     let mut rows = Vec::new();
     for scenario in Scenario::ALL {
         for variant in VARIANTS {
@@ -68,7 +228,9 @@ pub(crate) fn summarize(samples: &[Sample]) -> Vec<Row> {
                 vs_bare: ratio_to(samples, scenario, variant.name, |v| {
                     v.side == Side::Baseline
                 }),
-                vs_best_peer: ratio_to(samples, scenario, variant.name, |v| v.side == Side::Peer),
+                vs_best_peer: ratio_to(samples, scenario, variant.name, |v| {
+                    comparison.rival(variant, v)
+                }),
             });
         }
     }
@@ -113,10 +275,20 @@ pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
-fn markdown(report: &Report<'_>, rows: &[Row]) -> String {
-    let options = report.options;
+/// The in-process part: every variant's throughput, the issue's targets, and the footprints.
+fn in_process(report: &Report<'_>, rows: &[Row]) -> String {
+    let mut md = String::from("## In-process stores: kv-sessions on sled and moka\n\n");
+    md.push_str(&run_description(report.options, Comparison::InProcess));
+    md.push_str(&throughput_table(rows, "× best peer"));
+    md.push_str(&targets::section(report, rows));
+    md.push_str(&footprint_section(report.footprints));
+    md.push_str(&notes(report));
+    md
+}
+
+/// Where and when the run was measured, and how.
+fn run_description(options: &Options, comparison: Comparison) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# kv-sessions load benchmark\n");
     let _ = writeln!(md, "{}\n", machine_line());
     let _ = writeln!(
         md,
@@ -124,8 +296,8 @@ fn markdown(report: &Report<'_>, rows: &[Row]) -> String {
          current-thread tokio runtime for axum, pinned to {}. wrk (`-t{} -c{}`) runs on the \
          other core, {} s per sample after a {} s warm-up. {} round(s), the variants interleaved \
          within each; every figure is the median over rounds, and each ratio is the median of the \
-         per-round ratios. Every library runs with its default settings. Produced by `bench/run`; \
-         the raw samples are in `samples.csv`.\n",
+         per-round ratios. Every library runs with its default settings. Produced by `bench/run` \
+         (the driver ran as `{}`); the raw samples are in `{}`.\n",
         options
             .server_core
             .as_deref()
@@ -137,18 +309,23 @@ fn markdown(report: &Report<'_>, rows: &[Row]) -> String {
         options.duration.as_secs(),
         options.warmup.as_secs(),
         options.rounds,
+        driver_command(),
+        comparison.samples_file(),
     );
-    md.push_str(&throughput_table(rows));
-    md.push_str(&targets::section(report, rows));
-    md.push_str(&footprint_section(report.footprints));
-    md.push_str(&notes(report));
     md
 }
 
-/// The throughput table: one line per variant and scenario.
-pub(crate) fn throughput_table(rows: &[Row]) -> String {
-    let mut md = String::from(
-        "| scenario | variant | req/s | p50 | p99 | × bare actix | × best peer |\n\
+/// The driver's command line, without the path of its binary.
+fn driver_command() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("kv-sessions-bench {}", args.join(" "))
+}
+
+/// The throughput table: one line per variant and scenario, with `peer_ratio` heading the last
+/// column.
+pub(crate) fn throughput_table(rows: &[Row], peer_ratio: &str) -> String {
+    let mut md = format!(
+        "| scenario | variant | req/s | p50 | p99 | × bare actix | {peer_ratio} |\n\
          |---|---|--:|--:|--:|--:|--:|\n",
     );
     for row in rows {
@@ -173,7 +350,7 @@ fn footprint_section(footprints: &[(FootprintStore, usize, Footprint)]) -> Strin
         return String::new();
     }
     let mut md = format!(
-        "## Memory and disk\n\n\
+        "### Memory and disk\n\n\
          Each store is filled through its own API in a process of its own, with sessions holding \
          what `/set` writes ({SESSION_DATA_BYTES} bytes of id, keys and values). \"Memory per \
          session\" is the peak resident set (`VmHWM`) once every session is saved, less the \
@@ -203,7 +380,7 @@ fn footprint_section(footprints: &[(FootprintStore, usize, Footprint)]) -> Strin
 }
 
 fn notes(report: &Report<'_>) -> String {
-    let mut md = String::from("## Notes\n\n");
+    let mut md = String::from("### Notes\n\n");
     let durable_kv = report
         .options
         .variants
@@ -226,13 +403,19 @@ fn notes(report: &Report<'_>) -> String {
          so wrk does the same work for every variant.\n\
          - cold-read is run only by stores with files: actix-session's cookie store keeps nothing \
          on the server, and Redis and the in-memory stores hold every session in memory.\n\
-         - actix-session's Redis sessions carry a one-hour TTL and a `kv-sessions-bench:` key \
-         prefix instead of its default day, so that a run leaves nothing behind for long.\n",
+         - actix-session's Redis sessions carry a one-hour TTL instead of its default day. Like \
+         every variant on a shared server, each sample keeps its sessions in a space of its own \
+         there, emptied once its server is gone.\n",
     );
-    for failure in report.failures {
+    failure_notes(&mut md, report);
+    md
+}
+
+/// A note for each sample that failed.
+pub(crate) fn failure_notes(md: &mut String, report: &Report<'_>) {
+    for (_, failure) in report.failures {
         let _ = writeln!(md, "- A sample failed and is left out: {failure}");
     }
-    md
 }
 
 /// The machine, the CPU and the date, for the report's header.
@@ -318,6 +501,48 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+
+    #[test]
+    fn a_part_a_run_does_not_rewrite_is_kept_as_it_was() {
+        let (start, end) = (
+            Comparison::InProcess.start_marker(),
+            Comparison::InProcess.end_marker(),
+        );
+        let previous = format!("# title\n\n{start}\nold figures\n{end}\n");
+        assert_eq!(
+            kept_part(&previous, Comparison::InProcess),
+            Some("old figures\n")
+        );
+        assert_eq!(kept_part(&previous, Comparison::SameEngine), None);
+    }
+
+    #[test]
+    fn a_run_rewrites_the_comparisons_of_the_kv_sessions_variants_it_measured() {
+        let find = |name| Variant::find(name).expect("a variant");
+        let shared_only = [find("bare"), find("kv-redis"), find("kv-moka-postgres")];
+        assert_eq!(
+            Comparison::rewritten_by(&shared_only),
+            [Comparison::SameEngine]
+        );
+        assert_eq!(
+            Comparison::rewritten_by(&[find("bare"), find("kv-sled"), find("kv-postgres")]),
+            Comparison::ALL
+        );
+        assert!(Comparison::rewritten_by(&[find("bare")]).is_empty());
+    }
+
+    #[cfg(feature = "peers")]
+    #[test]
+    fn shared_stores_are_set_against_the_peers_on_their_engine_alone() {
+        let find = |name| Variant::find(name).expect("a variant");
+        let same = Comparison::SameEngine;
+        assert!(same.rival(find("kv-redis"), find("actix-redis")));
+        assert!(same.rival(find("kv-postgres"), find("tower-postgres")));
+        assert!(!same.rival(find("kv-postgres"), find("tower-redis")));
+        assert!(!same.includes(find("tower-sqlite")));
+        assert!(Comparison::InProcess.rival(find("kv-sled"), find("tower-redis")));
+        assert!(!Comparison::InProcess.includes(find("kv-moka-redis")));
     }
 
     #[test]

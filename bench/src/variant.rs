@@ -1,9 +1,10 @@
 //! The servers under test, in one table.
 //!
-//! Adding a variant is one entry in [`VARIANTS`]. A kv-sessions variant names the function that
-//! opens its sled store, so a store setting is a variant too: `kv-moka-sled-durable` is the
-//! default set-up with [`Durability::Immediate`], for the durable-update scenario. The Redis and
-//! PostgreSQL stores will each be one more entry.
+//! Adding a variant is one entry in [`VARIANTS`]. A kv-sessions variant names its store, and a
+//! sled store names the function that opens it, so a store setting is a variant too:
+//! `kv-moka-sled-durable` is the default set-up with [`Durability::Immediate`], for the
+//! durable-update scenario. `kv-redis` and `kv-postgres` run the same server code on a shared
+//! server, each sample in a [`Space`](crate::space::Space) of its own there.
 
 use std::path::Path;
 
@@ -25,13 +26,44 @@ pub(crate) enum Side {
 /// Opens the sled store of a kv-sessions variant in a directory.
 pub(crate) type OpenSled = fn(&Path) -> Result<SledStore, StoreError>;
 
+/// The store under a kv-sessions variant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KvStore {
+    /// A `SledStore` in the server's directory, opened by the function named.
+    Sled(OpenSled),
+    /// A `RedisStore` with its default settings, under the sample's own key prefix.
+    Redis,
+    /// A `PostgresStore` with its default settings, in the sample's own table.
+    Postgres,
+}
+
+/// A server that sessions live on, shared by every instance of an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    Redis,
+    Postgres,
+}
+
+impl Engine {
+    /// Every engine, in report order.
+    pub(crate) const ALL: [Self; 2] = [Self::Redis, Self::Postgres];
+
+    /// The name in the reports.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Redis => "Redis",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 /// The code a variant's server runs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stack {
     /// actix-web without session middleware.
     Bare,
-    /// kv-sessions on sled, with a moka cache in front where `cache` is set.
-    Kv { cache: bool, open: OpenSled },
+    /// kv-sessions on `store`, with a moka cache in front where `cache` is set.
+    Kv { store: KvStore, cache: bool },
     /// actix-session with its cookie store.
     #[cfg(feature = "peers")]
     ActixCookie,
@@ -45,6 +77,12 @@ pub(crate) enum Stack {
     /// `cache` is set.
     #[cfg(feature = "peers")]
     TowerSqlite { cache: bool },
+    /// tower-sessions on axum with Redis through fred.
+    #[cfg(feature = "peers")]
+    TowerRedis,
+    /// tower-sessions on axum with PostgreSQL through sqlx.
+    #[cfg(feature = "peers")]
+    TowerPostgres,
 }
 
 /// Which kind of pre-filled store a variant reads in the cold-read scenario.
@@ -116,9 +154,31 @@ impl Variant {
     /// The pre-filled store it reads in the cold-read scenario, if it keeps sessions on disk.
     pub(crate) fn cold_store(&self) -> Option<ColdStore> {
         match self.stack {
-            Stack::Kv { .. } => Some(ColdStore::Sled),
+            Stack::Kv {
+                store: KvStore::Sled(_),
+                ..
+            } => Some(ColdStore::Sled),
             #[cfg(feature = "peers")]
             Stack::TowerSqlite { .. } => Some(ColdStore::Sqlite),
+            _ => None,
+        }
+    }
+
+    /// The shared server its sessions live on, if any.
+    pub(crate) fn engine(&self) -> Option<Engine> {
+        match self.stack {
+            Stack::Kv {
+                store: KvStore::Redis,
+                ..
+            } => Some(Engine::Redis),
+            Stack::Kv {
+                store: KvStore::Postgres,
+                ..
+            } => Some(Engine::Postgres),
+            #[cfg(feature = "peers")]
+            Stack::ActixRedis | Stack::TowerRedis => Some(Engine::Redis),
+            #[cfg(feature = "peers")]
+            Stack::TowerPostgres => Some(Engine::Postgres),
             _ => None,
         }
     }
@@ -129,8 +189,8 @@ impl Variant {
     }
 }
 
-/// The hot scenarios, which every session library takes part in.
-#[cfg(feature = "peers")]
+/// The hot scenarios, which every session library takes part in. The shared stores take part
+/// in these alone: cold-read would need a million sessions written to the server first.
 const HOT: &[Scenario] = &[Scenario::ReadHit, Scenario::Update, Scenario::Create];
 /// The hot scenarios and cold-read, for stores that keep sessions on disk.
 const ON_DISK: &[Scenario] = &[
@@ -173,8 +233,8 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, moka over sled",
         Side::KvSessions,
         Stack::Kv {
+            store: KvStore::Sled(sled_default),
             cache: true,
-            open: sled_default,
         },
         ON_DISK,
     ),
@@ -183,8 +243,8 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, moka over sled, durable",
         Side::KvSessions,
         Stack::Kv {
+            store: KvStore::Sled(sled_durable),
             cache: true,
-            open: sled_durable,
         },
         &[Scenario::DurableUpdate],
     ),
@@ -193,10 +253,50 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, sled",
         Side::KvSessions,
         Stack::Kv {
+            store: KvStore::Sled(sled_default),
             cache: false,
-            open: sled_default,
         },
         ON_DISK,
+    ),
+    Variant::new(
+        "kv-moka-redis",
+        "kv-sessions, moka over Redis",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Redis,
+            cache: true,
+        },
+        HOT,
+    ),
+    Variant::new(
+        "kv-redis",
+        "kv-sessions, Redis",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Redis,
+            cache: false,
+        },
+        HOT,
+    ),
+    Variant::new(
+        "kv-moka-postgres",
+        "kv-sessions, moka over PostgreSQL",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Postgres,
+            cache: true,
+        },
+        HOT,
+    ),
+    Variant::new(
+        "kv-postgres",
+        "kv-sessions, PostgreSQL",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Postgres,
+            cache: false,
+        },
+        HOT,
     ),
     #[cfg(feature = "peers")]
     Variant::new(
@@ -237,5 +337,21 @@ pub(crate) const VARIANTS: &[Variant] = &[
         Side::Peer,
         Stack::TowerSqlite { cache: false },
         DURABLE_BY_DEFAULT,
+    ),
+    #[cfg(feature = "peers")]
+    Variant::new(
+        "tower-redis",
+        "tower-sessions, Redis",
+        Side::Peer,
+        Stack::TowerRedis,
+        HOT,
+    ),
+    #[cfg(feature = "peers")]
+    Variant::new(
+        "tower-postgres",
+        "tower-sessions, PostgreSQL",
+        Side::Peer,
+        Stack::TowerPostgres,
+        HOT,
     ),
 ];

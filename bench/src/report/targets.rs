@@ -21,7 +21,7 @@ struct Target {
 /// The "Targets" section.
 pub(super) fn section(report: &Report<'_>, rows: &[Row]) -> String {
     let mut md = format!(
-        "## Targets\n\nFor kv-sessions' default set-up (`{DEFAULT_KV}`) unless said otherwise.\n\n\
+        "### Targets\n\nFor kv-sessions' default set-up (`{DEFAULT_KV}`) unless said otherwise.\n\n\
          | target | measured | met |\n|---|---|---|\n"
     );
     for target in targets(report, rows) {

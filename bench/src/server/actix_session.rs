@@ -9,11 +9,8 @@ use actix_web::cookie::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, get};
 
 use super::{NO_VALUE, SAVED, VALUE, bench_key};
-
-/// Where the Redis variant keeps its sessions.
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// A prefix for the Redis keys, so that the bench's sessions are easy to tell apart.
-const REDIS_PREFIX: &str = "kv-sessions-bench:";
+use crate::resp;
+use crate::space::{REDIS_ADDR, REDIS_DB, Space, redis_url};
 
 #[get("/")]
 async fn index(session: Session) -> actix_web::Result<HttpResponse> {
@@ -35,15 +32,22 @@ pub(super) fn serve_cookie(port: u16) -> io::Result<()> {
     actix_web::rt::System::new().block_on(serve(port, CookieSessionStore::default))
 }
 
-pub(super) fn serve_redis(port: u16) -> io::Result<()> {
+pub(super) fn serve_redis(port: u16, space: &Space) -> io::Result<()> {
+    let prefix = space.key_prefix();
     actix_web::rt::System::new().block_on(async move {
-        let store = RedisSessionStore::builder(REDIS_URL)
-            .cache_keygen(|key| format!("{REDIS_PREFIX}{key}"))
+        let store = RedisSessionStore::builder(redis_url())
+            .cache_keygen(move |key| format!("{prefix}{key}"))
             .build()
             .await
             .map_err(io::Error::other)?;
         serve(port, move || store.clone()).await
     })
+}
+
+/// Deletes the sessions a Redis server left under `space`'s prefix.
+pub(super) fn clear_redis(space: &Space) -> io::Result<()> {
+    resp::Connection::open(REDIS_ADDR, REDIS_DB)?.delete_prefixed(&space.key_prefix())?;
+    Ok(())
 }
 
 /// Serves the routes with a middleware per worker, as actix-session's documentation shows, on

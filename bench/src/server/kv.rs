@@ -1,4 +1,5 @@
-//! kv-sessions: the typed keys of the basic example, on sled with or without a moka cache.
+//! kv-sessions: the typed keys of the basic example, on sled, Redis or PostgreSQL, with or
+//! without a moka cache.
 
 use std::io;
 use std::path::Path;
@@ -6,11 +7,14 @@ use std::path::Path;
 use actix_web::{App, HttpResponse, HttpServer, get};
 use kv_sessions::test_util::CookieSealer;
 use kv_sessions::{
-    CookieContent, MokaStore, SessionError, SessionId, SessionKey, SessionKeys, SessionMiddleware,
+    CookieContent, MokaStore, PostgresStore, RedisStore, SessionError, SessionId, SessionKey,
+    SessionKeys, SessionMiddleware, SessionStore, StoreError,
 };
 
-use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE, bench_key};
-use crate::variant::OpenSled;
+use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE, bench_key, block_on};
+use crate::resp;
+use crate::space::{POSTGRES_URL, REDIS_ADDR, REDIS_DB, Space, redis_url};
+use crate::variant::KvStore;
 
 /// The session cookie's name: kv-sessions' default.
 const COOKIE_NAME: &str = "session";
@@ -36,15 +40,21 @@ async fn set(demo: Demo) -> Result<HttpResponse, SessionError> {
     Ok(HttpResponse::Ok().body(SAVED))
 }
 
-pub(super) fn serve(port: u16, dir: &Path, cache: bool, open: OpenSled) -> io::Result<()> {
+pub(super) fn serve(
+    port: u16,
+    store: KvStore,
+    cache: bool,
+    dir: &Path,
+    space: &Space,
+) -> io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let store = open(dir).map_err(io::Error::other)?;
-        let builder = SessionMiddleware::builder(store.clone(), bench_key());
-        let sessions = if cache {
-            builder.cache(MokaStore::new(CACHED_SESSIONS)).build()
-        } else {
-            builder.build()
-        };
+        // Each store is built on the runtime that serves, as the shared stores require.
+        let sessions = match store {
+            KvStore::Sled(open) => middleware(open(dir), cache),
+            KvStore::Redis => middleware(open_redis(space).await, cache),
+            KvStore::Postgres => middleware(open_postgres(space).await, cache),
+        }
+        .map_err(io::Error::other)?;
         HttpServer::new(move || {
             App::new()
                 .wrap(sessions.clone())
@@ -56,6 +66,56 @@ pub(super) fn serve(port: u16, dir: &Path, cache: bool, open: OpenSled) -> io::R
         .run()
         .await
     })
+}
+
+/// The middleware on `store`, with a moka cache in front where `cache` is set. Generic rather
+/// than on a `BoxedStore`, so that no variant pays for a second layer of dynamic calls.
+fn middleware<S: SessionStore>(
+    store: Result<S, StoreError>,
+    cache: bool,
+) -> Result<SessionMiddleware, StoreError> {
+    let builder = SessionMiddleware::builder(store?, bench_key());
+    Ok(if cache {
+        builder.cache(MokaStore::new(CACHED_SESSIONS)).build()
+    } else {
+        builder.build()
+    })
+}
+
+async fn open_redis(space: &Space) -> Result<RedisStore, StoreError> {
+    RedisStore::builder(redis_url())
+        .key_prefix(space.key_prefix())
+        .build()
+        .await
+}
+
+async fn open_postgres(space: &Space) -> Result<PostgresStore, StoreError> {
+    let store = PostgresStore::builder(POSTGRES_URL)
+        .table(space.table())
+        .build()
+        .await?;
+    store.migrate_up().await?;
+    Ok(store)
+}
+
+/// Deletes the sessions a server on `store` left in `space`: its keys in Redis, or its table.
+pub(super) fn clear(store: KvStore, space: &Space) -> io::Result<()> {
+    match store {
+        KvStore::Sled(_) => Ok(()),
+        KvStore::Redis => {
+            resp::Connection::open(REDIS_ADDR, REDIS_DB)?.delete_prefixed(&space.key_prefix())?;
+            Ok(())
+        }
+        KvStore::Postgres => block_on(async {
+            let store = PostgresStore::builder(POSTGRES_URL)
+                .table(space.table())
+                .sweep_every(None)
+                .build()
+                .await
+                .map_err(io::Error::other)?;
+            store.migrate_down().await.map_err(io::Error::other)
+        }),
+    }
 }
 
 /// Seals session cookies as kv-sessions' middleware does, for sessions the seeder writes

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use actix_web::cookie::Key;
 
+use crate::space::Space;
 use crate::variant::{Stack, Variant};
 
 mod actix_bare;
@@ -40,18 +41,45 @@ pub(crate) fn bench_key() -> Key {
 }
 
 /// Runs `variant`'s server on 127.0.0.1:`port` until it is killed; stores keep their files in
-/// `dir`.
-pub(crate) fn serve(variant: &Variant, port: u16, dir: &Path) -> io::Result<()> {
+/// `dir`, and their sessions on a shared server in `space`.
+pub(crate) fn serve(variant: &Variant, port: u16, dir: &Path, space: &Space) -> io::Result<()> {
     match variant.stack {
         Stack::Bare => actix_bare::serve(port),
-        Stack::Kv { cache, open } => kv::serve(port, dir, cache, open),
+        Stack::Kv { store, cache } => kv::serve(port, store, cache, dir, space),
         #[cfg(feature = "peers")]
         Stack::ActixCookie => actix_session::serve_cookie(port),
         #[cfg(feature = "peers")]
-        Stack::ActixRedis => actix_session::serve_redis(port),
+        Stack::ActixRedis => actix_session::serve_redis(port, space),
         #[cfg(feature = "peers")]
         Stack::TowerMemory => tower::serve_memory(port),
         #[cfg(feature = "peers")]
         Stack::TowerSqlite { cache } => tower::serve_sqlite(port, dir, cache),
+        #[cfg(feature = "peers")]
+        Stack::TowerRedis => tower::serve_redis(port),
+        #[cfg(feature = "peers")]
+        Stack::TowerPostgres => tower::serve_postgres(port, space),
     }
+}
+
+/// Deletes what `variant`'s server left in `space` on a shared server, once it is gone. Stores
+/// in files need nothing: the driver deletes their directory.
+pub(crate) fn clear(variant: &Variant, space: &Space) -> io::Result<()> {
+    match variant.stack {
+        Stack::Kv { store, .. } => kv::clear(store, space),
+        #[cfg(feature = "peers")]
+        Stack::ActixRedis => actix_session::clear_redis(space),
+        #[cfg(feature = "peers")]
+        Stack::TowerRedis => tower::clear_redis(),
+        #[cfg(feature = "peers")]
+        Stack::TowerPostgres => tower::clear_postgres(space),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `work` to its end on a runtime of its own, for the driver, which has none.
+fn block_on<T>(work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work)
 }

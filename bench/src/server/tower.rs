@@ -10,15 +10,24 @@ use tower_sessions::{
     CachingSessionStore, MemoryStore, Session, SessionManagerLayer, SessionStore,
 };
 use tower_sessions_moka_store::MokaStore;
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_redis_store::RedisStore;
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+use tower_sessions_sqlx_store::sqlx::postgres::PgPool;
 use tower_sessions_sqlx_store::sqlx::sqlite::{
     SqliteConnectOptions, SqlitePool, SqliteSynchronous,
 };
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore, sqlx};
 
-use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE};
+use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE, block_on};
+use crate::resp;
+use crate::space::{POSTGRES_URL, REDIS_ADDR, REDIS_DB, Space, redis_url};
 
 /// The SQLite file inside a variant's directory.
 const SQLITE_FILE: &str = "sessions.sqlite";
+/// The Redis connections, as tower-sessions-redis-store's documentation opens them.
+const REDIS_POOL_SIZE: usize = 6;
+/// The schema of the PostgreSQL variant's table: the default one, as kv-sessions' table.
+const POSTGRES_SCHEMA: &str = "public";
 
 async fn index(session: Session) -> Result<String, StatusCode> {
     let value = session
@@ -57,6 +66,56 @@ pub(super) fn serve_sqlite(port: u16, dir: &Path, cache: bool) -> io::Result<()>
         } else {
             router(store)
         })
+    })
+}
+
+pub(super) fn serve_redis(port: u16) -> io::Result<()> {
+    run(port, async {
+        let config = Config::from_url(&redis_url()).map_err(io::Error::other)?;
+        let pool =
+            Pool::new(config, None, None, None, REDIS_POOL_SIZE).map_err(io::Error::other)?;
+        pool.init().await.map_err(io::Error::other)?;
+        Ok(router(RedisStore::new(pool)))
+    })
+}
+
+/// Deletes every key of the bench's Redis database: tower-sessions' keys have no prefix to
+/// find them by.
+pub(super) fn clear_redis() -> io::Result<()> {
+    resp::Connection::open(REDIS_ADDR, REDIS_DB)?.delete_all()
+}
+
+pub(super) fn serve_postgres(port: u16, space: &Space) -> io::Result<()> {
+    let table = space.table().to_owned();
+    run(port, async move {
+        let pool = PgPool::connect(POSTGRES_URL)
+            .await
+            .map_err(io::Error::other)?;
+        let store = PostgresStore::new(pool)
+            .with_schema_name(POSTGRES_SCHEMA)
+            .and_then(|store| store.with_table_name(table))
+            .map_err(io::Error::other)?;
+        store.migrate().await.map_err(io::Error::other)?;
+        Ok(router(store))
+    })
+}
+
+/// Drops the table a PostgreSQL server kept its sessions in; the store has no call for it.
+pub(super) fn clear_postgres(space: &Space) -> io::Result<()> {
+    let drop_table = format!(
+        r#"drop table if exists "{POSTGRES_SCHEMA}"."{}""#,
+        space.table()
+    );
+    block_on(async move {
+        let pool = PgPool::connect(POSTGRES_URL)
+            .await
+            .map_err(io::Error::other)?;
+        sqlx::query(&drop_table)
+            .execute(&pool)
+            .await
+            .map_err(io::Error::other)?;
+        pool.close().await;
+        Ok(())
     })
 }
 
