@@ -16,7 +16,7 @@ use super::columns::{duration_millis, encode_entries, encode_rule, millis};
 use crate::expiry::{Expiry, SessionPolicy};
 use crate::record::Changes;
 
-/// A parameter of a statement with its PostgreSQL type, as `query_typed` takes it.
+/// A parameter of a statement with its PostgreSQL type, the type the statement is prepared with.
 pub(super) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
 /// The parameters `$1` to `$13` of every write statement.

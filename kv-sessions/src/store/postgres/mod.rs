@@ -124,9 +124,11 @@ mod tests;
 /// # Connections
 /// The URL is a libpq-style connection string or a `postgres://` URL. Connections do not use
 /// TLS. The pool opens connections as operations need them, up to
-/// [`PostgresStoreBuilder::pool_size`], and drops those that have closed. Statements are sent
-/// unprepared with their parameter types, so they take one round trip each and work through a
-/// connection pooler in transaction mode. The store's `Debug` output never shows the URL.
+/// [`PostgresStoreBuilder::pool_size`], and drops those that have closed. Each connection
+/// prepares a statement the first time it runs it and keeps it, so PostgreSQL plans each merge
+/// once per connection; every later operation is one round trip. Behind a connection pooler in
+/// transaction mode, use one that keeps prepared statements (PgBouncer 1.21 or later, with
+/// `max_prepared_statements`). The store's `Debug` output never shows the URL.
 #[derive(Clone)]
 pub struct PostgresStore {
     table: Table,

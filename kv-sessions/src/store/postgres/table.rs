@@ -30,19 +30,29 @@ pub(super) struct Table {
 }
 
 impl Table {
-    /// Runs `sql` with `params` on a pooled connection, in one round trip, and returns its rows.
+    /// Runs `sql` with `params` on a pooled connection and returns its rows.
     ///
-    /// The statement goes unprepared with its parameter types (`query_typed`), so it costs no
-    /// extra round trip to prepare and works through a pooler in transaction mode.
+    /// Each connection prepares a statement the first time it runs it and keeps it, so
+    /// PostgreSQL parses and plans the merge once per connection rather than on every save; later
+    /// runs are one round trip. Behind a pooler in transaction mode, use one that keeps prepared
+    /// statements (PgBouncer 1.21 or later with `max_prepared_statements`).
     pub(super) async fn query(
         &self,
         sql: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, StoreError> {
+        let (values, types): (Vec<_>, Vec<_>) = params
+            .iter()
+            .map(|(value, kind)| (*value, kind.clone()))
+            .unzip();
         self.bounded(async {
             let client = self.pool.get().await.map_err(StoreError::backend)?;
+            let statement = client
+                .prepare_typed_cached(sql, &types)
+                .await
+                .map_err(StoreError::backend)?;
             client
-                .query_typed(sql, params)
+                .query(&statement, &values)
                 .await
                 .map_err(StoreError::backend)
         })
