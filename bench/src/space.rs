@@ -12,7 +12,7 @@
 use kv_sessions::SessionId;
 
 /// Where Redis listens.
-pub(crate) const REDIS_ADDR: &str = "127.0.0.1:6379";
+const REDIS_ADDR: &str = "127.0.0.1:6379";
 /// The Redis database the bench keeps its sessions in.
 pub(crate) const REDIS_DB: u8 = 15;
 /// The PostgreSQL database the bench keeps its sessions in.

@@ -9,8 +9,8 @@ use actix_web::cookie::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, get};
 
 use super::{NO_VALUE, SAVED, VALUE, bench_key};
-use crate::resp;
-use crate::space::{REDIS_ADDR, REDIS_DB, Space, redis_url};
+use crate::redis_keys;
+use crate::space::{Space, redis_url};
 
 #[get("/")]
 async fn index(session: Session) -> actix_web::Result<HttpResponse> {
@@ -46,7 +46,7 @@ pub(super) fn serve_redis(port: u16, space: &Space) -> io::Result<()> {
 
 /// Deletes the sessions a Redis server left under `space`'s prefix.
 pub(super) fn clear_redis(space: &Space) -> io::Result<()> {
-    resp::Connection::open(REDIS_ADDR, REDIS_DB)?.delete_prefixed(&space.key_prefix())?;
+    redis_keys::delete_prefixed(&space.key_prefix())?;
     Ok(())
 }
 

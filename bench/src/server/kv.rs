@@ -12,8 +12,8 @@ use kv_sessions::{
 };
 
 use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE, bench_key, block_on};
-use crate::resp;
-use crate::space::{POSTGRES_URL, REDIS_ADDR, REDIS_DB, Space, redis_url};
+use crate::redis_keys;
+use crate::space::{POSTGRES_URL, Space, redis_url};
 use crate::variant::KvStore;
 
 /// The session cookie's name: kv-sessions' default.
@@ -103,7 +103,7 @@ pub(super) fn clear(store: KvStore, space: &Space) -> io::Result<()> {
     match store {
         KvStore::Sled(_) => Ok(()),
         KvStore::Redis => {
-            resp::Connection::open(REDIS_ADDR, REDIS_DB)?.delete_prefixed(&space.key_prefix())?;
+            redis_keys::delete_prefixed(&space.key_prefix())?;
             Ok(())
         }
         KvStore::Postgres => block_on(async {

@@ -19,8 +19,8 @@ use tower_sessions_sqlx_store::sqlx::sqlite::{
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore, sqlx};
 
 use super::{CACHED_SESSIONS, NO_VALUE, SAVED, VALUE, block_on};
-use crate::resp;
-use crate::space::{POSTGRES_URL, REDIS_ADDR, REDIS_DB, Space, redis_url};
+use crate::redis_keys;
+use crate::space::{POSTGRES_URL, Space, redis_url};
 
 /// The SQLite file inside a variant's directory.
 const SQLITE_FILE: &str = "sessions.sqlite";
@@ -82,7 +82,7 @@ pub(super) fn serve_redis(port: u16) -> io::Result<()> {
 /// Deletes every key of the bench's Redis database: tower-sessions' keys have no prefix to
 /// find them by.
 pub(super) fn clear_redis() -> io::Result<()> {
-    resp::Connection::open(REDIS_ADDR, REDIS_DB)?.delete_all()
+    redis_keys::delete_all()
 }
 
 pub(super) fn serve_postgres(port: u16, space: &Space) -> io::Result<()> {
