@@ -243,6 +243,13 @@ impl Changes {
         }
     }
 
+    /// The session's own rule once these changes apply to `base`: the one they set, or else the
+    /// stored one.
+    pub(crate) fn rule_over(&self, base: Option<&Record>) -> Option<Expiry> {
+        self.expiry
+            .unwrap_or_else(|| base.and_then(|record| record.expiry))
+    }
+
     /// Whether applying these changes alters anything but the deadline.
     pub(crate) fn is_dirty(&self) -> bool {
         self.clear || !self.writes.is_empty() || self.expiry.is_some()
@@ -281,9 +288,7 @@ impl Changes {
             Some(record) => record.created_at,
             None => whole_millis(self.created_at.unwrap_or(now)),
         };
-        let expiry = self
-            .expiry
-            .unwrap_or_else(|| base.and_then(|record| record.expiry));
+        let expiry = self.rule_over(base);
         Ok(Record {
             id,
             version: base.map_or(1, |record| record.version + 1),

@@ -255,10 +255,7 @@ impl State {
     }
 
     fn own_expiry(&self) -> Option<Expiry> {
-        match self.changes.expiry() {
-            Some(set) => set,
-            None => self.stored.as_ref().and_then(Record::expiry),
-        }
+        self.changes.rule_over(self.stored.as_ref())
     }
 
     fn purge(&mut self) {
