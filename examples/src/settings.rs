@@ -4,8 +4,7 @@ use std::env;
 use std::io;
 
 use actix_web::cookie::Key;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
+use kv_sessions::{KeyError, key_from_env};
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
@@ -26,26 +25,20 @@ pub fn port() -> io::Result<u16> {
     }
 }
 
-/// The key from `SESSION_KEY`, or a random one with a warning.
+/// The cookie key from `SESSION_KEY`, in hex or base64 (see [`kv_sessions::decode_key`]), or a
+/// random one with a warning where it is unset. A key that is set but wrong is an error that
+/// says what is wrong with it and how to make a good one.
 pub fn signing_key() -> io::Result<Key> {
-    let Ok(encoded) = env::var("SESSION_KEY") else {
-        eprintln!(
-            "warning: SESSION_KEY is not set; using a random key, so sessions will not survive \
-             a restart. Set it to at least 64 random bytes in base64, e.g. \
-             `head -c 64 /dev/urandom | base64 -w0`."
-        );
-        return Ok(Key::generate());
-    };
-    let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = STANDARD_NO_PAD
-        .decode(compact.trim_end_matches('='))
-        .map_err(|_| invalid("SESSION_KEY must be base64 (standard alphabet)".to_owned()))?;
-    Key::try_from(bytes.as_slice()).map_err(|_| {
-        invalid(format!(
-            "SESSION_KEY must decode to at least 64 bytes, not {}",
-            bytes.len()
-        ))
-    })
+    match key_from_env("SESSION_KEY") {
+        Err(unset @ KeyError::NotSet { .. }) => {
+            eprintln!(
+                "warning: {unset}. Until then a random key is used, so sessions will not \
+                 survive a restart."
+            );
+            Ok(Key::generate())
+        }
+        key => key.map_err(|error| invalid(error.to_string())),
+    }
 }
 
 /// An error that says which setting is wrong and how.

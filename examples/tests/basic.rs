@@ -60,8 +60,14 @@ fn without_a_key_it_warns_that_sessions_will_not_survive_a_restart() {
 fn a_bad_key_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (key, message) in [
-        ("c2hvcnQ=", "at least 64 bytes"),
-        ("not base64!", "must be base64"),
+        (
+            "c2hvcnQ=",
+            "SESSION_KEY decodes to 5 bytes; a session key needs at least 64",
+        ),
+        (
+            "not base64!",
+            "SESSION_KEY is neither hex nor base64 (found '!' at position 11)",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_basic"))
             .env("PORT", free_port().to_string())

@@ -55,7 +55,7 @@ pub enum CookieContent {
 const HMAC_BLOCK: usize = 64;
 
 /// The length of a cookie [`Key`]: a 32-byte signing half, then a 32-byte encryption half.
-const KEY_LEN: usize = 64;
+pub(crate) const KEY_LEN: usize = 64;
 
 /// What the session cookie key is derived for. A new label gives new keys, so it names a version.
 const SESSION_KEY_LABEL: &[u8] = b"kv-sessions session cookie v1";
