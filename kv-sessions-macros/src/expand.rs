@@ -1,28 +1,29 @@
 //! Writes the `SessionKeys` and `FromRequest` impls.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::quote;
 use syn::DeriveInput;
-use syn::spanned::Spanned;
 
 use crate::ast::{Field, Input};
-use crate::valid;
+use crate::{fallback, valid};
 
 /// The derive's output for `node`: a `compile_error!` per mistake, and the impls.
 ///
 /// The impls are emitted even next to errors wherever the struct can still be built, so that a
 /// mistaken attribute does not also cause "`SessionKeys` is not implemented" wherever the struct
-/// is used.
+/// is used. Where it cannot be built, [`fallback`] impls stand in for them.
 pub(crate) fn derive(node: &DeriveInput) -> TokenStream {
     let input = match Input::from_syn(node) {
         Ok(input) => input,
-        Err(error) => return error.into_compile_error(),
+        Err(error) => return fallback::expand(node, error.into_compile_error()),
     };
     let errors = valid::check(&input);
-    let impls = impls(&input);
-    quote! {
-        #errors
-        #impls
+    match impls(&input) {
+        Some(impls) => quote! {
+            #errors
+            #impls
+        },
+        None => fallback::expand(node, quote!(#errors)),
     }
 }
 
@@ -44,11 +45,14 @@ fn impls(input: &Input<'_>) -> Option<TokenStream> {
         .zip(&keys)
         .map(|(field, key)| init(field, key))
         .collect::<Option<Vec<_>>>()?;
+    let checks = value_checks(input);
     // A parameter named like a constant or unit struct in the user's scope would be a pattern
     // matching that item, so the parameters get names no one writes by hand. The leading
     // underscores also keep an empty struct's unused `__session` from warning.
     Some(quote! {
         const _: () = {
+            #checks
+
             #[automatically_derived]
             impl ::kv_sessions::SessionKeys for #ident {
                 const KEYS: &'static [&'static ::core::primitive::str] = &[#(#keys),*];
@@ -77,17 +81,33 @@ fn impls(input: &Input<'_>) -> Option<TokenStream> {
     })
 }
 
-/// `field: key::<T>(__session, "stored.key")`, or `None` where the field is not a key.
+/// A check that the `T` of each `SessionKey<T>` field can be stored in a session; nothing for a
+/// struct without fields.
 ///
-/// The path to `key` carries the span of `T`, so where `T` cannot be stored in a session the
-/// error points at `T`. Only the path: `__session` keeps the derive's own span, so that it still
-/// resolves to the parameter when `T` was written inside a `macro_rules!` macro, whose local
-/// names are hygienic.
+/// Each check is one bound, on `SessionValue`, rather than serde's two, so that a type that
+/// cannot be stored gets one error, worded by `SessionValue`'s `on_unimplemented`, with the caret
+/// on the type. The bound is on a function of the expansion's own, so that the error names no
+/// item the user has not written.
+fn value_checks(input: &Input<'_>) -> TokenStream {
+    let value_types: Vec<_> = input
+        .fields
+        .iter()
+        .filter_map(|field| field.value_ty)
+        .collect();
+    if value_types.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        const fn stored_in_a_session<T: ::kv_sessions::SessionValue>() {}
+        #(const _: () = stored_in_a_session::<#value_types>();)*
+    }
+}
+
+/// `field: key::<T>(__session, "stored.key")`, or `None` where the field is not a key.
 fn init(field: &Field<'_>, key: &str) -> Option<TokenStream> {
     let value_ty = field.value_ty?;
     let ident = field.ident;
-    let key_fn = quote_spanned!(value_ty.span()=> ::kv_sessions::__private::key::<#value_ty>);
-    Some(quote!(#ident: #key_fn(__session, #key)))
+    Some(quote!(#ident: ::kv_sessions::__private::key::<#value_ty>(__session, #key)))
 }
 
 #[cfg(test)]
@@ -127,7 +147,7 @@ mod tests {
     }
 
     #[test]
-    fn a_struct_that_cannot_be_built_gets_only_the_error() {
+    fn a_type_that_cannot_be_built_gets_the_error_and_stand_in_impls() {
         for node in [
             parse_quote!(
                 struct Demo {
@@ -145,7 +165,28 @@ mod tests {
         ] {
             let output = expand(node);
             assert!(output.contains("compile_error"));
-            assert!(!output.contains("impl"));
+            assert!(output.contains(":: kv_sessions :: SessionKeys for Demo"));
+            assert!(output.contains("unreachable"));
+            assert!(!output.contains("extract_keys"));
         }
+    }
+
+    #[test]
+    fn each_value_type_is_checked_through_one_bound() {
+        let output = expand(parse_quote! {
+            struct Demo {
+                a: SessionKey<u32>,
+                b: SessionKey<Vec<String>>,
+            }
+        });
+        assert!(output.contains(
+            "const fn stored_in_a_session < T : :: kv_sessions :: SessionValue > () { }"
+        ));
+        assert!(output.contains("stored_in_a_session :: < u32 > ()"));
+        assert!(output.contains("stored_in_a_session :: < Vec < String > > ()"));
+        let empty = expand(parse_quote!(
+            struct Demo {}
+        ));
+        assert!(!empty.contains("stored_in_a_session"));
     }
 }

@@ -7,12 +7,14 @@
 //! The macro runs in three steps, one module each: `ast` builds a small model of the input (with
 //! `attr` reading the `#[session(...)]` attributes), `valid` checks it, and `expand` writes the
 //! impls. Mistakes become `compile_error!`s that point at the offending tokens, and all of them
-//! are reported in one go.
+//! are reported in one go. Where the impls cannot be written, `fallback` writes stand-ins beside
+//! the errors, so that code using the type reports nothing more.
 
 mod ast;
 mod attr;
 mod errors;
 mod expand;
+mod fallback;
 mod valid;
 
 use proc_macro::TokenStream;

@@ -19,10 +19,14 @@ use crate::session::{Session, SessionFuture, parse};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored in a session",
     label = "this type must implement serde's `Serialize` and `Deserialize`",
-    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to the type"
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or to each type of \
+            yours inside it"
 )]
 pub trait SessionValue: Serialize + DeserializeOwned {}
 
+// Without `do_not_recommend`, a type that cannot be stored gets one error per missing serde
+// trait, worded by serde, rather than one error worded by `SessionValue`.
+#[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned> SessionValue for T {}
 
 /// One typed key of a session, as a field of a `#[derive(SessionKeys)]` struct.
@@ -141,7 +145,7 @@ pub trait SessionKeys: Sized {
 }
 
 /// Makes a typed key; called by derived code.
-pub fn key<T: SessionValue>(session: &Session, name: &'static str) -> SessionKey<T> {
+pub fn key<T>(session: &Session, name: &'static str) -> SessionKey<T> {
     SessionKey {
         session: session.clone(),
         name,

@@ -32,6 +32,9 @@ struct Payload;
 struct KeysFuture;
 fn key() {}
 fn extract_keys() {}
+fn stored_in_a_session() {}
+struct T;
+trait SessionValue {}
 const session: () = ();
 const req: () = ();
 const _payload: () = ();
