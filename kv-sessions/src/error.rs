@@ -24,6 +24,11 @@ pub enum StoreError {
     /// starts a fresh session, so one bad record never locks a client out.
     #[error("a stored session record is corrupt")]
     Corrupt(#[source] BoxError),
+    /// The store could not be opened, at start-up. Its message is meant for whoever runs the app:
+    /// it names what was being opened, what went wrong and how to fix it, and `Debug` shows it
+    /// too, so that `unwrap` and a `main` that returns the error print it.
+    #[error(transparent)]
+    Open(BoxError),
 }
 
 impl StoreError {
@@ -35,6 +40,11 @@ impl StoreError {
     /// Wraps a failure to decode a stored record.
     pub fn corrupt(cause: impl Into<BoxError>) -> Self {
         Self::Corrupt(cause.into())
+    }
+
+    /// Wraps a failure to open the store at start-up, whose message says how to fix it.
+    pub fn open(cause: impl Into<BoxError>) -> Self {
+        Self::Open(cause.into())
     }
 }
 

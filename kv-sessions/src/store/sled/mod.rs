@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use self::directory::{Claim, OpenError};
 use self::group_commit::{GroupCommit, Tickets};
 use self::io::IoThreads;
 use self::records::Records;
@@ -13,6 +14,7 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::{Changes, Record, Saved};
 
+mod directory;
 mod group_commit;
 mod io;
 mod records;
@@ -83,6 +85,8 @@ struct Inner {
     tickets: Option<Tickets>,
     records: Records,
     db: sled::Db,
+    /// Dropped last, once the database has let go of the directory.
+    _claim: Claim,
 }
 
 impl Inner {
@@ -300,7 +304,8 @@ impl SledStoreBuilder {
             .cache_capacity(self.cache_capacity)
             .flush_every_ms(flush_every_ms)
             .open()
-            .map_err(StoreError::backend)?;
+            .map_err(|cause| StoreError::open(OpenError::new(&self.path, cause)))?;
+        let claim = Claim::new(&self.path);
         let records = Records::open(&db)?;
         let commits = match self.durability {
             Durability::Periodic => None,
@@ -320,6 +325,7 @@ impl SledStoreBuilder {
                 tickets,
                 records,
                 db,
+                _claim: claim,
             }),
         })
     }
@@ -401,5 +407,51 @@ mod tests {
                 .expect("save");
         }
         assert_eq!(store.len(), 32);
+    }
+
+    fn open_error(path: &Path) -> StoreError {
+        SledStore::open(path).err().expect("the open fails")
+    }
+
+    #[test]
+    fn a_directory_open_in_this_process_says_to_open_the_store_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sessions.sled");
+        let _store = SledStore::open(&path).expect("open");
+        let other_spelling = dir.path().join(".").join("sessions.sled");
+        for path in [&path, &other_spelling] {
+            let error = open_error(path);
+            let expected = format!(
+                "the sled directory {path:?} is already open in this process: open the \
+                 SledStore once, before `HttpServer::new`, and move clones of it into the \
+                 closure, which runs once per worker (clones share one database)"
+            );
+            assert_eq!(error.to_string(), expected);
+            assert_eq!(format!("{error:?}"), format!("Open({expected})"));
+        }
+    }
+
+    #[test]
+    fn a_path_under_a_regular_file_names_the_path_and_the_cause() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"not a directory").expect("write");
+        let path = file.join("sessions.sled");
+        let message = open_error(&path).to_string();
+        let expected = format!(
+            "could not open the sled directory {path:?}: Not a directory (os error 20). The app \
+             needs a directory it can create, read and write, on a disk with free space"
+        );
+        assert_eq!(message, expected);
+    }
+
+    #[test]
+    fn a_dropped_store_no_longer_counts_as_holding_its_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sessions.sled");
+        let store = SledStore::open(&path).expect("open");
+        assert!(directory::is_open_here(&path));
+        drop(store);
+        assert!(!directory::is_open_here(&path));
     }
 }
