@@ -37,6 +37,9 @@ use crate::expiry::Expiry;
 use crate::id::SessionId;
 
 mod percent;
+mod rejection;
+
+pub(crate) use self::rejection::Rejection;
 
 /// How the session cookie protects the id it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -237,16 +240,21 @@ impl CookieConfig {
     /// Finds the session id in the request's `Cookie` headers.
     ///
     /// Browsers may send several cookies of one name (set for different paths); the first one
-    /// that opens wins. Headers that are not UTF-8 and pairs without `=` are skipped.
+    /// that opens wins. Headers that are not UTF-8 and pairs without `=` are skipped. Where
+    /// cookies of ours came but none opened, the log is told why the last one did not.
     pub(crate) fn read(&self, headers: &HeaderMap, keys: &Keys) -> Incoming {
-        let mut incoming = Incoming::Absent;
+        let mut refused = None;
         for value in self.values(headers) {
-            incoming = self.open(value, keys);
-            if let Incoming::Valid { .. } = incoming {
-                break;
+            match self.open(value, keys) {
+                Incoming::Rejected => refused = Some(value),
+                incoming => return incoming,
             }
         }
-        incoming
+        let Some(value) = refused else {
+            return Incoming::Absent;
+        };
+        self.rejection(value).log(&self.name);
+        Incoming::Rejected
     }
 
     /// The values of every cookie named like ours.

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::commit::{self, CookieUpdate};
 use crate::config::Config;
-use crate::cookie::Incoming;
+use crate::cookie::{Incoming, Rejection};
 use crate::error::{Chain, SessionError, StoreError};
 use crate::expiry::{Expiry, SessionPolicy};
 use crate::id::SessionId;
@@ -294,7 +294,7 @@ impl RequestSession {
         self.loaded
             .get_or_try_init(|| async {
                 let stored = match self.incoming {
-                    Incoming::Valid { id, .. } => self.load_record(id).await?,
+                    Incoming::Valid { id, .. } => self.load_live(id).await?,
                     Incoming::Absent | Incoming::Rejected => None,
                 };
                 *self.state.borrow_mut() = State::new(stored, self.config.lifetime.policy);
@@ -302,6 +302,16 @@ impl RequestSession {
             })
             .await
             .map(drop)
+    }
+
+    /// Loads the session the cookie names; where the store holds none, the log is told that the
+    /// cookie opened no session.
+    async fn load_live(&self, id: SessionId) -> Result<Option<Record>, SessionError> {
+        let stored = self.load_record(id).await?;
+        if stored.is_none() {
+            Rejection::NoLiveSession.log(&self.config.cookie.name);
+        }
+        Ok(stored)
     }
 
     /// Loads one record. A corrupt record is logged and deleted, and the client gets a fresh
