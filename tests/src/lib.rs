@@ -10,6 +10,7 @@ mod browser;
 mod conformance;
 mod fault;
 mod gate;
+mod log;
 mod probe;
 pub mod proxy;
 pub mod shared;
@@ -20,6 +21,7 @@ pub use crate::browser::{Browser, Page, send};
 pub use crate::conformance::check_store;
 pub use crate::fault::{Faults, FaultyStore};
 pub use crate::gate::Gate;
+pub use crate::log::{CapturedLog, capture_log};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
 
 /// Asserts that `page`, the answer to `GET /` with the cookie `id`, started a fresh session: the
