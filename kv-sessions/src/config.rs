@@ -223,15 +223,20 @@ fn actix_worker_thread() -> Option<String> {
     worker.then_some(name)
 }
 
-/// What a middleware built per worker is told.
+/// What a middleware built per worker is told. The key is named because a key made in the same
+/// closure with `Key::generate()` is the likeliest reason the middleware was built there.
 fn per_worker_message(thread: &str) -> String {
     format!(
         "kv_sessions::SessionMiddleware was built on the actix worker thread `{thread}`, inside \
          the closure given to `HttpServer::new`, which runs once per worker: every worker would \
-         get its own session cache, so a logout on one worker would not reach the others. Build \
-         the middleware (and its store, cache and key) once, before `HttpServer::new`, and move \
-         a clone into the closure: `let sessions = SessionMiddleware::builder(store, key).build(); \
-         HttpServer::new(move || App::new().wrap(sessions.clone()))`."
+         get its own session cache, so a logout on one worker would not reach the others, and a \
+         key made in the closure with `Key::generate()` would differ between workers, so each \
+         worker would refuse the cookies of the others. Build the middleware (and its store, \
+         cache and key) once, before `HttpServer::new`, and move a clone into the closure: \
+         `let sessions = SessionMiddleware::builder(store, key).build(); \
+         HttpServer::new(move || App::new().wrap(sessions.clone()))`. Load the key with \
+         `kv_sessions::key_from_env(\"SESSION_KEY\")` rather than `Key::generate()`, which \
+         changes at every restart."
     )
 }
 
@@ -259,6 +264,11 @@ mod tests {
             let message = panic.downcast_ref::<String>().expect("a message");
             assert!(message.contains(worker), "{message}");
             assert!(message.contains("before `HttpServer::new`"), "{message}");
+            assert!(
+                message.contains("with `Key::generate()` would differ"),
+                "{message}"
+            );
+            assert!(message.contains("key_from_env"), "{message}");
         }
     }
 

@@ -11,6 +11,7 @@ mod conformance;
 mod fault;
 mod gate;
 mod log;
+mod panics;
 mod probe;
 pub mod proxy;
 pub mod shared;
@@ -22,6 +23,7 @@ pub use crate::conformance::check_store;
 pub use crate::fault::{Faults, FaultyStore};
 pub use crate::gate::Gate;
 pub use crate::log::{CapturedLog, capture_log};
+pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
 
 /// Asserts that `page`, the answer to `GET /` with the cookie `id`, started a fresh session: the
