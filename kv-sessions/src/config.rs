@@ -26,11 +26,12 @@ pub(crate) struct Config {
 /// ```no_run
 /// use std::time::Duration;
 ///
-/// use actix_web::cookie::{Key, SameSite};
-/// use kv_sessions::{Expiry, MokaStore, SessionMiddleware, SledStore};
+/// use actix_web::cookie::SameSite;
+/// use kv_sessions::{Expiry, MokaStore, SessionMiddleware, SledStore, key_from_env};
 ///
-/// # fn main() -> Result<(), kv_sessions::StoreError> {
-/// let middleware = SessionMiddleware::builder(SledStore::open("sessions.sled")?, Key::generate())
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SledStore::open("sessions.sled")?;
+/// let middleware = SessionMiddleware::builder(store, key_from_env("SESSION_KEY")?)
 ///     .cache(MokaStore::new(10_000))
 ///     .cookie_name("SESSION_COOKIE")
 ///     .cookie_same_site(SameSite::Strict)

@@ -5,7 +5,6 @@
 //! embedded [sled] database behind a [moka] cache: they survive restarts and need no server.
 //!
 //! ```no_run
-//! use actix_web::cookie::Key;
 //! use actix_web::{App, HttpResponse, HttpServer, get};
 //! use kv_sessions::{MokaStore, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore};
 //!
@@ -25,9 +24,11 @@
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
-//!     // Create the store, the cache and the key once, outside `HttpServer::new`.
+//!     // Create the store, the cache and the key once, outside `HttpServer::new`. The key is 64
+//!     // random bytes in hex or base64, the same at every restart: `head -c 64 /dev/urandom |
+//!     // base64 -w0` makes one.
 //!     let store = SledStore::open("sessions.sled").map_err(std::io::Error::other)?;
-//!     let key = Key::generate(); // in production, load 64 fixed bytes with `Key::try_from`
+//!     let key = kv_sessions::key_from_env("SESSION_KEY").map_err(std::io::Error::other)?;
 //!     let sessions = SessionMiddleware::builder(store.clone(), key)
 //!         .cache(MokaStore::new(10_000))
 //!         .build();
@@ -167,6 +168,24 @@
 //! the log says to wrap the `App` with [`SessionMiddleware`]. When the store is down, routes that
 //! use the session answer 500 and routes that do not keep working; the first request after the
 //! store recovers works again, with no restart.
+//!
+//! A refused cookie is logged at `debug` level with its reason, so that sessions that vanish can
+//! be explained (`RUST_LOG=kv_sessions=debug`): "malformed", "bad signature" (forged, or sealed
+//! with a key the app no longer has), or "no live session" (expired, purged, or never issued by
+//! this store). No log line carries a cookie's value or an id.
+//!
+//! # First mistakes, and what they look like
+//!
+//! | mistake | what happens |
+//! |---|---|
+//! | no `.wrap(sessions.clone())` on the `App` | session routes answer 500; the log says to wrap the `App` with [`SessionMiddleware`] |
+//! | the middleware, its cache or its key made inside `HttpServer::new` | the server does not start: [`SessionMiddlewareBuilder::build`] panics on a worker, saying to build it once, before |
+//! | [`SledStore::open`] inside `HttpServer::new` | the second worker cannot open the directory, and the error says it is open in this process and to open the store once, before |
+//! | a `SESSION_KEY` too short, or neither hex nor base64 | [`key_from_env`] fails with a [`KeyError`] that says what is wrong and how to make a key |
+//! | `Key::generate()` in `main`, or another key on each instance | nothing fails, but every restart logs everyone out, and sessions hop between instances at a loss; the debug log says "bad signature" for each cookie. Load the key with [`key_from_env`] |
+//! | a field whose type is not `Serialize` and `Deserialize` | one compile error at that type: "\`Point\` cannot be stored in a session" |
+//! | a sled directory held by another process, read-only, or not a directory | [`SledStore::open`] names the directory, the cause and the fix |
+//! | a disk that fills up while serving | saves fail with an opaque 500, and the log says "No space left on device" |
 //!
 //! # Expiry
 //!

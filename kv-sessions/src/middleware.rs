@@ -33,14 +33,13 @@ use crate::store::SessionStore;
 /// Build it once, outside `HttpServer::new`, and clone it into the app factory:
 ///
 /// ```no_run
-/// use actix_web::cookie::Key;
 /// use actix_web::{App, HttpServer};
-/// use kv_sessions::{MokaStore, SessionMiddleware, SledStore};
+/// use kv_sessions::{MokaStore, SessionMiddleware, SledStore, key_from_env};
 ///
 /// #[actix_web::main]
 /// async fn main() -> std::io::Result<()> {
 ///     let store = SledStore::open("sessions.sled").map_err(std::io::Error::other)?;
-///     let key = Key::generate(); // load a fixed key in production, or restarts log everyone out
+///     let key = key_from_env("SESSION_KEY").map_err(std::io::Error::other)?;
 ///     let sessions = SessionMiddleware::builder(store.clone(), key)
 ///         .cache(MokaStore::new(10_000))
 ///         .build();
@@ -67,12 +66,35 @@ impl std::fmt::Debug for SessionMiddleware {
 
 impl SessionMiddleware {
     /// Sessions in `store`, with cookies signed by `key`, and every other setting at its secure
-    /// default. The key must stay the same across restarts, or every session is lost.
+    /// default.
+    ///
+    /// # The key
+    /// Make the middleware and its key once, before `HttpServer::new`: made inside its closure,
+    /// each worker would have a key of its own and refuse the others' cookies, so
+    /// [`build`](SessionMiddlewareBuilder::build) panics there, saying so. The key must also stay
+    /// the same across restarts and be shared by every instance of the app, and that no process
+    /// can check by itself:
+    ///
+    /// - `Key::generate()` in `main` works until the first restart, which logs everyone out;
+    /// - instances with keys of their own keep a session only while its requests reach the
+    ///   instance that issued it.
+    ///
+    /// Either way nothing fails: a cookie that no key opens just gets a fresh session, and the
+    /// `debug` log says "bad signature". Load a fixed key with
+    /// [`key_from_env`](crate::key_from_env) instead, and rotate it with
+    /// [`previous_keys`](SessionMiddlewareBuilder::previous_keys).
+    ///
+    /// # Panics
+    /// On an actix-web worker thread, inside the closure given to `HttpServer::new`; see
+    /// [`SessionMiddlewareBuilder::build`].
     pub fn new<S: SessionStore>(store: S, key: Key) -> Self {
         Self::builder(store, key).build()
     }
 
     /// Starts configuring a middleware; see [`SessionMiddlewareBuilder`].
+    ///
+    /// Call it once, before `HttpServer::new`, with a key loaded rather than generated: what
+    /// [`new`](SessionMiddleware::new) says of the key holds for the builder alike.
     pub fn builder<S: SessionStore>(store: S, key: Key) -> SessionMiddlewareBuilder<S> {
         SessionMiddlewareBuilder::new(store, key)
     }

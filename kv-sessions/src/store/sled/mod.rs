@@ -60,7 +60,9 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 ///
 /// # Sharing
 /// One directory can be open in one process at a time. Open the store once, before
-/// `HttpServer::new`, and clone it (clones share the database).
+/// `HttpServer::new`, and clone it (clones share the database). Opening a directory that is open
+/// already fails with a [`StoreError::Open`] that says whether this process or another holds
+/// it: inside the closure given to `HttpServer::new`, the second worker's open fails so.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), kv_sessions::StoreError> {
@@ -118,6 +120,10 @@ impl std::fmt::Debug for SledStore {
 
 impl SledStore {
     /// Opens (or creates) the store in directory `path`, with default settings.
+    ///
+    /// Where the directory cannot serve (open already, read-only, under a file, on a full disk),
+    /// the error is a [`StoreError::Open`] whose message names the directory, the cause and the
+    /// fix, under `Display` and `Debug` alike.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::builder(path).open()
     }
