@@ -2,10 +2,12 @@
 
 use actix_web::App;
 use actix_web::http::StatusCode;
-use kv_sessions_tests::{routes, send};
+use kv_sessions_tests::{capture_log, routes, send};
 
+/// The client gets an opaque 500; the log tells the developer how to fix the app.
 #[actix_rt::test]
-async fn extractors_without_the_middleware_give_an_opaque_500() {
+async fn extractors_without_the_middleware_give_an_opaque_500_and_the_fix_in_the_log() {
+    let log = capture_log();
     let server = actix_test::start(|| App::new().configure(routes));
     for path in ["/", "/id", "/shared"] {
         let page = send(server.get(path)).await;
@@ -13,4 +15,7 @@ async fn extractors_without_the_middleware_give_an_opaque_500() {
         assert_eq!(page.body, "Internal Server Error");
     }
     assert_eq!(send(server.get("/plain")).await.status, StatusCode::OK);
+    let fix = "no session middleware: wrap the App with `kv_sessions::SessionMiddleware` \
+               (`App::new().wrap(middleware.clone())`) to use session extractors";
+    assert_eq!(log.lines_with(fix).len(), 3, "{:#?}", log.lines_with("ERROR"));
 }
