@@ -17,5 +17,10 @@ async fn extractors_without_the_middleware_give_an_opaque_500_and_the_fix_in_the
     assert_eq!(send(server.get("/plain")).await.status, StatusCode::OK);
     let fix = "no session middleware: wrap the App with `kv_sessions::SessionMiddleware` \
                (`App::new().wrap(middleware.clone())`) to use session extractors";
-    assert_eq!(log.lines_with(fix).len(), 3, "{:#?}", log.lines_with("ERROR"));
+    assert_eq!(
+        log.lines_with(fix).len(),
+        3,
+        "{:#?}",
+        log.lines_with("ERROR")
+    );
 }
