@@ -416,7 +416,7 @@ mod tests {
     }
 
     fn open_error(path: &Path) -> StoreError {
-        SledStore::open(path).err().expect("the open fails")
+        SledStore::open(path).expect_err("the open fails")
     }
 
     #[test]
