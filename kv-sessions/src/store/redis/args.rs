@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::hash::{self, LONGEST_MS, MAX_SAFE_MS};
+use super::hash::{self, ENTRY, EXPIRES_AT, LONGEST_MS, MAX_SAFE_MS, RULE, RULE_MS, VERSION};
 use crate::record::{Changes, Record};
 
 /// The `ARGV` of the merge scripts (`update.lua` and the first part of `renew.lua`), in order:
@@ -64,6 +64,47 @@ pub(super) fn merge(changes: &Changes, now: SystemTime) -> Vec<Vec<u8>> {
     argv
 }
 
+/// The quick write of an update for want of a merge in Rust: the update script then merges.
+pub(super) const NO_QUICK: [&str; 4] = ["", "", "0", "0"];
+
+/// The quick write of an update that Rust merged into `base`, the copy the request loaded, giving
+/// `merged`: `base`'s version, the merged deadline, the counts of fields to set and to delete,
+/// then those fields. The script writes them only where the stored version is still `base`'s, so
+/// they carry only what the changes alter: the version, the deadline, a rule the changes set or
+/// reset, and the entries they write or remove.
+pub(super) fn quick(changes: &Changes, base: &Record, merged: &Record) -> Vec<Vec<u8>> {
+    let mut sets = vec![
+        (arg(VERSION), arg(merged.version())),
+        (arg(EXPIRES_AT), arg(hash::millis(merged.expires_at()))),
+    ];
+    let mut deletes = Vec::new();
+    match changes.expiry() {
+        None => {}
+        Some(None) => deletes.extend([arg(RULE), arg(RULE_MS)]),
+        Some(Some(rule)) => sets.extend([
+            (arg(RULE), arg(hash::rule_text(rule))),
+            (arg(RULE_MS), arg(hash::rule_ms(rule))),
+        ]),
+    }
+    for (key, write) in changes.writes() {
+        let field = arg(format_args!("{ENTRY}{key}"));
+        match write {
+            Some(json) => sets.push((field, arg(json))),
+            None => deletes.push(field),
+        }
+    }
+    let mut argv = Vec::with_capacity(4 + 2 * sets.len() + deletes.len());
+    argv.extend([
+        arg(base.version()),
+        arg(hash::millis(merged.expires_at())),
+        arg(sets.len()),
+        arg(deletes.len()),
+    ]);
+    argv.extend(sets.into_iter().flat_map(|(field, value)| [field, value]));
+    argv.extend(deletes);
+    argv
+}
+
 /// The `ARGV` that writes a record merged in Rust, by `create.lua` and at the end of
 /// `renew.lua`: its deadline in milliseconds, then the names and values of its hash's fields.
 pub(super) fn fresh(record: &Record) -> Vec<Vec<u8>> {
@@ -75,11 +116,6 @@ pub(super) fn fresh(record: &Record) -> Vec<Vec<u8>> {
         argv.push(arg(value));
     }
     argv
-}
-
-/// `time` as one argument.
-pub(super) fn now(time: SystemTime) -> Vec<u8> {
-    arg(hash::millis(time))
 }
 
 fn arg(value: impl ToString) -> Vec<u8> {
@@ -217,6 +253,45 @@ mod tests {
         let at = |ms| hash::from_millis(ms).checked_add(lifetime);
         assert!(at(created_secs * 1000 + 500).is_none());
         assert!(at(created_secs * 1000 + 499).is_some());
+    }
+
+    #[test]
+    fn a_quick_write_carries_the_base_version_then_only_what_changed() {
+        let policy = SessionPolicy::new(Expiry::OnInactivity(MINUTE));
+        let base = Record::new(
+            SessionId::generate(),
+            4,
+            hash::from_millis(10),
+            hash::from_millis(70),
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "2".to_owned()),
+            ],
+        );
+        let mut changes = Changes::new(policy);
+        changes.set("c", "3").remove("a").set_expiry(None);
+        let merged = changes
+            .apply_to(base.id(), Some(&base), hash::from_millis(20))
+            .expect("fits");
+        let argv = quick(&changes, &base, &merged);
+        assert_eq!(
+            text(&argv),
+            [
+                "4",
+                "60020",
+                "3",
+                "3",
+                "version",
+                "5",
+                "expires_at",
+                "60020",
+                "k:c",
+                "3",
+                "rule",
+                "rule_ms",
+                "k:a"
+            ]
+        );
     }
 
     #[test]

@@ -70,8 +70,11 @@ const DEFAULT_POOL_SIZE: usize = 1;
 /// stored copy, as the [`SessionStore`] contract asks:
 ///
 /// - `update` merges into the live session and refreshes its deadline and expiry; where there
-///   is no live session it writes nothing and answers [`Saved::Gone`];
-/// - `create` writes a new session, and fails where a live session already holds the id;
+///   is no live session it writes nothing and answers [`Saved::Gone`]. Where the changes carry
+///   the copy their request loaded ([`Changes::base`], as the middleware's do), the merge is done
+///   in Rust against that copy, and the script only compares the stored version with the copy's
+///   and writes what changed; where another request saved in between, it merges itself;
+/// - `create` writes a new session, and fails where the id holds a hash already;
 /// - `renew` moves the live session, with the changes merged in, to the new id and deletes the
 ///   old one, in one script over both keys; where the old session is gone, the new id gets only
 ///   the changes' writes, and nothing at all where they write no value;
@@ -210,7 +213,7 @@ impl RedisStore {
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
         let mut invocation = SCRIPTS.create.key(self.key(id));
-        invocation.arg(args::now(now)).arg(args::fresh(&record));
+        invocation.arg(args::fresh(&record));
         let reply = self.write(&invocation).await?;
         outcome(*id, changes, reply, Some(Ok(record)))
     }
@@ -223,10 +226,15 @@ impl RedisStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
+        let quick = merged_against_base(id, changes, now);
         let mut invocation = SCRIPTS.update.key(self.key(id));
+        match &quick {
+            Some((base, merged)) => invocation.arg(args::quick(changes, base, merged)),
+            None => invocation.arg(&args::NO_QUICK[..]),
+        };
         invocation.arg(args::merge(changes, now));
         let reply = self.write(&invocation).await?;
-        outcome(*id, changes, reply, None)
+        outcome(*id, changes, reply, quick.map(|(_, merged)| Ok(merged)))
     }
 
     /// [`SessionStore::renew`] with the clock at `now`, a whole millisecond: the store's tests
@@ -303,6 +311,22 @@ impl SessionStore for RedisStore {
             }
         }
     }
+}
+
+/// The copy the changes were made against, and the changes merged into it, where the update
+/// script can write that merge as it is once it finds the stored version unchanged: the copy is
+/// of this session and still live, the changes keep its other entries, and the merge fits the
+/// cap. A merge past the cap is left to the script, which decides it against the latest copy.
+fn merged_against_base<'c>(
+    id: &SessionId,
+    changes: &'c Changes,
+    now: SystemTime,
+) -> Option<(&'c Record, Record)> {
+    let base = changes.base().filter(|base| {
+        base.id() == *id && !base.is_expired_at(now) && !changes.clears_existing()
+    })?;
+    let merged = changes.apply_to(*id, Some(base), now).ok()?;
+    Some((base, merged))
 }
 
 /// The app's clock now, in whole milliseconds: the instant every deadline of one operation is
