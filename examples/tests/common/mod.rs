@@ -16,15 +16,19 @@ pub(crate) const KEY: &str =
 /// A running example process, killed on drop unless stopped first.
 pub(crate) struct Instance {
     child: Child,
-    port: u16,
+    /// The port it listens on, on 127.0.0.1.
+    pub(crate) port: u16,
 }
 
 impl Instance {
-    /// Starts the example `binary` on a free port, with `settings` as its environment beside
-    /// `PORT` and a quiet log, and waits until it listens. Settings the test does not give are
-    /// left unset, whatever the test's own environment holds.
+    /// Starts the example `binary` with `settings` as its environment beside a quiet log, and
+    /// waits until it listens: on the port that `settings` give as `PORT`, or else on a free one.
+    /// Settings the test does not give are left unset, whatever the test's own environment holds.
     pub(crate) fn start(binary: &str, settings: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        let port = settings
+            .iter()
+            .find(|(name, _)| *name == "PORT")
+            .map_or_else(free_port, |(_, port)| port.parse().expect("PORT is a port"));
         let mut command = Command::new(binary);
         command
             .env("PORT", port.to_string())
