@@ -4,10 +4,6 @@
 
 #[path = "browser/chromium.rs"]
 mod chromium;
-#[allow(
-    dead_code,
-    reason = "the browser drives the apps; the raw HTTP client serves other tests"
-)]
 mod common;
 #[path = "browser/page.rs"]
 mod page;
