@@ -5,8 +5,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fantoccini::Client;
 use fantoccini::cookies::Cookie;
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
+use fantoccini::{Client, Locator};
 use tempfile::TempDir;
 
 /// How long a page may take to get where a check expects it.
@@ -66,6 +68,31 @@ impl Browser {
         }
     }
 
+    /// Types `text` into the field matched by `css`.
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        if let Err(error) = field.send_keys(text).await {
+            panic!("could not type into {css}: {error}");
+        }
+    }
+
+    /// Clicks the element matched by `css`.
+    pub(crate) async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        if let Err(error) = element.click().await {
+            panic!("could not click {css}: {error}");
+        }
+    }
+
+    /// The text of the element matched by `css`.
+    pub(crate) async fn text_of(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        element
+            .text()
+            .await
+            .unwrap_or_else(|error| panic!("could not read {css}: {error}"))
+    }
+
     /// The cookie called `name` in the browser's jar for the current page, as WebDriver reports
     /// it: HttpOnly cookies included.
     pub(crate) async fn cookie(&self, name: &str) -> Option<Cookie<'static>> {
@@ -79,7 +106,9 @@ impl Browser {
 
     /// `document.cookie`, as the page's own scripts see it.
     pub(crate) async fn script_cookies(&self) -> String {
-        self.script("return document.cookie").await
+        self.script("return document.cookie")
+            .await
+            .unwrap_or_else(|error| panic!("could not read document.cookie: {error}"))
     }
 
     /// Ends the WebDriver session, which closes the browser.
@@ -87,25 +116,30 @@ impl Browser {
         self.client.close().await.expect("close the browser");
     }
 
-    async fn seen(&self) -> Seen {
-        let url = self.client.current_url().await.expect("the page's URL");
-        let text = self
-            .script("return document.body ? document.body.innerText : ''")
-            .await;
-        Seen {
-            url: url.to_string(),
-            path: url.path().to_owned(),
-            text,
+    async fn find(&self, css: &str) -> Element {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(error) => panic!("no {css} ({error}): {}", self.seen().await.describe()),
         }
     }
 
-    async fn script(&self, script: &str) -> String {
-        let value = self
-            .client
-            .execute(script, Vec::new())
+    /// Where the page is and what it says. A page caught mid-navigation may not answer; it is
+    /// then described as such, and a waiting check looks again.
+    async fn seen(&self) -> Seen {
+        let (url, path) = match self.client.current_url().await {
+            Ok(url) => (url.to_string(), url.path().to_owned()),
+            Err(error) => (format!("an unknown URL ({error})"), String::new()),
+        };
+        let text = self
+            .script("return document.body ? document.body.innerText : ''")
             .await
-            .unwrap_or_else(|error| panic!("could not run {script:?}: {error}"));
-        value.as_str().unwrap_or_default().to_owned()
+            .unwrap_or_else(|error| format!("(unreadable: {error})"));
+        Seen { url, path, text }
+    }
+
+    async fn script(&self, script: &str) -> Result<String, CmdError> {
+        let value = self.client.execute(script, Vec::new()).await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
     async fn screenshot(&self, check: &str) {
