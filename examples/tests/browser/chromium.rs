@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fantoccini::ClientBuilder;
+use fantoccini::wd::Capabilities;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
@@ -79,10 +80,9 @@ impl Chromedriver {
         let profile = tempfile::tempdir().expect("a profile directory");
         let mut args: Vec<String> = FLAGS.iter().map(|flag| (*flag).to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
-        let capabilities = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
-        let serde_json::Value::Object(capabilities) = capabilities else {
-            unreachable!("an object literal")
-        };
+        let mut capabilities = Capabilities::new();
+        let options = json!({ "binary": CHROMIUM, "args": args });
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
