@@ -288,3 +288,32 @@ async fn main() -> io::Result<()> {
 
     store.flush().await.map_err(io::Error::other)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_text_cannot_open_a_tag_or_leave_an_attribute() {
+        assert_eq!(
+            escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+        assert_eq!(escape("alice"), "alice");
+    }
+
+    #[test]
+    fn only_a_user_with_their_own_password_is_authenticated() {
+        assert_eq!(authenticate("alice", "wonderland"), Some("alice"));
+        assert_eq!(authenticate("bob", "builder"), Some("bob"));
+        for (user, password) in [
+            ("alice", "builder"),
+            ("bob", "wonderland"),
+            ("alice", "wonderlan"),
+            ("alice", "wonderlandx"),
+            ("", ""),
+        ] {
+            assert_eq!(authenticate(user, password), None, "{user}/{password}");
+        }
+    }
+}

@@ -87,11 +87,13 @@ async fn remove(cart: Cart, item: web::Path<String>) -> Result<HttpResponse, Ses
         return Ok(HttpResponse::NotFound().body("no such item"));
     };
     let mut items = cart.items.get_or_default()?;
-    match items.get_mut(item) {
-        Some(count) if *count > 1 => *count -= 1,
-        Some(_) => drop(items.remove(item)),
+    let Some(count) = items.get_mut(item) else {
         // Nothing to take away: leave the session untouched rather than write it back unchanged.
-        None => return Ok(CartView::of(&cart, items)),
+        return Ok(CartView::of(&cart, items));
+    };
+    *count -= 1;
+    if *count == 0 {
+        items.remove(item);
     }
     cart.items.set(items.clone())?;
     Ok(CartView::of(&cart, items))
