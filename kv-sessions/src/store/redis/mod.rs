@@ -4,10 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::{FromRedisValue, RedisResult, ScriptInvocation};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use self::connections::Connections;
-use self::scripts::{Reply, SCRIPTS, UnexpectedReply};
+use self::scripts::{LuaScript, Reply, SCRIPTS, UnexpectedReply};
 use super::SessionStore;
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -108,8 +108,11 @@ const DEFAULT_POOL_SIZE: usize = 1;
 /// its cause. A lost connection is opened again, so the store recovers without a restart when
 /// Redis comes back.
 ///
-/// The connections belong to the async runtime that built the store: build it in `main`, before
-/// `HttpServer::new`, on the runtime that runs the server.
+/// Build the store once, in `main` before `HttpServer::new`, and clone it into the workers.
+/// [`build`](RedisStoreBuilder::build) connects once, to report an unreachable server at start-up;
+/// after that every thread that uses the store (each actix-web worker) opens connections of its
+/// own on its first operation and runs their I/O on its own runtime, so that no operation is
+/// handed from one thread to another. See [`RedisStoreBuilder::pool_size`].
 ///
 /// # Caching
 /// A [`CachedStore`](crate::CachedStore) in front serves loads from memory. With several app
@@ -186,18 +189,27 @@ impl RedisStore {
         }
     }
 
-    /// Runs a script invocation.
-    async fn invoke<T: FromRedisValue>(
+    /// Runs `call` of `script`, handing Redis the script's source first where it has lost it.
+    async fn run<T: FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
+        script: &LuaScript,
+        call: &Cmd,
     ) -> Result<T, StoreError> {
-        self.timed(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await
+        self.timed(|mut connection| async move {
+            match call.query_async(&mut connection).await {
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load().exec_async(&mut connection).await?;
+                    call.query_async(&mut connection).await
+                }
+                answer => answer,
+            }
+        })
+        .await
     }
 
-    /// Runs a write script and reads its reply.
-    async fn write(&self, invocation: &ScriptInvocation<'_>) -> Result<Reply, StoreError> {
-        let tagged = self.invoke(invocation).await?;
+    /// Runs `call` of the write script `script`, and reads its reply.
+    async fn write(&self, script: &LuaScript, call: &Cmd) -> Result<Reply, StoreError> {
+        let tagged = self.run(script, call).await?;
         Reply::parse(tagged).map_err(StoreError::backend)
     }
 
@@ -213,29 +225,39 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
-        let mut invocation = SCRIPTS.create.key(self.key(id));
-        invocation.arg(args::fresh(&record));
-        let reply = self.write(&invocation).await?;
+        let mut call = SCRIPTS.create.call(&[&self.key(id)]);
+        args::fresh(&mut call, &record);
+        let reply = self.write(&SCRIPTS.create, &call).await?;
         outcome(*id, changes, reply, Some(Ok(record)))
     }
 
     /// [`SessionStore::update`] with the clock at `now`, a whole millisecond: the store's tests
     /// set the clock through it.
+    ///
+    /// Where the changes carry the copy their request loaded, the merge is done here against that
+    /// copy, and the quick update script writes it where the stored version is still the copy's:
+    /// the usual case, and the cheapest for Redis. Where another request saved in between, the
+    /// update script merges against the latest copy, in a second round trip.
     async fn update_at(
         &self,
         id: &SessionId,
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let quick = merged_against_base(id, changes, now);
-        let mut invocation = SCRIPTS.update.key(self.key(id));
-        match &quick {
-            Some((base, merged)) => invocation.arg(args::quick(changes, base, merged)),
-            None => invocation.arg(&args::NO_QUICK[..]),
-        };
-        invocation.arg(args::merge(changes, now));
-        let reply = self.write(&invocation).await?;
-        outcome(*id, changes, reply, quick.map(|(_, merged)| Ok(merged)))
+        let key = self.key(id);
+        if let Some((base, merged)) = merged_against_base(id, changes, now) {
+            let mut call = SCRIPTS.quick_update.call(&[&key]);
+            args::quick(&mut call, changes, base, &merged);
+            match self.write(&SCRIPTS.quick_update, &call).await? {
+                Reply::Written => return Ok(Saved::Stored(merged)),
+                Reply::Stale => {}
+                other => return outcome(*id, changes, other, None),
+            }
+        }
+        let mut call = SCRIPTS.update.call(&[&key]);
+        args::merge(&mut call, changes, now);
+        let reply = self.write(&SCRIPTS.update, &call).await?;
+        outcome(*id, changes, reply, None)
     }
 
     /// [`SessionStore::renew`] with the clock at `now`, a whole millisecond: the store's tests
@@ -250,12 +272,12 @@ impl RedisStore {
         let fresh = changes
             .writes_a_value()
             .then(|| changes.apply_to(*new, None, now));
-        let mut invocation = SCRIPTS.renew.key(self.key(old));
-        invocation.key(self.key(new)).arg(args::merge(changes, now));
+        let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
+        args::merge(&mut call, changes, now);
         if let Some(Ok(record)) = &fresh {
-            invocation.arg(args::fresh(record));
+            args::fresh(&mut call, record);
         }
-        let reply = self.write(&invocation).await?;
+        let reply = self.write(&SCRIPTS.renew, &call).await?;
         outcome(*new, changes, reply, fresh)
     }
 }
@@ -297,7 +319,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let flat: Vec<Vec<u8>> = self.invoke(&SCRIPTS.delete.key(self.key(id))).await?;
+        let call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
         }
@@ -358,6 +381,7 @@ fn outcome(
         ))),
         (Reply::InUse, _) => Err(StoreError::backend(Failure::IdInUse)),
         (Reply::Written, _) => Err(StoreError::backend(UnexpectedReply::new("written"))),
+        (Reply::Stale, _) => Err(StoreError::backend(UnexpectedReply::new("stale"))),
     }
 }
 
