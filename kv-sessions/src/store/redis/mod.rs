@@ -133,7 +133,7 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("server", &self.inner.connections.server())
             .field("key_prefix", &self.inner.key_prefix)
-            .field("pool_size", &self.inner.connections.len())
+            .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
             .finish()
     }
@@ -179,7 +179,8 @@ impl RedisStore {
         F: Future<Output = RedisResult<T>>,
     {
         let timeout = self.inner.timeout;
-        match tokio::time::timeout(timeout, work(self.inner.connections.next())).await {
+        let connection = self.inner.connections.next().map_err(StoreError::backend)?;
+        match tokio::time::timeout(timeout, work(connection)).await {
             Ok(answer) => answer.map_err(StoreError::backend),
             Err(_) => Err(StoreError::backend(Failure::TimedOut(timeout))),
         }
@@ -390,10 +391,13 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How many connections the store opens, and takes in turn (at least one). Defaults to one.
+    /// How many connections each thread that uses the store opens, and takes in turn (at least
+    /// one). Defaults to one.
     ///
-    /// Each connection is multiplexed: every request in flight shares it, pipelined, and Redis
-    /// runs one command at a time whatever the number of connections. One connection therefore
+    /// Every actix-web worker thread talks to Redis over connections of its own, opened on its
+    /// first request, so that no operation is handed between threads. Each connection is
+    /// multiplexed: every request in flight on the worker shares it, pipelined, and Redis runs one
+    /// command at a time whatever the number of connections. One connection per worker therefore
     /// serves a busy app. More can help where large sessions make small replies queue behind
     /// large ones on one socket.
     pub fn pool_size(mut self, connections: usize) -> Self {

@@ -680,6 +680,31 @@ async fn a_fresh_id_already_in_use_fails_and_changes_nothing() {
     assert_eq!(scratch.raw(&old).await, old_before);
 }
 
+#[test]
+fn a_store_serves_threads_whose_runtimes_outlive_the_one_that_built_it() {
+    let test = "a_store_serves_threads_whose_runtimes_outlive_the_one_that_built_it";
+    let built = actix_rt::System::new().block_on(Scratch::open(test));
+    let Some(scratch) = built else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let workers: Vec<_> = (0..2)
+        .map(|n| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let (id, record) = created(&store, &[("worker", &n.to_string())]).await;
+                    let loaded = store.load(&id).await.expect("load");
+                    assert_eq!(loaded, Some(record), "worker {n}");
+                })
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("the worker's operations succeed");
+    }
+}
+
 #[actix_rt::test]
 async fn scripts_the_server_lost_are_sent_again() {
     let Some(mut scratch) = Scratch::open("scripts_the_server_lost_are_sent_again").await else {
