@@ -3,9 +3,3 @@
 
 pub mod custom_store;
 pub mod settings;
-
-/// The guide chapter "Testing your app" of the library's docs, compiled and run as doctests of
-/// this package, whose dev-dependencies (`actix-test`, the `test-util` feature) its recipes use.
-#[cfg(doctest)]
-#[doc = include_str!("../../kv-sessions/src/guide/testing.md")]
-pub struct TestingGuide;
