@@ -113,9 +113,7 @@ pub(super) fn quick(call: &mut Cmd, changes: &Changes, base: &Record, merged: &R
 /// `renew.lua`: its deadline in milliseconds, then the names and values of its hash's fields.
 pub(super) fn fresh(call: &mut Cmd, record: &Record) {
     call.arg(hash::millis(record.expires_at()));
-    for (name, value) in hash::fields(record) {
-        call.arg(name).arg(value);
-    }
+    hash::write_fields(record, call);
 }
 
 /// `duration` in whole milliseconds, at most [`MAX_SAFE_MS`]: a longer lifetime caps no deadline

@@ -34,6 +34,12 @@ pub(super) struct Scripts {
     pub(super) delete: LuaScript,
 }
 
+/// The arguments a call has room for before its buffers grow: enough for the keys, the metadata
+/// and a few entries, so that most calls allocate once.
+const CALL_ARGS: usize = 32;
+/// The bytes of arguments a call has room for before its buffer grows.
+const CALL_BYTES: usize = 512;
+
 /// A script's source and its SHA-1, by which it is called.
 pub(super) struct LuaScript {
     source: String,
@@ -57,7 +63,7 @@ impl LuaScript {
 
     /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.
     pub(super) fn call(&self, keys: &[&str]) -> Cmd {
-        let mut call = Cmd::new();
+        let mut call = Cmd::with_capacity(CALL_ARGS, CALL_BYTES);
         call.arg("EVALSHA")
             .arg(&self.hash)
             .arg(keys.len())
