@@ -116,7 +116,10 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
         (Some(stored), None)
             if changes.is_dirty() || lifetime.needs_refresh(stored, request.now) =>
         {
-            Some(Write::Update(stored.id(), changes))
+            Some(Write::Update(
+                stored.id(),
+                changes.made_against(stored.clone()),
+            ))
         }
         (None, _) if changes.writes_a_value() => Some(Write::Create(changes)),
         _ => None,
@@ -305,11 +308,11 @@ mod tests {
         let id = record.id();
         let late = Request {
             now: at(20 * 60),
-            ..request(valid(id), Some(state(Some(record), changes())))
+            ..request(valid(id), Some(state(Some(record.clone()), changes())))
         };
         assert_eq!(
             decide(late).write,
-            Some(Write::Update(id, changes())),
+            Some(Write::Update(id, changes().made_against(record))),
             "a quarter of the hour has passed"
         );
     }
@@ -318,8 +321,15 @@ mod tests {
     fn writes_update_a_loaded_session_and_create_a_new_one() {
         let record = stored(0);
         let id = record.id();
-        let update = decide(request(valid(id), Some(state(Some(record), writing()))));
-        assert_eq!(update.write, Some(Write::Update(id, writing())));
+        let update = decide(request(
+            valid(id),
+            Some(state(Some(record.clone()), writing())),
+        ));
+        assert_eq!(
+            update.write,
+            Some(Write::Update(id, writing().made_against(record))),
+            "the update carries the copy it was made against"
+        );
         let create = decide(request(Incoming::Absent, Some(state(None, writing()))));
         assert_eq!(create.write, Some(Write::Create(writing())));
         let mut removal = changes();
@@ -334,8 +344,14 @@ mod tests {
         let id = record.id();
         let mut rule = changes();
         rule.set_expiry(Some(Expiry::OnInactivity(HOUR * 24)));
-        let plan = decide(request(valid(id), Some(state(Some(record), rule.clone()))));
-        assert_eq!(plan.write, Some(Write::Update(id, rule)));
+        let plan = decide(request(
+            valid(id),
+            Some(state(Some(record.clone()), rule.clone())),
+        ));
+        assert_eq!(
+            plan.write,
+            Some(Write::Update(id, rule.made_against(record)))
+        );
     }
 
     #[test]

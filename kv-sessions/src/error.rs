@@ -52,7 +52,10 @@ impl StoreError {
 ///
 /// As an actix-web [`ResponseError`] every variant becomes a bare `500 Internal Server Error`.
 /// The body never carries the cause; the cause and its whole source chain go to the log through
-/// [`tracing`].
+/// [tracing], at the `error` level.
+///
+/// [`ResponseError`]: https://docs.rs/actix-web/4/actix_web/trait.ResponseError.html
+/// [tracing]: https://docs.rs/tracing
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {

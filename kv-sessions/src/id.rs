@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 /// The identifier of a stored session: a random UUID v4 drawn from the operating system's RNG.
 ///
-/// An id is only ever minted by [`SessionId::generate`] or parsed from text with [`FromStr`],
-/// so a value of this type is always a well-formed UUID. Its text form is 32 lowercase hex
-/// digits; that is what the session cookie carries, under a signature.
+/// An id is minted by [`SessionId::generate`], parsed from text with [`FromStr`], or rebuilt
+/// with [`SessionId::from_bytes`] from the bytes a store kept, so a value of this type is always
+/// a well-formed UUID. Its text form is 32 lowercase hex digits; that is what the session
+/// cookie carries, under a signature.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(Uuid);
 

@@ -44,7 +44,7 @@ use crate::store::SessionStore;
 ///         .cache(MokaStore::new(10_000))
 ///         .build();
 ///     HttpServer::new(move || App::new().wrap(sessions.clone()))
-///         .bind(("127.0.0.1", 8080))?
+///         .bind(("127.0.0.1", 8000))?
 ///         .run()
 ///         .await?;
 ///     store.flush().await.map_err(std::io::Error::other)

@@ -143,6 +143,7 @@ pub struct Changes {
     expiry: Option<Option<Expiry>>,
     created_at: Option<SystemTime>,
     policy: SessionPolicy,
+    base: Option<Record>,
 }
 
 impl Changes {
@@ -155,6 +156,7 @@ impl Changes {
             expiry: None,
             created_at: None,
             policy,
+            base: None,
         }
     }
 
@@ -171,7 +173,25 @@ impl Changes {
             expiry: Some(record.expiry),
             created_at: Some(record.created_at),
             policy: merged_under.policy,
+            base: None,
         }
+    }
+
+    /// These changes, made by a request that loaded `record`: see [`Changes::base`].
+    pub fn made_against(mut self, record: Record) -> Self {
+        self.base = Some(record);
+        self
+    }
+
+    /// The stored copy these changes were made against, where the caller knows it; the
+    /// middleware passes the copy its request loaded.
+    ///
+    /// It is a hint, not the latest copy: another request may have saved the session since. A
+    /// store may merge against it, in its own process instead of inside the engine, only where it
+    /// checks in the same atomic step that the stored version is still this copy's, and merges
+    /// against the latest copy where it is not. [`Changes::apply_to`] never reads it.
+    pub fn base(&self) -> Option<&Record> {
+        self.base.as_ref()
     }
 
     /// The creation time a new session keeps, for a session moved to a new id; `None` for a

@@ -124,9 +124,15 @@ impl Session {
     /// been saved, `renew` does nothing: a new session gets a new id anyway. The move happens in
     /// one store operation when the response leaves, on the latest stored copy. If the session
     /// was purged meanwhile (a concurrent logout), none of its data moves: the new id holds only
-    /// this request's writes. The renewed session keeps its creation time, so
-    /// [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime) still counts
-    /// from the first login.
+    /// this request's writes.
+    ///
+    /// Everything else moves: every key, the session's own expiry rule, and its creation time,
+    /// so [`absolute_lifetime`](crate::SessionMiddlewareBuilder::absolute_lifetime) still counts
+    /// from the session's first save, which may be before the login. A session planted by an
+    /// attacker brings its keys and its rule along: on login, call [`clear`](Session::clear)
+    /// unless the anonymous session holds something worth keeping, and
+    /// [`set_expiry`](Session::set_expiry) with `None` as well as `Some`. The guide's chapter on
+    /// [login and logout](crate::guide::login_and_logout) shows a complete login.
     pub fn renew(&self) {
         self.0.state.borrow_mut().renew();
     }

@@ -1,6 +1,9 @@
 //! Runs example binaries as a user would, over real HTTP: a process per instance, and a minimal
 //! HTTP/1.1 client.
 
+// Every test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -16,15 +19,19 @@ pub(crate) const KEY: &str =
 /// A running example process, killed on drop unless stopped first.
 pub(crate) struct Instance {
     child: Child,
-    port: u16,
+    /// The port it listens on, on 127.0.0.1.
+    pub(crate) port: u16,
 }
 
 impl Instance {
-    /// Starts the example `binary` on a free port, with `settings` as its environment beside
-    /// `PORT` and a quiet log, and waits until it listens. Settings the test does not give are
-    /// left unset, whatever the test's own environment holds.
+    /// Starts the example `binary` with `settings` as its environment beside a quiet log, and
+    /// waits until it listens: on the port that `settings` give as `PORT`, or else on a free one.
+    /// Settings the test does not give are left unset, whatever the test's own environment holds.
     pub(crate) fn start(binary: &str, settings: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        let port = settings
+            .iter()
+            .find(|(name, _)| *name == "PORT")
+            .map_or_else(free_port, |(_, port)| port.parse().expect("PORT is a port"));
         let mut command = Command::new(binary);
         command
             .env("PORT", port.to_string())
@@ -56,7 +63,13 @@ impl Instance {
 
     /// Sends `GET path` with `cookie`, a `name=value` pair.
     pub(crate) fn get(&self, path: &str, cookie: Option<&str>) -> Response {
-        get(self.port, path, cookie)
+        send(self.port, "GET", path, cookie, None)
+    }
+
+    /// Sends `POST path` with `cookie` and `form`, an `application/x-www-form-urlencoded` body
+    /// such as `username=alice&password=wonderland` (empty for a bare POST).
+    pub(crate) fn post(&self, path: &str, cookie: Option<&str>, form: &str) -> Response {
+        send(self.port, "POST", path, cookie, Some(form))
     }
 
     /// Sends SIGTERM, waits for a graceful exit, and returns what it wrote to stderr.
@@ -99,11 +112,29 @@ impl Response {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The `name=value` pair of the session cookie set by this response.
+    /// The `name=value` pair of the session cookie set by this response, for the apps that
+    /// name it `SESSION_COOKIE`.
     pub(crate) fn session_cookie(&self) -> Option<String> {
-        let set_cookie = self.header("set-cookie")?;
-        let pair = set_cookie.split(';').next()?.trim().to_owned();
-        pair.starts_with("SESSION_COOKIE=").then_some(pair)
+        self.cookie("SESSION_COOKIE")
+    }
+
+    /// The `name=value` pair of the cookie `name` set by this response.
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
+        let set_cookie = self.set_cookie(name)?;
+        Some(set_cookie.split(';').next()?.trim().to_owned())
+    }
+
+    /// The whole `Set-Cookie` header, attributes and all, that sets the cookie `name`.
+    pub(crate) fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, value)| value.as_str())
+            .find(|value| {
+                value
+                    .split_once('=')
+                    .is_some_and(|(cookie, _)| cookie.trim() == name)
+            })
     }
 }
 
@@ -115,13 +146,24 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A minimal HTTP/1.1 GET, so the test drives the binary exactly as any client would.
-fn get(port: u16, path: &str, cookie: Option<&str>) -> Response {
+/// A minimal HTTP/1.1 request, so the test drives the binary exactly as any client would. A
+/// `form` goes in the body as `application/x-www-form-urlencoded`.
+fn send(port: u16, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let cookie = cookie.map_or_else(String::new, |c| format!("Cookie: {c}\r\n"));
+    let (content, body) = match form {
+        Some(form) => (
+            format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                form.len()
+            ),
+            form,
+        ),
+        None => (String::new(), ""),
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}{content}Connection: close\r\n\r\n{body}"
     )
     .expect("send");
     let mut reader = BufReader::new(stream);

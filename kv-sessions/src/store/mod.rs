@@ -48,7 +48,8 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 ///
 /// # Contract
 /// Every store follows these rules; the conformance suite of this repository checks them, and
-/// the crate docs give the outcome of every pair of concurrent operations that follows from them.
+/// the guide gives [the outcome of every pair of concurrent
+/// operations](crate::guide::security#concurrent-requests-of-one-session) that follows from them.
 ///
 /// - [`load`](SessionStore::load) never returns a record whose
 ///   [`expires_at`](Record::expires_at) has passed.

@@ -8,7 +8,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::hash::{self, LONGEST_MS, MAX_SAFE_MS};
+use super::hash::{self, ENTRY, EXPIRES_AT, LONGEST_MS, MAX_SAFE_MS, RULE, RULE_MS, VERSION};
+use redis::{Cmd, RedisWrite as _};
+
 use crate::record::{Changes, Record};
 
 /// The `ARGV` of the merge scripts (`update.lua` and the first part of `renew.lua`), in order:
@@ -26,64 +28,92 @@ use crate::record::{Changes, Record};
 ///     [`SystemTime`], empty where none below [`MAX_SAFE_MS`] does (see [`overflow_from`]);
 /// 11. the number of keys written, then 12. the number of keys removed;
 /// 13. each written key and its value, then each removed key.
-pub(super) fn merge(changes: &Changes, now: SystemTime) -> Vec<Vec<u8>> {
+pub(super) fn merge(call: &mut Cmd, changes: &Changes, now: SystemTime) {
     let policy = changes.policy();
     let now_ms = hash::millis(now);
-    let (sets_rule, rule, rule_ms) = match changes.expiry() {
+    let rule = match changes.expiry() {
         None => ("0", String::new(), String::new()),
         Some(None) => ("1", String::new(), String::new()),
         Some(Some(rule)) => ("1", hash::rule_text(rule), hash::rule_ms(rule)),
     };
-    let (cap_ms, overflow) = match policy.absolute_lifetime() {
-        None => (String::new(), String::new()),
-        Some(lifetime) => (
-            whole_ms(lifetime).to_string(),
-            overflow_from(lifetime).map_or_else(String::new, |ms| ms.to_string()),
-        ),
+    let removes = changes.writes().filter(|(_, json)| json.is_none()).count();
+    call.arg(now_ms)
+        .arg(now_ms.saturating_add(LONGEST_MS))
+        .arg(policy.max_size())
+        .arg(if changes.clears_existing() { "1" } else { "0" })
+        .arg(rule.0)
+        .arg(rule.1)
+        .arg(rule.2)
+        .arg(hash::rule_ms(policy.default_expiry()));
+    match policy.absolute_lifetime() {
+        None => call.arg("").arg(""),
+        Some(lifetime) => match overflow_from(lifetime) {
+            None => call.arg(whole_ms(lifetime)).arg(""),
+            Some(from) => call.arg(whole_ms(lifetime)).arg(from),
+        },
     };
-    let (sets, removes): (Vec<_>, Vec<_>) = changes.writes().partition(|(_, json)| json.is_some());
-    let mut argv = vec![
-        arg(now_ms),
-        arg(now_ms.saturating_add(LONGEST_MS)),
-        arg(policy.max_size()),
-        arg(if changes.clears_existing() { "1" } else { "0" }),
-        arg(sets_rule),
-        arg(rule),
-        arg(rule_ms),
-        arg(hash::rule_ms(policy.default_expiry())),
-        arg(cap_ms),
-        arg(overflow),
-        arg(sets.len()),
-        arg(removes.len()),
-    ];
-    for (key, json) in sets {
-        argv.push(arg(key));
-        argv.push(arg(json.unwrap_or_default()));
+    call.arg(changes.writes().len() - removes).arg(removes);
+    for (key, json) in changes.writes() {
+        if let Some(json) = json {
+            call.arg(key).arg(json);
+        }
     }
-    argv.extend(removes.into_iter().map(|(key, _)| arg(key)));
-    argv
+    for (key, json) in changes.writes() {
+        if json.is_none() {
+            call.arg(key);
+        }
+    }
+}
+
+/// The `ARGV` of the quick update script (`quick_update.lua`), for an update that Rust merged
+/// into `base`, the copy the request loaded, giving `merged`: `base`'s version, the merged
+/// deadline, the counts of fields to set and to delete, then those fields. The script writes them
+/// only where the stored version is still `base`'s, so they carry only what the changes alter:
+/// the version, the deadline, a rule the changes set or reset, and the entries they write or
+/// remove.
+pub(super) fn quick(call: &mut Cmd, changes: &Changes, base: &Record, merged: &Record) {
+    let deadline = hash::millis(merged.expires_at());
+    let removes = changes.writes().filter(|(_, json)| json.is_none()).count();
+    let (rule_sets, rule_deletes) = match changes.expiry() {
+        None => (0, 0),
+        Some(None) => (0, 2),
+        Some(Some(_)) => (2, 0),
+    };
+    call.arg(base.version())
+        .arg(deadline)
+        .arg(2 + rule_sets + changes.writes().len() - removes)
+        .arg(rule_deletes + removes)
+        .arg(VERSION)
+        .arg(merged.version())
+        .arg(EXPIRES_AT)
+        .arg(deadline);
+    if let Some(Some(rule)) = changes.expiry() {
+        call.arg(RULE)
+            .arg(hash::rule_text(rule))
+            .arg(RULE_MS)
+            .arg(hash::rule_ms(rule));
+    }
+    for (key, json) in changes.writes() {
+        if let Some(json) = json {
+            call.write_arg_fmt(format_args!("{ENTRY}{key}"));
+            call.arg(json);
+        }
+    }
+    if rule_deletes > 0 {
+        call.arg(RULE).arg(RULE_MS);
+    }
+    for (key, json) in changes.writes() {
+        if json.is_none() {
+            call.write_arg_fmt(format_args!("{ENTRY}{key}"));
+        }
+    }
 }
 
 /// The `ARGV` that writes a record merged in Rust, by `create.lua` and at the end of
 /// `renew.lua`: its deadline in milliseconds, then the names and values of its hash's fields.
-pub(super) fn fresh(record: &Record) -> Vec<Vec<u8>> {
-    let fields = hash::fields(record);
-    let mut argv = Vec::with_capacity(1 + 2 * fields.len());
-    argv.push(arg(hash::millis(record.expires_at())));
-    for (name, value) in fields {
-        argv.push(arg(name));
-        argv.push(arg(value));
-    }
-    argv
-}
-
-/// `time` as one argument.
-pub(super) fn now(time: SystemTime) -> Vec<u8> {
-    arg(hash::millis(time))
-}
-
-fn arg(value: impl ToString) -> Vec<u8> {
-    value.to_string().into_bytes()
+pub(super) fn fresh(call: &mut Cmd, record: &Record) {
+    call.arg(hash::millis(record.expires_at()));
+    hash::write_fields(record, call);
 }
 
 /// `duration` in whole milliseconds, at most [`MAX_SAFE_MS`]: a longer lifetime caps no deadline
@@ -127,9 +157,15 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn text(argv: &[Vec<u8>]) -> Vec<&str> {
-        argv.iter()
-            .map(|arg| std::str::from_utf8(arg).expect("UTF-8"))
+    /// The arguments that `write` gives a call, as text.
+    fn text(write: impl FnOnce(&mut Cmd)) -> Vec<String> {
+        let mut call = Cmd::new();
+        write(&mut call);
+        call.args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+                other => panic!("only plain arguments are written, not {other:?}"),
+            })
             .collect()
     }
 
@@ -145,10 +181,10 @@ mod tests {
             .set("a", "\"x\"")
             .set_expiry(Some(Expiry::OnSessionEnd(Duration::from_millis(1_500))));
         let now = hash::from_millis(1_000) + Duration::from_micros(999);
-        let argv = merge(&changes, now);
+        let argv = text(|call| merge(call, &changes, now));
         let longest = (1_000 + LONGEST_MS).to_string();
         assert_eq!(
-            text(&argv),
+            argv,
             [
                 "1000",
                 longest.as_str(),
@@ -175,23 +211,23 @@ mod tests {
     fn a_merge_that_keeps_or_resets_the_rule_says_so() {
         let mut keep = Changes::new(SessionPolicy::default());
         keep.clear();
-        let argv = merge(&keep, hash::from_millis(0));
+        let argv = text(|call| merge(call, &keep, hash::from_millis(0)));
         assert_eq!(
-            text(&argv[3..12]),
+            argv[3..12],
             ["1", "0", "", "", "idle:3600000", "", "", "0", "0"]
         );
         let mut reset = Changes::new(SessionPolicy::default());
         reset.set_expiry(None);
-        let argv = merge(&reset, hash::from_millis(0));
-        assert_eq!(text(&argv[3..7]), ["0", "1", "", ""]);
+        let argv = text(|call| merge(call, &reset, hash::from_millis(0)));
+        assert_eq!(argv[3..7], ["0", "1", "", ""]);
     }
 
     #[test]
     fn an_empty_value_is_still_a_write() {
         let mut changes = Changes::new(SessionPolicy::default());
         changes.set("k", "");
-        let argv = merge(&changes, hash::from_millis(0));
-        assert_eq!(text(&argv[10..]), ["1", "0", "k", ""]);
+        let argv = text(|call| merge(call, &changes, hash::from_millis(0)));
+        assert_eq!(argv[10..], ["1", "0", "k", ""]);
     }
 
     #[test]
@@ -220,6 +256,45 @@ mod tests {
     }
 
     #[test]
+    fn a_quick_write_carries_the_base_version_then_only_what_changed() {
+        let policy = SessionPolicy::new(Expiry::OnInactivity(MINUTE));
+        let base = Record::new(
+            SessionId::generate(),
+            4,
+            hash::from_millis(10),
+            hash::from_millis(70),
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "2".to_owned()),
+            ],
+        );
+        let mut changes = Changes::new(policy);
+        changes.set("c", "3").remove("a").set_expiry(None);
+        let merged = changes
+            .apply_to(base.id(), Some(&base), hash::from_millis(20))
+            .expect("fits");
+        let argv = text(|call| quick(call, &changes, &base, &merged));
+        assert_eq!(
+            argv,
+            [
+                "4",
+                "60020",
+                "3",
+                "3",
+                "version",
+                "5",
+                "expires_at",
+                "60020",
+                "k:c",
+                "3",
+                "rule",
+                "rule_ms",
+                "k:a"
+            ]
+        );
+    }
+
+    #[test]
     fn a_fresh_record_carries_its_deadline_then_its_fields() {
         let record = Record::new(
             SessionId::generate(),
@@ -228,9 +303,9 @@ mod tests {
             hash::from_millis(70),
             [("a".to_owned(), "1".to_owned())],
         );
-        let argv = fresh(&record);
+        let argv = text(|call| fresh(call, &record));
         assert_eq!(
-            text(&argv),
+            argv,
             [
                 "70",
                 "version",

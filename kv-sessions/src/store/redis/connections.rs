@@ -1,6 +1,9 @@
 //! The connections a [`RedisStore`](super::RedisStore) spreads its operations over.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Mutex, PoisonError};
+use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -12,44 +15,98 @@ use redis::{Client, ConnectionInfo, RedisResult};
 /// the operation timeout, and a store built against a closed port reports why.
 const CONNECT_RETRIES: usize = 2;
 
-/// Multiplexed connections to one server, each reconnecting on its own after a failure, taken
-/// in turn.
+/// How many threads may hold connections before the store forgets them all and lets each thread
+/// open its connections again. Far above the worker threads of any app; reached only where
+/// threads come and go (each thread's connections close when its runtime ends, so the entries of
+/// threads that are gone hold no socket, only memory).
+const MAX_THREADS: usize = 1024;
+
+/// Multiplexed connections to one server, each reconnecting on its own after a failure: a set of
+/// its own for every thread that sends operations.
+///
+/// A connection's I/O runs as a task on the runtime that first used it. Were the connections
+/// shared, every operation of an actix-web worker would be handed to the thread that built the
+/// store and back, two thread switches per round trip, which cost more CPU than the round trip
+/// itself. So each worker talks to Redis from its own runtime.
 pub(super) struct Connections {
-    managers: Box<[ConnectionManager]>,
-    next: AtomicUsize,
+    client: Client,
+    config: ConnectionManagerConfig,
+    per_thread: usize,
+    threads: Mutex<HashMap<ThreadId, ThreadConnections>>,
     server: String,
 }
 
+/// The connections of one thread, taken in turn.
+struct ThreadConnections {
+    managers: Box<[ConnectionManager]>,
+    next: usize,
+}
+
+impl ThreadConnections {
+    /// `count` connections that connect on their first operation, on the runtime running it.
+    fn lazy(client: &Client, config: &ConnectionManagerConfig, count: usize) -> RedisResult<Self> {
+        let managers = (0..count)
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+            .collect::<RedisResult<_>>()?;
+        Ok(Self { managers, next: 0 })
+    }
+
+    fn next(&mut self) -> ConnectionManager {
+        self.next = (self.next + 1) % self.managers.len();
+        self.managers[self.next].clone()
+    }
+}
+
 impl Connections {
-    /// Opens `count` connections (at least one) to the server at `url`. Each connection attempt,
-    /// and each answer, times out after `timeout`.
-    pub(super) async fn open(url: &str, count: usize, timeout: Duration) -> RedisResult<Self> {
+    /// Connects to the server at `url` once, to report at once where it cannot be reached, and
+    /// keeps that connection for the calling thread; every other thread opens `per_thread`
+    /// connections (at least one) on its first operation. Each connection attempt, and each
+    /// answer, times out after `timeout`.
+    pub(super) async fn open(url: &str, per_thread: usize, timeout: Duration) -> RedisResult<Self> {
         let client = Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(CONNECT_RETRIES);
-        let mut managers = Vec::with_capacity(count.max(1));
-        for _ in 0..count.max(1) {
-            managers
-                .push(ConnectionManager::new_with_config(client.clone(), config.clone()).await?);
+        let per_thread = per_thread.max(1);
+        let here = ThreadConnections::lazy(&client, &config, per_thread)?;
+        for manager in &here.managers {
+            manager
+                .clone()
+                .send_packed_command(&redis::cmd("PING"))
+                .await?;
         }
         Ok(Self {
             server: server(client.get_connection_info()),
-            managers: managers.into(),
-            next: AtomicUsize::new(0),
+            threads: Mutex::new(HashMap::from([(thread::current().id(), here)])),
+            client,
+            config,
+            per_thread,
         })
     }
 
-    /// The next connection in turn, to send one operation on.
-    pub(super) fn next(&self) -> ConnectionManager {
-        let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        self.managers[turn % self.managers.len()].clone()
+    /// The calling thread's next connection in turn, to send one operation on; its connections
+    /// are created on its first call.
+    pub(super) fn next(&self) -> RedisResult<ConnectionManager> {
+        let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        let thread = thread::current().id();
+        if threads.len() >= MAX_THREADS && !threads.contains_key(&thread) {
+            threads.clear();
+        }
+        let connections = match threads.entry(thread) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(ThreadConnections::lazy(
+                &self.client,
+                &self.config,
+                self.per_thread,
+            )?),
+        };
+        Ok(connections.next())
     }
 
-    /// How many connections there are.
-    pub(super) fn len(&self) -> usize {
-        self.managers.len()
+    /// How many connections each thread opens.
+    pub(super) fn per_thread(&self) -> usize {
+        self.per_thread
     }
 
     /// The server, as [`server`] describes it.

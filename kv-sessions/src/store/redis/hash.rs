@@ -16,6 +16,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use redis::RedisWrite;
+
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
@@ -57,26 +59,35 @@ pub(super) enum DecodeError {
     OddLength,
 }
 
-/// The fields of the hash that stores `record`, each a name and its value.
-pub(super) fn fields(record: &Record) -> Vec<(String, String)> {
-    let mut fields = Vec::with_capacity(5 + record.len());
-    fields.push((VERSION.to_owned(), record.version().to_string()));
-    fields.push((
-        CREATED_AT.to_owned(),
-        millis(record.created_at()).to_string(),
-    ));
-    fields.push((
-        EXPIRES_AT.to_owned(),
-        millis(record.expires_at()).to_string(),
-    ));
+/// Writes the fields of the hash that stores `record` to `out`, each name then its value: as
+/// arguments of a command, straight into its buffer.
+pub(super) fn write_fields(record: &Record, out: &mut impl RedisWrite) {
+    out.write_arg(VERSION.as_bytes());
+    out.write_arg_fmt(record.version());
+    out.write_arg(CREATED_AT.as_bytes());
+    out.write_arg_fmt(millis(record.created_at()));
+    out.write_arg(EXPIRES_AT.as_bytes());
+    out.write_arg_fmt(millis(record.expires_at()));
     if let Some(rule) = record.expiry() {
-        fields.push((RULE.to_owned(), rule_text(rule)));
-        fields.push((RULE_MS.to_owned(), rule_ms(rule)));
+        out.write_arg(RULE.as_bytes());
+        out.write_arg(rule_text(rule).as_bytes());
+        out.write_arg(RULE_MS.as_bytes());
+        out.write_arg(rule_ms(rule).as_bytes());
     }
     for (key, json) in record.entries() {
-        fields.push((format!("{ENTRY}{key}"), json.to_owned()));
+        out.write_arg_fmt(format_args!("{ENTRY}{key}"));
+        out.write_arg(json.as_bytes());
     }
-    fields
+}
+
+/// The fields of the hash that stores `record`, each a name and its value.
+#[cfg(test)]
+pub(super) fn fields(record: &Record) -> Vec<(String, String)> {
+    let mut flat: Vec<Vec<u8>> = Vec::new();
+    write_fields(record, &mut flat);
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8");
+    let mut flat = flat.into_iter().map(text);
+    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
 }
 
 /// The session `id` from the fields of its hash, in any order.

@@ -4,10 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::{FromRedisValue, RedisResult, ScriptInvocation};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use self::connections::Connections;
-use self::scripts::{Reply, SCRIPTS, UnexpectedReply};
+use self::scripts::{LuaScript, Reply, SCRIPTS, UnexpectedReply};
 use super::SessionStore;
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -70,8 +70,11 @@ const DEFAULT_POOL_SIZE: usize = 1;
 /// stored copy, as the [`SessionStore`] contract asks:
 ///
 /// - `update` merges into the live session and refreshes its deadline and expiry; where there
-///   is no live session it writes nothing and answers [`Saved::Gone`];
-/// - `create` writes a new session, and fails where a live session already holds the id;
+///   is no live session it writes nothing and answers [`Saved::Gone`]. Where the changes carry
+///   the copy their request loaded ([`Changes::base`], as the middleware's do), the merge is done
+///   in Rust against that copy, and the script only compares the stored version with the copy's
+///   and writes what changed; where another request saved in between, it merges itself;
+/// - `create` writes a new session, and fails where the id holds a hash already;
 /// - `renew` moves the live session, with the changes merged in, to the new id and deletes the
 ///   old one, in one script over both keys; where the old session is gone, the new id gets only
 ///   the changes' writes, and nothing at all where they write no value;
@@ -105,8 +108,11 @@ const DEFAULT_POOL_SIZE: usize = 1;
 /// its cause. A lost connection is opened again, so the store recovers without a restart when
 /// Redis comes back.
 ///
-/// The connections belong to the async runtime that built the store: build it in `main`, before
-/// `HttpServer::new`, on the runtime that runs the server.
+/// Build the store once, in `main` before `HttpServer::new`, and clone it into the workers.
+/// [`build`](RedisStoreBuilder::build) connects once, to report an unreachable server at start-up;
+/// after that every thread that uses the store (each actix-web worker) opens connections of its
+/// own on its first operation and runs their I/O on its own runtime, so that no operation is
+/// handed from one thread to another. See [`RedisStoreBuilder::pool_size`].
 ///
 /// # Caching
 /// A [`CachedStore`](crate::CachedStore) in front serves loads from memory. With several app
@@ -130,7 +136,7 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("server", &self.inner.connections.server())
             .field("key_prefix", &self.inner.key_prefix)
-            .field("pool_size", &self.inner.connections.len())
+            .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
             .finish()
     }
@@ -176,24 +182,34 @@ impl RedisStore {
         F: Future<Output = RedisResult<T>>,
     {
         let timeout = self.inner.timeout;
-        match tokio::time::timeout(timeout, work(self.inner.connections.next())).await {
+        let connection = self.inner.connections.next().map_err(StoreError::backend)?;
+        match tokio::time::timeout(timeout, work(connection)).await {
             Ok(answer) => answer.map_err(StoreError::backend),
             Err(_) => Err(StoreError::backend(Failure::TimedOut(timeout))),
         }
     }
 
-    /// Runs a script invocation.
-    async fn invoke<T: FromRedisValue>(
+    /// Runs `call` of `script`, handing Redis the script's source first where it has lost it.
+    async fn run<T: FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
+        script: &LuaScript,
+        call: &Cmd,
     ) -> Result<T, StoreError> {
-        self.timed(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await
+        self.timed(|mut connection| async move {
+            match call.query_async(&mut connection).await {
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.load().exec_async(&mut connection).await?;
+                    call.query_async(&mut connection).await
+                }
+                answer => answer,
+            }
+        })
+        .await
     }
 
-    /// Runs a write script and reads its reply.
-    async fn write(&self, invocation: &ScriptInvocation<'_>) -> Result<Reply, StoreError> {
-        let tagged = self.invoke(invocation).await?;
+    /// Runs `call` of the write script `script`, and reads its reply.
+    async fn write(&self, script: &LuaScript, call: &Cmd) -> Result<Reply, StoreError> {
+        let tagged = self.run(script, call).await?;
         Reply::parse(tagged).map_err(StoreError::backend)
     }
 
@@ -209,23 +225,38 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
-        let mut invocation = SCRIPTS.create.key(self.key(id));
-        invocation.arg(args::now(now)).arg(args::fresh(&record));
-        let reply = self.write(&invocation).await?;
+        let mut call = SCRIPTS.create.call(&[&self.key(id)]);
+        args::fresh(&mut call, &record);
+        let reply = self.write(&SCRIPTS.create, &call).await?;
         outcome(*id, changes, reply, Some(Ok(record)))
     }
 
     /// [`SessionStore::update`] with the clock at `now`, a whole millisecond: the store's tests
     /// set the clock through it.
+    ///
+    /// Where the changes carry the copy their request loaded, the merge is done here against that
+    /// copy, and the quick update script writes it where the stored version is still the copy's:
+    /// the usual case, and the cheapest for Redis. Where another request saved in between, the
+    /// update script merges against the latest copy, in a second round trip.
     async fn update_at(
         &self,
         id: &SessionId,
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let mut invocation = SCRIPTS.update.key(self.key(id));
-        invocation.arg(args::merge(changes, now));
-        let reply = self.write(&invocation).await?;
+        let key = self.key(id);
+        if let Some((base, merged)) = merged_against_base(id, changes, now) {
+            let mut call = SCRIPTS.quick_update.call(&[&key]);
+            args::quick(&mut call, changes, base, &merged);
+            match self.write(&SCRIPTS.quick_update, &call).await? {
+                Reply::Written => return Ok(Saved::Stored(merged)),
+                Reply::Stale => {}
+                other => return outcome(*id, changes, other, None),
+            }
+        }
+        let mut call = SCRIPTS.update.call(&[&key]);
+        args::merge(&mut call, changes, now);
+        let reply = self.write(&SCRIPTS.update, &call).await?;
         outcome(*id, changes, reply, None)
     }
 
@@ -241,12 +272,12 @@ impl RedisStore {
         let fresh = changes
             .writes_a_value()
             .then(|| changes.apply_to(*new, None, now));
-        let mut invocation = SCRIPTS.renew.key(self.key(old));
-        invocation.key(self.key(new)).arg(args::merge(changes, now));
+        let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
+        args::merge(&mut call, changes, now);
         if let Some(Ok(record)) = &fresh {
-            invocation.arg(args::fresh(record));
+            args::fresh(&mut call, record);
         }
-        let reply = self.write(&invocation).await?;
+        let reply = self.write(&SCRIPTS.renew, &call).await?;
         outcome(*new, changes, reply, fresh)
     }
 }
@@ -288,7 +319,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let flat: Vec<Vec<u8>> = self.invoke(&SCRIPTS.delete.key(self.key(id))).await?;
+        let call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
         }
@@ -303,6 +335,22 @@ impl SessionStore for RedisStore {
             }
         }
     }
+}
+
+/// The copy the changes were made against, and the changes merged into it, where the update
+/// script can write that merge as it is once it finds the stored version unchanged: the copy is
+/// of this session and still live, the changes keep its other entries, and the merge fits the
+/// cap. A merge past the cap is left to the script, which decides it against the latest copy.
+fn merged_against_base<'c>(
+    id: &SessionId,
+    changes: &'c Changes,
+    now: SystemTime,
+) -> Option<(&'c Record, Record)> {
+    let base = changes.base().filter(|base| {
+        base.id() == *id && !base.is_expired_at(now) && !changes.clears_existing()
+    })?;
+    let merged = changes.apply_to(*id, Some(base), now).ok()?;
+    Some((base, merged))
 }
 
 /// The app's clock now, in whole milliseconds: the instant every deadline of one operation is
@@ -333,6 +381,7 @@ fn outcome(
         ))),
         (Reply::InUse, _) => Err(StoreError::backend(Failure::IdInUse)),
         (Reply::Written, _) => Err(StoreError::backend(UnexpectedReply::new("written"))),
+        (Reply::Stale, _) => Err(StoreError::backend(UnexpectedReply::new("stale"))),
     }
 }
 
@@ -366,10 +415,13 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How many connections the store opens, and takes in turn (at least one). Defaults to one.
+    /// How many connections each thread that uses the store opens, and takes in turn (at least
+    /// one). Defaults to one.
     ///
-    /// Each connection is multiplexed: every request in flight shares it, pipelined, and Redis
-    /// runs one command at a time whatever the number of connections. One connection therefore
+    /// Every actix-web worker thread talks to Redis over connections of its own, opened on its
+    /// first request, so that no operation is handed between threads. Each connection is
+    /// multiplexed: every request in flight on the worker shares it, pipelined, and Redis runs one
+    /// command at a time whatever the number of connections. One connection per worker therefore
     /// serves a busy app. More can help where large sessions make small replies queue behind
     /// large ones on one socket.
     pub fn pool_size(mut self, connections: usize) -> Self {

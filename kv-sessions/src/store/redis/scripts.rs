@@ -1,42 +1,85 @@
 //! The Lua scripts that carry out each write as one atomic step inside Redis, and their replies.
 //!
-//! The sources sit beside this file, in `lua/`. The create, update and renew scripts share
+//! The sources sit beside this file, in `lua/`. Every script but delete shares
 //! `session.lua`, behind a prelude generated here from the field names of [`hash`](super::hash),
 //! so the layout is spelled out once.
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Cmd, Script};
 
 use super::hash::{CREATED_AT, ENTRY, EXPIRES_AT, LONGEST_MS, RULE, RULE_MS, VERSION};
 
 /// The scripts, hashed once per process. Redis keeps them by that hash; where it has lost them
 /// (a restart, `SCRIPT FLUSH`), [`Script`] sends the source again.
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    create: session_script(include_str!("lua/create.lua")),
-    update: session_script(include_str!("lua/update.lua")),
-    renew: session_script(include_str!("lua/renew.lua")),
-    delete: Script::new(include_str!("lua/delete.lua")),
+    create: LuaScript::session(include_str!("lua/create.lua")),
+    quick_update: LuaScript::session(include_str!("lua/quick_update.lua")),
+    update: LuaScript::session(include_str!("lua/update.lua")),
+    renew: LuaScript::session(include_str!("lua/renew.lua")),
+    delete: LuaScript::new(include_str!("lua/delete.lua").to_owned()),
 });
 
-/// One script per write.
+/// Every script the store runs.
 pub(super) struct Scripts {
-    pub(super) create: Script,
-    pub(super) update: Script,
-    pub(super) renew: Script,
-    pub(super) delete: Script,
+    /// Writes a new session.
+    pub(super) create: LuaScript,
+    /// Writes an update merged in Rust, where the version it was merged against is still stored.
+    pub(super) quick_update: LuaScript,
+    /// Merges an update into the latest stored copy.
+    pub(super) update: LuaScript,
+    /// Moves a session to a new id.
+    pub(super) renew: LuaScript,
+    /// Deletes a session and returns it.
+    pub(super) delete: LuaScript,
 }
 
-/// A script made of the prelude, `session.lua` and `body`.
-fn session_script(body: &str) -> Script {
-    Script::new(&format!(
-        "{}\n{}\n{body}",
-        prelude(),
-        include_str!("lua/session.lua")
-    ))
+/// The arguments a call has room for before its buffers grow: enough for the keys, the metadata
+/// and a few entries, so that most calls allocate once.
+const CALL_ARGS: usize = 32;
+/// The bytes of arguments a call has room for before its buffer grows.
+const CALL_BYTES: usize = 512;
+
+/// A script's source and its SHA-1, by which it is called.
+pub(super) struct LuaScript {
+    source: String,
+    hash: String,
 }
 
-/// The Lua that names the hash's fields and the longest deadline.
+impl LuaScript {
+    fn new(source: String) -> Self {
+        let hash = Script::new(&source).get_hash().to_owned();
+        Self { source, hash }
+    }
+
+    /// A script that shares `session.lua`, behind the prelude that names the hash's fields.
+    fn session(body: &str) -> Self {
+        Self::new(format!(
+            "{}\n{}\n{body}",
+            prelude(),
+            include_str!("lua/session.lua")
+        ))
+    }
+
+    /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.
+    pub(super) fn call(&self, keys: &[&str]) -> Cmd {
+        let mut call = Cmd::with_capacity(CALL_ARGS, CALL_BYTES);
+        call.arg("EVALSHA")
+            .arg(&self.hash)
+            .arg(keys.len())
+            .arg(keys);
+        call
+    }
+
+    /// The command that hands Redis the script's source, for a server that has lost it (after a
+    /// restart or `SCRIPT FLUSH`).
+    pub(super) fn load(&self) -> Cmd {
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(&self.source);
+        load
+    }
+}
+
 fn prelude() -> String {
     format!(
         "local VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY = \
@@ -58,6 +101,9 @@ pub(super) enum Reply {
     TooLarge(usize),
     /// A live session already holds the fresh id; nothing was written.
     InUse,
+    /// The stored version is not the one the quick update was merged against, or there is no
+    /// session; nothing was written.
+    Stale,
 }
 
 /// A reply no script gives.
@@ -82,6 +128,7 @@ impl Reply {
             "written" => Ok(Self::Written),
             "gone" => Ok(Self::Gone),
             "in_use" => Ok(Self::InUse),
+            "stale" => Ok(Self::Stale),
             "too_large" => payload
                 .pop()
                 .and_then(|size| String::from_utf8(size).ok()?.parse().ok())
@@ -110,6 +157,7 @@ mod tests {
         assert_eq!(reply("written", &[]), Ok(Reply::Written));
         assert_eq!(reply("gone", &[]), Ok(Reply::Gone));
         assert_eq!(reply("in_use", &[]), Ok(Reply::InUse));
+        assert_eq!(reply("stale", &[]), Ok(Reply::Stale));
         assert_eq!(reply("too_large", &["70000"]), Ok(Reply::TooLarge(70_000)));
     }
 

@@ -330,7 +330,8 @@ async fn every_write_merges_exactly_as_apply_to_does() {
             changes,
         } = case.concrete(now());
 
-        let (id, old, new) = (
+        let (id, quick, old, new) = (
+            SessionId::generate(),
             SessionId::generate(),
             SessionId::generate(),
             SessionId::generate(),
@@ -342,8 +343,29 @@ async fn every_write_merges_exactly_as_apply_to_does() {
             "{case:?}"
         );
         let base = stored(created);
+        let quick_base = stored(store.create_at(&quick, &seed, start).await.expect("create"));
         store.create_at(&old, &seed, start).await.expect("create");
         let live = (!base.is_expired_at(later)).then_some(&base);
+
+        let made_against = changes.clone().made_against(quick_base.clone());
+        let updated = store
+            .update_at(&quick, &made_against, later)
+            .await
+            .expect("update");
+        let expected = match live {
+            Some(_) => Saved::from(changes.apply_to(quick, Some(&quick_base), later)),
+            None => Saved::Gone,
+        };
+        assert_eq!(
+            updated, expected,
+            "update made against the copy of {case:?}"
+        );
+        if let Saved::Stored(record) = &updated
+            && !record.is_expired_at(later)
+        {
+            let loaded = store.load(&quick).await.expect("load");
+            assert_eq!(loaded.as_ref(), Some(record), "load after {case:?}");
+        }
 
         let updated = store.update_at(&id, &changes, later).await.expect("update");
         let expected = match live {
@@ -416,9 +438,9 @@ async fn a_session_is_gone_from_its_deadline_to_the_millisecond() {
     let create = store
         .create_at(&taken, &setting(&[("c", "3")]), deadline)
         .await;
-    assert_eq!(
-        stored(create.expect("an expired id is free")).get("c"),
-        Some("3")
+    assert!(
+        create.is_err(),
+        "an id stays taken until Redis expires its hash: {create:?}"
     );
 }
 
@@ -469,23 +491,97 @@ async fn writes_treat_a_hash_whose_metadata_does_not_read_as_no_session() {
     assert_eq!(renew.expect("renew"), Saved::Gone);
     assert_eq!(scratch.raw(&id).await, before, "nothing was written");
 
-    let recreated = stored(
-        scratch
-            .store
-            .create(&id, &setting(&[("c", "3")]))
-            .await
-            .expect("create"),
-    );
-    assert_eq!(
-        scratch.store.load(&id).await.expect("load"),
-        Some(recreated)
-    );
+    let create = scratch.store.create(&id, &setting(&[("c", "3")])).await;
+    assert!(create.is_err(), "a create never overwrites: {create:?}");
+    assert_eq!(scratch.raw(&id).await, before, "nothing was written");
 
     scratch.put_raw(&id, corrupt).await;
     assert_eq!(scratch.store.delete(&id).await.expect("delete"), None);
     assert!(
         scratch.raw(&id).await.is_empty(),
         "the corrupt hash is gone"
+    );
+}
+
+#[actix_rt::test]
+async fn an_update_made_against_a_stale_copy_merges_into_the_latest() {
+    let Some(scratch) =
+        Scratch::open("an_update_made_against_a_stale_copy_merges_into_the_latest").await
+    else {
+        return;
+    };
+    let store = &scratch.store;
+    let (id, loaded) = created(store, &[("a", "1"), ("gone", "0")]).await;
+    let mut first = setting(&[("b", "2")]);
+    first.remove("gone");
+    let first = stored(
+        store
+            .update(&id, &first.made_against(loaded.clone()))
+            .await
+            .expect("update"),
+    );
+    assert_eq!(first.version(), 2);
+    let late = setting(&[("c", "3")]).made_against(loaded);
+    let latest = stored(store.update(&id, &late).await.expect("update"));
+    let entries: Vec<_> = latest.entries().collect();
+    assert_eq!(entries, [("a", "1"), ("b", "2"), ("c", "3")]);
+    assert_eq!(
+        latest.version(),
+        3,
+        "merged into version 2, not the loaded 1"
+    );
+    assert_eq!(store.load(&id).await.expect("load"), Some(latest));
+}
+
+#[actix_rt::test]
+async fn an_update_made_against_a_deleted_copy_creates_nothing() {
+    let Some(mut scratch) =
+        Scratch::open("an_update_made_against_a_deleted_copy_creates_nothing").await
+    else {
+        return;
+    };
+    let (id, loaded) = created(&scratch.store, &[("a", "1")]).await;
+    scratch.store.delete(&id).await.expect("delete");
+    let late = setting(&[("b", "2")]).made_against(loaded);
+    let update = scratch.store.update(&id, &late).await.expect("update");
+    assert_eq!(update, Saved::Gone);
+    assert!(scratch.raw(&id).await.is_empty(), "nothing was created");
+}
+
+#[actix_rt::test]
+async fn an_update_made_against_the_latest_copy_writes_only_what_changed() {
+    let Some(mut scratch) =
+        Scratch::open("an_update_made_against_the_latest_copy_writes_only_what_changed").await
+    else {
+        return;
+    };
+    let mut seed = setting(&[("a", "1"), ("b", "2")]);
+    seed.set_expiry(Some(Expiry::OnInactivity(MINUTE * 5)));
+    let id = SessionId::generate();
+    let loaded = stored(scratch.store.create(&id, &seed).await.expect("create"));
+    let mut changes = setting(&[("c", "3")]);
+    changes.remove("a").set_expiry(None);
+    let changes = changes.made_against(loaded);
+    let merged = stored(scratch.store.update(&id, &changes).await.expect("update"));
+    assert_eq!(merged.expiry(), None, "the rule is back to the default");
+    let expected = hash::fields(&merged)
+        .into_iter()
+        .map(|(name, value)| (name.into_bytes(), value.into_bytes()));
+    let mut expected: Vec<hash::RawField> = expected.collect();
+    expected.sort();
+    assert_eq!(scratch.raw(&id).await, expected);
+
+    // The version is all the script compares: a field that the copy does not hold, slipped in
+    // under the same version, shows that only the changes were written.
+    let key = scratch.key(&id);
+    let () = scratch.raw.hset(&key, "k:x", "0").await.expect("HSET");
+    let again = setting(&[("c", "4")]).made_against(merged);
+    let saved = stored(scratch.store.update(&id, &again).await.expect("update"));
+    assert_eq!(saved.get("x"), None, "the record merged in Rust");
+    let loaded = scratch.store.load(&id).await.expect("load");
+    assert_eq!(
+        loaded.as_ref().and_then(|record| record.get("x")),
+        Some("0")
     );
 }
 
@@ -582,6 +678,31 @@ async fn a_fresh_id_already_in_use_fails_and_changes_nothing() {
     assert!(matches!(renew, Err(StoreError::Backend(_))), "{renew:?}");
     assert_eq!(scratch.raw(&taken).await, before);
     assert_eq!(scratch.raw(&old).await, old_before);
+}
+
+#[test]
+fn a_store_serves_threads_whose_runtimes_outlive_the_one_that_built_it() {
+    let test = "a_store_serves_threads_whose_runtimes_outlive_the_one_that_built_it";
+    let built = actix_rt::System::new().block_on(Scratch::open(test));
+    let Some(scratch) = built else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let workers: Vec<_> = (0..2)
+        .map(|n| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let (id, record) = created(&store, &[("worker", &n.to_string())]).await;
+                    let loaded = store.load(&id).await.expect("load");
+                    assert_eq!(loaded, Some(record), "worker {n}");
+                })
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("the worker's operations succeed");
+    }
 }
 
 #[actix_rt::test]

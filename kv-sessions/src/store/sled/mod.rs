@@ -36,11 +36,14 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// all keep their writes, and a renewal moves a session in one sled transaction.
 ///
 /// # Durability
-/// With [`Durability::Periodic`], the default, sled acknowledges a write once it is in its
-/// in-memory log and writes the log to disk in the background, every 500 ms by default
-/// ([`SledStoreBuilder::flush_every`]). A crash of the process or the machine can lose the
-/// writes of the last interval. With [`Durability::Immediate`], a save or a delete returns only
-/// once it is on disk; saves that arrive together share one flush.
+/// With [`Durability::Periodic`], the default, sled acknowledges a write once it is in its log
+/// **in the process's memory**, and writes the log to disk in the background, every 500 ms by
+/// default ([`SledStoreBuilder::flush_every`]). Whatever ends the process without a graceful
+/// stop, `kill -9` as much as a crash or a power cut, loses the writes of the last interval,
+/// although their responses were sent: a user who signs in just before the process is killed is
+/// signed out when it comes back. With [`Durability::Immediate`], a save or a delete returns
+/// only once it is on disk, so nothing acknowledged is lost; saves that arrive together share
+/// one flush.
 ///
 /// A graceful shutdown loses nothing in either mode: call [`SledStore::flush`] once the server
 /// has stopped. Dropping the last clone of the store flushes too.
@@ -237,9 +240,10 @@ impl SessionStore for SledStore {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Once the write is in sled's log in memory. sled writes the log to disk in the
-    /// background ([`SledStoreBuilder::flush_every`]); a crash can lose the writes of the last
-    /// interval. This is the default, and the fastest.
+    /// Once the write is in sled's log in the process's memory. sled writes the log to disk in
+    /// the background, every 500 ms by default ([`SledStoreBuilder::flush_every`]), and
+    /// anything that ends the process without a graceful stop, `kill -9` included, loses the
+    /// writes of the last interval. This is the default, and the fastest.
     #[default]
     Periodic,
     /// Once the write is on disk: the response that follows a save or a purge is sent only after
@@ -269,9 +273,9 @@ impl SledStoreBuilder {
     }
 
     /// How often sled writes acknowledged saves to disk in the background; under
-    /// [`Durability::Periodic`] this is the most a crash can lose. Defaults to 500 ms. `None`
-    /// turns the background flush off, leaving only [`SledStore::flush`], the flush on drop and,
-    /// under [`Durability::Immediate`], the flush of every write.
+    /// [`Durability::Periodic`] this is how much a killed process or a crash can lose. Defaults
+    /// to 500 ms. `None` turns the background flush off, leaving only [`SledStore::flush`], the
+    /// flush on drop and, under [`Durability::Immediate`], the flush of every write.
     pub fn flush_every(mut self, interval: Option<Duration>) -> Self {
         self.flush_every = interval;
         self

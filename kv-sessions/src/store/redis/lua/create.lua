@@ -1,9 +1,7 @@
--- create: writes the session that Rust merged from the changes alone (ARGV[2] on) under the
--- fresh id KEYS[1], unless a live session holds that id. ARGV[1] is now.
-local now = tonumber(ARGV[1])
-if live(KEYS[1], now) then
+-- create: writes the session that Rust built from the changes alone under the fresh id KEYS[1],
+-- unless that id holds a session already. ARGV is laid out by `args::fresh`.
+if redis.call("EXISTS", KEYS[1]) == 1 then
   return { "in_use", {} }
 end
-local expires_at, flat = fresh_args(2)
-store(KEYS[1], flat, expires_at)
+store_fresh(KEYS[1], 1)
 return { "written", {} }

@@ -2,7 +2,7 @@
 -- and deletes KEYS[1]. Where KEYS[1] is gone, none of its data moves: KEYS[2] gets the session
 -- that Rust merged from the changes alone, which it sends after the merge's arguments only when
 -- the changes write a value and fit the cap. A refusal leaves both ids as they were.
-local a, rest = merge_args()
+local a, rest = merge_args(1)
 if live(KEYS[2], a.now) then
   return { "in_use", {} }
 end
@@ -17,9 +17,9 @@ if base then
   redis.call("DEL", KEYS[1])
   return { "stored", flat }
 end
-local expires_at, flat = fresh_args(rest)
-if not expires_at then
+if ARGV[rest] == nil then
   return { "gone", {} }
 end
-store(KEYS[2], flat, expires_at)
+redis.call("DEL", KEYS[2])
+store_fresh(KEYS[2], rest)
 return { "written", {} }

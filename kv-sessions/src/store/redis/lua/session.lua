@@ -4,7 +4,8 @@
 --
 -- Lua numbers are doubles: every time and size here stays below 2^53, where they are exact.
 
--- HSET takes a hash's fields this many values at a time, because unpack is limited by Lua's stack.
+-- Commands take a hash's fields this many values at a time, because unpack is limited by Lua's
+-- stack. It must stay even.
 local CHUNK = 1000
 
 -- `text` as a number, where it is nothing but decimal digits; else nil.
@@ -44,29 +45,29 @@ local function live(key, now)
   return { fields = fields, version = version, created_at = created_at }
 end
 
--- The arguments of a merge, as `args::merge` writes them, and the index of the first argument
--- after them.
-local function merge_args()
+-- The arguments of a merge, as `args::merge` writes them from ARGV[first] on, and the index of
+-- the first argument after them.
+local function merge_args(first)
   local a = {
-    now = tonumber(ARGV[1]),
-    furthest = tonumber(ARGV[2]),
-    max_size = tonumber(ARGV[3]),
-    clears = ARGV[4] == "1",
-    sets_rule = ARGV[5] == "1",
-    rule = ARGV[6],
-    rule_ms = ARGV[7],
-    default_rule_ms = ARGV[8],
-    cap_ms = whole(ARGV[9]),
-    overflow_from = whole(ARGV[10]),
+    now = tonumber(ARGV[first]),
+    furthest = tonumber(ARGV[first + 1]),
+    max_size = tonumber(ARGV[first + 2]),
+    clears = ARGV[first + 3] == "1",
+    sets_rule = ARGV[first + 4] == "1",
+    rule = ARGV[first + 5],
+    rule_ms = ARGV[first + 6],
+    default_rule_ms = ARGV[first + 7],
+    cap_ms = whole(ARGV[first + 8]),
+    overflow_from = whole(ARGV[first + 9]),
     sets = {},
     removes = {},
   }
-  local at = 13
-  for _ = 1, tonumber(ARGV[11]) do
+  local at = first + 12
+  for _ = 1, tonumber(ARGV[first + 10]) do
     a.sets[#a.sets + 1] = { ARGV[at], ARGV[at + 1] }
     at = at + 2
   end
-  for _ = 1, tonumber(ARGV[12]) do
+  for _ = 1, tonumber(ARGV[first + 11]) do
     a.removes[#a.removes + 1] = ARGV[at]
     at = at + 1
   end
@@ -145,17 +146,19 @@ local function flatten(fields)
   return flat
 end
 
--- The deadline and the flat fields of a record merged in Rust, as `args::fresh` writes them from
--- ARGV[first] on; nil where the arguments end before `first`.
-local function fresh_args(first)
-  if ARGV[first] == nil then
-    return nil
+-- Runs `command` on `key` with the arguments ARGV[first] to ARGV[last], CHUNK at a time. CHUNK
+-- is even, so that the field and value of a pair always go together.
+local function over_args(command, key, first, last)
+  for from = first, last, CHUNK do
+    redis.call(command, key, unpack(ARGV, from, math.min(from + CHUNK - 1, last)))
   end
-  local flat = {}
-  for i = first + 1, #ARGV do
-    flat[#flat + 1] = ARGV[i]
-  end
-  return ARGV[first], flat
+end
+
+-- Writes the record that Rust built, as `args::fresh` lays it out from ARGV[first] on (its
+-- deadline, then its fields), under `key`, which holds nothing.
+local function store_fresh(key, first)
+  over_args("HSET", key, first + 1, #ARGV)
+  redis.call("PEXPIREAT", key, ARGV[first])
 end
 
 -- Replaces the hash at `key` with the flat fields `flat`, and has Redis delete it at

@@ -1,6 +1,6 @@
 -- update: merges the changes into the live session KEYS[1], and writes nothing where there is
 -- none, since an update never creates.
-local a = merge_args()
+local a = merge_args(1)
 local base = live(KEYS[1], a.now)
 if not base then
   return { "gone", {} }

@@ -1,0 +1,319 @@
+//! A realistic sign-in on the embedded default (sled for storage, moka as the cache): a login
+//! form with "remember me", a page for signed-in users only, and a sign-out button.
+//!
+//! - `GET /`: the home page. It offers to sign in, or says who is signed in.
+//! - `GET /login`: the sign-in form.
+//! - `POST /login`: checks the form against the users below. On success it renews the session id
+//!   (so an id planted in the browser before sign-in is worthless after it), stores the user and
+//!   sends the browser to `/account` with `303 See Other`. With "Remember me" ticked the session
+//!   lasts 30 days of inactivity; without it, the cookie is a browser-session cookie, dropped when
+//!   the browser closes, and the server forgets the session after an hour of inactivity. A wrong
+//!   username or password gives the form again with `401 Unauthorized`, and stores nothing.
+//! - `GET /account`: signed-in users only; anyone else is sent to `/login`.
+//! - `POST /logout`: deletes the session and its cookie, and sends the browser to `/`. Signing
+//!   out is a POST so that no link or image on another site can sign a user out; the cookie's
+//!   default `SameSite=Lax` keeps other sites' forms from posting with it.
+//!
+//! The users are `alice` (password `wonderland`) and `bob` (password `builder`).
+//!
+//! # Guarding routes
+//!
+//! `/account` takes a `SignedIn` argument: an extractor that yields the signed-in user, and whose
+//! rejection, `SignInRequired`, answers with a redirect to `/login`. An extractor rather than a
+//! middleware, because the guard is then chosen route by route, visible in the handler's
+//! signature, and typed: the handler receives the user itself, not a session it must remember
+//! to check.
+//!
+//! Environment:
+//! - `PORT`: the port on 127.0.0.1 (default 8000);
+//! - `SESSIONS_DB`: the sled directory (default `./auth-sessions.sled`);
+//! - `SESSION_KEY`: the cookie signing key, as in the `basic` example (default: a random key, and
+//!   sessions do not survive a restart);
+//! - `RUST_LOG`: log filter (default `info`).
+
+use std::env;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, ContentType, LOCATION};
+use actix_web::{
+    App, FromRequest, HttpRequest, HttpResponse, HttpServer, ResponseError, get, post, web,
+};
+use kv_sessions::{
+    Expiry, MokaStore, Session, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore,
+};
+use kv_sessions_examples::settings::{init_logging, port, signing_key};
+use serde::Deserialize;
+
+/// How long a session of a user who ticked "Remember me" lasts without activity.
+const REMEMBERED: Expiry = Expiry::OnInactivity(Duration::from_secs(30 * 24 * 60 * 60));
+
+/// Everyone else's sessions: a cookie the browser drops when it closes, and an hour of
+/// inactivity on the server, since a browser never says that it closed.
+const UNTIL_BROWSER_CLOSES: Expiry = Expiry::OnSessionEnd(Duration::from_secs(60 * 60));
+
+/// The users who may sign in, with their passwords.
+///
+/// Plain text keeps the example short. A real app never stores a password: it stores a slow,
+/// salted hash (argon2, for instance) and checks a login with the hash library's `verify`.
+const USERS: &[(&str, &str)] = &[("alice", "wonderland"), ("bob", "builder")];
+
+/// What this app keeps in a session: who is signed in, stored under `auth.user`.
+#[derive(SessionKeys)]
+#[session(prefix = "auth")]
+struct Auth {
+    user: SessionKey<String>,
+}
+
+/// The user signed in to this request's session. Taking it as an argument makes a route
+/// sign-in only: without a user, the handler never runs and the browser goes to `/login`.
+struct SignedIn {
+    user: String,
+}
+
+impl FromRequest for SignedIn {
+    type Error = SignInRequired;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let auth = Auth::from_request(req, payload);
+        Box::pin(async move {
+            let user = auth.await?.user.get()?.ok_or(SignInRequired::SignedOut)?;
+            Ok(SignedIn { user })
+        })
+    }
+}
+
+/// Why a `SignedIn` route did not run.
+#[derive(Debug, thiserror::Error)]
+enum SignInRequired {
+    /// No one is signed in to the session: the browser is sent to the sign-in form.
+    #[error("this page is for signed-in users")]
+    SignedOut,
+    /// The session could not be read: an opaque 500, as for any session error.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl ResponseError for SignInRequired {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignedOut => StatusCode::SEE_OTHER,
+            Self::Session(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::SignedOut => see_other("/login"),
+            Self::Session(error) => error.error_response(),
+        }
+    }
+}
+
+/// The sign-in form's fields. A checkbox is sent only when ticked.
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+    remember: Option<String>,
+}
+
+// `Auth` rather than `Option<SignedIn>`: actix-web turns every rejection of an optional
+// extractor into `None`, so a store failure would show a signed-in user the anonymous page.
+#[get("/")]
+async fn home(auth: Auth) -> Result<HttpResponse, SessionError> {
+    let body = match auth.user.get()? {
+        Some(user) => format!(
+            "<p>Signed in as {}. <a href=\"/account\">Your account</a></p>",
+            escape(&user)
+        ),
+        None => "<p>Welcome. <a href=\"/login\">Sign in</a></p>".to_owned(),
+    };
+    Ok(html(StatusCode::OK, "Home", &body))
+}
+
+#[get("/login")]
+async fn login_form() -> HttpResponse {
+    html(StatusCode::OK, "Sign in", &sign_in_form(None))
+}
+
+#[post("/login")]
+async fn login(
+    session: Session,
+    auth: Auth,
+    form: web::Form<Credentials>,
+) -> Result<HttpResponse, SessionError> {
+    let Some(user) = authenticate(&form.username, &form.password) else {
+        let wrong = "Wrong username or password.";
+        return Ok(html(
+            StatusCode::UNAUTHORIZED,
+            "Sign in",
+            &sign_in_form(Some(wrong)),
+        ));
+    };
+    session.renew();
+    auth.user.set(user.to_owned())?;
+    // `None` as well as `Some`: a session that was remembered before goes back to the default.
+    session.set_expiry(form.remember.is_some().then_some(REMEMBERED));
+    Ok(see_other("/account"))
+}
+
+#[get("/account")]
+async fn account(signed_in: SignedIn) -> HttpResponse {
+    let body = format!(
+        "<h1>Account</h1>\n<p>Signed in as {}.</p>\n\
+         <form method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form>",
+        escape(&signed_in.user)
+    );
+    html(StatusCode::OK, "Account", &body)
+}
+
+#[post("/logout")]
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    see_other("/")
+}
+
+/// The user that `username` and `password` sign in, if they match an entry of [`USERS`].
+///
+/// Every entry is compared, name and password alike, with no early exit, so the time a
+/// failed login takes does not say whether the username exists.
+fn authenticate(username: &str, password: &str) -> Option<&'static str> {
+    let mut found = None;
+    for &(name, secret) in USERS {
+        if same_bytes(name, username) & same_bytes(secret, password) {
+            found = Some(name);
+        }
+    }
+    found
+}
+
+/// Whether `a` and `b` are equal, looking at every byte whatever the first difference. Only the
+/// lengths are compared first; a real app compares fixed-length hashes, where they never differ.
+fn same_bytes(a: &str, b: &str) -> bool {
+    let differences = a
+        .bytes()
+        .zip(b.bytes())
+        .fold(0, |seen, (x, y)| seen | (x ^ y));
+    a.len() == b.len() && differences == 0
+}
+
+/// The sign-in form, with `error` above it.
+fn sign_in_form(error: Option<&str>) -> String {
+    let error = error.map_or_else(String::new, |error| {
+        format!("<p id=\"error\">{}</p>\n", escape(error))
+    });
+    format!(
+        "<h1>Sign in</h1>\n{error}<form method=\"post\" action=\"/login\">\n\
+         <p><label for=\"username\">Username</label> <input name=\"username\" id=\"username\"></p>\n\
+         <p><label for=\"password\">Password</label> \
+         <input type=\"password\" name=\"password\" id=\"password\"></p>\n\
+         <p><input type=\"checkbox\" name=\"remember\" id=\"remember\" value=\"on\"> \
+         <label for=\"remember\">Remember me for 30 days</label></p>\n\
+         <p><button type=\"submit\" id=\"sign-in\">Sign in</button></p>\n\
+         </form>"
+    )
+}
+
+/// An HTML page. Pages here depend on who is signed in, so no cache may keep them: after signing
+/// out, the back button must not show the account page.
+fn html(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n\
+             <body>\n{body}\n</body>\n</html>\n",
+            escape(title)
+        ))
+}
+
+/// `text` with the characters that mean something in HTML replaced by entities, so that it
+/// shows as text wherever it is put, in an element or in a quoted attribute.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// `303 See Other` to `location`: after a POST, the browser follows it with a GET.
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .finish()
+}
+
+#[actix_web::main]
+async fn main() -> io::Result<()> {
+    init_logging();
+    let port = port()?;
+    let directory = env::var("SESSIONS_DB").unwrap_or_else(|_| "./auth-sessions.sled".to_owned());
+    let key = signing_key()?;
+
+    // Built once, outside `HttpServer::new`: every worker shares the store, cache and key.
+    let store = SledStore::open(&directory).map_err(io::Error::other)?;
+    let sessions = SessionMiddleware::builder(store.clone(), key)
+        .cache(MokaStore::new(10_000))
+        .cookie_name("session")
+        .default_expiry(UNTIL_BROWSER_CLOSES)
+        .build();
+
+    eprintln!("listening on http://127.0.0.1:{port}, sessions in {directory}");
+    HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            .service(home)
+            .service(login_form)
+            .service(login)
+            .service(account)
+            .service(logout)
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await?;
+
+    store.flush().await.map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_text_cannot_open_a_tag_or_leave_an_attribute() {
+        assert_eq!(
+            escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+        assert_eq!(escape("alice"), "alice");
+    }
+
+    #[test]
+    fn only_a_user_with_their_own_password_is_authenticated() {
+        assert_eq!(authenticate("alice", "wonderland"), Some("alice"));
+        assert_eq!(authenticate("bob", "builder"), Some("bob"));
+        for (user, password) in [
+            ("alice", "builder"),
+            ("bob", "wonderland"),
+            ("alice", "wonderlan"),
+            ("alice", "wonderlandx"),
+            ("", ""),
+        ] {
+            assert_eq!(authenticate(user, password), None, "{user}/{password}");
+        }
+    }
+}

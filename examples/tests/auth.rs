@@ -1,0 +1,244 @@
+//! Runs the `auth` example binary as a browser would use it, over real HTTP and a real sled
+//! directory: sign in, the guarded account page, "remember me", and sign out.
+
+mod common;
+
+use common::{Instance, KEY, Response};
+use tempfile::TempDir;
+
+/// Thirty days in seconds: the `Max-Age` of a remembered session.
+const THIRTY_DAYS: u64 = 30 * 24 * 60 * 60;
+
+/// A running `auth` app and the directory of its sessions.
+struct Auth {
+    app: Instance,
+    _dir: TempDir,
+}
+
+impl Auth {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("auth-sessions.sled");
+        let db = db.to_str().expect("a UTF-8 path");
+        let app = Instance::start(
+            env!("CARGO_BIN_EXE_auth"),
+            &[("SESSIONS_DB", db), ("SESSION_KEY", KEY)],
+        );
+        Self { app, _dir: dir }
+    }
+
+    /// Posts the sign-in form, with the browser's `cookie` if it holds one.
+    fn sign_in(
+        &self,
+        cookie: Option<&str>,
+        user: &str,
+        password: &str,
+        remember: bool,
+    ) -> Response {
+        let mut form = format!("username={user}&password={password}");
+        if remember {
+            form.push_str("&remember=on");
+        }
+        self.app.post("/login", cookie, &form)
+    }
+
+    /// Signs in and returns the session cookie's `name=value` pair.
+    fn signed_in(&self, user: &str, password: &str) -> String {
+        let response = self.sign_in(None, user, password, false);
+        assert_eq!(response.status, 303, "{}", response.body);
+        response.cookie("session").expect("a session cookie")
+    }
+
+    /// Whether `cookie` opens the account page.
+    fn opens_the_account(&self, cookie: &str) -> bool {
+        self.app.get("/account", Some(cookie)).status == 200
+    }
+}
+
+#[test]
+fn an_anonymous_visitor_is_offered_the_sign_in_form() {
+    let auth = Auth::start();
+    let home = auth.app.get("/", None);
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains(r#"<a href="/login">Sign in</a>"#),
+        "{}",
+        home.body
+    );
+
+    let form = auth.app.get("/login", None);
+    assert_eq!(form.status, 200);
+    for part in [
+        r#"<form method="post" action="/login">"#,
+        r#"<input name="username" id="username">"#,
+        r#"<input type="password" name="password" id="password">"#,
+        r#"<input type="checkbox" name="remember" id="remember" value="on">"#,
+        "Remember me for 30 days",
+        r#"<button type="submit" id="sign-in">Sign in</button>"#,
+    ] {
+        assert!(form.body.contains(part), "{part} in {}", form.body);
+    }
+    assert_eq!(
+        form.header("set-cookie"),
+        None,
+        "showing pages stores nothing"
+    );
+}
+
+#[test]
+fn the_account_page_sends_an_anonymous_visitor_to_sign_in() {
+    let auth = Auth::start();
+    let account = auth.app.get("/account", None);
+    assert_eq!(account.status, 303);
+    assert_eq!(account.header("location"), Some("/login"));
+}
+
+#[test]
+fn a_wrong_password_or_an_unknown_user_is_refused_and_stores_nothing() {
+    let auth = Auth::start();
+    for (user, password) in [
+        ("alice", "builder"),
+        ("alice", "wonderlan"),
+        ("carol", "wonderland"),
+    ] {
+        let refused = auth.sign_in(None, user, password, true);
+        assert_eq!(refused.status, 401, "{user}/{password}");
+        assert!(
+            refused
+                .body
+                .contains(r#"<p id="error">Wrong username or password.</p>"#),
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused
+                .body
+                .contains(r#"<form method="post" action="/login">"#)
+        );
+        assert_eq!(refused.header("set-cookie"), None, "no session is stored");
+    }
+}
+
+#[test]
+fn signing_in_opens_the_account_page_and_names_the_user() {
+    let auth = Auth::start();
+    let signed_in = auth.sign_in(None, "alice", "wonderland", false);
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.header("location"), Some("/account"));
+    let cookie = signed_in.cookie("session").expect("a session cookie");
+
+    let account = auth.app.get("/account", Some(&cookie));
+    assert_eq!(account.status, 200);
+    assert!(
+        account.body.contains("<h1>Account</h1>"),
+        "{}",
+        account.body
+    );
+    assert!(
+        account.body.contains("Signed in as alice"),
+        "{}",
+        account.body
+    );
+    assert!(
+        account.body.contains(
+            r#"<form method="post" action="/logout"><button type="submit" id="sign-out">Sign out</button></form>"#
+        ),
+        "{}",
+        account.body
+    );
+
+    let home = auth.app.get("/", Some(&cookie));
+    assert!(home.body.contains("Signed in as alice"), "{}", home.body);
+    assert!(
+        home.body.contains(r#"<a href="/account">"#),
+        "{}",
+        home.body
+    );
+}
+
+#[test]
+fn signing_in_moves_the_session_to_a_new_id_and_the_planted_one_dies() {
+    let auth = Auth::start();
+    // An attacker signs in as bob and plants that cookie in alice's browser.
+    let planted = auth.signed_in("bob", "builder");
+    let signed_in = auth.sign_in(Some(&planted), "alice", "wonderland", false);
+    assert_eq!(signed_in.status, 303);
+    let cookie = signed_in.cookie("session").expect("a new cookie");
+    assert_ne!(cookie, planted, "the id changes on sign-in");
+
+    let account = auth.app.get("/account", Some(&cookie));
+    assert!(
+        account.body.contains("Signed in as alice"),
+        "{}",
+        account.body
+    );
+    assert!(
+        !auth.opens_the_account(&planted),
+        "the planted id no longer opens any session"
+    );
+}
+
+#[test]
+fn without_remember_me_the_cookie_ends_with_the_browser() {
+    let auth = Auth::start();
+    let signed_in = auth.sign_in(None, "bob", "builder", false);
+    let set_cookie = signed_in.set_cookie("session").expect("a session cookie");
+    assert!(!set_cookie.contains("Max-Age"), "{set_cookie}");
+    assert!(!set_cookie.contains("Expires"), "{set_cookie}");
+}
+
+#[test]
+fn remember_me_keeps_the_cookie_for_thirty_days() {
+    let auth = Auth::start();
+    let signed_in = auth.sign_in(None, "bob", "builder", true);
+    let set_cookie = signed_in.set_cookie("session").expect("a session cookie");
+    let max_age = max_age(set_cookie).expect("a Max-Age");
+    assert!(
+        (THIRTY_DAYS - 5..=THIRTY_DAYS).contains(&max_age),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.contains("Expires="), "{set_cookie}");
+}
+
+#[test]
+fn signing_in_again_without_remember_me_forgets_the_thirty_days() {
+    let auth = Auth::start();
+    let remembered = auth
+        .sign_in(None, "bob", "builder", true)
+        .cookie("session")
+        .expect("a session cookie");
+    let again = auth.sign_in(Some(&remembered), "bob", "builder", false);
+    let set_cookie = again.set_cookie("session").expect("a session cookie");
+    assert!(!set_cookie.contains("Max-Age"), "{set_cookie}");
+}
+
+#[test]
+fn signing_out_removes_the_cookie_and_the_old_cookie_stays_signed_out() {
+    let auth = Auth::start();
+    let cookie = auth.signed_in("alice", "wonderland");
+
+    let signed_out = auth.app.post("/logout", Some(&cookie), "");
+    assert_eq!(signed_out.status, 303);
+    assert_eq!(signed_out.header("location"), Some("/"));
+    let removal = signed_out.set_cookie("session").expect("a removal cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+
+    assert!(
+        !auth.opens_the_account(&cookie),
+        "a replayed cookie is anonymous"
+    );
+    let home = auth.app.get("/", Some(&cookie));
+    assert!(
+        home.body.contains(r#"<a href="/login">Sign in</a>"#),
+        "{}",
+        home.body
+    );
+}
+
+/// The `Max-Age` of a `Set-Cookie` header, in seconds.
+fn max_age(set_cookie: &str) -> Option<u64> {
+    set_cookie
+        .split(';')
+        .find_map(|attribute| attribute.trim().strip_prefix("Max-Age="))
+        .and_then(|seconds| seconds.parse().ok())
+}
