@@ -48,6 +48,32 @@ impl StoreError {
     }
 }
 
+/// Why a shared store could not start: the message of a [`StoreError::Open`] for whoever runs
+/// the app, naming the server (never its credentials) and the cause.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// The URL does not parse.
+    #[error("the {engine} URL does not parse ({cause}); it looks like {example}")]
+    BadUrl {
+        engine: &'static str,
+        example: &'static str,
+        #[source]
+        cause: BoxError,
+    },
+    /// The server could not be reached, or refused the first operation.
+    #[error(
+        "could not reach {engine} at {server}: {cause}. Check the URL, and that the server runs \
+         and accepts connections from this machine"
+    )]
+    Unreachable {
+        engine: &'static str,
+        server: String,
+        #[source]
+        cause: BoxError,
+    },
+}
+
 /// An error from a session extractor or accessor.
 ///
 /// As an actix-web [`ResponseError`] every variant becomes a bare `500 Internal Server Error`.

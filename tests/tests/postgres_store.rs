@@ -157,14 +157,30 @@ async fn a_table_name_that_is_not_a_plain_identifier_fails_the_build() {
 
 #[actix_rt::test]
 async fn a_closed_port_fails_the_build_at_once() {
-    let url = format!("postgres://postgres@127.0.0.1:{}/test", closed_port());
+    let port = closed_port();
+    let url = format!("postgres://postgres:hunter2@127.0.0.1:{port}/test");
     let started = Instant::now();
     let built = PostgresStore::builder(url)
         .operation_timeout(Duration::from_secs(2))
         .build()
         .await;
-    assert!(matches!(built, Err(StoreError::Backend(_))), "{built:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
+    let error = built.expect_err("a closed port");
+    assert!(matches!(error, StoreError::Open(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "could not reach PostgreSQL at 127.0.0.1:{port}/test: "
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+    let garbled = PostgresStore::connect("postgres://127.0.0.1:port/test").await;
+    let message = garbled.expect_err("not a URL").to_string();
+    assert!(
+        message.starts_with("the PostgreSQL URL does not parse"),
+        "{message}"
+    );
 }
 
 #[actix_rt::test]

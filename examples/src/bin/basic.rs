@@ -6,9 +6,9 @@
 //! Environment:
 //! - `PORT`: the port on 127.0.0.1 (default 8000);
 //! - `SESSIONS_DB`: the sled directory (default `./sessions.sled`);
-//! - `SESSION_KEY`: the cookie signing key, at least 64 bytes, base64-encoded (standard alphabet,
-//!   padding optional), e.g. from `head -c 64 /dev/urandom | base64 -w0`. Without it a random key
-//!   is used, and sessions do not survive a restart.
+//! - `SESSION_KEY`: the cookie signing key, at least 64 bytes, in hex or base64 (read by
+//!   `kv_sessions::key_from_env`), e.g. from `head -c 64 /dev/urandom | base64 -w0`. Without it
+//!   a random key is used, and sessions do not survive a restart.
 //! - `RUST_LOG`: log filter (default `info`).
 
 use std::env;

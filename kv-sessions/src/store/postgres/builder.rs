@@ -7,6 +7,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, Pool};
 use tokio::runtime::Handle;
 use tokio_postgres::NoTls;
+use tokio_postgres::config::Host;
 
 use super::PostgresStore;
 use super::error::PostgresError;
@@ -14,7 +15,7 @@ use super::name::TableName;
 use super::statements::Statements;
 use super::sweeper::Sweeper;
 use super::table::Table;
-use crate::error::StoreError;
+use crate::error::{StartError, StoreError};
 
 /// The table a store uses unless told otherwise.
 const DEFAULT_TABLE: &str = "kv_sessions";
@@ -111,13 +112,20 @@ impl PostgresStoreBuilder {
     /// `main`, before `HttpServer::new`: the sweeper is a task on the runtime that awaits
     /// `build`, and the connection opened here is served by it too.
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
-        let name = TableName::parse(&self.table).map_err(StoreError::backend)?;
+        let name = TableName::parse(&self.table).map_err(StoreError::open)?;
         let runtime =
-            Handle::try_current().map_err(|_| StoreError::backend(PostgresError::NoRuntime))?;
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(StoreError::backend)?;
+            Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
+        let mut config: tokio_postgres::Config = self.url.parse().map_err(|cause| {
+            StoreError::open(StartError::BadUrl {
+                engine: "PostgreSQL",
+                example: "postgres://user:password@host:5432/database",
+                cause: Box::new(cause),
+            })
+        })?;
         if config.get_application_name().is_none() {
             config.application_name(APPLICATION_NAME);
         }
+        let config_for_errors = config.clone();
         let pool = Pool::builder(Manager::new(config, NoTls))
             .max_size(self.pool_size)
             .build()
@@ -128,13 +136,48 @@ impl PostgresStoreBuilder {
             name: Arc::new(name),
             timeout: self.operation_timeout,
         };
-        table.check_server().await?;
+        table.check_server().await.map_err(|error| match error {
+            StoreError::Backend(cause) => StoreError::open(StartError::Unreachable {
+                engine: "PostgreSQL",
+                server: describe(&config_for_errors),
+                cause,
+            }),
+            other => other,
+        })?;
         let sweeper = self.sweep_every.map(|every| {
             let every = every.max(Duration::from_millis(1));
             Arc::new(Sweeper::start(&runtime, table.clone(), every))
         });
         Ok(PostgresStore { table, sweeper })
     }
+}
+
+/// The server and database `config` points to, as `host:port/database`: never the user name or
+/// the password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts = config.get_hosts().iter().map(|host| match host {
+        Host::Tcp(name) => name.clone(),
+        #[cfg(unix)]
+        Host::Unix(path) => path.display().to_string(),
+    });
+    let ports = config
+        .get_ports()
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(5432));
+    let servers: Vec<String> = hosts
+        .zip(ports)
+        .map(|(host, port)| format!("{host}:{port}"))
+        .collect();
+    let servers = if servers.is_empty() {
+        "localhost:5432".to_owned()
+    } else {
+        servers.join(",")
+    };
+    format!(
+        "{servers}/{}",
+        config.get_dbname().unwrap_or("(the user's database)")
+    )
 }
 
 #[cfg(test)]
@@ -148,7 +191,7 @@ mod tests {
     fn building_outside_a_tokio_runtime_is_an_error_not_a_panic() {
         let mut build = pin!(PostgresStore::builder("postgres://localhost/test").build());
         let polled = build.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        let Poll::Ready(Err(StoreError::Backend(cause))) = polled else {
+        let Poll::Ready(Err(StoreError::Open(cause))) = polled else {
             panic!("expected an error at once, got {polled:?}");
         };
         assert!(cause.to_string().contains("tokio runtime"), "{cause}");

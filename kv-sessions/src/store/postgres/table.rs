@@ -78,7 +78,7 @@ impl Table {
             .try_get("encoding")
             .map_err(StoreError::backend)?;
         if encoding != "UTF8" {
-            return Err(StoreError::backend(PostgresError::NotUtf8(encoding)));
+            return Err(StoreError::open(PostgresError::NotUtf8(encoding)));
         }
         Ok(())
     }

@@ -759,15 +759,24 @@ async fn a_closed_port_fails_to_connect_within_the_timeout() {
         .build()
         .await;
     let elapsed = started.elapsed();
-    assert!(matches!(built, Err(StoreError::Backend(_))), "{built:?}");
     assert!(
         elapsed <= timeout + Duration::from_millis(200),
         "took {elapsed:?}"
     );
-    let connected = RedisStore::connect(&format!("redis://127.0.0.1:{}", closed_port())).await;
+    let port = closed_port();
+    let connected = RedisStore::connect(&format!("redis://:hunter2@127.0.0.1:{port}")).await;
+    let message = connected.expect_err("a closed port").to_string();
     assert!(
-        matches!(connected, Err(StoreError::Backend(_))),
-        "{connected:?}"
+        message.starts_with(&format!("could not reach Redis at 127.0.0.1:{port}/0: ")),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(matches!(built, Err(StoreError::Open(_))), "{built:?}");
+    let garbled = RedisStore::connect("redis//127.0.0.1").await;
+    let message = garbled.expect_err("not a URL").to_string();
+    assert!(
+        message.starts_with("the Redis URL does not parse"),
+        "{message}"
     );
 }
 
@@ -784,7 +793,7 @@ async fn a_server_that_never_answers_fails_the_build_at_the_timeout() {
         .await;
     let elapsed = started.elapsed();
     let error = built.expect_err("nothing answers");
-    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    assert!(matches!(error, StoreError::Open(_)), "{error:?}");
     assert!(
         elapsed < timeout + Duration::from_millis(200),
         "took {elapsed:?}"

@@ -172,8 +172,9 @@ impl SledStore {
     }
 
     /// Stores raw `bytes` as the record of `id`, bypassing the encoder and the expiry index, so
-    /// that tests can check how the store copes with damaged data.
-    #[doc(hidden)]
+    /// that tests can check how the store copes with damaged data. Only with the `test-util`
+    /// feature; never in production.
+    #[cfg(feature = "test-util")]
     pub fn insert_raw(&self, id: &SessionId, bytes: &[u8]) -> Result<(), StoreError> {
         self.inner.records.insert_raw(*id, bytes)
     }

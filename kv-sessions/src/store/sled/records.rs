@@ -81,6 +81,7 @@ impl Records {
         self.sessions.is_empty()
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub(super) fn insert_raw(&self, id: SessionId, bytes: &[u8]) -> Result<(), StoreError> {
         self.sessions
             .insert(id.as_bytes(), bytes)
