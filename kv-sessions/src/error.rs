@@ -8,7 +8,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError};
 
 /// The boxed cause carried inside a [`StoreError`].
-type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// An error from a [`SessionStore`](crate::SessionStore).
 ///

@@ -125,7 +125,7 @@ impl PostgresStoreBuilder {
         if config.get_application_name().is_none() {
             config.application_name(APPLICATION_NAME);
         }
-        let config_for_errors = config.clone();
+        let server = describe(&config);
         let pool = Pool::builder(Manager::new(config, NoTls))
             .max_size(self.pool_size)
             .build()
@@ -139,7 +139,7 @@ impl PostgresStoreBuilder {
         table.check_server().await.map_err(|error| match error {
             StoreError::Backend(cause) => StoreError::open(StartError::Unreachable {
                 engine: "PostgreSQL",
-                server: describe(&config_for_errors),
+                server,
                 cause,
             }),
             other => other,

@@ -58,12 +58,17 @@ impl ThreadConnections {
 }
 
 impl Connections {
-    /// Connects to the server at `url` once, to report at once where it cannot be reached, and
+    /// Connects to `client`'s server, described as `server`, once, to report at once where it
+    /// cannot be reached, and
     /// keeps that connection for the calling thread; every other thread opens `per_thread`
     /// connections (at least one) on its first operation. Each connection attempt, and each
     /// answer, times out after `timeout`.
-    pub(super) async fn open(url: &str, per_thread: usize, timeout: Duration) -> RedisResult<Self> {
-        let client = Client::open(url)?;
+    pub(super) async fn open(
+        client: Client,
+        server: String,
+        per_thread: usize,
+        timeout: Duration,
+    ) -> RedisResult<Self> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -77,7 +82,7 @@ impl Connections {
                 .await?;
         }
         Ok(Self {
-            server: server(client.get_connection_info()),
+            server,
             threads: Mutex::new(HashMap::from([(thread::current().id(), here)])),
             client,
             config,
@@ -116,7 +121,7 @@ impl Connections {
 }
 
 /// The server `info` points to, as `host:port/db`: never the user name or the password.
-fn server(info: &ConnectionInfo) -> String {
+pub(super) fn server(info: &ConnectionInfo) -> String {
     format!("{}/{}", info.addr(), info.redis_settings().db())
 }
 

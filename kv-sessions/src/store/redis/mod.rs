@@ -9,7 +9,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 use self::connections::Connections;
 use self::scripts::{LuaScript, Reply, SCRIPTS, UnexpectedReply};
 use super::SessionStore;
-use crate::error::{StartError, StoreError};
+use crate::error::{BoxError, StartError, StoreError};
 use crate::id::SessionId;
 use crate::record::{Changes, Record, Saved, TooLarge};
 
@@ -440,32 +440,27 @@ impl RedisStoreBuilder {
     /// Connects, and fails where Redis cannot be reached within the operation timeout, with a
     /// [`StoreError::Open`] whose message names the server and the cause.
     pub async fn build(self) -> Result<RedisStore, StoreError> {
-        if let Err(cause) = redis::Client::open(self.url.as_str()) {
-            return Err(StoreError::open(StartError::BadUrl {
+        let client = redis::Client::open(self.url.as_str()).map_err(|cause| {
+            StoreError::open(StartError::BadUrl {
                 engine: "Redis",
                 example: "redis://host:6379/0 or redis://user:password@host:6379/0",
                 cause: cause.into(),
-            }));
-        }
+            })
+        })?;
+        let server = connections::server(client.get_connection_info());
         let timeout = self.operation_timeout;
-        let unreachable = |cause: redis::RedisError| {
+        let opening = Connections::open(client, server.clone(), self.pool_size, timeout);
+        let opened: Result<_, BoxError> = match tokio::time::timeout(timeout, opening).await {
+            Ok(opened) => opened.map_err(Into::into),
+            Err(_) => Err(Failure::TimedOut(timeout).into()),
+        };
+        let connections = opened.map_err(|cause| {
             StoreError::open(StartError::Unreachable {
                 engine: "Redis",
-                server: connections::describe(&self.url),
-                cause: cause.into(),
+                server,
+                cause,
             })
-        };
-        let opening = Connections::open(&self.url, self.pool_size, timeout);
-        let connections = match tokio::time::timeout(timeout, opening).await {
-            Ok(opened) => opened.map_err(unreachable)?,
-            Err(_) => {
-                return Err(StoreError::open(StartError::Unreachable {
-                    engine: "Redis",
-                    server: connections::describe(&self.url),
-                    cause: Failure::TimedOut(timeout).into(),
-                }));
-            }
-        };
+        })?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 connections,
