@@ -253,7 +253,7 @@ impl CookieConfig {
         let Some(value) = refused else {
             return Incoming::Absent;
         };
-        self.rejection(value).log(&self.name);
+        self.log_rejection(value);
         Incoming::Rejected
     }
 

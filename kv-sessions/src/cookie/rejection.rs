@@ -59,8 +59,16 @@ impl Rejection {
 }
 
 impl CookieConfig {
+    /// Tells the log why `value`, which none of the keys opened, was refused. Telling why takes a
+    /// second look at the value, so it is taken only where the line will be written.
+    pub(super) fn log_rejection(&self, value: &str) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            self.rejection(value).log(&self.name);
+        }
+    }
+
     /// Why `value`, which none of the keys opened, was refused.
-    pub(super) fn rejection(&self, value: &str) -> Rejection {
+    fn rejection(&self, value: &str) -> Rejection {
         let sealed = percent::decode(value).is_some_and(|value| self.looks_sealed(&value));
         if sealed {
             Rejection::BadSignature
