@@ -21,11 +21,11 @@
 //! A version stamp for cross-instance coherence can later follow the id after a `.`; a server
 //! that predates it reads such a cookie as invalid and starts a fresh session, which is safe.
 
+use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use actix_web::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
-use actix_web::http::header::{COOKIE, HeaderMap};
+use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue, InvalidHeaderValue};
 use base64::Engine;
 use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -364,8 +364,10 @@ impl CookieConfig {
         value
     }
 
-    /// The cookie that carries `id`, sealed with `key`, living until `deadline` (or until the
-    /// browser closes, under [`Expiry::OnSessionEnd`]).
+    /// The `Set-Cookie` header of the cookie that carries `id`, sealed with `key`, living until
+    /// `deadline` (or until the browser closes, under [`Expiry::OnSessionEnd`]).
+    ///
+    /// The error is a cookie path or domain that cannot go in a header.
     pub(crate) fn session_cookie(
         &self,
         id: SessionId,
@@ -373,40 +375,70 @@ impl CookieConfig {
         deadline: SystemTime,
         now: SystemTime,
         key: &CookieKey,
-    ) -> Cookie<'static> {
+    ) -> Result<HeaderValue, InvalidHeaderValue> {
         let Some(value) = self.seal(id, key) else {
             return self.removal_cookie();
         };
-        let mut cookie = self.base(value);
-        if rule.persists_cookie() {
+        let lifetime = rule.persists_cookie().then(|| {
             let deadline = deadline.clamp(SystemTime::UNIX_EPOCH, latest_expires());
             let left = deadline.duration_since(now).unwrap_or_default();
-            cookie.set_max_age(to_cookie_duration(left));
-            cookie.set_expires(OffsetDateTime::from(deadline));
+            (whole_seconds(left), deadline)
+        });
+        self.header(&value, lifetime)
+    }
+
+    /// The `Set-Cookie` header that makes the browser drop the session cookie. It carries the
+    /// same name, path, domain and flags as the cookie it removes, or the browser would keep the
+    /// original.
+    pub(crate) fn removal_cookie(&self) -> Result<HeaderValue, InvalidHeaderValue> {
+        self.header("", Some((0, SystemTime::UNIX_EPOCH)))
+    }
+
+    /// A `Set-Cookie` header for `value` with this cookie's attributes, in the order the `cookie`
+    /// crate writes them, and with `Max-Age` (seconds) and `Expires` where `lifetime` gives them.
+    ///
+    /// Written here rather than through [`Cookie`]'s `Display`, which formats `Expires` through
+    /// `time`'s format descriptions: that was most of the cost of setting the cookie.
+    fn header(
+        &self,
+        value: &str,
+        lifetime: Option<(u64, SystemTime)>,
+    ) -> Result<HeaderValue, InvalidHeaderValue> {
+        let mut header = String::with_capacity(SET_COOKIE_ROOM + self.name.len() + value.len());
+        header.push_str(&self.name);
+        header.push('=');
+        header.push_str(value);
+        if self.http_only {
+            header.push_str("; HttpOnly");
         }
-        cookie
-    }
-
-    /// A cookie that makes the browser drop the session cookie. It carries the same name, path,
-    /// domain and flags as the cookie it removes, or the browser would keep the original.
-    pub(crate) fn removal_cookie(&self) -> Cookie<'static> {
-        let mut cookie = self.base(String::new());
-        cookie.make_removal();
-        cookie
-    }
-
-    fn base(&self, value: String) -> Cookie<'static> {
-        let mut cookie = Cookie::new(self.name.clone(), value);
-        cookie.set_path(self.path.clone());
+        header.push_str(match self.same_site {
+            SameSite::Strict => "; SameSite=Strict",
+            SameSite::Lax => "; SameSite=Lax",
+            SameSite::None => "; SameSite=None",
+        });
+        if self.secure {
+            header.push_str("; Secure");
+        }
+        header.push_str("; Path=");
+        header.push_str(&self.path);
         if let Some(domain) = &self.domain {
-            cookie.set_domain(domain.clone());
+            header.push_str("; Domain=");
+            header.push_str(domain);
         }
-        cookie.set_secure(self.secure);
-        cookie.set_http_only(self.http_only);
-        cookie.set_same_site(self.same_site);
-        cookie
+        if let Some((max_age, expires)) = lifetime {
+            // Writing to a String cannot fail.
+            let _ = write!(
+                header,
+                "; Max-Age={max_age}; Expires={}",
+                httpdate::HttpDate::from(expires)
+            );
+        }
+        HeaderValue::try_from(header)
     }
 }
+
+/// Room for a `Set-Cookie` header's attributes beyond the name, value, path and domain.
+const SET_COOKIE_ROOM: usize = 128;
 
 /// `value` decoded from one base64 alphabet and encoded in another. actix-web's private jar
 /// speaks standard base64, whose `/` and `=` some clients escape; the cookie carries the same
@@ -424,20 +456,25 @@ fn latest_expires() -> SystemTime {
 
 /// Whole seconds, rounded up: `Max-Age` counts seconds, and a cookie that dies a fraction of a
 /// second after its session is harmless, while one that dies before it logs the user out early.
-fn to_cookie_duration(duration: std::time::Duration) -> CookieDuration {
-    let seconds = duration
+fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration
         .as_secs()
-        .saturating_add(u64::from(duration.subsec_nanos() > 0));
-    CookieDuration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use actix_web::http::header::HeaderValue;
+    use actix_web::cookie::time::{Duration as CookieDuration, OffsetDateTime};
 
     use super::*;
+
+    /// The cookie a `Set-Cookie` header sets, as a browser would read it.
+    fn parsed(header: Result<HeaderValue, InvalidHeaderValue>) -> Cookie<'static> {
+        let header = header.expect("a valid header");
+        Cookie::parse(header.to_str().expect("ASCII").to_owned()).expect("a cookie")
+    }
 
     fn headers(cookie_headers: &[&[u8]]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -453,7 +490,7 @@ mod tests {
     fn sealed_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
         let now = SystemTime::now();
         let cookie = config.session_cookie(id, Expiry::default(), now, now, &key.clone().into());
-        cookie.value().to_owned()
+        parsed(cookie).value().to_owned()
     }
 
     fn keys(key: &Key) -> Keys {
@@ -674,14 +711,14 @@ mod tests {
             ..CookieConfig::default()
         };
         let now = SystemTime::now();
-        let set = config.session_cookie(
+        let set = parsed(config.session_cookie(
             SessionId::generate(),
             Expiry::default(),
             now + Duration::from_secs(60),
             now,
             &Key::generate().into(),
-        );
-        let removal = config.removal_cookie();
+        ));
+        let removal = parsed(config.removal_cookie());
         assert_eq!(removal.name(), set.name());
         assert_eq!(removal.path(), set.path());
         assert_eq!(removal.domain(), set.domain());
@@ -689,6 +726,46 @@ mod tests {
         assert_eq!(removal.http_only(), set.http_only());
         assert_eq!(removal.same_site(), set.same_site());
         assert_eq!(removal.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(removal.expires_datetime(), Some(OffsetDateTime::UNIX_EPOCH));
+        assert_eq!(removal.value(), "");
+    }
+
+    #[test]
+    fn the_header_spells_every_attribute() {
+        let config = CookieConfig {
+            domain: Some("example.com".to_owned()),
+            ..CookieConfig::default()
+        };
+        let key = CookieKey::from(Key::generate());
+        let id = SessionId::generate();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let deadline = now + Duration::from_millis(3_599_500);
+        let header = config
+            .session_cookie(id, Expiry::default(), deadline, now, &key)
+            .expect("a valid header");
+        let value = config.seal(id, &key).expect("a sealed id");
+        assert_eq!(
+            header.to_str().expect("ASCII"),
+            format!(
+                "session={value}; HttpOnly; SameSite=Lax; Secure; Path=/; Domain=example.com; \
+                 Max-Age=3600; Expires=Tue, 14 Nov 2023 23:13:19 GMT"
+            )
+        );
+        let removal = config.removal_cookie().expect("a valid header");
+        assert_eq!(
+            removal.to_str().expect("ASCII"),
+            "session=; HttpOnly; SameSite=Lax; Secure; Path=/; Domain=example.com; Max-Age=0; \
+             Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn a_path_that_cannot_go_in_a_header_is_an_error() {
+        let config = CookieConfig {
+            path: "/\n".to_owned(),
+            ..CookieConfig::default()
+        };
+        assert!(config.removal_cookie().is_err());
     }
 
     #[test]
@@ -700,17 +777,22 @@ mod tests {
         );
         let now = SystemTime::now();
         let minute = Duration::from_secs(60);
-        let idle = config.session_cookie(
+        let idle = parsed(config.session_cookie(
             id,
             Expiry::OnInactivity(minute),
             now + minute * 2,
             now,
             &key,
-        );
+        ));
         assert_eq!(idle.max_age(), Some(CookieDuration::seconds(120)));
         assert!(idle.expires_datetime().is_some());
-        let browser =
-            config.session_cookie(id, Expiry::OnSessionEnd(minute), now + minute, now, &key);
+        let browser = parsed(config.session_cookie(
+            id,
+            Expiry::OnSessionEnd(minute),
+            now + minute,
+            now,
+            &key,
+        ));
         assert_eq!(browser.max_age(), None);
         assert_eq!(browser.expires(), None);
     }
@@ -847,7 +929,13 @@ mod tests {
         let now = SystemTime::now();
         let rule = Expiry::default();
 
-        let late = config.session_cookie(id, rule, far_future(), now, &key);
+        let header = config.session_cookie(id, rule, far_future(), now, &key);
+        let text = header.as_ref().map(|header| header.to_str());
+        assert!(
+            matches!(text, Ok(Ok(text)) if text.ends_with("; Expires=Fri, 31 Dec 9999 23:59:59 GMT")),
+            "{header:?}"
+        );
+        let late = parsed(header);
         let expires = late.expires_datetime().expect("expires");
         assert_eq!(
             (expires.year(), expires.month() as u8, expires.day()),
@@ -859,12 +947,8 @@ mod tests {
             (reached - expires).abs() <= CookieDuration::SECOND,
             "{max_age}"
         );
-        assert!(
-            late.to_string()
-                .contains("Expires=Fri, 31 Dec 9999 23:59:59 GMT")
-        );
 
-        let early = config.session_cookie(id, rule, far_past(), now, &key);
+        let early = parsed(config.session_cookie(id, rule, far_past(), now, &key));
         assert_eq!(early.max_age(), Some(CookieDuration::ZERO));
         assert_eq!(early.expires_datetime(), Some(OffsetDateTime::UNIX_EPOCH));
     }

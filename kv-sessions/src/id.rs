@@ -5,7 +5,11 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
-/// The identifier of a stored session: a random UUID v4 drawn from the operating system's RNG.
+/// The identifier of a stored session: a random UUID v4.
+///
+/// Its 122 random bits come from `rand`'s thread-local generator, a ChaCha stream cipher that
+/// the operating system's random source seeds and reseeds: as unpredictable as asking the
+/// operating system each time, without a system call per id.
 ///
 /// An id is minted by [`SessionId::generate`], parsed from text with [`FromStr`], or rebuilt
 /// with [`SessionId::from_bytes`] from the bytes a store kept, so a value of this type is always

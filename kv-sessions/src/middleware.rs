@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use actix_web::HttpMessage;
 use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::SET_COOKIE;
 
 use crate::commit::CookieUpdate;
 use crate::config::{Config, SessionMiddlewareBuilder};
@@ -165,7 +166,7 @@ fn apply<B>(
     response: &mut ServiceResponse<B>,
 ) -> Result<(), actix_web::Error> {
     let config = session.config();
-    let cookie = match update {
+    let header = match update {
         CookieUpdate::Keep => return Ok(()),
         CookieUpdate::Set(issue) => config.cookie.session_cookie(
             issue.id,
@@ -175,9 +176,7 @@ fn apply<B>(
             &config.keys.current,
         ),
         CookieUpdate::Remove => config.cookie.removal_cookie(),
-    };
-    response
-        .response_mut()
-        .add_cookie(&cookie)
-        .map_err(Into::into)
+    }?;
+    response.headers_mut().append(SET_COOKIE, header);
+    Ok(())
 }

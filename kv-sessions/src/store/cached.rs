@@ -77,9 +77,13 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        let seen = self.cache.epoch(id);
         let created = self.store.create(id, changes).await;
-        self.follow(id, seen, created).await
+        match &created {
+            Ok(Saved::Stored(record)) => self.cache.insert_created(record.clone()).await,
+            Ok(Saved::TooLarge(_)) => {}
+            Ok(Saved::Gone) | Err(_) => self.cache.invalidate(id).await,
+        }
+        created
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {

@@ -226,6 +226,16 @@ pub trait SessionCache: Send + Sync + 'static {
     /// session is already cached.
     fn insert(&self, record: Record, seen: CacheEpoch) -> impl Future<Output = ()> + Send;
 
+    /// Keeps `record`, a session the store has just created under a fresh id.
+    ///
+    /// No other request can know that id yet, so nothing can have invalidated it and no other
+    /// version of it can be cached: a cache may skip the checks that
+    /// [`insert`](SessionCache::insert) makes. The default makes them anyway.
+    fn insert_created(&self, record: Record) -> impl Future<Output = ()> + Send {
+        let seen = self.epoch(&record.id());
+        self.insert(record, seen)
+    }
+
     /// Forgets session `id`, and moves its epoch on.
     fn invalidate(&self, id: &SessionId) -> impl Future<Output = ()> + Send;
 }

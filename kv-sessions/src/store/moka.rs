@@ -224,6 +224,11 @@ impl SessionCache for MokaStore {
         self.insert_entry(record, seen).await;
     }
 
+    /// A plain moka insert: no lookup first, and no per-key lock.
+    async fn insert_created(&self, record: Record) {
+        self.cache.insert(record.id(), cell(record)).await;
+    }
+
     async fn invalidate(&self, id: &SessionId) {
         self.counter(id).fetch_add(1, Ordering::AcqRel);
         self.remove(id).await;
@@ -232,9 +237,9 @@ impl SessionCache for MokaStore {
 
 /// Hashes session ids by folding their bytes together.
 ///
-/// An id is 122 random bits from the operating system, and only ids the server minted reach the
-/// cache (a cookie's id counts only under a valid signature), so no client can choose ids that
-/// collide: the id's own bits are as good a hash as SipHash's, at a fraction of the cost.
+/// An id is 122 random bits from a cryptographic generator, and only ids the server minted reach
+/// the cache (a cookie's id counts only under a valid signature), so no client can choose ids
+/// that collide: the id's own bits are as good a hash as SipHash's, at a fraction of the cost.
 #[derive(Debug, Clone, Copy)]
 struct IdHash;
 
@@ -320,6 +325,18 @@ mod tests {
         assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("new"));
         insert(&cache, record(id, 3, "newer")).await;
         assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("newer"));
+    }
+
+    #[actix_rt::test]
+    async fn a_created_session_is_cached_then_updated_like_any_other() {
+        let cache = MokaStore::new(10);
+        let id = SessionId::generate();
+        SessionCache::insert_created(&cache, record(id, 1, "created")).await;
+        assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("created"));
+        insert(&cache, record(id, 2, "updated")).await;
+        assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("updated"));
+        SessionCache::invalidate(&cache, &id).await;
+        assert_eq!(cache.get(&id).await, None);
     }
 
     #[actix_rt::test]
