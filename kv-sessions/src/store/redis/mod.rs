@@ -209,8 +209,8 @@ impl RedisStore {
 
     /// Runs `call` of the write script `script`, and reads its reply.
     async fn write(&self, script: &LuaScript, call: &Cmd) -> Result<Reply, StoreError> {
-        let tagged = self.run(script, call).await?;
-        Reply::parse(tagged).map_err(StoreError::backend)
+        let reply = self.run(script, call).await?;
+        Reply::read(reply).map_err(StoreError::backend)
     }
 
     /// [`SessionStore::create`] with the clock at `now`, a whole millisecond: the store's tests

@@ -1,22 +1,22 @@
 //! The Lua scripts that carry out each write as one atomic step inside Redis, and their replies.
 //!
-//! The sources sit beside this file, in `lua/`. Every script but delete shares
-//! `session.lua`, behind a prelude generated here from the field names of [`hash`](super::hash),
-//! so the layout is spelled out once.
+//! The sources sit beside this file, in `lua/`. Every script but delete starts with a prelude
+//! generated here from the field names of [`hash`](super::hash), so the layout is spelled out
+//! once, and with `fields.lua`; the merging scripts (update, renew) add `session.lua`.
 
 use std::sync::LazyLock;
 
-use redis::{Cmd, Script};
+use redis::{Cmd, FromRedisValue, Script, Value};
 
 use super::hash::{CREATED_AT, ENTRY, EXPIRES_AT, LONGEST_MS, RULE, RULE_MS, VERSION};
 
 /// The scripts, hashed once per process. Redis keeps them by that hash; where it has lost them
 /// (a restart, `SCRIPT FLUSH`), [`Script`] sends the source again.
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    create: LuaScript::session(include_str!("lua/create.lua")),
-    quick_update: LuaScript::session(include_str!("lua/quick_update.lua")),
-    update: LuaScript::session(include_str!("lua/update.lua")),
-    renew: LuaScript::session(include_str!("lua/renew.lua")),
+    create: LuaScript::writing(include_str!("lua/create.lua")),
+    quick_update: LuaScript::writing(include_str!("lua/quick_update.lua")),
+    update: LuaScript::merging(include_str!("lua/update.lua")),
+    renew: LuaScript::merging(include_str!("lua/renew.lua")),
     delete: LuaScript::new(include_str!("lua/delete.lua").to_owned()),
 });
 
@@ -52,13 +52,19 @@ impl LuaScript {
         Self { source, hash }
     }
 
-    /// A script that shares `session.lua`, behind the prelude that names the hash's fields.
-    fn session(body: &str) -> Self {
+    /// A script that writes fields: the prelude that names them, `fields.lua`, then `body`.
+    fn writing(body: &str) -> Self {
         Self::new(format!(
             "{}\n{}\n{body}",
             prelude(),
-            include_str!("lua/session.lua")
+            include_str!("lua/fields.lua")
         ))
+    }
+
+    /// A script that merges into a stored session: as [`LuaScript::writing`], with
+    /// `session.lua` before `body`.
+    fn merging(body: &str) -> Self {
+        Self::writing(&format!("{}\n{body}", include_str!("lua/session.lua")))
     }
 
     /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.
@@ -119,10 +125,21 @@ impl UnexpectedReply {
 }
 
 impl Reply {
-    /// Reads the `{tag, payload}` pair a write script returns.
-    pub(super) fn parse(
-        (tag, mut payload): (String, Vec<Vec<u8>>),
-    ) -> Result<Self, UnexpectedReply> {
+    /// Reads what a write script returns: a bare tag, or a `{tag, payload}` pair.
+    pub(super) fn read(value: Value) -> Result<Self, UnexpectedReply> {
+        let tagged = match value {
+            Value::BulkString(_) | Value::SimpleString(_) => {
+                String::from_redis_value(value).map(|tag| (tag, Vec::new()))
+            }
+            value => <(String, Vec<Vec<u8>>)>::from_redis_value(value),
+        };
+        let (tag, payload) =
+            tagged.map_err(|error| UnexpectedReply(format!("(unreadable: {error})")))?;
+        Self::parse(tag, payload)
+    }
+
+    /// The reply tagged `tag`, with `payload`.
+    fn parse(tag: String, mut payload: Vec<Vec<u8>>) -> Result<Self, UnexpectedReply> {
         match tag.as_str() {
             "stored" => Ok(Self::Stored(payload)),
             "written" => Ok(Self::Written),
@@ -145,7 +162,7 @@ mod tests {
 
     fn reply(tag: &str, payload: &[&str]) -> Result<Reply, UnexpectedReply> {
         let payload = payload.iter().map(|s| s.as_bytes().to_vec()).collect();
-        Reply::parse((tag.to_owned(), payload))
+        Reply::parse(tag.to_owned(), payload)
     }
 
     #[test]
@@ -159,6 +176,25 @@ mod tests {
         assert_eq!(reply("in_use", &[]), Ok(Reply::InUse));
         assert_eq!(reply("stale", &[]), Ok(Reply::Stale));
         assert_eq!(reply("too_large", &["70000"]), Ok(Reply::TooLarge(70_000)));
+    }
+
+    #[test]
+    fn a_bare_tag_or_a_tagged_payload_is_read() {
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        assert_eq!(Reply::read(bulk("written")), Ok(Reply::Written));
+        assert_eq!(
+            Reply::read(Value::SimpleString("stale".to_owned())),
+            Ok(Reply::Stale)
+        );
+        assert_eq!(
+            Reply::read(Value::Array(vec![
+                bulk("too_large"),
+                Value::Array(vec![bulk("70000")])
+            ])),
+            Ok(Reply::TooLarge(70_000))
+        );
+        assert!(Reply::read(Value::Int(1)).is_err());
+        assert!(Reply::read(Value::Array(vec![bulk("stored")])).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 -- create: writes the session that Rust built from the changes alone under the fresh id KEYS[1],
 -- unless that id holds a session already. ARGV is laid out by `args::fresh`.
 if redis.call("EXISTS", KEYS[1]) == 1 then
-  return { "in_use", {} }
+  return "in_use"
 end
 store_fresh(KEYS[1], 1)
-return { "written", {} }
+return "written"

@@ -4,10 +4,10 @@
 -- Where the version moved, or the session is gone, it writes nothing and answers "stale": the
 -- store then merges with the update script, against the latest copy.
 if redis.call("HGET", KEYS[1], VERSION) ~= ARGV[1] then
-  return { "stale", {} }
+  return "stale"
 end
 local first_delete = 5 + 2 * tonumber(ARGV[3])
 over_args("HSET", KEYS[1], 5, first_delete - 1)
 over_args("HDEL", KEYS[1], first_delete, first_delete + tonumber(ARGV[4]) - 1)
 redis.call("PEXPIREAT", KEYS[1], ARGV[2])
-return { "written", {} }
+return "written"

@@ -4,7 +4,7 @@
 -- the changes write a value and fit the cap. A refusal leaves both ids as they were.
 local a, rest = merge_args(1)
 if live(KEYS[2], a.now) then
-  return { "in_use", {} }
+  return "in_use"
 end
 local base = live(KEYS[1], a.now)
 if base then
@@ -18,8 +18,8 @@ if base then
   return { "stored", flat }
 end
 if ARGV[rest] == nil then
-  return { "gone", {} }
+  return "gone"
 end
 redis.call("DEL", KEYS[2])
 store_fresh(KEYS[2], rest)
-return { "written", {} }
+return "written"

@@ -1,12 +1,7 @@
--- What the create, update and renew scripts share. The prelude before this file, generated from
--- hash.rs, names the hash's fields (VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY) and
--- gives LONGEST_MS, so that the layout has one owner.
+-- What the merging scripts (update, renew) share, after fields.lua: reading a stored session
+-- and merging changes into it.
 --
 -- Lua numbers are doubles: every time and size here stays below 2^53, where they are exact.
-
--- Commands take a hash's fields this many values at a time, because unpack is limited by Lua's
--- stack. It must stay even.
-local CHUNK = 1000
 
 -- `text` as a number, where it is nothing but decimal digits; else nil.
 local function whole(text)
@@ -144,21 +139,6 @@ local function flatten(fields)
     flat[#flat + 1] = value
   end
   return flat
-end
-
--- Runs `command` on `key` with the arguments ARGV[first] to ARGV[last], CHUNK at a time. CHUNK
--- is even, so that the field and value of a pair always go together.
-local function over_args(command, key, first, last)
-  for from = first, last, CHUNK do
-    redis.call(command, key, unpack(ARGV, from, math.min(from + CHUNK - 1, last)))
-  end
-end
-
--- Writes the record that Rust built, as `args::fresh` lays it out from ARGV[first] on (its
--- deadline, then its fields), under `key`, which holds nothing.
-local function store_fresh(key, first)
-  over_args("HSET", key, first + 1, #ARGV)
-  redis.call("PEXPIREAT", key, ARGV[first])
 end
 
 -- Replaces the hash at `key` with the flat fields `flat`, and has Redis delete it at

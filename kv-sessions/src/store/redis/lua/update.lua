@@ -3,7 +3,7 @@
 local a = merge_args(1)
 local base = live(KEYS[1], a.now)
 if not base then
-  return { "gone", {} }
+  return "gone"
 end
 local merged, size = merge(base, a)
 if not merged then
