@@ -440,7 +440,7 @@ impl RedisStoreBuilder {
     /// Connects, and fails where Redis cannot be reached within the operation timeout, with a
     /// [`StoreError::Open`] whose message names the server and the cause.
     pub async fn build(self) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(|cause| {
+        let client = connections::client(&self.url).map_err(|cause| {
             StoreError::open(StartError::BadUrl {
                 engine: "Redis",
                 example: "redis://host:6379/0 or redis://user:password@host:6379/0",
