@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::hash::{self, ENTRY, EXPIRES_AT, LONGEST_MS, MAX_SAFE_MS, RULE, RULE_MS, VERSION};
+use super::hash::{self, ENTRY, LONGEST_MS, MAX_SAFE_MS, META, Meta, RULE, RULE_MS};
 use redis::{Cmd, RedisWrite as _};
 
 use crate::record::{Changes, Record};
@@ -66,11 +66,11 @@ pub(super) fn merge(call: &mut Cmd, changes: &Changes, now: SystemTime) {
 }
 
 /// The `ARGV` of the quick update script (`quick_update.lua`), for an update that Rust merged
-/// into `base`, the copy the request loaded, giving `merged`: `base`'s version, the merged
-/// deadline, the counts of fields to set and to delete, then those fields. The script writes them
-/// only where the stored version is still `base`'s, so they carry only what the changes alter:
-/// the version, the deadline, a rule the changes set or reset, and the entries they write or
-/// remove.
+/// into `base`, the copy the request loaded, giving `merged`: `base`'s metadata (the [`META`]
+/// field, which holds its version), the merged deadline, the counts of fields to set and to
+/// delete, then those fields. The script writes them only where the stored metadata is still
+/// `base`'s, so they carry only what the changes alter: the metadata, a rule the changes set or
+/// reset, and the entries they write or remove.
 pub(super) fn quick(call: &mut Cmd, changes: &Changes, base: &Record, merged: &Record) {
     let deadline = hash::millis(merged.expires_at());
     let removes = changes.writes().filter(|(_, json)| json.is_none()).count();
@@ -79,14 +79,12 @@ pub(super) fn quick(call: &mut Cmd, changes: &Changes, base: &Record, merged: &R
         Some(None) => (0, 2),
         Some(Some(_)) => (2, 0),
     };
-    call.arg(base.version())
-        .arg(deadline)
-        .arg(2 + rule_sets + changes.writes().len() - removes)
+    call.write_arg_fmt(Meta(base));
+    call.arg(deadline)
+        .arg(1 + rule_sets + changes.writes().len() - removes)
         .arg(rule_deletes + removes)
-        .arg(VERSION)
-        .arg(merged.version())
-        .arg(EXPIRES_AT)
-        .arg(deadline);
+        .arg(META);
+    call.write_arg_fmt(Meta(merged));
     if let Some(Some(rule)) = changes.expiry() {
         call.arg(RULE)
             .arg(hash::rule_text(rule))
@@ -256,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn a_quick_write_carries_the_base_version_then_only_what_changed() {
+    fn a_quick_write_carries_the_base_metadata_then_only_what_changed() {
         let policy = SessionPolicy::new(Expiry::OnInactivity(MINUTE));
         let base = Record::new(
             SessionId::generate(),
@@ -277,14 +275,12 @@ mod tests {
         assert_eq!(
             argv,
             [
-                "4",
+                "4:10:70",
                 "60020",
+                "2",
                 "3",
-                "3",
-                "version",
-                "5",
-                "expires_at",
-                "60020",
+                "meta",
+                "5:10:60020",
                 "k:c",
                 "3",
                 "rule",
@@ -304,19 +300,6 @@ mod tests {
             [("a".to_owned(), "1".to_owned())],
         );
         let argv = text(|call| fresh(call, &record));
-        assert_eq!(
-            argv,
-            [
-                "70",
-                "version",
-                "1",
-                "created_at",
-                "10",
-                "expires_at",
-                "70",
-                "k:a",
-                "1"
-            ]
-        );
+        assert_eq!(argv, ["70", "meta", "1:10:70", "k:a", "1"]);
     }
 }

@@ -2,9 +2,7 @@
 //! [`Record`] and the hash's fields.
 //!
 //! ```text
-//! version     "7"                            saves so far, in decimal
-//! created_at  "1767225600000"                milliseconds since the Unix epoch
-//! expires_at  "1767229200000"                milliseconds since the Unix epoch
+//! meta        "7:1767225600000:1767229200000"    saves so far, creation time, deadline
 //! rule        "on_inactivity:2592000.000000000"    the session's own rule, exactly; absent for the default
 //! rule_ms     "idle:2592000000"              the same rule as the scripts compute with; absent with `rule`
 //! k:<key>     "<JSON text>"                  one field per entry
@@ -22,12 +20,11 @@ use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
 
-/// The field holding the number of saves.
-pub(super) const VERSION: &str = "version";
-/// The field holding the creation time.
-pub(super) const CREATED_AT: &str = "created_at";
-/// The field holding the deadline.
-pub(super) const EXPIRES_AT: &str = "expires_at";
+/// The field holding the number of saves, the creation time and the deadline, in decimal and
+/// separated by `:`, the times in milliseconds since the Unix epoch. One field rather than three:
+/// every load reads it and every save writes it, and Redis's work grows with the fields a
+/// command carries.
+pub(super) const META: &str = "meta";
 /// The field holding the session's own rule, exactly, for [`Record::expiry`].
 pub(super) const RULE: &str = "rule";
 /// The field holding the session's own rule in whole milliseconds, for the scripts' arithmetic.
@@ -62,12 +59,8 @@ pub(super) enum DecodeError {
 /// Writes the fields of the hash that stores `record` to `out`, each name then its value: as
 /// arguments of a command, straight into its buffer.
 pub(super) fn write_fields(record: &Record, out: &mut impl RedisWrite) {
-    out.write_arg(VERSION.as_bytes());
-    out.write_arg_fmt(record.version());
-    out.write_arg(CREATED_AT.as_bytes());
-    out.write_arg_fmt(millis(record.created_at()));
-    out.write_arg(EXPIRES_AT.as_bytes());
-    out.write_arg_fmt(millis(record.expires_at()));
+    out.write_arg(META.as_bytes());
+    out.write_arg_fmt(Meta(record));
     if let Some(rule) = record.expiry() {
         out.write_arg(RULE.as_bytes());
         out.write_arg(rule_text(rule).as_bytes());
@@ -77,6 +70,22 @@ pub(super) fn write_fields(record: &Record, out: &mut impl RedisWrite) {
     for (key, json) in record.entries() {
         out.write_arg_fmt(format_args!("{ENTRY}{key}"));
         out.write_arg(json.as_bytes());
+    }
+}
+
+/// The value of the [`META`] field of the hash that stores a record.
+pub(super) struct Meta<'r>(pub(super) &'r Record);
+
+impl std::fmt::Display for Meta<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let record = self.0;
+        write!(
+            f,
+            "{}:{}:{}",
+            record.version(),
+            millis(record.created_at()),
+            millis(record.expires_at())
+        )
     }
 }
 
@@ -120,9 +129,7 @@ pub(super) fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<RawField>, DecodeError> {
 /// The metadata fields of a hash, as read.
 #[derive(Default)]
 struct Metadata {
-    version: Option<String>,
-    created_at: Option<String>,
-    expires_at: Option<String>,
+    meta: Option<String>,
     rule: Option<String>,
     rule_ms: Option<String>,
 }
@@ -130,9 +137,7 @@ struct Metadata {
 impl Metadata {
     fn set(&mut self, name: String, value: String) -> Result<(), DecodeError> {
         let slot = match name.as_str() {
-            VERSION => &mut self.version,
-            CREATED_AT => &mut self.created_at,
-            EXPIRES_AT => &mut self.expires_at,
+            META => &mut self.meta,
             RULE => &mut self.rule,
             RULE_MS => &mut self.rule_ms,
             _ => return Err(DecodeError::UnknownField(name)),
@@ -146,9 +151,10 @@ impl Metadata {
         id: SessionId,
         entries: Vec<(String, String)>,
     ) -> Result<Record, DecodeError> {
-        let version = number(VERSION, self.version)?;
-        let created_at = from_millis(number(CREATED_AT, self.created_at)?);
-        let expires_at = from_millis(number(EXPIRES_AT, self.expires_at)?);
+        let meta = self.meta.ok_or(DecodeError::Missing(META))?;
+        let (version, created_at, expires_at) =
+            parse_meta(&meta).ok_or(DecodeError::Malformed(META))?;
+        let (created_at, expires_at) = (from_millis(created_at), from_millis(expires_at));
         let rule = match (self.rule, self.rule_ms) {
             (None, None) => None,
             (Some(text), Some(ms)) => {
@@ -167,10 +173,12 @@ impl Metadata {
     }
 }
 
-/// The number in the metadata field `name`: decimal digits only, as the scripts accept them.
-fn number(name: &'static str, text: Option<String>) -> Result<u64, DecodeError> {
-    let text = text.ok_or(DecodeError::Missing(name))?;
-    digits(&text).ok_or(DecodeError::Malformed(name))
+/// The version, creation time and deadline that [`Meta`] wrote: three numbers of decimal digits
+/// only, as the scripts accept them, separated by `:`.
+fn parse_meta(text: &str) -> Option<(u64, u64, u64)> {
+    let mut numbers = text.split(':').map(digits);
+    let meta = (numbers.next()??, numbers.next()??, numbers.next()??);
+    numbers.next().is_none().then_some(meta)
 }
 
 /// `text` as a number, where it is nothing but decimal digits (Rust's parser would also take a
@@ -313,7 +321,7 @@ mod tests {
         let record = record(None);
         let fields = fields(&record);
         assert!(fields.contains(&("k:version".to_owned(), "1".to_owned())));
-        assert!(fields.contains(&("version".to_owned(), "7".to_owned())));
+        assert!(fields.contains(&("meta".to_owned(), "7:1000:9000".to_owned())));
         assert_eq!(
             decode(record.id(), bytes(fields)).unwrap().get("version"),
             Some("1")
@@ -327,29 +335,21 @@ mod tests {
         let id = record.id();
         let fields = || fields(&record);
         let cases = [
-            (without(fields(), VERSION), DecodeError::Missing(VERSION)),
-            (
-                without(fields(), CREATED_AT),
-                DecodeError::Missing(CREATED_AT),
-            ),
-            (
-                without(fields(), EXPIRES_AT),
-                DecodeError::Missing(EXPIRES_AT),
-            ),
+            (without(fields(), META), DecodeError::Missing(META)),
             (without(fields(), RULE_MS), DecodeError::Missing(RULE_MS)),
             (without(fields(), RULE), DecodeError::Missing(RULE)),
+            (with(fields(), META, "+7:1:2"), DecodeError::Malformed(META)),
             (
-                with(fields(), VERSION, "+7"),
-                DecodeError::Malformed(VERSION),
+                with(fields(), META, "7:1e3:2"),
+                DecodeError::Malformed(META),
             ),
+            (with(fields(), META, "7:1:"), DecodeError::Malformed(META)),
+            (with(fields(), META, "7:1"), DecodeError::Malformed(META)),
             (
-                with(fields(), CREATED_AT, "1e3"),
-                DecodeError::Malformed(CREATED_AT),
+                with(fields(), META, "7:1:2:3"),
+                DecodeError::Malformed(META),
             ),
-            (
-                with(fields(), EXPIRES_AT, ""),
-                DecodeError::Malformed(EXPIRES_AT),
-            ),
+            (with(fields(), META, ""), DecodeError::Malformed(META)),
             (
                 with(fields(), RULE, "forever:1"),
                 DecodeError::Malformed(RULE),

@@ -52,9 +52,7 @@ const DEFAULT_POOL_SIZE: usize = 1;
 ///
 /// | field | value |
 /// |---|---|
-/// | `version` | the number of saves, in decimal |
-/// | `created_at` | the creation time, in milliseconds since the Unix epoch |
-/// | `expires_at` | the deadline, in milliseconds since the Unix epoch |
+/// | `meta` | `<version>:<created_at>:<expires_at>`: the number of saves, the creation time and the deadline, in decimal, the times in milliseconds since the Unix epoch |
 /// | `rule` | the session's own [`Expiry`](crate::Expiry) to the nanosecond, such as `on_inactivity:2592000.000000000`; absent where the session follows the default |
 /// | `rule_ms` | the same rule in whole milliseconds, as the scripts compute with it: `idle:<ms>` or `at:<ms>` |
 /// | `k:<key>` | the JSON text of the entry `<key>`, byte for byte |
@@ -72,7 +70,7 @@ const DEFAULT_POOL_SIZE: usize = 1;
 /// - `update` merges into the live session and refreshes its deadline and expiry; where there
 ///   is no live session it writes nothing and answers [`Saved::Gone`]. Where the changes carry
 ///   the copy their request loaded ([`Changes::base`], as the middleware's do), the merge is done
-///   in Rust against that copy, and the script only compares the stored version with the copy's
+///   in Rust against that copy, and the script only compares the stored `meta` with the copy's
 ///   and writes what changed; where another request saved in between, it merges itself;
 /// - `create` writes a new session, and fails where the id holds a hash already;
 /// - `renew` moves the live session, with the changes merged in, to the new id and deletes the

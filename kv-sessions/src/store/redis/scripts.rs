@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use redis::{Cmd, FromRedisValue, Script, Value};
 
-use super::hash::{CREATED_AT, ENTRY, EXPIRES_AT, LONGEST_MS, RULE, RULE_MS, VERSION};
+use super::hash::{ENTRY, LONGEST_MS, META, RULE, RULE_MS};
 
 /// The scripts, hashed once per process. Redis keeps them by that hash; where it has lost them
 /// (a restart, `SCRIPT FLUSH`), [`Script`] sends the source again.
@@ -88,8 +88,7 @@ impl LuaScript {
 
 fn prelude() -> String {
     format!(
-        "local VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY = \
-         \"{VERSION}\", \"{CREATED_AT}\", \"{EXPIRES_AT}\", \"{RULE}\", \"{RULE_MS}\", \"{ENTRY}\"\n\
+        "local META, RULE, RULE_MS, ENTRY = \"{META}\", \"{RULE}\", \"{RULE_MS}\", \"{ENTRY}\"\n\
          local LONGEST_MS = {LONGEST_MS}\n"
     )
 }
@@ -168,8 +167,8 @@ mod tests {
     #[test]
     fn every_tag_a_script_returns_is_understood() {
         assert_eq!(
-            reply("stored", &["version", "1"]),
-            Ok(Reply::Stored(vec![b"version".to_vec(), b"1".to_vec()]))
+            reply("stored", &["meta", "1:2:3"]),
+            Ok(Reply::Stored(vec![b"meta".to_vec(), b"1:2:3".to_vec()]))
         );
         assert_eq!(reply("written", &[]), Ok(Reply::Written));
         assert_eq!(reply("gone", &[]), Ok(Reply::Gone));
@@ -209,8 +208,7 @@ mod tests {
     fn the_prelude_names_the_fields_of_the_hash() {
         assert_eq!(
             prelude(),
-            "local VERSION, CREATED_AT, EXPIRES_AT, RULE, RULE_MS, ENTRY = \
-             \"version\", \"created_at\", \"expires_at\", \"rule\", \"rule_ms\", \"k:\"\n\
+            "local META, RULE, RULE_MS, ENTRY = \"meta\", \"rule\", \"rule_ms\", \"k:\"\n\
              local LONGEST_MS = 34560000000\n"
         );
     }

@@ -1,6 +1,6 @@
 -- What every write script shares: writing a hash's fields from the arguments. The prelude before
--- this file, generated from hash.rs, names the hash's fields (VERSION, CREATED_AT, EXPIRES_AT,
--- RULE, RULE_MS, ENTRY) and gives LONGEST_MS, so that the layout has one owner.
+-- this file, generated from hash.rs, names the hash's fields (META, RULE, RULE_MS, ENTRY) and
+-- gives LONGEST_MS, so that the layout has one owner.
 --
 -- The scripts that run on every request (create, quick update) are this file and their own body
 -- alone: Lua builds every function a script defines on every call, and Redis turns every table a

@@ -8,12 +8,12 @@ if live(KEYS[2], a.now) then
 end
 local base = live(KEYS[1], a.now)
 if base then
-  local merged, size = merge(base, a)
+  local merged, size, expires_at = merge(base, a)
   if not merged then
     return too_large(size)
   end
   local flat = flatten(merged)
-  store(KEYS[2], flat, merged[EXPIRES_AT])
+  store(KEYS[2], flat, expires_at)
   redis.call("DEL", KEYS[1])
   return { "stored", flat }
 end

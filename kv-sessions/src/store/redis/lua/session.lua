@@ -28,16 +28,15 @@ local function live(key, now)
   for i = 1, #flat, 2 do
     fields[flat[i]] = flat[i + 1]
   end
-  local version = whole(fields[VERSION])
-  local created_at = whole(fields[CREATED_AT])
-  local expires_at = whole(fields[EXPIRES_AT])
-  if not (version and created_at and expires_at) or expires_at <= now then
+  local version, created_at, expires_at =
+    string.match(fields[META] or "", "^(%d+):(%d+):(%d+)$")
+  if not version or tonumber(expires_at) <= now then
     return nil
   end
   if fields[RULE] and not parse_rule(fields[RULE_MS]) then
     return nil
   end
-  return { fields = fields, version = version, created_at = created_at }
+  return { fields = fields, version = tonumber(version), created_at = tonumber(created_at) }
 end
 
 -- The arguments of a merge, as `args::merge` writes them from ARGV[first] on, and the index of
@@ -92,8 +91,9 @@ end
 
 -- The fields of the live session `base` with the changes `a` merged in, as `Changes::apply_to`
 -- merges them: entries cleared, then written, then removed; the rule the changes set, else the
--- stored one; the deadline from that rule; the version one up; the creation time kept. Where
--- the merged entries pass the size cap: nil, and their size.
+-- stored one; the deadline from that rule; the version one up; the creation time kept. Returns
+-- the merged fields, the size of their entries and their deadline; where that size passes the
+-- cap, nil and the size.
 local function merge(base, a)
   local merged = {}
   if not a.clears then
@@ -124,11 +124,9 @@ local function merge(base, a)
     rule, rule_ms = nil, nil
   end
   merged[RULE], merged[RULE_MS] = rule, rule_ms
-  merged[VERSION] = string.format("%d", base.version + 1)
-  merged[CREATED_AT] = base.fields[CREATED_AT]
-  merged[EXPIRES_AT] =
-    string.format("%d", deadline(rule_ms or a.default_rule_ms, base.created_at, a))
-  return merged
+  local expires_at = deadline(rule_ms or a.default_rule_ms, base.created_at, a)
+  merged[META] = string.format("%d:%d:%d", base.version + 1, base.created_at, expires_at)
+  return merged, size, expires_at
 end
 
 -- `fields` (name to value) as one flat list of names and values.

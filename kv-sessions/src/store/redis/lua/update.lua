@@ -5,10 +5,10 @@ local base = live(KEYS[1], a.now)
 if not base then
   return "gone"
 end
-local merged, size = merge(base, a)
+local merged, size, expires_at = merge(base, a)
 if not merged then
   return too_large(size)
 end
 local flat = flatten(merged)
-store(KEYS[1], flat, merged[EXPIRES_AT])
+store(KEYS[1], flat, expires_at)
 return { "stored", flat }
