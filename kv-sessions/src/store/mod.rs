@@ -226,7 +226,8 @@ pub trait SessionCache: Send + Sync + 'static {
     /// session is already cached.
     fn insert(&self, record: Record, seen: CacheEpoch) -> impl Future<Output = ()> + Send;
 
-    /// Keeps `record`, a session the store has just created under a fresh id.
+    /// Offers `record`, a session the store has just created under a fresh id. A cache may
+    /// decline it, as it may drop any entry.
     ///
     /// No other request can know that id yet, so nothing can have invalidated it and no other
     /// version of it can be cached: a cache may skip the checks that

@@ -224,9 +224,22 @@ impl SessionCache for MokaStore {
         self.insert_entry(record, seen).await;
     }
 
-    /// A plain moka insert: no lookup first, and no per-key lock.
+    /// A plain moka insert, with no lookup first and no per-key lock, and only while the cache
+    /// has room.
+    ///
+    /// A full cache admits a new entry only where it has been read more often than the entry it
+    /// would evict (moka's TinyLFU policy). A session that no request has read yet never has,
+    /// so offering it to a full cache would cost an insert and a removal for nothing; its first
+    /// load caches it like any other.
     async fn insert_created(&self, record: Record) {
-        self.cache.insert(record.id(), cell(record)).await;
+        let full = self
+            .cache
+            .policy()
+            .max_capacity()
+            .is_some_and(|capacity| self.cache.entry_count() >= capacity);
+        if !full {
+            self.cache.insert(record.id(), cell(record)).await;
+        }
     }
 
     async fn invalidate(&self, id: &SessionId) {
@@ -337,6 +350,27 @@ mod tests {
         assert_eq!(cache.get(&id).await.unwrap().get("k"), Some("updated"));
         SessionCache::invalidate(&cache, &id).await;
         assert_eq!(cache.get(&id).await, None);
+    }
+
+    #[actix_rt::test]
+    async fn a_full_cache_is_not_offered_sessions_nobody_has_read() {
+        let cache = MokaStore::new(2);
+        let read = [SessionId::generate(), SessionId::generate()];
+        for id in read {
+            insert(&cache, record(id, 1, "read")).await;
+        }
+        cache.cache.run_pending_tasks().await;
+        let created = SessionId::generate();
+        SessionCache::insert_created(&cache, record(created, 1, "created")).await;
+        assert_eq!(cache.get(&created).await, None, "not even for a moment");
+        cache.cache.run_pending_tasks().await;
+        assert_eq!(cache.get(&created).await, None);
+        for id in read {
+            assert!(
+                cache.get(&id).await.is_some(),
+                "the sessions that were read stay"
+            );
+        }
     }
 
     #[actix_rt::test]
