@@ -8,7 +8,8 @@ use crate::record::{Changes, Record, Saved};
 /// A [`SessionStore`] that keeps copies of `S`'s sessions in the cache `C`.
 ///
 /// - A load asks the cache first; on a miss it loads from the store and caches the result.
-/// - A write goes to the store first, then the stored result goes into the cache.
+/// - A write goes to the store first, then the stored result goes into the cache (a created
+///   session through [`SessionCache::insert_created`], which a cache may decline).
 /// - A write the store answers with [`Saved::Gone`], a delete, a renewal's old id, and any write
 ///   that fails are forgotten by the cache. A write can fail after the store applied it (a
 ///   flush that fails after the write), so after an error the cache cannot know which copy is
