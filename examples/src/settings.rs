@@ -1,7 +1,9 @@
 //! The examples' settings, from the environment.
 
 use std::env;
+use std::fmt::Display;
 use std::io;
+use std::net::SocketAddr;
 
 use actix_web::cookie::Key;
 use kv_sessions::{KeyError, key_from_env};
@@ -15,13 +17,22 @@ pub fn init_logging() {
         .init();
 }
 
-/// The port on 127.0.0.1, from `PORT` (default 8000).
+/// The port on 127.0.0.1, from `PORT` (default 8000; `0` lets the system pick a free one, which
+/// [`announce`] then names).
 pub fn port() -> io::Result<u16> {
     match env::var("PORT") {
         Ok(port) => port
             .parse()
             .map_err(|_| invalid(format!("PORT must be a port number, not {port:?}"))),
         Err(_) => Ok(8000),
+    }
+}
+
+/// Says on stderr where the server listens, once it is bound, and where it keeps its sessions.
+/// The address is the one bound, so it names the port the system picked for `PORT=0`.
+pub fn announce(addrs: &[SocketAddr], sessions: impl Display) {
+    for addr in addrs {
+        eprintln!("listening on http://{addr}, sessions in {sessions}");
     }
 }
 

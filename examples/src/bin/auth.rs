@@ -25,7 +25,8 @@
 //! to check.
 //!
 //! Environment:
-//! - `PORT`: the port on 127.0.0.1 (default 8000);
+//! - `PORT`: the port on 127.0.0.1 (default 8000; `0` lets the system pick one, which the
+//!   "listening on" line names);
 //! - `SESSIONS_DB`: the sled directory (default `./auth-sessions.sled`);
 //! - `SESSION_KEY`: the cookie signing key, as in the `basic` example (default: a random key, and
 //!   sessions do not survive a restart);
@@ -46,7 +47,7 @@ use actix_web::{
 use kv_sessions::{
     Expiry, MokaStore, Session, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore,
 };
-use kv_sessions_examples::settings::{init_logging, port, signing_key};
+use kv_sessions_examples::settings::{announce, init_logging, port, signing_key};
 use serde::Deserialize;
 
 /// How long a session of a user who ticked "Remember me" lasts without activity.
@@ -272,8 +273,7 @@ async fn main() -> io::Result<()> {
         .default_expiry(UNTIL_BROWSER_CLOSES)
         .build();
 
-    eprintln!("listening on http://127.0.0.1:{port}, sessions in {directory}");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .service(home)
@@ -282,9 +282,9 @@ async fn main() -> io::Result<()> {
             .service(account)
             .service(logout)
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await?;
+    .bind(("127.0.0.1", port))?;
+    announce(&server.addrs(), &directory);
+    server.run().await?;
 
     store.flush().await.map_err(io::Error::other)
 }

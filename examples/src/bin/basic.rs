@@ -4,7 +4,8 @@
 //! - `GET /set` stores "something" and redirects to `/`.
 //!
 //! Environment:
-//! - `PORT`: the port on 127.0.0.1 (default 8000);
+//! - `PORT`: the port on 127.0.0.1 (default 8000; `0` lets the system pick one, which the
+//!   "listening on" line names);
 //! - `SESSIONS_DB`: the sled directory (default `./sessions.sled`);
 //! - `SESSION_KEY`: the cookie signing key, at least 64 bytes, in hex or base64 (read by
 //!   `kv_sessions::key_from_env`), e.g. from `head -c 64 /dev/urandom | base64 -w0`. Without it
@@ -17,7 +18,7 @@ use std::io;
 use actix_web::http::header::LOCATION;
 use actix_web::{App, HttpResponse, HttpServer, get};
 use kv_sessions::{MokaStore, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore};
-use kv_sessions_examples::settings::{init_logging, port, signing_key};
+use kv_sessions_examples::settings::{announce, init_logging, port, signing_key};
 
 /// The keys this app keeps in a session.
 #[derive(SessionKeys)]
@@ -56,16 +57,15 @@ async fn main() -> io::Result<()> {
         .cookie_name("SESSION_COOKIE")
         .build();
 
-    eprintln!("listening on http://127.0.0.1:{port}, sessions in {directory}");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .service(index)
             .service(set)
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await?;
+    .bind(("127.0.0.1", port))?;
+    announce(&server.addrs(), &directory);
+    server.run().await?;
 
     store.flush().await.map_err(io::Error::other)
 }

@@ -19,7 +19,8 @@
 //! Found`. Taking any name a client sends would let it grow the session to its size cap.
 //!
 //! Environment:
-//! - `PORT`: the port on 127.0.0.1 (default 8000);
+//! - `PORT`: the port on 127.0.0.1 (default 8000; `0` lets the system pick one, which the
+//!   "listening on" line names);
 //! - `SESSIONS_DB`: the sled directory (default `./cart-sessions.sled`);
 //! - `SESSION_KEY`: the cookie signing key, as in the `basic` example (default: a random key, and
 //!   sessions do not survive a restart);
@@ -31,7 +32,7 @@ use std::io;
 
 use actix_web::{App, HttpResponse, HttpServer, get, post, web};
 use kv_sessions::{MokaStore, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore};
-use kv_sessions_examples::settings::{init_logging, port, signing_key};
+use kv_sessions_examples::settings::{announce, init_logging, port, signing_key};
 use serde::Serialize;
 
 /// The items on sale.
@@ -124,8 +125,7 @@ async fn main() -> io::Result<()> {
         .cache(MokaStore::new(10_000))
         .build();
 
-    eprintln!("listening on http://127.0.0.1:{port}, sessions in {directory}");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .service(show)
@@ -133,9 +133,9 @@ async fn main() -> io::Result<()> {
             .service(remove)
             .service(clear)
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await?;
+    .bind(("127.0.0.1", port))?;
+    announce(&server.addrs(), &directory);
+    server.run().await?;
 
     store.flush().await.map_err(io::Error::other)
 }

@@ -11,7 +11,8 @@
 //! minute.
 //!
 //! Environment:
-//! - `PORT`: the port on 127.0.0.1 (default 8000);
+//! - `PORT`: the port on 127.0.0.1 (default 8000; `0` lets the system pick one, which the
+//!   "listening on" line names);
 //! - `SESSION_KEY`: the cookie signing key, as in the `basic` example (default: a random key);
 //! - `RUST_LOG`: log filter (default `info`).
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, get, post, rt};
 use kv_sessions::{Session, SessionError, SessionKey, SessionKeys, SessionMiddleware};
 use kv_sessions_examples::custom_store::HashMapStore;
-use kv_sessions_examples::settings::{init_logging, port, signing_key};
+use kv_sessions_examples::settings::{announce, init_logging, port, signing_key};
 
 /// How often expired sessions are swept from the map.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -62,14 +63,13 @@ async fn main() -> io::Result<()> {
         }
     });
 
-    eprintln!("listening on http://127.0.0.1:{port}, sessions in memory");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .service(visit)
             .service(forget)
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await
+    .bind(("127.0.0.1", port))?;
+    announce(&server.addrs(), "memory");
+    server.run().await
 }

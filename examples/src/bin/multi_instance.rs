@@ -27,7 +27,7 @@ use kv_sessions::{
     BoxedStore, PostgresStore, RedisStore, Session, SessionError, SessionKey, SessionKeys,
     SessionMiddleware,
 };
-use kv_sessions_examples::settings::{init_logging, invalid, port, signing_key};
+use kv_sessions_examples::settings::{announce, init_logging, invalid, port, signing_key};
 
 /// The keys this app keeps in a session.
 #[derive(SessionKeys)]
@@ -100,15 +100,14 @@ async fn main() -> io::Result<()> {
         .cookie_name("SESSION_COOKIE")
         .build();
 
-    eprintln!("listening on http://127.0.0.1:{port}, sessions in {described}");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .service(index)
             .service(set)
             .service(logout)
     })
-    .bind(("127.0.0.1", port))?
-    .run()
-    .await
+    .bind(("127.0.0.1", port))?;
+    announce(&server.addrs(), &described);
+    server.run().await
 }

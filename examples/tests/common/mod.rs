@@ -7,8 +7,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 /// What `/` shows when nothing is stored, word for word as in the seed's example.
 pub(crate) const NO_VALUE: &str = "No value set. Go to /set to set a value";
@@ -21,20 +22,22 @@ pub(crate) struct Instance {
     child: Child,
     /// The port it listens on, on 127.0.0.1.
     pub(crate) port: u16,
+    /// What it has written to stderr, gathered by a thread of its own so that the pipe never
+    /// fills.
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
 }
 
 impl Instance {
     /// Starts the example `binary` with `settings` as its environment beside a quiet log, and
-    /// waits until it listens: on the port that `settings` give as `PORT`, or else on a free one.
-    /// Settings the test does not give are left unset, whatever the test's own environment holds.
+    /// waits until it says where it listens: on the port that `settings` give as `PORT`, or else
+    /// on one the system picks (`PORT=0`), so that no two tests can ever be handed the same
+    /// port. Settings the test does not give are left unset, whatever the test's own
+    /// environment holds.
     pub(crate) fn start(binary: &str, settings: &[(&str, &str)]) -> Self {
-        let port = settings
-            .iter()
-            .find(|(name, _)| *name == "PORT")
-            .map_or_else(free_port, |(_, port)| port.parse().expect("PORT is a port"));
         let mut command = Command::new(binary);
         command
-            .env("PORT", port.to_string())
+            .env("PORT", "0")
             .env("RUST_LOG", "warn")
             .env_remove("SESSION_KEY")
             .env_remove("KV_SESSIONS_REDIS_URL")
@@ -44,20 +47,33 @@ impl Instance {
         for (name, value) in settings {
             command.env(name, value);
         }
-        let child = command.spawn().expect("start the example");
-        let instance = Self { child, port };
-        instance.wait_until_listening();
-        instance
-    }
-
-    fn wait_until_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the example did not start listening"
-            );
-            thread::sleep(Duration::from_millis(50));
+        let mut child = command.spawn().expect("start the example");
+        let pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (announced, port) = mpsc::channel();
+        let gathered = Arc::clone(&stderr);
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = announced_port(&line) {
+                    let _ = announced.send(port);
+                }
+                let mut text = gathered.lock().unwrap_or_else(PoisonError::into_inner);
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let port = port
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let text = stderr.lock().unwrap_or_else(PoisonError::into_inner);
+                panic!("the example did not say where it listens; its stderr:\n{text}")
+            });
+        Self {
+            child,
+            port,
+            stderr,
+            reader: Some(reader),
         }
     }
 
@@ -80,13 +96,20 @@ impl Instance {
             .expect("kill");
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
-        assert!(exit.success(), "the example exited with {exit}");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            pipe.read_to_string(&mut stderr).expect("stderr");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stderr reader");
         }
-        stderr
+        let stderr = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(exit.success(), "the example exited with {exit}:\n{stderr}");
+        stderr.clone()
     }
+}
+
+/// The port in an example's `listening on http://127.0.0.1:<port>, ...` line.
+fn announced_port(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("listening on http://127.0.0.1:")?;
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
 }
 
 impl Drop for Instance {
