@@ -79,12 +79,12 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let created = self.store.create(id, changes).await;
-        match &created {
-            Ok(Saved::Stored(record)) => self.cache.insert_created(record.clone()).await,
-            Ok(Saved::TooLarge(_)) => {}
-            Ok(Saved::Gone) | Err(_) => self.cache.invalidate(id).await,
+        if let Ok(Saved::Stored(record)) = &created {
+            self.cache.insert_created(record.clone()).await;
+            return created;
         }
-        created
+        // Nothing was created: the cache follows as it does after any other write.
+        self.follow(id, self.cache.epoch(id), created).await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {

@@ -120,7 +120,6 @@ impl Connections {
     }
 }
 
-/// The server `info` points to, as `host:port/db`: never the user name or the password.
 /// A client for the server at `url`, whose connections send each command as soon as it is
 /// written (`TCP_NODELAY`), as hiredis' do.
 ///
@@ -135,6 +134,7 @@ pub(super) fn client(url: &str) -> RedisResult<Client> {
     Client::open(info.set_tcp_settings(tcp))
 }
 
+/// The server `info` points to, as `host:port/db`: never the user name or the password.
 pub(super) fn server(info: &ConnectionInfo) -> String {
     format!("{}/{}", info.addr(), info.redis_settings().db())
 }
