@@ -8,11 +8,12 @@
 
 use std::time::SystemTime;
 
+use crate::changes::{Changes, Saved, SessionPolicy};
 use crate::cookie::Incoming;
 use crate::error::SessionError;
-use crate::expiry::{Expiry, Lifetime};
+use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 use crate::session::State;
 use crate::store::DynStore;
 
@@ -62,8 +63,9 @@ pub(crate) struct Plan {
 pub(crate) enum Write {
     /// A new session, under an id minted when the plan is carried out.
     Create(Changes),
-    /// The changes, applied to the session the request loaded, if it still lives.
-    Update(SessionId, Changes),
+    /// The changes, applied to the latest copy of the session the request loaded (this copy), if
+    /// it still lives.
+    Update(Record, Changes),
     /// The session the request loaded, moved with the changes to a new id.
     Renew {
         from: SessionId,
@@ -116,10 +118,7 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
         (Some(stored), None)
             if changes.is_dirty() || lifetime.needs_refresh(stored, request.now) =>
         {
-            Some(Write::Update(
-                stored.id(),
-                changes.made_against(stored.clone()),
-            ))
+            Some(Write::Update(stored.clone(), changes))
         }
         (None, _) if changes.writes_a_value() => Some(Write::Create(changes)),
         _ => None,
@@ -165,10 +164,50 @@ pub(crate) async fn carry_out(
     let saved = match plan.write {
         None => return Ok(plan.cookie),
         Some(Write::Create(changes)) => store.create(&SessionId::generate(), &changes).await?,
-        Some(Write::Update(id, changes)) => store.update(&id, &changes).await?,
+        Some(Write::Update(loaded, changes)) => store.update_from(&loaded, &changes).await?,
         Some(Write::Renew { from, to, changes }) => store.renew(&from, &to, &changes).await?,
     };
     cookie_after(saved, lifetime)
+}
+
+/// The middleware's rules for deadlines: the policy stores apply, and when a read moves the
+/// deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetime {
+    pub(crate) policy: SessionPolicy,
+    pub(crate) refresh_after: f64,
+}
+
+impl Default for Lifetime {
+    fn default() -> Self {
+        Self {
+            policy: SessionPolicy::default(),
+            refresh_after: 0.25,
+        }
+    }
+}
+
+impl Lifetime {
+    /// The rule a session follows: its own, or the default.
+    pub(crate) fn rule(&self, own: Option<Expiry>) -> Expiry {
+        self.policy.rule(own)
+    }
+
+    /// Whether a read at `now` should move the deadline of `record`: once a `refresh_after`
+    /// fraction of the idle window has passed since the deadline was last set, and only where the
+    /// deadline would actually move.
+    pub(crate) fn needs_refresh(&self, record: &Record, now: SystemTime) -> bool {
+        let Some(idle) = self.rule(record.expiry()).idle() else {
+            return false;
+        };
+        let remaining = record.expires_at().duration_since(now).unwrap_or_default();
+        let since_last_set = idle.saturating_sub(remaining);
+        since_last_set >= idle.mul_f64(self.refresh_after)
+            && self
+                .policy
+                .deadline(record.expiry(), record.created_at(), now)
+                > record.expires_at()
+    }
 }
 
 /// The cookie for a stored record.
@@ -207,8 +246,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::expiry::SessionPolicy;
 
+    const MINUTE: Duration = Duration::from_secs(60);
     const HOUR: Duration = Duration::from_secs(3600);
 
     fn at(secs: u64) -> SystemTime {
@@ -224,6 +263,18 @@ mod tests {
             at(set) + HOUR,
             BTreeMap::new(),
         )
+    }
+
+    /// A session created at `created` whose deadline lies at `expires`.
+    fn record(created: u64, expires: u64, expiry: Option<Expiry>) -> Record {
+        Record::new(
+            SessionId::generate(),
+            1,
+            at(created),
+            at(expires),
+            BTreeMap::new(),
+        )
+        .with_expiry(expiry)
     }
 
     fn changes() -> Changes {
@@ -312,7 +363,7 @@ mod tests {
         };
         assert_eq!(
             decide(late).write,
-            Some(Write::Update(id, changes().made_against(record))),
+            Some(Write::Update(record, changes())),
             "a quarter of the hour has passed"
         );
     }
@@ -327,7 +378,7 @@ mod tests {
         ));
         assert_eq!(
             update.write,
-            Some(Write::Update(id, writing().made_against(record))),
+            Some(Write::Update(record, writing())),
             "the update carries the copy it was made against"
         );
         let create = decide(request(Incoming::Absent, Some(state(None, writing()))));
@@ -348,10 +399,7 @@ mod tests {
             valid(id),
             Some(state(Some(record.clone()), rule.clone())),
         ));
-        assert_eq!(
-            plan.write,
-            Some(Write::Update(id, rule.made_against(record)))
-        );
+        assert_eq!(plan.write, Some(Write::Update(record, rule)));
     }
 
     #[test]
@@ -451,10 +499,49 @@ mod tests {
             cookie_after(Saved::Gone, &lifetime).expect("gone"),
             CookieUpdate::Remove
         );
-        let refusal = crate::record::TooLarge::new(2, 1);
+        let refusal = crate::changes::TooLarge::new(2, 1);
         assert!(matches!(
             cookie_after(Saved::TooLarge(refusal), &lifetime),
             Err(SessionError::TooLargeToSave(_))
         ));
+    }
+
+    #[test]
+    fn reads_refresh_only_after_the_threshold() {
+        let lifetime = Lifetime::default();
+        // Idle window of one hour, deadline set at t=0, so it lies at t=3600.
+        let session = record(0, 3600, None);
+        assert!(!lifetime.needs_refresh(&session, at(60)), "a minute in");
+        assert!(
+            !lifetime.needs_refresh(&session, at(899)),
+            "just under a quarter"
+        );
+        assert!(
+            lifetime.needs_refresh(&session, at(900)),
+            "a quarter of the window"
+        );
+        let own = record(0, 60, Some(Expiry::OnSessionEnd(MINUTE)));
+        assert!(lifetime.needs_refresh(&own, at(15)));
+    }
+
+    #[test]
+    fn fixed_and_capped_deadlines_are_never_refreshed() {
+        let lifetime = Lifetime::default();
+        let fixed = record(0, 3600, Some(Expiry::AtDateTime(at(3600))));
+        assert!(!lifetime.needs_refresh(&fixed, at(3000)));
+        let capped = Lifetime {
+            policy: SessionPolicy::default().with_absolute_lifetime(Some(MINUTE * 60)),
+            ..Lifetime::default()
+        };
+        assert!(!capped.needs_refresh(&record(0, 3600, None), at(3000)));
+    }
+
+    #[test]
+    fn a_zero_threshold_refreshes_on_every_read() {
+        let lifetime = Lifetime {
+            refresh_after: 0.0,
+            ..Lifetime::default()
+        };
+        assert!(lifetime.needs_refresh(&record(0, 3600, None), at(1)));
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use actix_web::cookie::{Key, SameSite};
 
+use crate::changes::SessionPolicy;
+use crate::commit::Lifetime;
 use crate::cookie::{CookieConfig, CookieContent, Keys};
-use crate::expiry::{Expiry, Lifetime, SessionPolicy};
+use crate::expiry::Expiry;
 use crate::middleware::SessionMiddleware;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
 

@@ -122,7 +122,7 @@ pub enum SessionError {
     /// that saved first, would make the session larger than its limit. Nothing was saved, and
     /// the response is an error rather than a success the store does not hold.
     #[error("could not save the session")]
-    TooLargeToSave(#[source] crate::record::TooLarge),
+    TooLargeToSave(#[source] crate::changes::TooLarge),
     /// The value given for `key` cannot be serialized to JSON.
     #[error("the value for session key `{key}` cannot be serialized")]
     Serialize {

@@ -1,8 +1,9 @@
-//! Session identifiers.
+//! Session identifiers, and the digest that stores keep in their place.
 
 use std::fmt;
 use std::str::FromStr;
 
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// The identifier of a stored session: a random UUID v4.
@@ -24,7 +25,7 @@ impl SessionId {
         Self(Uuid::new_v4())
     }
 
-    /// The id as 16 raw bytes, the form stores use as a compact key.
+    /// The id as 16 raw bytes.
     pub fn as_bytes(&self) -> &[u8; 16] {
         self.0.as_bytes()
     }
@@ -32,6 +33,51 @@ impl SessionId {
     /// Rebuilds an id from the 16 bytes given by [`SessionId::as_bytes`].
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(Uuid::from_bytes(bytes))
+    }
+
+    /// The digest a store keeps in place of this id; see [`SessionDigest`].
+    pub fn digest(&self) -> SessionDigest {
+        SessionDigest(Sha256::digest(self.as_bytes()).into())
+    }
+}
+
+/// The SHA-256 digest of a [`SessionId`]: what every store of this crate keeps as a session's
+/// key, in place of the id itself.
+///
+/// Whoever can read a store, a backup of it or a replica learns the digests of live sessions,
+/// not their ids, and a cookie needs the id. The id's 122 random bits make the digest impossible
+/// to reverse, so no secret is needed: the digest stays the same when the cookie key rotates,
+/// and every instance of an app computes the same one. Stores of your own should key sessions
+/// by it too.
+///
+/// Its text form is 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionDigest([u8; 32]);
+
+impl SessionDigest {
+    /// The digest as 32 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Rebuilds a digest from the 32 bytes given by [`SessionDigest::as_bytes`], as a store
+    /// reads it back.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for SessionDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+/// Digests print in full only through [`Display`](fmt::Display), as ids do.
+impl fmt::Debug for SessionDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, ..] = self.0;
+        write!(f, "SessionDigest({a:02x}{b:02x}{c:02x}{d:02x}…)")
     }
 }
 
@@ -106,6 +152,19 @@ mod tests {
         for text in [hyphenated.as_str(), "", "zz", &"g".repeat(32), "é"] {
             assert!(text.parse::<SessionId>().is_err(), "{text:?} parsed");
         }
+    }
+
+    #[test]
+    fn the_digest_is_the_sha256_of_the_raw_id_and_prints_as_hex() {
+        let id = SessionId::from_bytes([0; 16]);
+        let digest = id.digest();
+        assert_eq!(
+            digest.to_string(),
+            "374708fff7719dd5979ec875d56cd2286f6d3cf7ec317a3b25632aab28ec37bb"
+        );
+        assert_eq!(SessionDigest::from_bytes(*digest.as_bytes()), digest);
+        assert_ne!(SessionId::generate().digest(), digest);
+        assert_eq!(format!("{digest:?}"), "SessionDigest(374708ff…)");
     }
 
     #[test]

@@ -98,6 +98,7 @@
 //! [`multi_instance`]: https://github.com/kv-sessions/kv-sessions/blob/main/examples/src/bin/multi_instance.rs
 #![forbid(unsafe_code)]
 
+mod changes;
 mod commit;
 mod config;
 mod cookie;
@@ -116,15 +117,16 @@ pub mod test_util;
 
 pub use kv_sessions_macros::SessionKeys;
 
+pub use crate::changes::{Changes, Saved, SessionPolicy, TooLarge};
 pub use crate::config::SessionMiddlewareBuilder;
 pub use crate::cookie::CookieContent;
 pub use crate::error::{SessionError, StoreError};
-pub use crate::expiry::{Expiry, SessionPolicy};
-pub use crate::id::{ParseSessionIdError, SessionId};
+pub use crate::expiry::Expiry;
+pub use crate::id::{ParseSessionIdError, SessionDigest, SessionId};
 pub use crate::key::{SessionKey, SessionKeys, SessionValue};
 pub use crate::key_text::{KeyError, decode_key, key_from_env};
 pub use crate::middleware::SessionMiddleware;
-pub use crate::record::{Changes, Record, Saved, TooLarge};
+pub use crate::record::Record;
 pub use crate::session::Session;
 #[cfg(feature = "moka")]
 pub use crate::store::MokaStore;

@@ -12,13 +12,14 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::changes::{Changes, SessionPolicy};
 use crate::commit::{self, CookieUpdate};
 use crate::config::Config;
 use crate::cookie::{Incoming, Rejection};
 use crate::error::{Chain, SessionError, StoreError};
-use crate::expiry::{Expiry, SessionPolicy};
+use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Changes, Record};
+use crate::record::Record;
 
 /// The untyped session extractor: read and write any key, and control the session's life.
 ///

@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::SessionStore;
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 
 /// Any [`SessionStore`] behind one type, for an app that picks its store at run time.
 ///
@@ -55,6 +56,10 @@ impl SessionStore for BoxedStore {
         self.0.update(id, changes).await
     }
 
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        self.0.update_from(loaded, changes).await
+    }
+
     async fn renew(
         &self,
         old: &SessionId,
@@ -89,6 +94,12 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         changes: &'a Changes,
     ) -> BoxFuture<'a, Result<Saved, StoreError>>;
 
+    fn update_from<'a>(
+        &'a self,
+        loaded: &'a Record,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>>;
+
     fn renew<'a>(
         &'a self,
         old: &'a SessionId,
@@ -119,6 +130,14 @@ impl<S: SessionStore> DynStore for S {
         changes: &'a Changes,
     ) -> BoxFuture<'a, Result<Saved, StoreError>> {
         Box::pin(SessionStore::update(self, id, changes))
+    }
+
+    fn update_from<'a>(
+        &'a self,
+        loaded: &'a Record,
+        changes: &'a Changes,
+    ) -> BoxFuture<'a, Result<Saved, StoreError>> {
+        Box::pin(SessionStore::update_from(self, loaded, changes))
     }
 
     fn renew<'a>(

@@ -1,9 +1,10 @@
 //! A store that reads through a cache.
 
 use super::{SessionCache, SessionStore};
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 
 /// A [`SessionStore`] that keeps copies of `S`'s sessions in the cache `C`.
 ///
@@ -91,6 +92,13 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
         let seen = self.cache.epoch(id);
         let updated = self.store.update(id, changes).await;
         self.follow(id, seen, updated).await
+    }
+
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        let id = loaded.id();
+        let seen = self.cache.epoch(&id);
+        let updated = self.store.update_from(loaded, changes).await;
+        self.follow(&id, seen, updated).await
     }
 
     async fn renew(

@@ -5,8 +5,8 @@
 //! version    u64 LE
 //! created_at u64 LE    milliseconds since the Unix epoch
 //! expires_at u64 LE    milliseconds since the Unix epoch
-//! expiry     u8        the session's own rule: 0 none, 1 on inactivity, 2 at a date, 3 on session end
-//! expiry_ms  u64 LE    the rule's duration, or its date in milliseconds since the Unix epoch
+//! expiry     u8        the session's own rule, as a `StoredRule` kind
+//! expiry_ms  u64 LE    the `StoredRule` milliseconds
 //! count      u32 LE
 //! count × { key_len u32 LE, key UTF-8, value_len u32 LE, value UTF-8 (JSON text) }
 //! ```
@@ -16,7 +16,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::expiry::Expiry;
+use crate::expiry::{StoredRule, UnknownRule};
 use crate::id::SessionId;
 use crate::record::Record;
 
@@ -38,8 +38,8 @@ pub(crate) enum DecodeError {
     TrailingBytes(usize),
     #[error("stored record holds text that is not UTF-8")]
     NotUtf8,
-    #[error("stored record has unknown expiry rule {0}")]
-    UnknownExpiry(u8),
+    #[error("stored record has an {0}")]
+    UnknownExpiry(#[from] UnknownRule),
 }
 
 /// Encodes `record` in the layout above.
@@ -50,9 +50,9 @@ pub(crate) fn encode(record: &Record) -> Vec<u8> {
     out.extend_from_slice(&record.version().to_le_bytes());
     out.extend_from_slice(&to_millis(record.created_at()).to_le_bytes());
     out.extend_from_slice(&to_millis(record.expires_at()).to_le_bytes());
-    let (tag, millis) = encode_expiry(record.expiry());
-    out.push(tag);
-    out.extend_from_slice(&millis.to_le_bytes());
+    let rule = StoredRule::of(record.expiry());
+    out.push(rule.kind);
+    out.extend_from_slice(&rule.millis.to_le_bytes());
     out.extend_from_slice(&len_u32(record.len()).to_le_bytes());
     for (key, value) in record.entries() {
         put_text(&mut out, key);
@@ -78,7 +78,12 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError>
     let version = reader.u64()?;
     let created_at = from_millis(reader.u64()?);
     let expires_at = from_millis(reader.u64()?);
-    let expiry = decode_expiry(reader.take(1)?[0], reader.u64()?)?;
+    let kind = reader.take(1)?[0];
+    let expiry = StoredRule {
+        kind,
+        millis: reader.u64()?,
+    }
+    .rule()?;
     let count = reader.u32()?;
     // Each entry takes at least 8 bytes, so the count cannot reserve more than the bytes allow.
     let room = usize::try_from(count).map_or(0, |count| count.min(reader.rest.len() / 8));
@@ -92,27 +97,6 @@ pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError>
         return Err(DecodeError::TrailingBytes(reader.rest.len()));
     }
     Ok(Record::new(id, version, created_at, expires_at, entries).with_expiry(expiry))
-}
-
-fn encode_expiry(expiry: Option<Expiry>) -> (u8, u64) {
-    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    match expiry {
-        None => (0, 0),
-        Some(Expiry::OnInactivity(idle)) => (1, millis(idle)),
-        Some(Expiry::AtDateTime(at)) => (2, to_millis(at)),
-        Some(Expiry::OnSessionEnd(idle)) => (3, millis(idle)),
-    }
-}
-
-fn decode_expiry(tag: u8, millis: u64) -> Result<Option<Expiry>, DecodeError> {
-    let duration = Duration::from_millis(millis);
-    match tag {
-        0 => Ok(None),
-        1 => Ok(Some(Expiry::OnInactivity(duration))),
-        2 => Ok(Some(Expiry::AtDateTime(from_millis(millis)))),
-        3 => Ok(Some(Expiry::OnSessionEnd(duration))),
-        other => Err(DecodeError::UnknownExpiry(other)),
-    }
 }
 
 /// Checks the first byte, which names the layout.
@@ -187,6 +171,7 @@ pub(crate) fn from_millis(millis: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expiry::Expiry;
 
     fn sample() -> Record {
         let entries = [("cart.items", "[1,2]"), ("name", "\"é\"")]
@@ -260,7 +245,7 @@ mod tests {
         unknown[HEADER_LEN - 13] = 9;
         assert_eq!(
             decode(sample().id(), &unknown),
-            Err(DecodeError::UnknownExpiry(9))
+            Err(DecodeError::UnknownExpiry(UnknownRule(9)))
         );
     }
 

@@ -12,9 +12,10 @@
 use std::future::Future;
 use std::time::SystemTime;
 
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 
 mod boxed;
 mod cached;
@@ -59,11 +60,13 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 ///   copy** and returns the result, with a version one above it. It **never creates**: where the
 ///   session is gone (deleted, renewed away, expired), nothing is written and the answer is
 ///   [`Saved::Gone`]. Two concurrent updates that write different keys both survive.
-/// - Merging follows [`Changes::apply_to`]: the expiry rule is the one the changes set, or else
-///   the stored one; the deadline is computed from that merged rule at merge time; a result past
-///   the size cap is refused whole with [`Saved::TooLarge`]. Stores that keep whole records can
-///   read, call `apply_to` and compare-and-swap; stores with native per-field writes (a hash per
-///   session, a JSON column) apply the writes and compute the deadline themselves.
+/// - Merging is [`Changes::apply_to`], and nothing else: which entries survive, which expiry rule
+///   wins, the deadline and the size cap (a result past it is refused whole with
+///   [`Saved::TooLarge`]). A store reads the latest copy, calls `apply_to`, and writes the result
+///   only where the stored version is still the one it read, reading again where it is not.
+/// - [`update_from`](SessionStore::update_from) is [`update`](SessionStore::update) given the
+///   copy the request loaded, which may be stale. A store may merge against it instead of reading
+///   first, but only behind the same version check; the provided method simply updates.
 /// - [`renew`](SessionStore::renew) moves the latest copy of a session, with the changes, to a
 ///   new id and deletes the old id, as one operation. Where the old id is gone, none of its data
 ///   moves: the new session holds only the changes' writes (and is not created if they write no
@@ -149,6 +152,21 @@ pub trait SessionStore: Send + Sync + 'static {
         id: &SessionId,
         changes: &Changes,
     ) -> impl Future<Output = Result<Saved, StoreError>> + Send;
+
+    /// Applies `changes`, made by a request that loaded `loaded`, to the latest copy of that
+    /// session: [`update`](SessionStore::update) with a hint.
+    ///
+    /// `loaded` may be stale: another request may have saved or deleted the session since. A
+    /// store that merges against it (saving the read an update would make first) must write only
+    /// where the stored version is still `loaded`'s, and otherwise merge against the latest copy.
+    /// The provided method ignores the hint and calls `update`.
+    fn update_from(
+        &self,
+        loaded: &Record,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<Saved, StoreError>> + Send {
+        async move { self.update(&loaded.id(), changes).await }
+    }
 
     /// Moves the session `old`, with `changes` applied, to the freshly minted id `new`, and
     /// deletes `old`. Where `old` is gone, `new` gets only the writes of `changes`.

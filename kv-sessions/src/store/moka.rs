@@ -9,10 +9,11 @@ use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
 use super::{CacheEpoch, SessionCache, SessionStore};
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 
 /// Sessions in a bounded in-memory [moka](https://docs.rs/moka) cache.
 ///
@@ -316,7 +317,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::expiry::SessionPolicy;
+    use crate::changes::SessionPolicy;
 
     fn record(id: SessionId, version: u64, value: &str) -> Record {
         let now = SystemTime::now();

@@ -13,8 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_postgres::types::{ToSql, Type};
 
 use super::columns::{duration_millis, encode_entries, encode_rule, millis};
-use crate::expiry::{Expiry, SessionPolicy};
-use crate::record::Changes;
+use crate::changes::Changes;
+use crate::changes::SessionPolicy;
+use crate::expiry::Expiry;
 
 /// A parameter of a statement with its PostgreSQL type, the type the statement is prepared with.
 pub(super) type Param<'a> = (&'a (dyn ToSql + Sync), Type);

@@ -13,9 +13,10 @@ use self::merge::{Merge, Param};
 use self::sweeper::Sweeper;
 use self::table::Table;
 use super::SessionStore;
+use crate::changes::{Changes, Saved, TooLarge};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved, TooLarge};
+use crate::record::Record;
 
 pub use self::builder::PostgresStoreBuilder;
 

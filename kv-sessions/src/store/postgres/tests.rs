@@ -12,10 +12,12 @@ use tokio::runtime::Runtime;
 
 use super::PostgresStore;
 use super::columns::tests::as_stored;
+use crate::changes::SessionPolicy;
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::expiry::{Expiry, SessionPolicy};
+use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 use crate::store::SessionStore;
 
 /// A store on a fresh table, with the runtime that drives its connections.

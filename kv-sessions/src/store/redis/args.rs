@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use super::hash::{self, ENTRY, LONGEST_MS, MAX_SAFE_MS, META, Meta, RULE, RULE_MS};
 use redis::{Cmd, RedisWrite as _};
 
-use crate::record::{Changes, Record};
+use crate::changes::Changes;
+use crate::record::Record;
 
 /// The `ARGV` of the merge scripts (`update.lua` and the first part of `renew.lua`), in order:
 ///
@@ -150,7 +151,8 @@ fn overflow_from(lifetime: Duration) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expiry::{Expiry, SessionPolicy};
+    use crate::changes::SessionPolicy;
+    use crate::expiry::Expiry;
     use crate::id::SessionId;
 
     const MINUTE: Duration = Duration::from_secs(60);

@@ -9,9 +9,10 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 use self::connections::Connections;
 use self::scripts::{LuaScript, Reply, SCRIPTS, UnexpectedReply};
 use super::SessionStore;
+use crate::changes::{Changes, Saved, TooLarge};
 use crate::error::{BoxError, StartError, StoreError};
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved, TooLarge};
+use crate::record::Record;
 
 mod args;
 mod connections;
@@ -239,11 +240,12 @@ impl RedisStore {
     async fn update_at(
         &self,
         id: &SessionId,
+        loaded: Option<&Record>,
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
         let key = self.key(id);
-        if let Some((base, merged)) = merged_against_base(id, changes, now) {
+        if let Some((base, merged)) = merged_against_base(id, loaded, changes, now) {
             let mut call = SCRIPTS.quick_update.call(&[&key]);
             args::quick(&mut call, changes, base, &merged);
             match self.write(&SCRIPTS.quick_update, &call).await? {
@@ -303,7 +305,13 @@ impl SessionStore for RedisStore {
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        self.update_at(id, changes, now()).await
+        self.update_at(id, None, changes, now()).await
+    }
+
+    /// Merges against the loaded copy here, and writes where Redis still holds that version.
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        self.update_at(&loaded.id(), Some(loaded), changes, now())
+            .await
     }
 
     /// Moves the session in one script over both keys.
@@ -341,10 +349,11 @@ impl SessionStore for RedisStore {
 /// cap. A merge past the cap is left to the script, which decides it against the latest copy.
 fn merged_against_base<'c>(
     id: &SessionId,
-    changes: &'c Changes,
+    loaded: Option<&'c Record>,
+    changes: &Changes,
     now: SystemTime,
 ) -> Option<(&'c Record, Record)> {
-    let base = changes.base().filter(|base| {
+    let base = loaded.filter(|base| {
         base.id() == *id && !base.is_expired_at(now) && !changes.clears_existing()
     })?;
     let merged = changes.apply_to(*id, Some(base), now).ok()?;

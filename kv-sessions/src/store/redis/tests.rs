@@ -13,7 +13,8 @@ use proptest::test_runner::TestRunner;
 use redis::{AsyncCommands, Commands};
 
 use super::*;
-use crate::expiry::{Expiry, SessionPolicy};
+use crate::changes::SessionPolicy;
+use crate::expiry::Expiry;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;
@@ -347,9 +348,8 @@ async fn every_write_merges_exactly_as_apply_to_does() {
         store.create_at(&old, &seed, start).await.expect("create");
         let live = (!base.is_expired_at(later)).then_some(&base);
 
-        let made_against = changes.clone().made_against(quick_base.clone());
         let updated = store
-            .update_at(&quick, &made_against, later)
+            .update_at(&quick, Some(&quick_base), &changes, later)
             .await
             .expect("update");
         let expected = match live {
@@ -367,7 +367,10 @@ async fn every_write_merges_exactly_as_apply_to_does() {
             assert_eq!(loaded.as_ref(), Some(record), "load after {case:?}");
         }
 
-        let updated = store.update_at(&id, &changes, later).await.expect("update");
+        let updated = store
+            .update_at(&id, None, &changes, later)
+            .await
+            .expect("update");
         let expected = match live {
             Some(base) => Saved::from(changes.apply_to(id, Some(base), later)),
             None => Saved::Gone,
@@ -413,7 +416,7 @@ async fn a_session_is_gone_from_its_deadline_to_the_millisecond() {
         );
     }
     let just_before = deadline - Duration::from_millis(1);
-    let update = store.update_at(&id, &setting(&[]), just_before).await;
+    let update = store.update_at(&id, None, &setting(&[]), just_before).await;
     assert_eq!(
         stored(update.expect("update")).expires_at(),
         just_before + MINUTE
@@ -421,7 +424,7 @@ async fn a_session_is_gone_from_its_deadline_to_the_millisecond() {
     let at_deadline = just_before + MINUTE;
     assert_eq!(
         store
-            .update_at(&id, &setting(&[]), at_deadline)
+            .update_at(&id, None, &setting(&[]), at_deadline)
             .await
             .expect("update"),
         Saved::Gone
@@ -509,15 +512,10 @@ async fn an_update_made_against_a_stale_copy_merges_into_the_latest() {
     let (id, loaded) = created(store, &[("a", "1"), ("gone", "0")]).await;
     let mut first = setting(&[("b", "2")]);
     first.remove("gone");
-    let first = stored(
-        store
-            .update(&id, &first.made_against(loaded.clone()))
-            .await
-            .expect("update"),
-    );
+    let first = stored(store.update_from(&loaded, &first).await.expect("update"));
     assert_eq!(first.version(), 2);
-    let late = setting(&[("c", "3")]).made_against(loaded);
-    let latest = stored(store.update(&id, &late).await.expect("update"));
+    let late = setting(&[("c", "3")]);
+    let latest = stored(store.update_from(&loaded, &late).await.expect("update"));
     let entries: Vec<_> = latest.entries().collect();
     assert_eq!(entries, [("a", "1"), ("b", "2"), ("c", "3")]);
     assert_eq!(
@@ -537,8 +535,12 @@ async fn an_update_made_against_a_deleted_copy_creates_nothing() {
     };
     let (id, loaded) = created(&scratch.store, &[("a", "1")]).await;
     scratch.store.delete(&id).await.expect("delete");
-    let late = setting(&[("b", "2")]).made_against(loaded);
-    let update = scratch.store.update(&id, &late).await.expect("update");
+    let late = setting(&[("b", "2")]);
+    let update = scratch
+        .store
+        .update_from(&loaded, &late)
+        .await
+        .expect("update");
     assert_eq!(update, Saved::Gone);
     assert!(scratch.raw(&id).await.is_empty(), "nothing was created");
 }
@@ -556,8 +558,13 @@ async fn an_update_made_against_the_latest_copy_writes_only_what_changed() {
     let loaded = stored(scratch.store.create(&id, &seed).await.expect("create"));
     let mut changes = setting(&[("c", "3")]);
     changes.remove("a").set_expiry(None);
-    let changes = changes.made_against(loaded);
-    let merged = stored(scratch.store.update(&id, &changes).await.expect("update"));
+    let merged = stored(
+        scratch
+            .store
+            .update_from(&loaded, &changes)
+            .await
+            .expect("update"),
+    );
     assert_eq!(merged.expiry(), None, "the rule is back to the default");
     let expected = hash::fields(&merged)
         .into_iter()
@@ -570,8 +577,14 @@ async fn an_update_made_against_the_latest_copy_writes_only_what_changed() {
     // under the same version, shows that only the changes were written.
     let key = scratch.key(&id);
     let () = scratch.raw.hset(&key, "k:x", "0").await.expect("HSET");
-    let again = setting(&[("c", "4")]).made_against(merged);
-    let saved = stored(scratch.store.update(&id, &again).await.expect("update"));
+    let again = setting(&[("c", "4")]);
+    let saved = stored(
+        scratch
+            .store
+            .update_from(&merged, &again)
+            .await
+            .expect("update"),
+    );
     assert_eq!(saved.get("x"), None, "the record merged in Rust");
     let loaded = scratch.store.load(&id).await.expect("load");
     assert_eq!(

@@ -10,9 +10,10 @@ use self::io::IoThreads;
 use self::records::Records;
 use self::sweeper::Sweeper;
 use super::SessionStore;
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 
 mod directory;
 mod group_commit;
@@ -355,7 +356,8 @@ async fn run_blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expiry::{Expiry, SessionPolicy};
+    use crate::changes::SessionPolicy;
+    use crate::expiry::Expiry;
 
     fn changes(ttl: Duration) -> Changes {
         let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));

@@ -22,9 +22,10 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::super::codec;
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::record::{Changes, Record, Saved};
+use crate::record::Record;
 
 /// The tree that holds one record per session.
 const SESSIONS_TREE: &str = "sessions";
@@ -353,7 +354,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::expiry::{Expiry, SessionPolicy};
+    use crate::changes::SessionPolicy;
+    use crate::expiry::Expiry;
 
     fn open() -> Records {
         let db = sled::Config::new().temporary(true).open().expect("sled");
@@ -519,7 +521,8 @@ mod contract {
     use std::time::Duration;
 
     use super::*;
-    use crate::expiry::{Expiry, SessionPolicy};
+    use crate::changes::SessionPolicy;
+    use crate::expiry::Expiry;
 
     fn open() -> Records {
         let db = sled::Config::new().temporary(true).open().expect("sled");
