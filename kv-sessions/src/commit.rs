@@ -6,7 +6,7 @@
 //! runs the plan; the cookie that follows a write depends on the store's answer, through
 //! [`cookie_after`], another pure function.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::changes::{Changes, Saved, SessionPolicy};
 use crate::cookie::Incoming;
@@ -188,6 +188,12 @@ impl Default for Lifetime {
 }
 
 impl Lifetime {
+    /// The same rules with every session capped at `lifetime` from its creation.
+    pub(crate) fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.policy = self.policy.with_absolute_lifetime(Some(lifetime));
+        self
+    }
+
     /// The rule a session follows: its own, or the default.
     pub(crate) fn rule(&self, own: Option<Expiry>) -> Expiry {
         self.policy.rule(own)
@@ -243,7 +249,6 @@ fn unsaved_cookie(incoming: Incoming, found: Option<bool>) -> CookieUpdate {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::time::Duration;
 
     use super::*;
 

@@ -50,6 +50,11 @@ pub struct SessionMiddlewareBuilder<S> {
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
+    /// The absolute lifetime of a session unless the app sets another: 30 days, the longest
+    /// "remember me" that the examples offer. See
+    /// [`absolute_lifetime`](Self::absolute_lifetime).
+    pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
+
     pub(crate) fn new(store: S, key: Key) -> Self {
         Self {
             store,
@@ -58,7 +63,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 previous: Vec::new(),
             },
             cookie: CookieConfig::default(),
-            lifetime: Lifetime::default(),
+            lifetime: Lifetime::default().with_absolute_lifetime(Self::DEFAULT_ABSOLUTE_LIFETIME),
         }
     }
 
@@ -155,12 +160,23 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// The longest a session may live from its creation, whatever its activity and its expiry
-    /// rule: the absolute timeout that OWASP recommends. Defaults to none.
+    /// rule: the absolute timeout that OWASP recommends. Defaults to
+    /// [`DEFAULT_ABSOLUTE_LIFETIME`](Self::DEFAULT_ABSOLUTE_LIFETIME), 30 days; `None` turns it
+    /// off.
     ///
     /// [`Session::renew`](crate::Session::renew) keeps the session's creation time, so a session
     /// renewed periodically, as OWASP advises, still ends on time.
-    pub fn absolute_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime.policy = self.lifetime.policy.with_absolute_lifetime(Some(lifetime));
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use kv_sessions::{MokaStore, SessionMiddleware};
+    /// # let key = actix_web::cookie::Key::generate();
+    /// let a_week = SessionMiddleware::builder(MokaStore::new(100), key.clone())
+    ///     .absolute_lifetime(Duration::from_secs(7 * 86_400));
+    /// let unbounded = SessionMiddleware::builder(MokaStore::new(100), key).absolute_lifetime(None);
+    /// ```
+    pub fn absolute_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
+        self.lifetime.policy = self.lifetime.policy.with_absolute_lifetime(lifetime.into());
         self
     }
 

@@ -98,6 +98,7 @@
 //! [`multi_instance`]: https://github.com/kv-sessions/kv-sessions/blob/main/examples/src/bin/multi_instance.rs
 #![forbid(unsafe_code)]
 
+mod cache_control;
 mod changes;
 mod commit;
 mod config;

@@ -11,6 +11,7 @@ use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::SET_COOKIE;
 
+use crate::cache_control;
 use crate::commit::CookieUpdate;
 use crate::config::{Config, SessionMiddlewareBuilder};
 use crate::session::RequestSession;
@@ -178,5 +179,6 @@ fn apply<B>(
         CookieUpdate::Remove => config.cookie.removal_cookie(),
     }?;
     response.headers_mut().append(SET_COOKIE, header);
+    cache_control::keep_private(response.headers_mut());
     Ok(())
 }
