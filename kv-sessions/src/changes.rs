@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Entry, Record, position};
+use crate::record::{Entry, Record, Redacted, position};
 
 /// The writes one request made to a session, to be applied to the latest stored copy.
 ///
@@ -19,7 +19,7 @@ use crate::record::{Entry, Record, position};
 /// The merge has one definition, [`Changes::apply_to`], and every store uses it: a store reads
 /// the latest copy, merges in Rust, and writes the result only where the stored copy is still
 /// the one it read (a version check), trying again where it is not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Changes {
     clear: bool,
     writes: BTreeMap<String, Option<String>>,
@@ -201,6 +201,19 @@ impl Changes {
             }
         }
         entries
+    }
+}
+
+/// Shows the keys written and removed but no value, as [`Record`]'s `Debug` does.
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changes")
+            .field("clear", &self.clear)
+            .field("writes", &Redacted(self.writes().collect()))
+            .field("expiry", &self.expiry)
+            .field("created_at", &self.created_at)
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 
@@ -549,5 +562,15 @@ mod tests {
             Some(Expiry::OnInactivity(Duration::from_millis(1)))
         );
         assert_eq!(created.expires_at(), at(5) + Duration::from_millis(1));
+    }
+
+    #[test]
+    fn debug_output_shows_keys_but_no_value() {
+        let mut changes = changes();
+        changes.set("token", "\"s3cret\"").remove("old");
+        let shown = format!("{changes:?}");
+        assert!(shown.contains("\"token\": <8 bytes>"), "{shown}");
+        assert!(shown.contains("\"old\": <removed>"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 }

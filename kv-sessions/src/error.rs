@@ -94,16 +94,18 @@ pub enum SessionError {
     /// The store failed to load or save the session.
     #[error("could not load or save the session")]
     Store(#[from] StoreError),
-    /// The value stored under `key` does not deserialize into the requested type.
-    #[error(
-        "the value stored under session key `{key}` does not deserialize into the requested type"
-    )]
+    /// The value stored under `key` does not deserialize into the requested type. Neither this
+    /// error nor its source quotes the stored value, which may be secret: they name the key, the
+    /// type and where in the JSON text reading stopped.
+    #[error("the value stored under session key `{key}` does not deserialize into `{type_name}`")]
     Deserialize {
         /// The stored key.
         key: String,
-        /// What serde_json reported.
+        /// The type it was read as.
+        type_name: &'static str,
+        /// Why serde_json stopped, without the value.
         #[source]
-        source: serde_json::Error,
+        source: UnreadableValue,
     },
     /// Writing `key` would make the session larger than its limit; the session was left as it
     /// was. See [`max_session_size`](crate::SessionMiddlewareBuilder::max_session_size).
@@ -162,6 +164,42 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// Why a stored value did not deserialize, without the value: serde_json's own messages quote
+/// the text they met (`invalid type: string "…"`), and a session value may be a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("the stored JSON is {} (line {line}, column {column})", describe(*.category))]
+pub struct UnreadableValue {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl UnreadableValue {
+    pub(crate) fn new(error: &serde_json::Error) -> Self {
+        Self {
+            category: error.classify(),
+            line: error.line(),
+            column: error.column(),
+        }
+    }
+
+    /// What kind of failure it was: a value of another shape (`Data`), text that is not JSON
+    /// (`Syntax`), or text cut short (`Eof`).
+    pub fn category(&self) -> serde_json::error::Category {
+        self.category
+    }
+}
+
+fn describe(category: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match category {
+        Category::Data => "of another type or shape",
+        Category::Syntax => "not valid JSON",
+        Category::Eof => "cut short",
+        Category::Io => "unreadable",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::body::MessageBody;
@@ -191,5 +229,18 @@ mod tests {
     fn the_missing_middleware_error_says_how_to_fix_it() {
         let message = SessionError::MiddlewareMissing.to_string();
         assert!(message.contains("wrap the App with `kv_sessions::SessionMiddleware`"));
+    }
+
+    #[test]
+    fn a_value_that_does_not_deserialize_is_never_quoted() {
+        let error = crate::session::parse::<u32>("token", "\"s3cret\"").expect_err("a string");
+        let chain = Chain(&error).to_string();
+        assert_eq!(
+            chain,
+            "the value stored under session key `token` does not deserialize into `u32`: the \
+             stored JSON is of another type or shape (line 1, column 8)"
+        );
+        let syntax = crate::session::parse::<u32>("token", "s3cret").expect_err("not JSON");
+        assert!(!Chain(&syntax).to_string().contains("s3cret"));
     }
 }

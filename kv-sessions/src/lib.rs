@@ -121,7 +121,7 @@ pub use kv_sessions_macros::SessionKeys;
 pub use crate::changes::{Changes, Saved, SessionPolicy, TooLarge};
 pub use crate::config::SessionMiddlewareBuilder;
 pub use crate::cookie::CookieContent;
-pub use crate::error::{SessionError, StoreError};
+pub use crate::error::{SessionError, StoreError, UnreadableValue};
 pub use crate::expiry::Expiry;
 pub use crate::id::{ParseSessionIdError, SessionDigest, SessionId};
 pub use crate::key::{SessionKey, SessionKeys, SessionValue};

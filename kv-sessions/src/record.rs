@@ -12,7 +12,7 @@ use crate::id::SessionId;
 /// them into the caller's type on read. Cloning a record is cheap: the entries sit behind an
 /// [`Arc`], so a cache can hand out the same record to every request that reads it. They are kept
 /// as one sorted slice, which costs a cached session far less memory than a map would.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Record {
     pub(crate) id: SessionId,
     pub(crate) version: u64,
@@ -129,6 +129,44 @@ impl Record {
     }
 }
 
+/// Shows every key but no value: a value may be a secret, and records reach logs and panic
+/// messages through `Debug`.
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("expiry", &self.expiry)
+            .field(
+                "entries",
+                &Redacted(
+                    self.entries()
+                        .map(|(key, json)| (key, Some(json)))
+                        .collect(),
+                ),
+            )
+            .finish()
+    }
+}
+
+/// Entries shown as their keys and the size of their values (`None`: removed).
+pub(crate) struct Redacted<'a>(pub(crate) Vec<(&'a str, Option<&'a str>)>);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for &(key, value) in &self.0 {
+            match value {
+                Some(json) => map.entry(&key, &format_args!("<{} bytes>", json.len())),
+                None => map.entry(&key, &format_args!("<removed>")),
+            };
+        }
+        map.finish()
+    }
+}
+
 /// Where `key` is in sorted `entries`, or where it would go.
 pub(crate) fn position(entries: &[Entry], key: &str) -> Result<usize, usize> {
     entries.binary_search_by(|(k, _)| (**k).cmp(key))
@@ -155,5 +193,14 @@ mod tests {
         );
         assert_eq!(record.get("b"), Some("3"));
         assert_eq!(record.get("d"), None);
+    }
+
+    #[test]
+    fn debug_output_shows_keys_but_no_value() {
+        let entries = [("token".to_owned(), "\"s3cret\"".to_owned())];
+        let record = Record::new(SessionId::generate(), 1, at(0), at(1), entries);
+        let shown = format!("{record:?}");
+        assert!(shown.contains("\"token\": <8 bytes>"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 }

@@ -16,6 +16,7 @@ use crate::changes::{Changes, SessionPolicy};
 use crate::commit::{self, CookieUpdate};
 use crate::config::Config;
 use crate::cookie::{Incoming, Rejection};
+use crate::error::UnreadableValue;
 use crate::error::{Chain, SessionError, StoreError};
 use crate::expiry::Expiry;
 use crate::id::SessionId;
@@ -177,9 +178,10 @@ impl Session {
 
 /// Parses the JSON text stored under `key`.
 pub(crate) fn parse<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, SessionError> {
-    serde_json::from_str(json).map_err(|source| SessionError::Deserialize {
+    serde_json::from_str(json).map_err(|error| SessionError::Deserialize {
         key: key.to_owned(),
-        source,
+        type_name: std::any::type_name::<T>(),
+        source: UnreadableValue::new(&error),
     })
 }
 
