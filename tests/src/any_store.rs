@@ -67,13 +67,6 @@ impl AnyStore {
         self
     }
 
-    /// The same stack, keeping `scratch` (the test's own space on a shared server, cleared when
-    /// dropped) until the last clone of the stack is gone.
-    pub fn on_scratch(mut self, scratch: impl Scratch + 'static) -> Self {
-        self.scratch = Some(Arc::new(scratch));
-        self
-    }
-
     /// A guard that empties the stack's scratch space when the test drops it, even while a
     /// server's workers still hold clones of the stack.
     pub fn scratch_guard(&self) -> ScratchGuard {

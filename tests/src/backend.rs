@@ -49,9 +49,6 @@ macro_rules! __define_backends {
         }
 
         impl Backend {
-            /// Every backend, in the list's order.
-            pub const ALL: &[Backend] = &[$(Self::$variant),*];
-
             fn layout(self) -> Layout {
                 match self {
                     $(Self::$variant => Layout::$layout(&engine::$engine),)*

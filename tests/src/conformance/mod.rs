@@ -66,8 +66,11 @@ pub async fn check_store<S: SessionStore + Clone>(store: S) {
 /// its check in [`rules`] against a store made by `$store`: an expression, evaluated afresh for
 /// each test, inside an `async` block (so it may `.await`), with the caller's module in scope.
 ///
-/// ```ignore
-/// kv_sessions_tests::store_rule_tests!(MyStore::connect("...").await.unwrap());
+/// ```no_run
+/// use kv_sessions::MokaStore as MyStore;
+///
+/// kv_sessions_tests::store_rule_tests!(MyStore::new(1_000));
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! store_rule_tests {
