@@ -2,7 +2,14 @@
 //! cookies like a browser.
 //!
 //! Every test in the acceptance suite runs once per [`Backend`], through a real actix-web server
-//! on a loopback port and, for sled, a real database in a temporary directory.
+//! on a loopback port and, for sled, a real database in a temporary directory. The backends are
+//! one list, in this file: [`for_every_backend!`] runs scenarios on each line of it,
+//! [`for_every_server!`] on each line that is a server's store alone, and
+//! `tests/store_contract.rs` runs each of the store contract's [`rules`] on each line. A new
+//! backend over an existing [engine] is one line there.
+//!
+//! A store of your own runs the same [`rules`], each a test of its own, with
+//! [`store_rule_tests!`], or all in one test with [`check_store`].
 
 mod any_store;
 mod app;
