@@ -34,9 +34,7 @@ impl Layout {
 }
 
 /// Defines [`Backend`] from the list of backends.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __define_backends {
+macro_rules! define_backends {
     ($(
         $(#[$doc:meta])*
         $module:ident => $variant:ident = $layout:ident($engine:ident) $(if $variable:ident)?,
@@ -59,7 +57,7 @@ macro_rules! __define_backends {
             /// backend on a shared server.
             pub fn url_variable(self) -> Option<&'static str> {
                 match self {
-                    $(Self::$variant => $crate::__define_backends!(@variable $($variable)?),)*
+                    $(Self::$variant => define_backends!(@variable $($variable)?),)*
                 }
             }
         }
@@ -68,7 +66,7 @@ macro_rules! __define_backends {
     (@variable $variable:ident) => { Some(stringify!($variable)) };
 }
 
-crate::__every_backend!([crate::__define_backends]);
+crate::__every_backend!([define_backends]);
 
 impl Backend {
     /// The URL of this backend's server; it fails the test where the variable is unset (see
