@@ -55,7 +55,7 @@ macro_rules! define_backends {
 
             /// The environment variable that holds the URL of this backend's server, for a
             /// backend on a shared server.
-            pub fn url_variable(self) -> Option<&'static str> {
+            fn url_variable(self) -> Option<&'static str> {
                 match self {
                     $(Self::$variant => define_backends!(@variable $($variable)?),)*
                 }
