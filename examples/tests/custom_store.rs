@@ -1,5 +1,5 @@
 //! The `custom_store` example's `HashMapStore` keeps the same contract as the built-in stores,
-//! and the example binary serves sessions from it.
+//! each rule a test in `store_rules`, and the example binary serves sessions from it.
 
 mod common;
 
@@ -8,12 +8,8 @@ use std::time::Duration;
 use common::{Instance, KEY};
 use kv_sessions::{Changes, Expiry, SessionId, SessionPolicy, SessionStore};
 use kv_sessions_examples::custom_store::HashMapStore;
-use kv_sessions_tests::check_store;
 
-#[actix_rt::test]
-async fn the_hash_map_store_keeps_the_store_contract() {
-    check_store(HashMapStore::new()).await;
-}
+kv_sessions_tests::store_rule_tests!(HashMapStore::new());
 
 #[actix_rt::test]
 async fn create_refuses_an_id_that_a_live_session_holds() {

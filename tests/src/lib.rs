@@ -2,29 +2,47 @@
 //! cookies like a browser.
 //!
 //! Every test in the acceptance suite runs once per [`Backend`], through a real actix-web server
-//! on a loopback port and, for sled, a real database in a temporary directory.
+//! on a loopback port and, for sled, a real database in a temporary directory. The backends are
+//! one list, in this file: [`for_every_backend!`] runs scenarios on each line of it,
+//! [`for_every_server!`] on each line that is a server's store alone, and
+//! `tests/store_contract.rs` runs each of the store contract's [`rules`] on each line. A new
+//! backend over an existing [engine] is one line there.
+//!
+//! A store of your own runs the same [`rules`], each a test of its own, with
+//! [`store_rule_tests!`], or all in one test with [`check_store`].
 
+mod any_store;
 mod app;
 mod backend;
 mod browser;
 mod conformance;
+pub mod engine;
 mod fault;
 mod gate;
+mod harness;
 mod log;
 mod panics;
 mod probe;
 pub mod proxy;
 pub mod shared;
 
+pub use crate::any_store::{AnyStore, ScratchGuard};
 pub use crate::app::{NO_VALUE, routes};
-pub use crate::backend::{AnyStore, Backend, Harness, ScratchGuard};
+pub use crate::backend::Backend;
 pub use crate::browser::{Browser, Page, send};
-pub use crate::conformance::check_store;
+pub use crate::conformance::{check_store, rules};
 pub use crate::fault::{Faults, FaultyStore};
 pub use crate::gate::Gate;
+pub use crate::harness::Harness;
 pub use crate::log::{CapturedLog, capture_log};
 pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
+
+/// What this crate's macros reach from the crates that call them.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::conformance::block_on;
+}
 
 /// Asserts that `page`, the answer to `GET /` with the cookie `id`, started a fresh session: the
 /// stale cookie is removed and nothing leaks.
@@ -50,35 +68,104 @@ pub fn size_on_disk(dir: &std::path::Path) -> std::io::Result<u64> {
     Ok(total)
 }
 
+/// The one list of backends, handed to the macro at the path `[$callback]` after `$args`. Every
+/// suite runs on every line: a new backend joins the store contract, the acceptance suites and,
+/// where it is a server's store alone, the outage tests, with one line here.
+///
+/// A line reads `module => Variant = Layout(ENGINE)`, and ends with `if VARIABLE` where the
+/// engine needs a server whose URL that environment variable holds: [`Backend::Variant`] stacks
+/// the [engine](crate::engine) `ENGINE` alone (`Alone`) or under a moka cache (`Cached`), and
+/// its tests live in the module `module` of each suite. `build.rs` sets the cfg `VARIABLE` where
+/// the variable is set, or under `CI=true`; elsewhere the backend's tests are ignored, saying
+/// why.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __every_backend {
+    ([$($callback:tt)*] $($args:tt)*) => {
+        $($callback)*! { $($args)*
+            /// [`SledStore`](kv_sessions::SledStore) alone.
+            sled => Sled = Alone(SLED),
+            /// [`MokaStore`](kv_sessions::MokaStore) alone, as an in-memory store.
+            moka => Moka = Alone(MOKA),
+            /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
+            /// [`SledStore`](kv_sessions::SledStore): the embedded default.
+            moka_over_sled => MokaOverSled = Cached(SLED),
+            /// [`RedisStore`](kv_sessions::RedisStore) alone, at `KV_SESSIONS_REDIS_URL`, under a
+            /// key prefix of the test's own.
+            redis => Redis = Alone(REDIS) if KV_SESSIONS_REDIS_URL,
+            /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
+            /// [`RedisStore`](kv_sessions::RedisStore).
+            moka_over_redis => MokaOverRedis = Cached(REDIS) if KV_SESSIONS_REDIS_URL,
+            /// [`PostgresStore`](kv_sessions::PostgresStore) alone, at
+            /// `KV_SESSIONS_POSTGRES_URL`, on a table of the test's own.
+            postgres => Postgres = Alone(POSTGRES) if KV_SESSIONS_POSTGRES_URL,
+            /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
+            /// [`PostgresStore`](kv_sessions::PostgresStore).
+            moka_over_postgres => MokaOverPostgres = Cached(POSTGRES) if KV_SESSIONS_POSTGRES_URL,
+        }
+    };
+}
+
 /// Defines one test per scenario and backend: `for_every_backend!(a, b)` makes `sled::a`,
 /// `moka::a`, `moka_over_sled::a` and so on, each calling `super::a(Backend::...)`, where every
-/// scenario is an `async fn(Backend)`. A backend that cannot run here (a shared store whose URL
-/// is unset) skips, saying so on stderr. A new backend joins the suite with one line below.
+/// scenario is an `async fn(Backend)`. A backend on a server whose URL is unset has its tests
+/// ignored, with the variable named as the reason.
 #[macro_export]
 macro_rules! for_every_backend {
     ($($scenario:ident),* $(,)?) => {
-        $crate::for_every_backend!(@backends [$($scenario),*]
-            sled => Sled,
-            moka => Moka,
-            moka_over_sled => MokaOverSled,
-            redis => Redis,
-            moka_over_redis => MokaOverRedis,
-            postgres => Postgres,
-            moka_over_postgres => MokaOverPostgres,
-        );
+        $crate::__every_backend!([$crate::for_every_backend] @lines [$($scenario),*]);
     };
-    (@backends $scenarios:tt $($module:ident => $backend:ident,)*) => {
-        $($crate::for_every_backend!(@module $module $backend $scenarios);)*
+    (@lines $scenarios:tt $(
+        $(#[$doc:meta])*
+        $module:ident => $variant:ident = $layout:ident($engine:ident) $(if $variable:ident)?,
+    )*) => {
+        $($crate::__scenario_module!($module $variant $scenarios $(if $variable)?);)*
     };
-    (@module $module:ident $backend:ident [$($scenario:ident),*]) => {
+}
+
+/// Defines one test per scenario on each backend that is a server's store alone, with no cache
+/// in front to answer for it: the backends that the outage tests take the server away from.
+/// Otherwise as [`for_every_backend!`].
+#[macro_export]
+macro_rules! for_every_server {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::__every_backend!([$crate::for_every_server] @lines [$($scenario),*]);
+    };
+    (@lines $scenarios:tt $(
+        $(#[$doc:meta])*
+        $module:ident => $variant:ident = $layout:ident($engine:ident) $(if $variable:ident)?,
+    )*) => {
+        $($crate::for_every_server!(@line $scenarios $module $variant $layout $(if $variable)?);)*
+    };
+    (@line $scenarios:tt $module:ident $variant:ident Alone if $variable:ident) => {
+        $crate::__scenario_module!($module $variant $scenarios if $variable);
+    };
+    (@line $($other:tt)*) => {};
+}
+
+/// One backend's module of scenario tests, each ignored unless the cfg `$variable` is set, with
+/// a reason that `cargo test` prints beside it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_module {
+    ($module:ident $variant:ident $scenarios:tt if $variable:ident) => {
+        $crate::__scenario_module!(@tests $module $variant $scenarios
+            cfg_attr(
+                not($variable),
+                // A literal: libtest drops a reason that a macro such as `concat!` writes.
+                ignore = "its server's URL is unset: set KV_SESSIONS_REDIS_URL / KV_SESSIONS_POSTGRES_URL"
+            ));
+    };
+    ($module:ident $variant:ident $scenarios:tt) => {
+        $crate::__scenario_module!(@tests $module $variant $scenarios cfg_attr(any(), ignore));
+    };
+    (@tests $module:ident $variant:ident [$($scenario:ident),*] $ignore:meta) => {
         mod $module {
             $(
                 #[actix_rt::test]
+                #[$ignore]
                 async fn $scenario() {
-                    let backend = $crate::Backend::$backend;
-                    if backend.available(concat!(stringify!($module), "::", stringify!($scenario))) {
-                        super::$scenario(backend).await
-                    }
+                    super::$scenario($crate::Backend::$variant).await
                 }
             )*
         }

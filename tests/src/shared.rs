@@ -1,8 +1,10 @@
 //! Where the shared stores under test live: the URLs of the Redis and PostgreSQL servers, from
 //! the environment, and names that keep each test's data apart.
 //!
-//! A test that needs a server it cannot find skips, and says so on stderr. Under CI,
-//! `.ci/run` sets both variables and checks that the servers answer, so nothing is skipped.
+//! A test of this crate that needs a server is ignored where its URL is unset, saying why (see
+//! `build.rs`), and fails where it runs without one. A test elsewhere that asks
+//! [`redis_url`] or [`postgres_url`] skips, saying so on stderr, except under `CI=true`, where
+//! `.ci/run` sets both variables and checks that the servers answer, so a missing URL fails.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,23 +18,40 @@ pub const REDIS_URL: &str = "KV_SESSIONS_REDIS_URL";
 /// `postgres://postgres@127.0.0.1:5432/test`.
 pub const POSTGRES_URL: &str = "KV_SESSIONS_POSTGRES_URL";
 
-/// The Redis URL, or `None` after telling stderr that `test` is skipped.
+/// The Redis URL, or `None` after telling stderr that `test` is skipped; under `CI=true`, a
+/// missing URL fails the test instead.
 pub fn redis_url(test: &str) -> Option<String> {
     url(REDIS_URL, test)
 }
 
-/// The PostgreSQL URL, or `None` after telling stderr that `test` is skipped.
+/// The PostgreSQL URL, or `None` after telling stderr that `test` is skipped; under `CI=true`, a
+/// missing URL fails the test instead.
 pub fn postgres_url(test: &str) -> Option<String> {
     url(POSTGRES_URL, test)
 }
 
 fn url(variable: &str, test: &str) -> Option<String> {
+    let url = std::env::var(variable).ok().filter(|url| !url.is_empty());
+    if url.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{variable} is unset, and CI must run {test}"
+        );
+        eprintln!("skipping {test}: {variable} is not set");
+    }
+    url
+}
+
+/// The URL in `variable`, for a test that is ignored where it is unset: such a test runs without
+/// it only under `CI=true` or when asked with `--include-ignored`, and must then fail.
+pub fn required_url(variable: &str) -> String {
     match std::env::var(variable) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipping {test}: {variable} is not set");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{variable} is unset; without it, a fresh build lists this test as ignored, \
+             and CI must set it"
+        ),
     }
 }
 

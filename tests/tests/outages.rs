@@ -2,15 +2,14 @@
 //! that stops answering. Routes that use the session fail fast with an opaque 500, routes that
 //! do not keep answering, and the app recovers on its own once the server is back.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use actix_web::cookie::Key;
 use actix_web::http::StatusCode;
-use kv_sessions::{PostgresStore, RedisStore, StoreError};
+use kv_sessions_tests::engine::Reach;
 use kv_sessions_tests::proxy::{Mode, Proxy, target_of, through};
-use kv_sessions_tests::shared::{self, PostgresScratch, RedisScratch};
-use kv_sessions_tests::{AnyStore, Browser, Harness, Page};
+use kv_sessions_tests::{Backend, Browser, Harness, Page};
 
 /// The operation timeout the stores get here: short, so that the tests are quick.
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -19,70 +18,28 @@ const SLACK: Duration = Duration::from_millis(1500);
 /// How long the app may take to recover once the server is back.
 const RECOVERY: Duration = Duration::from_secs(10);
 
-/// A shared store engine.
-#[derive(Debug, Clone, Copy)]
-enum Engine {
-    Redis,
-    Postgres,
-}
-
-macro_rules! for_every_engine {
-    ($($scenario:ident),* $(,)?) => {
-        mod redis {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(super::Engine::Redis).await })*
-        }
-        mod postgres {
-            $(#[actix_rt::test] async fn $scenario() { super::$scenario(super::Engine::Postgres).await })*
-        }
-    };
-}
-
-for_every_engine!(
+kv_sessions_tests::for_every_server!(
     an_unreachable_server_fails_the_start_within_the_timeout,
     a_cut_connection_fails_session_routes_fast_and_recovers,
     a_hanging_server_fails_session_routes_within_the_timeout_and_recovers,
 );
 
-impl Engine {
-    /// The engine's URL, or `None` after saying on stderr that `test` is skipped.
-    fn url(self, test: &str) -> Option<String> {
-        match self {
-            Self::Redis => shared::redis_url(test),
-            Self::Postgres => shared::postgres_url(test),
-        }
-    }
-
-    /// A store at `url` with the short timeout, in a scratch space made through `direct`.
-    async fn store_through(self, direct: &str, url: &str) -> Result<AnyStore, StoreError> {
-        match self {
-            Self::Redis => {
-                let scratch = RedisScratch::new(direct);
-                let store = RedisStore::builder(url)
-                    .key_prefix(scratch.prefix())
-                    .operation_timeout(TIMEOUT)
-                    .build()
-                    .await?;
-                Ok(AnyStore::plain(store).on_scratch(scratch))
-            }
-            Self::Postgres => {
-                let (_, scratch) = PostgresScratch::new(direct).await;
-                let store = PostgresStore::builder(url)
-                    .table(scratch.table())
-                    .operation_timeout(TIMEOUT)
-                    .sweep_every(None)
-                    .build()
-                    .await?;
-                Ok(AnyStore::plain(store).on_scratch(scratch))
-            }
-        }
+/// How a store reaches its server at `url` through whatever listens on `port`, with
+/// the short timeout.
+fn through_port(url: &str, port: SocketAddr) -> Reach {
+    Reach {
+        server: url.to_owned(),
+        url: through(url, port),
+        timeout: Some(TIMEOUT),
     }
 }
 
 /// An app whose store reaches its server through a proxy the test controls.
-async fn behind_a_proxy(engine: Engine, url: &str) -> (Harness, Proxy) {
-    let proxy = Proxy::start(target_of(url).await).await;
-    let store = engine
-        .store_through(url, &through(url, proxy.addr()))
+async fn behind_a_proxy(backend: Backend) -> (Harness, Proxy) {
+    let url = backend.server_url();
+    let proxy = Proxy::start(target_of(&url).await).await;
+    let store = backend
+        .connect(through_port(&url, proxy.addr()))
         .await
         .expect("connect through the proxy");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -125,15 +82,13 @@ async fn recovers(browser: &mut Browser<'_>) {
     }
 }
 
-async fn an_unreachable_server_fails_the_start_within_the_timeout(engine: Engine) {
-    let Some(url) = engine.url("an_unreachable_server_fails_the_start_within_the_timeout") else {
-        return;
-    };
+async fn an_unreachable_server_fails_the_start_within_the_timeout(backend: Backend) {
+    let url = backend.server_url();
     let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr");
     drop(closed);
     let start = Instant::now();
-    let connected = engine.store_through(&url, &through(&url, port)).await;
+    let connected = backend.connect(through_port(&url, port)).await;
     assert!(connected.is_err(), "connected to a closed port");
     assert!(
         start.elapsed() < TIMEOUT + SLACK,
@@ -142,11 +97,8 @@ async fn an_unreachable_server_fails_the_start_within_the_timeout(engine: Engine
     );
 }
 
-async fn a_cut_connection_fails_session_routes_fast_and_recovers(engine: Engine) {
-    let Some(url) = engine.url("a_cut_connection_fails_session_routes_fast_and_recovers") else {
-        return;
-    };
-    let (harness, proxy) = behind_a_proxy(engine, &url).await;
+async fn a_cut_connection_fails_session_routes_fast_and_recovers(backend: Backend) {
+    let (harness, proxy) = behind_a_proxy(backend).await;
     let mut browser = harness.browser();
     browser.get("/set").await;
     assert_eq!(browser.get("/").await.body, "something");
@@ -157,12 +109,8 @@ async fn a_cut_connection_fails_session_routes_fast_and_recovers(engine: Engine)
     recovers(&mut browser).await;
 }
 
-async fn a_hanging_server_fails_session_routes_within_the_timeout_and_recovers(engine: Engine) {
-    let test = "a_hanging_server_fails_session_routes_within_the_timeout_and_recovers";
-    let Some(url) = engine.url(test) else {
-        return;
-    };
-    let (harness, proxy) = behind_a_proxy(engine, &url).await;
+async fn a_hanging_server_fails_session_routes_within_the_timeout_and_recovers(backend: Backend) {
+    let (harness, proxy) = behind_a_proxy(backend).await;
     let mut browser = harness.browser();
     browser.get("/set").await;
 

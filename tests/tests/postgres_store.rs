@@ -53,10 +53,12 @@ fn closed_port() -> u16 {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(KV_SESSIONS_POSTGRES_URL),
+    ignore = "KV_SESSIONS_POSTGRES_URL is unset"
+)]
 async fn migrations_run_twice_in_a_row_change_nothing() {
-    let Some(url) = shared::postgres_url("migrations_run_twice_in_a_row_change_nothing") else {
-        return;
-    };
+    let url = shared::required_url(shared::POSTGRES_URL);
     let store = unmigrated(&url).await;
     store.migrate_up().await.expect("migrate up");
     let id = create(&store, Duration::from_secs(60)).await;
@@ -78,10 +80,12 @@ async fn migrations_run_twice_in_a_row_change_nothing() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(KV_SESSIONS_POSTGRES_URL),
+    ignore = "KV_SESSIONS_POSTGRES_URL is unset"
+)]
 async fn migrating_down_leaves_other_tables_alone() {
-    let Some(url) = shared::postgres_url("migrating_down_leaves_other_tables_alone") else {
-        return;
-    };
+    let url = shared::required_url(shared::POSTGRES_URL);
     let (mine, other) = (unmigrated(&url).await, unmigrated(&url).await);
     mine.migrate_up().await.expect("migrate up");
     other.migrate_up().await.expect("migrate up");
@@ -92,10 +96,12 @@ async fn migrating_down_leaves_other_tables_alone() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(KV_SESSIONS_POSTGRES_URL),
+    ignore = "KV_SESSIONS_POSTGRES_URL is unset"
+)]
 async fn a_schema_qualified_table_holds_sessions_like_any_other() {
-    let Some(url) = shared::postgres_url("a_schema_qualified_table_holds_sessions") else {
-        return;
-    };
+    let url = shared::required_url(shared::POSTGRES_URL);
     let store = PostgresStore::builder(url)
         .table(format!("public.{}", shared::unique_name()))
         .sweep_every(None)
@@ -110,10 +116,12 @@ async fn a_schema_qualified_table_holds_sessions_like_any_other() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(KV_SESSIONS_POSTGRES_URL),
+    ignore = "KV_SESSIONS_POSTGRES_URL is unset"
+)]
 async fn sweeping_deletes_only_expired_sessions_in_as_many_batches_as_it_takes() {
-    let Some(url) = shared::postgres_url("sweeping_deletes_only_expired_sessions") else {
-        return;
-    };
+    let url = shared::required_url(shared::POSTGRES_URL);
     let store = unmigrated(&url).await;
     store.migrate_up().await.expect("migrate up");
     let live = create(&store, Duration::from_secs(600)).await;
@@ -206,10 +214,12 @@ async fn a_server_that_never_answers_fails_the_build_within_the_timeout() {
 }
 
 #[actix_rt::test]
+#[cfg_attr(
+    not(KV_SESSIONS_POSTGRES_URL),
+    ignore = "KV_SESSIONS_POSTGRES_URL is unset"
+)]
 async fn debug_output_never_shows_the_password() {
-    let Some(url) = shared::postgres_url("debug_output_never_shows_the_password") else {
-        return;
-    };
+    let url = shared::required_url(shared::POSTGRES_URL);
     // The test server trusts local connections, so any password is accepted and ignored.
     let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
     assert!(with_password.contains("hunter2"), "{with_password}");

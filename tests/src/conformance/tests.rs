@@ -1,0 +1,166 @@
+//! The checks catch the stores they exist to catch: broken stores fail them.
+
+use std::time::{Duration, SystemTime};
+
+use kv_sessions::{
+    Changes, Expiry, MokaStore, Record, Saved, SessionId, SessionPolicy, SessionStore, StoreError,
+};
+
+use super::{block_on, rules};
+
+/// A store with one flaw in its update, over a sound in-memory store.
+#[derive(Debug, Clone)]
+struct Flawed {
+    inner: MokaStore,
+    flaw: Flaw,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Flaw {
+    /// Reads the latest copy, waits a moment, and writes the merged copy over whatever is stored
+    /// then. The moment is a blocking sleep, which lets no other task of the thread run: on one
+    /// thread, this store never loses an update.
+    ReadsWaitsAndWritesOver,
+    /// Merges into the copy the request loaded, trusting it to be the latest, and writes the
+    /// merged copy over the stored one.
+    MergesIntoTheLoadedCopy,
+    /// Writes each key natively, and clears by removing the keys the loaded copy held.
+    ClearsTheLoadedKeys,
+}
+
+impl Flawed {
+    fn new(flaw: Flaw) -> Self {
+        Self {
+            inner: MokaStore::new(1_000),
+            flaw,
+        }
+    }
+
+    /// Merges `changes` into `base` and writes the result over the stored copy.
+    async fn write_over(
+        &self,
+        id: &SessionId,
+        base: &Record,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        let merged = match changes.apply_to(*id, Some(base), SystemTime::now()) {
+            Ok(merged) => merged,
+            Err(too_large) => return Ok(Saved::TooLarge(too_large)),
+        };
+        let mut whole = Changes::new(*changes.policy());
+        whole.clear().set_expiry(merged.expiry());
+        for (key, json) in merged.entries() {
+            whole.set(key, json);
+        }
+        self.inner.update(id, &whole).await
+    }
+
+    /// Applies `changes` with its clear turned into removals of the keys `loaded` held.
+    async fn clear_loaded_keys(
+        &self,
+        id: &SessionId,
+        loaded: &Record,
+        changes: &Changes,
+    ) -> Result<Saved, StoreError> {
+        let mut native = Changes::new(*changes.policy());
+        if changes.clears_existing() {
+            for (key, _) in loaded.entries() {
+                native.remove(key);
+            }
+        }
+        for (key, json) in changes.writes() {
+            match json {
+                Some(json) => native.set(key, json),
+                None => native.remove(key),
+            };
+        }
+        if let Some(expiry) = changes.expiry() {
+            native.set_expiry(expiry);
+        }
+        self.inner.update(id, &native).await
+    }
+}
+
+impl SessionStore for Flawed {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.inner.create(id, changes).await
+    }
+
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        let Some(latest) = self.inner.load(id).await? else {
+            return Ok(Saved::Gone);
+        };
+        let loaded = changes.base().unwrap_or(&latest);
+        match self.flaw {
+            Flaw::ReadsWaitsAndWritesOver => {
+                std::thread::sleep(Duration::from_millis(5));
+                self.write_over(id, &latest, changes).await
+            }
+            Flaw::MergesIntoTheLoadedCopy => self.write_over(id, loaded, changes).await,
+            Flaw::ClearsTheLoadedKeys => self.clear_loaded_keys(id, loaded, changes).await,
+        }
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.inner.delete(id).await
+    }
+}
+
+#[test]
+#[should_panic(expected = "updates from other threads were lost")]
+fn concurrent_updates_catch_a_store_that_loses_updates_across_threads() {
+    let store = Flawed::new(Flaw::ReadsWaitsAndWritesOver);
+    block_on(rules::concurrent_updates_of_different_keys_all_survive(
+        store,
+    ));
+}
+
+/// Why the concurrent checks use threads: the same flawed store keeps every update when the
+/// writers are tasks sharing one thread, as they were before.
+#[test]
+fn a_store_that_waits_between_read_and_write_loses_nothing_to_writers_on_one_thread() {
+    let store = Flawed::new(Flaw::ReadsWaitsAndWritesOver);
+    let policy = SessionPolicy::new(Expiry::OnInactivity(Duration::from_secs(60)));
+    let id = SessionId::generate();
+    block_on(async {
+        store
+            .create(&id, &Changes::new(policy))
+            .await
+            .expect("create");
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut changes = Changes::new(policy);
+                    changes.set(format!("k{i}"), "true");
+                    store.update(&id, &changes).await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.expect("join").expect("update");
+        }
+        let loaded = store.load(&id).await.expect("load").expect("stored");
+        assert_eq!(loaded.len(), 8);
+    });
+}
+
+#[test]
+#[should_panic(expected = "the write made since the copy was loaded survives")]
+fn a_stale_copy_catches_a_store_that_merges_into_the_loaded_copy() {
+    let store = Flawed::new(Flaw::MergesIntoTheLoadedCopy);
+    block_on(rules::a_stale_loaded_copy_never_loses_a_write(store));
+}
+
+#[test]
+#[should_panic(expected = "the entry written since the copy was loaded is cleared too")]
+fn a_stale_clear_catches_a_store_that_clears_the_loaded_copy() {
+    let store = Flawed::new(Flaw::ClearsTheLoadedKeys);
+    block_on(rules::a_clear_from_a_stale_copy_clears_the_latest_entries(
+        store,
+    ));
+}
