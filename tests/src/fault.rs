@@ -93,6 +93,11 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         self.faults.after_write(updated)
     }
 
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        let updated = self.inner.update_from(loaded, changes).await;
+        self.faults.after_write(updated)
+    }
+
     async fn renew(
         &self,
         old: &SessionId,

@@ -86,6 +86,11 @@ impl<S: SessionStore> SessionStore for ProbeStore<S> {
         self.inner.update(id, changes).await
     }
 
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        self.probe.count(&self.probe.saves)?;
+        self.inner.update_from(loaded, changes).await
+    }
+
     async fn renew(
         &self,
         old: &SessionId,

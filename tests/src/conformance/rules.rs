@@ -4,9 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use kv_sessions::{
-    Changes, Expiry, Record, Saved, SessionId, SessionPolicy, SessionStore, StoreError,
-};
+use kv_sessions::{Changes, Expiry, Record, Saved, SessionId, SessionPolicy, SessionStore};
 
 use super::threads::on_threads;
 
@@ -41,19 +39,6 @@ async fn created<S: SessionStore>(store: &S, pairs: &[(&str, &str)]) -> (Session
     let id = SessionId::generate();
     let record = stored(store.create(&id, &setting(pairs)).await.expect("create"));
     (id, record)
-}
-
-/// Applies `changes`, made by a request that loaded `loaded`, as the middleware hands them to
-/// the store: by the time they arrive, `loaded` may be stale. Today the loaded copy travels on
-/// the changes ([`Changes::made_against`]); where the contract carries it in a method of its own,
-/// this is the one place that calls it.
-async fn update_from<S: SessionStore>(
-    store: &S,
-    loaded: &Record,
-    changes: &Changes,
-) -> Result<Saved, StoreError> {
-    let against_loaded = changes.clone().made_against(loaded.clone());
-    store.update(&loaded.id(), &against_loaded).await
 }
 
 /// An id nobody created loads as nothing.
@@ -209,7 +194,8 @@ pub async fn a_stale_loaded_copy_never_loses_a_write<S: SessionStore>(store: S) 
             .expect("update"),
     );
     let merged = stored(
-        update_from(&store, &stale, &setting(&[("y", "2")]))
+        store
+            .update_from(&stale, &setting(&[("y", "2")]))
             .await
             .expect("update from a stale copy"),
     );
@@ -236,7 +222,8 @@ pub async fn a_clear_from_a_stale_copy_clears_the_latest_entries<S: SessionStore
     let mut clear = Changes::new(policy());
     clear.clear().set("y", "2");
     let cleared = stored(
-        update_from(&store, &stale, &clear)
+        store
+            .update_from(&stale, &clear)
             .await
             .expect("update from a stale copy"),
     );

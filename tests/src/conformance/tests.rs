@@ -36,48 +36,32 @@ impl Flawed {
         }
     }
 
-    /// Merges `changes` into `base` and writes the result over the stored copy.
+    /// Merges `changes` into `base` and writes the result over the stored copy. With
+    /// `leave_behind`, a clear spares the stored keys that `leave_behind` did not hold, as a
+    /// store that clears by removing the keys it knows of would.
     async fn write_over(
         &self,
         id: &SessionId,
         base: &Record,
         changes: &Changes,
+        leave_behind: Option<&Record>,
     ) -> Result<Saved, StoreError> {
         let merged = match changes.apply_to(*id, Some(base), SystemTime::now()) {
             Ok(merged) => merged,
             Err(too_large) => return Ok(Saved::TooLarge(too_large)),
         };
-        let mut whole = Changes::new(*changes.policy());
+        let mut whole = Changes::new(SessionPolicy::default());
         whole.clear().set_expiry(merged.expiry());
         for (key, json) in merged.entries() {
             whole.set(key, json);
         }
-        self.inner.update(id, &whole).await
-    }
-
-    /// Applies `changes` with its clear turned into removals of the keys `loaded` held.
-    async fn clear_loaded_keys(
-        &self,
-        id: &SessionId,
-        loaded: &Record,
-        changes: &Changes,
-    ) -> Result<Saved, StoreError> {
-        let mut native = Changes::new(*changes.policy());
-        if changes.clears_existing() {
-            for (key, _) in loaded.entries() {
-                native.remove(key);
+        if let Some(known) = leave_behind.filter(|_| changes.clears_existing()) {
+            let unknown = base.entries().filter(|(key, _)| known.get(key).is_none());
+            for (key, json) in unknown.filter(|(key, _)| merged.get(key).is_none()) {
+                whole.set(key, json);
             }
         }
-        for (key, json) in changes.writes() {
-            match json {
-                Some(json) => native.set(key, json),
-                None => native.remove(key),
-            };
-        }
-        if let Some(expiry) = changes.expiry() {
-            native.set_expiry(expiry);
-        }
-        self.inner.update(id, &native).await
+        self.inner.update(id, &whole).await
     }
 }
 
@@ -94,14 +78,21 @@ impl SessionStore for Flawed {
         let Some(latest) = self.inner.load(id).await? else {
             return Ok(Saved::Gone);
         };
-        let loaded = changes.base().unwrap_or(&latest);
+        self.update_from(&latest, changes).await
+    }
+
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        let id = loaded.id();
+        let Some(latest) = self.inner.load(&id).await? else {
+            return Ok(Saved::Gone);
+        };
         match self.flaw {
             Flaw::ReadsWaitsAndWritesOver => {
                 std::thread::sleep(Duration::from_millis(5));
-                self.write_over(id, &latest, changes).await
+                self.write_over(&id, &latest, changes, None).await
             }
-            Flaw::MergesIntoTheLoadedCopy => self.write_over(id, loaded, changes).await,
-            Flaw::ClearsTheLoadedKeys => self.clear_loaded_keys(id, loaded, changes).await,
+            Flaw::MergesIntoTheLoadedCopy => self.write_over(&id, loaded, changes, None).await,
+            Flaw::ClearsTheLoadedKeys => self.write_over(&id, &latest, changes, Some(loaded)).await,
         }
     }
 
