@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::cookie::{Key, SameSite};
 
-use crate::cookie::{CookieConfig, CookieContent, Keys};
+use crate::cookie::{CookieConfig, CookieContent, SecretRing};
 use crate::expiry::{Expiry, Lifetime, SessionPolicy};
 use crate::middleware::SessionMiddleware;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
@@ -13,7 +13,7 @@ use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
 /// Everything the middleware and the extractors share, fixed when the middleware is built.
 pub(crate) struct Config {
     pub(crate) store: Arc<dyn DynStore>,
-    pub(crate) keys: Keys,
+    pub(crate) keys: SecretRing,
     pub(crate) cookie: CookieConfig,
     pub(crate) lifetime: Lifetime,
 }
@@ -42,7 +42,7 @@ pub(crate) struct Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SessionMiddlewareBuilder<S> {
     store: S,
-    keys: Keys,
+    keys: SecretRing,
     cookie: CookieConfig,
     lifetime: Lifetime,
 }
@@ -51,7 +51,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     pub(crate) fn new(store: S, key: Key) -> Self {
         Self {
             store,
-            keys: Keys {
+            keys: SecretRing {
                 current: key.into(),
                 previous: Vec::new(),
             },

@@ -8,7 +8,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use super::{CookieConfig, CookieContent, LEGACY_TAG, TAG, TAG_ROOM, TagSpelling, percent};
+use super::seal::{LEGACY_TAG, TAG, TAG_ROOM, TagSpelling};
+use super::{CookieConfig, CookieContent, percent};
 use crate::id::SessionId;
 
 /// The bytes of an HMAC-SHA256 tag.
@@ -114,11 +115,11 @@ mod tests {
     use actix_web::cookie::Key;
 
     use super::*;
-    use crate::cookie::CookieKey;
+    use crate::cookie::secret::CookieSecret;
 
     fn sealed(config: &CookieConfig, key: &Key) -> String {
-        let key = CookieKey::from(key.clone());
-        config.seal(SessionId::generate(), &key).expect("sealed")
+        let secret = CookieSecret::from(key.clone());
+        config.seal(SessionId::generate(), &secret).expect("sealed")
     }
 
     fn configs() -> [CookieConfig; 2] {
@@ -158,8 +159,8 @@ mod tests {
     #[test]
     fn a_signed_value_whose_id_is_not_an_id_is_malformed() {
         let config = CookieConfig::default();
-        let key = CookieKey::from(Key::generate());
-        let value = config.sign("not-an-id-but-signed-all-the-same", &key.session);
+        let secret = CookieSecret::from(Key::generate());
+        let value = config.sign("not-an-id-but-signed-all-the-same", &secret.derived);
         assert_eq!(config.rejection(&value), Rejection::Malformed);
     }
 }

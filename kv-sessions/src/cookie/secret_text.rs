@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
-use crate::cookie::KEY_LEN;
+use super::secret::SECRET_LEN;
 
 /// What every message ends with: how to make a key that works.
 const MAKE_ONE: &str = "make one with `head -c 64 /dev/urandom | base64 -w0`";
@@ -160,7 +160,7 @@ fn from_var(name: &str, value: Result<String, VarError>) -> Result<Key, KeyError
 /// The key in `text`, which messages call `name`.
 fn decode(name: &str, text: &str) -> Result<Key, KeyError> {
     let bytes = decode_bytes(text).map_err(|mistake| mistake.named(name.to_owned()))?;
-    if bytes.len() < KEY_LEN {
+    if bytes.len() < SECRET_LEN {
         let (name, len) = (name.to_owned(), bytes.len());
         return Err(KeyError::TooShort { name, len });
     }
