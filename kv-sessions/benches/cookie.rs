@@ -2,18 +2,22 @@
 //!
 //! The middleware reads the cookie on every request, before any handler runs, so this cost is
 //! paid even by routes that never touch the session. The bench sends the same request through
-//! `SessionMiddleware` to a route that takes no session extractor, once without a cookie and
-//! once with a valid signed one. Such a route loads nothing and saves nothing either way, so the
-//! difference between the two is the cookie's verification and the id's parsing alone.
+//! `SessionMiddleware` to a route that takes no session extractor, once without a cookie, once
+//! with a valid signed one, and once with a hostile header: over 100 KB of `session=` pairs,
+//! each shaped like a signed cookie but sealed under another key, so that each would cost a MAC
+//! if it were looked at. Such a route loads nothing and saves nothing either way, so the
+//! differences are the cookie's reading, verification and the id's parsing alone.
 
 mod runner;
 mod serve;
 
 use actix_web::cookie::Key;
+use actix_web::http::header::COOKIE;
 use actix_web::test::{TestRequest, call_service, init_service};
 use actix_web::{App, HttpResponse, web};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use kv_sessions::{MokaStore, Session, SessionError, SessionMiddleware};
+use kv_sessions::test_util::CookieSealer;
+use kv_sessions::{CookieContent, MokaStore, Session, SessionError, SessionId, SessionMiddleware};
 
 use crate::runner::ActixRunner;
 use crate::serve::respond;
@@ -34,6 +38,17 @@ async fn user(session: Session) -> Result<HttpResponse, SessionError> {
     let user: Option<u64> = session.get("user")?;
     let mut response = user.map_or_else(HttpResponse::NotFound, |_| HttpResponse::Ok());
     Ok(response.finish())
+}
+
+/// How many `session=` pairs the hostile header carries: about 102 KB of them.
+const HOSTILE_PAIRS: usize = 1_200;
+
+/// A `Cookie` header of [`HOSTILE_PAIRS`] session cookies that look right but that no key of
+/// the middleware's opens.
+fn hostile_header() -> String {
+    let forger = CookieSealer::new(&Key::generate(), "session", CookieContent::Signed);
+    let pair = format!("session={}", forger.seal(SessionId::generate()));
+    vec![pair; HOSTILE_PAIRS].join("; ")
 }
 
 fn cookie(c: &mut Criterion) {
@@ -69,6 +84,18 @@ fn cookie(c: &mut Criterion) {
             || {
                 let request = TestRequest::get().uri("/page");
                 request.cookie(cookie.clone()).to_request()
+            },
+            |request| respond(&app, request),
+            BatchSize::SmallInput,
+        );
+    });
+    let hostile = hostile_header();
+    assert!(hostile.len() > 100_000, "{} bytes", hostile.len());
+    group.bench_function("hostile header", |b| {
+        b.to_async(&runner).iter_batched(
+            || {
+                let request = TestRequest::get().uri("/page");
+                request.insert_header((COOKIE, hostile.as_str())).to_request()
             },
             |request| respond(&app, request),
             BatchSize::SmallInput,
