@@ -95,7 +95,9 @@ fn cookie(c: &mut Criterion) {
         b.to_async(&runner).iter_batched(
             || {
                 let request = TestRequest::get().uri("/page");
-                request.insert_header((COOKIE, hostile.as_str())).to_request()
+                request
+                    .insert_header((COOKIE, hostile.as_str()))
+                    .to_request()
             },
             |request| respond(&app, request),
             BatchSize::SmallInput,

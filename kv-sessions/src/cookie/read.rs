@@ -3,9 +3,18 @@
 
 use actix_web::http::header::{COOKIE, HeaderMap};
 
+use super::seal::LONGEST_VALUE;
 use super::secret::{CookieSecret, SecretRing};
 use super::{CookieConfig, percent};
 use crate::id::SessionId;
+
+/// How many cookies named like ours are looked at, the first ones in the request. A browser
+/// sends more than one only when cookies of the name were set for several paths or domains, so
+/// a few are plenty; a client that sends a thousand gets no more work done than with these.
+const LOOKED_AT: usize = 4;
+
+/// The longest value that can be ours: a sealed value with every character percent-escaped.
+const LONGEST_ESCAPED: usize = 3 * LONGEST_VALUE;
 
 /// What a request's cookies say about its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +37,9 @@ impl CookieConfig {
     /// Finds the session id in the request's `Cookie` headers.
     ///
     /// Browsers may send several cookies of one name (set for different paths); the first one
-    /// that opens wins. Headers that are not UTF-8 and pairs without `=` are skipped. Where
-    /// cookies of ours came but none opened, the log is told why the last one did not.
+    /// that opens wins, and only the first [`LOOKED_AT`] are tried. Values that are not UTF-8
+    /// and pairs without `=` are skipped. Where cookies of ours came but none opened, the log is
+    /// told why the last one tried did not.
     pub(crate) fn read(&self, headers: &HeaderMap, ring: &SecretRing) -> Incoming {
         let mut refused = None;
         for value in self.values(headers) {
@@ -45,23 +55,36 @@ impl CookieConfig {
         Incoming::Rejected
     }
 
-    /// The values of every cookie named like ours.
+    /// The values of the first [`LOOKED_AT`] cookies named like ours, less those that are not
+    /// UTF-8, which cannot be ours.
+    ///
+    /// Headers are split into pairs as bytes, and only a value of ours is checked as text: a
+    /// byte that is not UTF-8 in another cookie does not hide ours, and a 100 KB header is not
+    /// read from end to end when our name comes first.
     fn values<'h>(&'h self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> + 'h {
         headers
             .get_all(COOKIE)
-            .filter_map(|header| header.to_str().ok())
-            .flat_map(|header| header.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(name, _)| *name == self.name)
-            .map(|(_, value)| value)
+            .flat_map(|header| pairs(header.as_bytes()))
+            .filter_map(|pair| split_once(pair.trim_ascii(), b'='))
+            .filter(|(name, _)| *name == self.name.as_bytes())
+            .take(LOOKED_AT)
+            .filter_map(|(_, value)| std::str::from_utf8(value).ok())
     }
 
     /// What one value of our cookie says: the id that the first secret to open it finds, or
     /// [`Incoming::Rejected`]. Percent-escapes are decoded first, since some clients add them.
+    /// A value that cannot be ours, by its length or its shape, is rejected before any secret
+    /// is tried on it.
     pub(crate) fn open(&self, value: &str, ring: &SecretRing) -> Incoming {
+        if value.len() > LONGEST_ESCAPED {
+            return Incoming::Rejected;
+        }
         let Some(value) = percent::decode(value) else {
             return Incoming::Rejected;
         };
+        if !self.looks_sealed(&value) {
+            return Incoming::Rejected;
+        }
         ring.all()
             .enumerate()
             .find_map(|(index, secret)| self.open_with(&value, secret, index == 0))
@@ -80,6 +103,27 @@ impl CookieConfig {
     }
 }
 
+/// The `;`-separated pairs of a `Cookie` header, as `split(';')` gives them, found with
+/// `memchr`, which reads a word at a time where a split tests every byte.
+fn pairs(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(header);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let Some(at) = memchr::memchr(b';', text) else {
+            rest = None;
+            return Some(text);
+        };
+        rest = text.get(at + 1..);
+        text.get(..at)
+    })
+}
+
+/// `bytes` before and after the first `separator`.
+fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let at = memchr::memchr(separator, bytes)?;
+    Some((bytes.get(..at)?, bytes.get(at + 1..)?))
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::cookie::{Cookie, Key};
@@ -87,6 +131,7 @@ mod tests {
 
     use super::*;
     use crate::cookie::CookieContent;
+    use crate::cookie::seal::mac_count;
     use crate::cookie::seal::tests::legacy_value;
 
     fn headers(cookie_headers: &[&[u8]]) -> HeaderMap {
@@ -228,5 +273,117 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A ring of the current secret and three previous ones, none of them `key`'s.
+    fn ring_of_four() -> SecretRing {
+        SecretRing {
+            current: Key::generate().into(),
+            previous: (0..3).map(|_| Key::generate().into()).collect(),
+        }
+    }
+
+    /// A `Cookie` header of `count` session cookies, each with `value`.
+    fn repeated(value: &str, count: usize) -> String {
+        vec![format!("session={value}"); count].join("; ")
+    }
+
+    #[test]
+    fn only_the_first_cookies_of_our_name_are_tried() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let forged = sealed_value(&config, id, &Key::generate());
+        let value = sealed_value(&config, id, &key);
+        let tried = format!("{}; session={value}", repeated(&forged, LOOKED_AT - 1));
+        let past = format!("{}; session={value}", repeated(&forged, LOOKED_AT));
+        assert_eq!(
+            config.read(&headers(&[tried.as_bytes()]), &ring(&key)),
+            valid(id)
+        );
+        assert_eq!(
+            config.read(&headers(&[past.as_bytes()]), &ring(&key)),
+            Incoming::Rejected
+        );
+    }
+
+    #[test]
+    fn a_thousand_forged_cookies_cost_no_more_macs_than_the_first_few() {
+        let ring = ring_of_four();
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = CookieConfig {
+                content,
+                accept_legacy: true,
+                ..CookieConfig::default()
+            };
+            let forged = sealed_value(&config, SessionId::generate(), &Key::generate());
+            let header = repeated(&forged, 1_000);
+            mac_count::take();
+            assert_eq!(
+                config.read(&headers(&[header.as_bytes()]), &ring),
+                Incoming::Rejected
+            );
+            let formats = 2;
+            let bound = LOOKED_AT * ring.all().count() * formats;
+            let macs = mac_count::take();
+            assert!(0 < macs && macs <= bound, "{content:?}: {macs} MACs");
+        }
+    }
+
+    #[test]
+    fn values_that_cannot_be_ours_cost_no_mac() {
+        let ring = ring_of_four();
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = CookieConfig {
+                content,
+                accept_legacy: true,
+                ..CookieConfig::default()
+            };
+            let sealed = sealed_value(&config, SessionId::generate(), &Key::generate());
+            let not_ours = [
+                format!("{sealed}A"),
+                sealed[1..].to_owned(),
+                sealed.replacen(|c: char| c.is_ascii_alphanumeric(), "!", 1),
+                "A".repeat(1_000),
+                "%41".repeat(100),
+            ];
+            for value in not_ours {
+                let header = repeated(&value, 1_000);
+                mac_count::take();
+                assert_eq!(
+                    config.read(&headers(&[header.as_bytes()]), &ring),
+                    Incoming::Rejected
+                );
+                assert_eq!(mac_count::take(), 0, "{content:?}: {value:.20}");
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_are_what_splitting_at_each_semicolon_gives() {
+        for header in ["", ";", "a=b", "a=b; c=d;", ";;x; y=1 ;"] {
+            let ours: Vec<&[u8]> = pairs(header.as_bytes()).collect();
+            let split: Vec<&[u8]> = header.split(';').map(str::as_bytes).collect();
+            assert_eq!(ours, split, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn a_byte_that_is_not_utf_8_skips_only_the_value_it_is_in() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let value = sealed_value(&config, id, &key);
+        let mut header = b"other=\xff; session=\xfe; ".to_vec();
+        header.extend_from_slice(format!("session={value}").as_bytes());
+        assert_eq!(config.read(&headers(&[&header]), &ring(&key)), valid(id));
+        assert_eq!(
+            config.read(&headers(&[b"session=\xfe"]), &ring(&key)),
+            Incoming::Absent
+        );
     }
 }

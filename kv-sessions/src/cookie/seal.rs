@@ -5,6 +5,10 @@
 //! HMAC state is prepared once per secret, and nothing is allocated to check a cookie. A private
 //! value is the id sealed with AES-256-GCM by actix-web's private jar, which authenticates the
 //! cookie name too. Both are spelled in URL-safe base64 without padding.
+//!
+//! Before any cryptography, a value's shape is checked: its length, its alphabet, and for a
+//! signed value its id. Only a value that could have been sealed here costs a MAC, so a client
+//! that sends garbage costs no more than one that sends nothing.
 
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use base64::Engine;
@@ -50,7 +54,24 @@ pub(super) const LEGACY_TAG: TagSpelling = TagSpelling {
 
 /// Room for base64's estimate of a tag's decoded length, which counts whole groups of four
 /// characters: 33 bytes for either spelling, of which a valid tag fills 32.
-pub(super) const TAG_ROOM: usize = 33;
+const TAG_ROOM: usize = 33;
+
+/// The bytes of an HMAC-SHA256 tag.
+const SIGNATURE_LEN: usize = 32;
+
+/// The characters of a session id's text form, which a signed value ends with.
+const ID_LEN: usize = 32;
+
+/// The bytes of a sealed private cookie: a 12-byte nonce, the id's 32 characters and a 16-byte
+/// tag.
+const PRIVATE_SEALED_LEN: usize = 12 + ID_LEN + 16;
+
+/// The characters of a private value: [`PRIVATE_SEALED_LEN`] bytes in base64, which needs no
+/// padding for them in either spelling.
+const PRIVATE_VALUE_LEN: usize = PRIVATE_SEALED_LEN / 3 * 4;
+
+/// The longest value sealed in any spelling this middleware accepts: a private one.
+pub(super) const LONGEST_VALUE: usize = PRIVATE_VALUE_LEN;
 
 impl CookieConfig {
     /// The value of the cookie that carries `id`, sealed with `secret`.
@@ -93,8 +114,25 @@ impl CookieConfig {
         }
     }
 
+    /// Whether `value` has the shape of a value sealed in a spelling this middleware accepts.
+    /// Only such a value can open, and checking costs no cryptography.
+    pub(super) fn looks_sealed(&self, value: &str) -> bool {
+        let legacy = self.accept_legacy;
+        match self.content {
+            CookieContent::Signed => {
+                looks_signed(value, &TAG) || (legacy && looks_signed(value, &LEGACY_TAG))
+            }
+            CookieContent::Private => {
+                looks_encrypted(value, &URL_SAFE_NO_PAD)
+                    || (legacy && looks_encrypted(value, &STANDARD))
+            }
+        }
+    }
+
     /// Opens `sealed` as actix-web's private jar spells it, in standard base64.
     fn decrypt(&self, sealed: &str, jar_key: &Key) -> Option<SessionId> {
+        #[cfg(test)]
+        mac_count::add();
         let cookie = Cookie::new(self.name.clone(), sealed.to_owned());
         let opened = CookieJar::new().private(jar_key).decrypt(cookie)?;
         opened.value().parse().ok()
@@ -114,14 +152,17 @@ impl CookieConfig {
         secret: &PreparedSecret,
         spelling: &TagSpelling,
     ) -> Option<SessionId> {
-        let (tag, id) = value.split_at_checked(spelling.len)?;
+        let (tag, text) = value.split_at_checked(spelling.len)?;
+        let id = text.parse().ok()?;
         let mut digest = [0; TAG_ROOM];
         let len = spelling.engine.decode_slice(tag, &mut digest).ok()?;
+        #[cfg(test)]
+        mac_count::add();
         secret
-            .tag(&self.name, id)
+            .tag(&self.name, text)
             .verify_slice(digest.get(..len)?)
             .ok()?;
-        id.parse().ok()
+        Some(id)
     }
 
     /// A signed value: the tag over `<name>=<text>`, then `text`.
@@ -134,12 +175,52 @@ impl CookieConfig {
     }
 }
 
+/// Whether `value` is a tag of a signature's length in `spelling`, then an id.
+fn looks_signed(value: &str, spelling: &TagSpelling) -> bool {
+    if value.len() != spelling.len + ID_LEN {
+        return false;
+    }
+    let Some((tag, id)) = value.split_at_checked(spelling.len) else {
+        return false;
+    };
+    let mut digest = [0; TAG_ROOM];
+    let tag_len = spelling.engine.decode_slice(tag, &mut digest);
+    tag_len == Ok(SIGNATURE_LEN) && id.parse::<SessionId>().is_ok()
+}
+
+/// Whether `value` is base64 in `engine`'s spelling of as many bytes as a sealed id.
+fn looks_encrypted(value: &str, engine: &impl Engine) -> bool {
+    let mut sealed = [0; PRIVATE_SEALED_LEN];
+    value.len() == PRIVATE_VALUE_LEN
+        && engine.decode_slice(value, &mut sealed) == Ok(PRIVATE_SEALED_LEN)
+}
+
 /// `value` decoded from one base64 alphabet and encoded in another. actix-web's private jar
 /// speaks standard base64, whose `/` and `=` some clients escape; the cookie carries the same
 /// bytes in URL-safe base64 without padding, which no client escapes.
 fn transcode(value: &str, from: &impl Engine, to: &impl Engine) -> Option<String> {
     let bytes = from.decode(value).ok()?;
     Some(to.encode(bytes))
+}
+
+/// How many MACs this thread has checked, counting an AES-GCM decryption as one: the measure of
+/// the work a request's cookies cost, which timing would give only noisily.
+#[cfg(test)]
+pub(super) mod mac_count {
+    use std::cell::Cell;
+
+    thread_local! {
+        static CHECKED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(in crate::cookie) fn add() {
+        CHECKED.with(|checked| checked.set(checked.get() + 1));
+    }
+
+    /// The count since the last call on this thread.
+    pub(in crate::cookie) fn take() -> usize {
+        CHECKED.with(|checked| checked.replace(0))
+    }
 }
 
 #[cfg(test)]
