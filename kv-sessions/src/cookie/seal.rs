@@ -8,7 +8,7 @@
 //!
 //! Before any cryptography, a value's shape is checked: its length, its alphabet, and for a
 //! signed value its id. Only a value that could have been sealed here costs a MAC, so a client
-//! that sends garbage costs no more than one that sends nothing.
+//! that sends garbage costs little more than one that sends nothing.
 
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use base64::Engine;
@@ -72,6 +72,9 @@ const PRIVATE_VALUE_LEN: usize = PRIVATE_SEALED_LEN / 3 * 4;
 
 /// The longest value sealed in any spelling this middleware accepts: a private one.
 pub(super) const LONGEST_VALUE: usize = PRIVATE_VALUE_LEN;
+
+const _: () =
+    assert!(TAG.len + ID_LEN <= LONGEST_VALUE && LEGACY_TAG.len + ID_LEN <= LONGEST_VALUE);
 
 impl CookieConfig {
     /// The value of the cookie that carries `id`, sealed with `secret`.
