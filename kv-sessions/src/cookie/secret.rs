@@ -7,6 +7,8 @@
 //! a secret of their own, session cookies share nothing with the app's cookies.
 
 use actix_web::cookie::Key;
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::generic_array::GenericArray;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -42,19 +44,29 @@ impl From<Key> for CookieSecret {
     }
 }
 
-/// A secret with the HMAC state for its signing half prepared once: a tag then costs two SHA-256
-/// blocks rather than four.
+/// A secret with the HMAC state for its signing half and the AES-256-GCM cipher for its
+/// encryption half prepared once: a tag then costs two SHA-256 blocks rather than four, and
+/// opening a private cookie expands no AES key.
 #[derive(Clone)]
 pub(super) struct PreparedSecret {
-    /// The secret in the type actix-web's private jar takes, which encrypts with its second half.
+    /// The secret in the type actix-web's private jar takes, which seals private cookies with
+    /// its encryption half.
     pub(super) jar_key: Key,
     mac: Hmac<Sha256>,
+    /// The cipher that opens what the private jar sealed under [`jar_key`](Self::jar_key).
+    pub(super) cipher: Aes256Gcm,
 }
 
 impl From<Key> for PreparedSecret {
     fn from(jar_key: Key) -> Self {
         let mac = keyed_mac(jar_key.signing());
-        Self { jar_key, mac }
+        // An encryption half is always 32 bytes, an AES-256 key.
+        let cipher = Aes256Gcm::new(GenericArray::from_slice(jar_key.encryption()));
+        Self {
+            jar_key,
+            mac,
+            cipher,
+        }
     }
 }
 
