@@ -68,6 +68,10 @@ fn a_bad_key_is_refused_with_a_clear_message() {
             "not base64!",
             "SESSION_KEY is neither hex nor base64 (found '!' at position 11)",
         ),
+        (
+            &"00".repeat(64),
+            "SESSION_KEY repeats one 1-byte pattern, so anyone can guess it",
+        ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_basic"))
             .env("PORT", "0")

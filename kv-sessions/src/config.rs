@@ -7,7 +7,7 @@ use actix_web::cookie::{Key, SameSite};
 
 use crate::changes::SessionPolicy;
 use crate::commit::Lifetime;
-use crate::cookie::{CookieConfig, CookieContent, Keys};
+use crate::cookie::{CookieConfig, CookieContent, SecretRing};
 use crate::expiry::Expiry;
 use crate::middleware::SessionMiddleware;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
@@ -15,7 +15,7 @@ use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
 /// Everything the middleware and the extractors share, fixed when the middleware is built.
 pub(crate) struct Config {
     pub(crate) store: Arc<dyn DynStore>,
-    pub(crate) keys: Keys,
+    pub(crate) keys: SecretRing,
     pub(crate) cookie: CookieConfig,
     pub(crate) lifetime: Lifetime,
 }
@@ -44,7 +44,7 @@ pub(crate) struct Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct SessionMiddlewareBuilder<S> {
     store: S,
-    keys: Keys,
+    keys: SecretRing,
     cookie: CookieConfig,
     lifetime: Lifetime,
 }
@@ -58,7 +58,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     pub(crate) fn new(store: S, key: Key) -> Self {
         Self {
             store,
-            keys: Keys {
+            keys: SecretRing {
                 current: key.into(),
                 previous: Vec::new(),
             },

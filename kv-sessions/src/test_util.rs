@@ -10,7 +10,7 @@ use std::fmt;
 
 use actix_web::cookie::Key;
 
-use crate::cookie::{CookieConfig, CookieContent, Incoming, Keys};
+use crate::cookie::{CookieConfig, CookieContent, Incoming, SecretRing};
 use crate::id::SessionId;
 
 /// Seals ids into session cookie values, and opens them, exactly as a middleware built with the
@@ -32,7 +32,7 @@ use crate::id::SessionId;
 #[derive(Clone)]
 pub struct CookieSealer {
     cookie: CookieConfig,
-    keys: Keys,
+    keys: SecretRing,
 }
 
 impl CookieSealer {
@@ -44,10 +44,7 @@ impl CookieSealer {
             content,
             ..CookieConfig::default()
         };
-        let keys = Keys {
-            current: key.clone().into(),
-            previous: Vec::new(),
-        };
+        let keys = SecretRing::from(key.clone());
         Self { cookie, keys }
     }
 

@@ -5,18 +5,7 @@
 //! that looks right but that no key vouches for: the key changed, at a restart or between the
 //! workers or instances of an app. No line carries the cookie's value or the id in it.
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-
-use super::{CookieConfig, CookieContent, LEGACY_TAG, TAG, TAG_ROOM, TagSpelling, percent};
-use crate::id::SessionId;
-
-/// The bytes of an HMAC-SHA256 tag.
-const SIGNATURE_LEN: usize = 32;
-
-/// The bytes of a sealed private cookie: a 12-byte nonce, the id's 32 characters and a 16-byte
-/// tag.
-const PRIVATE_SEALED_LEN: usize = 12 + 32 + 16;
+use super::{CookieConfig, percent};
 
 /// Why a cookie named like ours opened no session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,37 +65,6 @@ impl CookieConfig {
             Rejection::Malformed
         }
     }
-
-    /// Whether `value` has the shape of a value sealed in a spelling this middleware accepts.
-    fn looks_sealed(&self, value: &str) -> bool {
-        let legacy = self.accept_legacy;
-        match self.content {
-            CookieContent::Signed => {
-                looks_signed(value, &TAG) || (legacy && looks_signed(value, &LEGACY_TAG))
-            }
-            CookieContent::Private => {
-                looks_encrypted(value, &URL_SAFE_NO_PAD)
-                    || (legacy && looks_encrypted(value, &STANDARD))
-            }
-        }
-    }
-}
-
-/// Whether `value` is a tag of a signature's length in `spelling`, then an id.
-fn looks_signed(value: &str, spelling: &TagSpelling) -> bool {
-    let Some((tag, id)) = value.split_at_checked(spelling.len) else {
-        return false;
-    };
-    let mut digest = [0; TAG_ROOM];
-    let tag_len = spelling.engine.decode_slice(tag, &mut digest);
-    tag_len == Ok(SIGNATURE_LEN) && id.parse::<SessionId>().is_ok()
-}
-
-/// Whether `value` is base64 in `engine`'s spelling of as many bytes as a sealed id.
-fn looks_encrypted(value: &str, engine: &impl Engine) -> bool {
-    engine
-        .decode(value)
-        .is_ok_and(|sealed| sealed.len() == PRIVATE_SEALED_LEN)
 }
 
 #[cfg(test)]
@@ -114,11 +72,13 @@ mod tests {
     use actix_web::cookie::Key;
 
     use super::*;
-    use crate::cookie::CookieKey;
+    use crate::cookie::CookieContent;
+    use crate::cookie::secret::CookieSecret;
+    use crate::id::SessionId;
 
     fn sealed(config: &CookieConfig, key: &Key) -> String {
-        let key = CookieKey::from(key.clone());
-        config.seal(SessionId::generate(), &key).expect("sealed")
+        let secret = CookieSecret::from(key.clone());
+        config.seal(SessionId::generate(), &secret).expect("sealed")
     }
 
     fn configs() -> [CookieConfig; 2] {
@@ -158,8 +118,8 @@ mod tests {
     #[test]
     fn a_signed_value_whose_id_is_not_an_id_is_malformed() {
         let config = CookieConfig::default();
-        let key = CookieKey::from(Key::generate());
-        let value = config.sign("not-an-id-but-signed-all-the-same", &key.session);
+        let secret = CookieSecret::from(Key::generate());
+        let value = config.sign("not-an-id-but-signed-all-the-same", &secret.derived);
         assert_eq!(config.rejection(&value), Rejection::Malformed);
     }
 }

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
-use crate::cookie::KEY_LEN;
+use super::secret::SECRET_LEN;
 
 /// What every message ends with: how to make a key that works.
 const MAKE_ONE: &str = "make one with `head -c 64 /dev/urandom | base64 -w0`";
@@ -92,7 +92,24 @@ pub enum KeyError {
         /// The number of bytes it decodes to.
         len: usize,
     },
+    /// The key's first 64 bytes, the ones that are used, repeat one short pattern (one byte
+    /// over and over, at the simplest): a placeholder anyone can guess, not a secret.
+    #[error(
+        "{name} repeats one {pattern_len}-byte pattern, so anyone can guess it; a session key \
+         must be random: {MAKE_ONE}"
+    )]
+    Repetitive {
+        /// The variable's name, or "the key".
+        name: String,
+        /// The length of the shortest pattern that the key's first 64 bytes repeat.
+        pattern_len: usize,
+    },
 }
+
+/// The longest pattern a key is refused for repeating. A key that repeats a pattern of 16 bytes
+/// or fewer was typed or copied, not drawn at random: 64 random bytes repeat no pattern shorter
+/// than themselves, but for odds too small to count.
+const LONGEST_REPEATED_PATTERN: usize = 16;
 
 /// Reads the cookie [`Key`] from the environment variable `name`; see [`decode_key`] for the
 /// accepted text.
@@ -128,13 +145,25 @@ pub fn key_from_env(name: &str) -> Result<Key, KeyError> {
 /// - Base64: the standard or the URL-safe alphabet, padded or not.
 ///
 /// Whitespace anywhere is ignored, so a key wrapped over several lines reads as one. Text made
-/// only of hex digits is read as hex. A key may be longer than 64 bytes; only its first 64 are
-/// used.
+/// only of hex digits is read as hex.
+///
+/// A key may be longer than 64 bytes, but only its first 64 are used, as actix-web's [`Key`]
+/// uses them: those must be the random ones. A key whose first 64 bytes repeat a pattern of 16
+/// bytes or fewer (the same byte throughout, at the simplest) is refused.
 ///
 /// ```
 /// use kv_sessions::decode_key;
 ///
-/// assert!(decode_key(&"ab".repeat(64)).is_ok());
+/// let random = "0d8d7c2a5e1f4b9a3c6e0f7d2b8a4c1e9f3d5b7a0c2e4f6a8b1d3e5f7a9c0b2d\
+///               4e6f8a1c3e5b7d9f0a2c4e6b8d1f3a5c7e9b0d2f4a6c8e1b3d5f7a9c2e4b6d8f";
+/// assert!(decode_key(random).is_ok());
+/// assert_eq!(
+///     decode_key(&"ab".repeat(64)).err().map(|error| error.to_string()).as_deref(),
+///     Some(
+///         "the key repeats one 1-byte pattern, so anyone can guess it; a session key must be \
+///          random: make one with `head -c 64 /dev/urandom | base64 -w0`"
+///     )
+/// );
 /// assert_eq!(
 ///     decode_key("c2hvcnQ=").err().map(|error| error.to_string()).as_deref(),
 ///     Some(
@@ -160,11 +189,25 @@ fn from_var(name: &str, value: Result<String, VarError>) -> Result<Key, KeyError
 /// The key in `text`, which messages call `name`.
 fn decode(name: &str, text: &str) -> Result<Key, KeyError> {
     let bytes = decode_bytes(text).map_err(|mistake| mistake.named(name.to_owned()))?;
-    if bytes.len() < KEY_LEN {
+    if bytes.len() < SECRET_LEN {
         let (name, len) = (name.to_owned(), bytes.len());
         return Err(KeyError::TooShort { name, len });
     }
-    Ok(Key::from(&bytes[..]))
+    let used = &bytes[..SECRET_LEN];
+    if let Some(pattern_len) = repeated_pattern(used) {
+        let name = name.to_owned();
+        return Err(KeyError::Repetitive { name, pattern_len });
+    }
+    Ok(Key::from(used))
+}
+
+/// The length of the shortest pattern of at most [`LONGEST_REPEATED_PATTERN`] bytes that
+/// `bytes` repeat from end to end, if there is one.
+fn repeated_pattern(bytes: &[u8]) -> Option<usize> {
+    (1..=LONGEST_REPEATED_PATTERN).find(|&len| {
+        let pattern = &bytes[..len];
+        bytes.chunks(len).all(|chunk| pattern.starts_with(chunk))
+    })
 }
 
 /// The bytes `text` spells: as hex where it holds only hex digits, else as base64.
@@ -336,6 +379,46 @@ mod tests {
         let mut long = material();
         long.extend([1, 2, 3]);
         let key = decode_key(&STANDARD.encode(&long)).expect("long");
+        assert_eq!(key.master(), material());
+    }
+
+    #[test]
+    fn a_key_of_one_byte_over_and_over_is_refused() {
+        assert_eq!(
+            message(decode_key(&STANDARD.encode([0; 64]))),
+            "the key repeats one 1-byte pattern, so anyone can guess it; a session key must be \
+             random: make one with `head -c 64 /dev/urandom | base64 -w0`"
+        );
+    }
+
+    #[test]
+    fn a_key_that_repeats_a_pattern_of_up_to_16_bytes_is_refused() {
+        for pattern_len in [2, 3, 8, 16] {
+            let pattern = &material()[..pattern_len];
+            let key: Vec<u8> = pattern.iter().copied().cycle().take(64).collect();
+            assert_eq!(
+                error(decode_key(&STANDARD.encode(&key))),
+                KeyError::Repetitive {
+                    name: "the key".to_owned(),
+                    pattern_len,
+                }
+            );
+        }
+        let longer: Vec<u8> = material()[..17].iter().copied().cycle().take(64).collect();
+        assert!(decode_key(&STANDARD.encode(longer)).is_ok());
+    }
+
+    #[test]
+    fn only_the_first_64_bytes_are_checked_since_only_they_are_used() {
+        let mut weak_then_random = vec![0; 64];
+        weak_then_random.extend(material());
+        assert!(matches!(
+            decode_key(&STANDARD.encode(&weak_then_random)),
+            Err(KeyError::Repetitive { pattern_len: 1, .. })
+        ));
+        let mut random_then_weak = material();
+        random_then_weak.extend([0; 64]);
+        let key = decode_key(&STANDARD.encode(&random_then_weak)).expect("random first");
         assert_eq!(key.master(), material());
     }
 
