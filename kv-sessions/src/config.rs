@@ -81,7 +81,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// The session cookie's name. Defaults to `session`.
     ///
     /// A name starting with `__Host-` makes browsers insist on `Secure`, `Path=/` and no
-    /// `Domain`; keep those settings when you use one.
+    /// `Domain`, which stops a sibling subdomain from setting a session cookie for this host
+    /// (cookie tossing); `__Secure-` insists on `Secure`. The defaults satisfy both, and
+    /// [`build`](Self::build) refuses a prefixed name with settings that break its rules, which
+    /// browsers would otherwise refuse silently, cookie by cookie.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie.name = name.into();
         self
@@ -219,10 +222,15 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// `HttpServer::new`. That closure runs once per worker, so each worker would get a cache
     /// (and often a key) of its own: a logout on one worker would leave the others serving the
     /// session from their caches. The panic stops the server from starting, and its message says
-    /// how to fix the app.
+    /// how to fix the app. Also where the cookie name's `__Host-` or `__Secure-` prefix asks for
+    /// settings the builder was told to drop (see [`cookie_name`](Self::cookie_name)): browsers
+    /// would refuse every session cookie.
     pub fn build(self) -> SessionMiddleware {
         if let Some(worker) = actix_worker_thread() {
             panic!("{}", per_worker_message(&worker));
+        }
+        if let Some(broken) = self.cookie.broken_prefix_rule() {
+            panic!("kv_sessions::SessionMiddleware: {broken}");
         }
         SessionMiddleware::from_config(Config {
             store: Arc::new(self.store),
@@ -289,6 +297,52 @@ mod tests {
             );
             assert!(message.contains("key_from_env"), "{message}");
         }
+    }
+
+    fn build_with(
+        configure: impl FnOnce(
+            SessionMiddlewareBuilder<MokaStore>,
+        ) -> SessionMiddlewareBuilder<MokaStore>
+        + Send
+        + 'static,
+    ) -> Result<SessionMiddleware, String> {
+        let thread = std::thread::spawn(|| {
+            configure(SessionMiddleware::builder(
+                MokaStore::new(10),
+                Key::generate(),
+            ))
+            .build()
+        });
+        thread
+            .join()
+            .map_err(|panic| panic.downcast_ref::<String>().cloned().unwrap_or_default())
+    }
+
+    #[test]
+    fn a_host_prefixed_name_with_a_domain_a_path_or_no_secure_is_refused() {
+        let host = |builder: SessionMiddlewareBuilder<MokaStore>| builder.cookie_name("__Host-id");
+        assert!(build_with(host).is_ok(), "the defaults fit the prefix");
+        let domain = build_with(move |b| host(b).cookie_domain(Some("example.com".into())));
+        assert!(
+            domain
+                .expect_err("refused")
+                .contains("`__Host-id` needs no `Domain`")
+        );
+        let path = build_with(move |b| host(b).cookie_path("/app"));
+        assert!(
+            path.expect_err("refused")
+                .contains("needs `Path=/`, not `/app`")
+        );
+        let plain = build_with(move |b| host(b).cookie_secure(false));
+        assert!(plain.expect_err("refused").contains("needs `Secure`"));
+        let secure_prefix = build_with(|b| b.cookie_name("__Secure-id").cookie_secure(false));
+        assert!(
+            secure_prefix
+                .expect_err("refused")
+                .contains("`__Secure-id` needs `Secure`")
+        );
+        let lowercase = build_with(|b| b.cookie_name("__host-id").cookie_path("/app"));
+        assert!(lowercase.is_err(), "browsers match prefixes in any case");
     }
 
     #[test]

@@ -146,8 +146,11 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let incoming = self.config.cookie.read(req.headers(), &self.config.keys);
-        let session = Rc::new(RequestSession::new(Arc::clone(&self.config), incoming));
+        let cookies = self
+            .config
+            .cookie
+            .read_all(req.headers(), &self.config.keys);
+        let session = Rc::new(RequestSession::new(Arc::clone(&self.config), cookies));
         req.extensions_mut().insert(Rc::clone(&session));
         let response = self.service.call(req);
         Box::pin(async move {

@@ -1,6 +1,6 @@
 //! The session of one request, and the untyped [`Session`] handle to it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::changes::{Changes, SessionPolicy};
 use crate::commit::{self, CookieUpdate};
 use crate::config::Config;
-use crate::cookie::{Incoming, Rejection};
+use crate::cookie::{Cookies, Fallbacks, Incoming, Rejection};
 use crate::error::UnreadableValue;
 use crate::error::{Chain, SessionError, StoreError};
 use crate::expiry::Expiry;
@@ -212,7 +212,10 @@ impl Session {
 /// The session state of one request, shared by the middleware and every extractor of it.
 pub(crate) struct RequestSession {
     config: Arc<Config>,
-    incoming: Incoming,
+    /// The request's cookie; once the session is loaded, the one whose session was found.
+    incoming: Cell<Incoming>,
+    /// Further cookies of ours, tried where the first names no live session.
+    fallbacks: Fallbacks,
     loaded: tokio::sync::OnceCell<()>,
     state: RefCell<State>,
 }
@@ -283,11 +286,12 @@ impl State {
 }
 
 impl RequestSession {
-    pub(crate) fn new(config: Arc<Config>, incoming: Incoming) -> Self {
+    pub(crate) fn new(config: Arc<Config>, cookies: Cookies) -> Self {
         let policy = config.lifetime.policy;
         Self {
             config,
-            incoming,
+            incoming: Cell::new(cookies.incoming),
+            fallbacks: cookies.fallbacks,
             loaded: tokio::sync::OnceCell::new(),
             state: RefCell::new(State::new(None, policy)),
         }
@@ -302,15 +306,32 @@ impl RequestSession {
     async fn load(&self) -> Result<(), SessionError> {
         self.loaded
             .get_or_try_init(|| async {
-                let stored = match self.incoming {
+                let stored = match self.incoming.get() {
                     Incoming::Valid { id, .. } => self.load_live(id).await?,
                     Incoming::Absent | Incoming::Rejected => None,
+                };
+                let stored = match stored {
+                    None => self.load_fallback().await?,
+                    stored => stored,
                 };
                 *self.state.borrow_mut() = State::new(stored, self.config.lifetime.policy);
                 Ok::<(), SessionError>(())
             })
             .await
             .map(drop)
+    }
+
+    /// The session of the first fallback cookie whose session is live, which then counts as the
+    /// request's cookie: a cookie planted for a dead or made-up session, sent first, does not
+    /// push out a signed-in one.
+    async fn load_fallback(&self) -> Result<Option<Record>, SessionError> {
+        for &(id, current_key) in self.fallbacks.iter().flatten() {
+            if let Some(record) = self.load_record(id).await? {
+                self.incoming.set(Incoming::Valid { id, current_key });
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
     }
 
     /// Loads the session the cookie names; where the store holds none, the log is told that the
@@ -348,7 +369,7 @@ impl RequestSession {
             .get()
             .map(|()| self.state.replace(State::new(None, policy)));
         let request = commit::Request {
-            incoming: self.incoming,
+            incoming: self.incoming.get(),
             state,
             server_error,
             now: SystemTime::now(),

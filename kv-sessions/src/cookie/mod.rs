@@ -45,7 +45,7 @@ mod secret;
 mod secret_text;
 mod set_cookie;
 
-pub(crate) use self::read::Incoming;
+pub(crate) use self::read::{Cookies, Fallbacks, Incoming};
 pub(crate) use self::rejection::Rejection;
 pub use self::seal::CookieContent;
 pub(crate) use self::secret::SecretRing;

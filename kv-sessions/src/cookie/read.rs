@@ -16,6 +16,28 @@ const LOOKED_AT: usize = 4;
 /// The longest value that can be ours: a sealed value with every character percent-escaped.
 const LONGEST_ESCAPED: usize = 3 * LONGEST_VALUE;
 
+/// The ids of cookies of ours that opened after the first, in the order they came.
+pub(crate) type Fallbacks = [Option<(SessionId, bool)>; LOOKED_AT - 1];
+
+/// What a request's cookies of our name say: the first's verdict, and the ids of the others that
+/// opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cookies {
+    pub(crate) incoming: Incoming,
+    pub(crate) fallbacks: Fallbacks,
+}
+
+impl Cookies {
+    /// Notes a cookie that opened: the request's own if it is the first, else a fallback.
+    fn found(&mut self, id: SessionId, current_key: bool) {
+        if !matches!(self.incoming, Incoming::Valid { .. }) {
+            self.incoming = Incoming::Valid { id, current_key };
+        } else if let Some(free) = self.fallbacks.iter_mut().find(|slot| slot.is_none()) {
+            *free = Some((id, current_key));
+        }
+    }
+}
+
 /// What a request's cookies say about its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Incoming {
@@ -34,25 +56,38 @@ pub(crate) enum Incoming {
 }
 
 impl CookieConfig {
-    /// Finds the session id in the request's `Cookie` headers.
-    ///
-    /// Browsers may send several cookies of one name (set for different paths); the first one
-    /// that opens wins, and only the first [`LOOKED_AT`] are tried. Values that are not UTF-8
-    /// and pairs without `=` are skipped. Where cookies of ours came but none opened, the log is
-    /// told why the last one tried did not.
+    /// Finds the session id in the request's `Cookie` headers: the first that opens.
+    #[cfg(test)]
     pub(crate) fn read(&self, headers: &HeaderMap, ring: &SecretRing) -> Incoming {
+        self.read_all(headers, ring).incoming
+    }
+
+    /// Finds the session ids in the request's `Cookie` headers.
+    ///
+    /// Browsers may send several cookies of one name (set for different paths, or planted by a
+    /// sibling subdomain); the first one that opens is the request's, and those that open after
+    /// it are its fallbacks, tried in order where its session is not live. Only the first
+    /// [`LOOKED_AT`] are looked at. Values that are not UTF-8 and pairs without `=` are skipped.
+    /// Where cookies of ours came but none opened, the log is told why the last one tried did
+    /// not.
+    pub(crate) fn read_all(&self, headers: &HeaderMap, ring: &SecretRing) -> Cookies {
+        let mut cookies = Cookies {
+            incoming: Incoming::Absent,
+            fallbacks: Fallbacks::default(),
+        };
         let mut refused = None;
         for value in self.values(headers) {
             match self.open(value, ring) {
                 Incoming::Rejected => refused = Some(value),
-                incoming => return incoming,
+                Incoming::Valid { id, current_key } => cookies.found(id, current_key),
+                Incoming::Absent => {}
             }
         }
-        let Some(value) = refused else {
-            return Incoming::Absent;
-        };
-        self.log_rejection(value);
-        Incoming::Rejected
+        if let (Incoming::Absent, Some(value)) = (cookies.incoming, refused) {
+            self.log_rejection(value);
+            cookies.incoming = Incoming::Rejected;
+        }
+        cookies
     }
 
     /// The values of the first [`LOOKED_AT`] cookies named like ours, less those that are not

@@ -26,6 +26,36 @@ pub(crate) struct CookieConfig {
     pub(crate) accept_legacy: bool,
 }
 
+impl CookieConfig {
+    /// What breaks the rule of the name's `__Host-` or `__Secure-` prefix, which browsers match
+    /// in any case, if anything does.
+    pub(crate) fn broken_prefix_rule(&self) -> Option<String> {
+        let name = &self.name;
+        let prefix = |p: &str| {
+            name.get(..p.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(p))
+        };
+        let host = prefix("__Host-");
+        if !(host || prefix("__Secure-")) {
+            return None;
+        }
+        let fix = "rename the cookie without the prefix, or keep the defaults it needs";
+        if !self.secure {
+            return Some(format!("a cookie named `{name}` needs `Secure`; {fix}"));
+        }
+        if host && self.domain.is_some() {
+            return Some(format!("a cookie named `{name}` needs no `Domain`; {fix}"));
+        }
+        if host && self.path != "/" {
+            let path = &self.path;
+            return Some(format!(
+                "a cookie named `{name}` needs `Path=/`, not `{path}`; {fix}"
+            ));
+        }
+        None
+    }
+}
+
 impl Default for CookieConfig {
     fn default() -> Self {
         Self {
