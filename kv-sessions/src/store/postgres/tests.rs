@@ -5,11 +5,13 @@
 //! do (they cannot share that crate's helper, which depends on this one), and skip, saying so on
 //! stderr, where it is unset. Each works in a table of its own, dropped at the end.
 
+use std::future::poll_fn;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::runtime::Runtime;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::PostgresStore;
 use crate::changes::SessionPolicy;
@@ -607,4 +609,66 @@ fn a_table_from_an_earlier_build_is_refused_by_build_and_by_migrate_up() {
         matches!(&migrated, Err(StoreError::Open(cause)) if cause.to_string().contains("migrate_down")),
         "{migrated:?}"
     );
+}
+
+#[test]
+fn migrate_up_on_an_existing_table_sends_no_notice_for_the_driver_to_log() {
+    let Some(scratch) = Scratch::new("migrate_up_on_an_existing_table_sends_no_notice") else {
+        return;
+    };
+    let notices = scratch.run(async {
+        let (client, mut connection) = tokio_postgres::connect(&scratch.url, NoTls)
+            .await
+            .expect("connect");
+        // The driver logs, at info level, every notice its connection receives: collect them.
+        let listener = tokio::spawn(async move {
+            let mut notices = Vec::new();
+            while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                if let Ok(AsyncMessage::Notice(notice)) = message {
+                    notices.push(notice.message().to_owned());
+                }
+            }
+            notices
+        });
+        let statements = &scratch.store.table.statements;
+        client
+            .batch_execute(&statements.migrate_up)
+            .await
+            .expect("migrate up again");
+        drop(client);
+        listener.await.expect("the listener")
+    });
+    assert_eq!(notices, Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_saves_from_one_loaded_copy_all_keep_their_writes() {
+    let Some(scratch) = Scratch::new("concurrent_saves_from_one_loaded_copy") else {
+        return;
+    };
+    let id = SessionId::generate();
+    let keys: Vec<String> = (0..16).map(|n| format!("k{n:02}")).collect();
+    let latest = scratch.run(async {
+        let store = &scratch.store;
+        let loaded = stored(
+            store
+                .create(&id, &writing(&["a"], "1"))
+                .await
+                .expect("create"),
+        );
+        let saves = keys.iter().map(|key| {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            let changes = writing(&[key.as_str()], "2");
+            // Each save runs on a connection of its own, so the server sees them race.
+            tokio::spawn(async move { store.update_from(&loaded, &changes).await })
+        });
+        for save in saves.collect::<Vec<_>>() {
+            stored(save.await.expect("join").expect("save"));
+        }
+        store.load(&id).await.expect("load").expect("live")
+    });
+    assert_eq!(latest.version(), 17);
+    for key in &keys {
+        assert_eq!(latest.get(key), Some("2"), "{key}");
+    }
 }
