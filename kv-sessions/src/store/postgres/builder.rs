@@ -115,9 +115,7 @@ impl PostgresStoreBuilder {
     /// `main`, before `HttpServer::new`: the sweeper is a task on the runtime that awaits
     /// `build`, and the connection opened here is served by it too.
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
-        let runtime =
-            Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
-        let table = self.open(self.pool_size).await?;
+        let (table, runtime) = self.open(self.pool_size).await?;
         table.check_layout().await?;
         let sweeper = self.sweep_every.map(|every| {
             let every = every.max(Duration::from_millis(1));
@@ -144,22 +142,24 @@ impl PostgresStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
-        self.open(1).await?.migrate_up().await
+        let (table, _) = self.open(1).await?;
+        table.migrate_up().await
     }
 
     /// Drops the table, and every session with it, together with its index, through a
     /// connection of its own; [`PostgresStore::migrate_down`] does the same from a store.
     /// Dropping a table that does not exist is not an error; no other object is touched.
     pub async fn migrate_down(&self) -> Result<(), StoreError> {
-        let table = self.open(1).await?;
+        let (table, _) = self.open(1).await?;
         table.batch(&table.statements.migrate_down).await
     }
 
     /// The table, reached through a pool of up to `pool_size` connections, once the settings
-    /// are checked and the server has answered.
-    async fn open(&self, pool_size: usize) -> Result<Table, StoreError> {
+    /// are checked and the server has answered; and the runtime that serves the connections.
+    async fn open(&self, pool_size: usize) -> Result<(Table, Handle), StoreError> {
         let name = TableName::parse(&self.table).map_err(StoreError::open)?;
-        Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
+        let runtime =
+            Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
         let mut config: tokio_postgres::Config = self.url.parse().map_err(|cause| {
             StoreError::open(StartError::BadUrl {
                 engine: "PostgreSQL",
@@ -189,7 +189,7 @@ impl PostgresStoreBuilder {
             }),
             other => other,
         })?;
-        Ok(table)
+        Ok((table, runtime))
     }
 }
 

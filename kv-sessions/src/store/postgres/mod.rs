@@ -156,8 +156,8 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` with default settings: the table `kv_sessions`, up to
-    /// 16 connections, a 2-second operation timeout, a sweep every minute. See
-    /// [`PostgresStoreBuilder::build`].
+    /// 16 connections, a 2-second operation timeout, a sweep every minute. The table must exist:
+    /// see [`PostgresStoreBuilder::migrate_up`] and [`PostgresStoreBuilder::build`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::builder(url).build().await
     }
@@ -362,8 +362,8 @@ impl SessionStore for PostgresStore {
             .await
     }
 
-    /// Moves the session with one compare-and-set statement: the old row is updated in place to
-    /// the new digest.
+    /// Reads the old copy, then moves the session with one compare-and-set statement: the old
+    /// row is updated in place to the new digest, where it still has the version read.
     async fn renew(
         &self,
         old: &SessionId,

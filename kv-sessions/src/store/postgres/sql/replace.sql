@@ -2,8 +2,9 @@
 -- record was merged against, $9 now (ms), $10 the id to write it under: $1 again for an update,
 -- the new digest for a renewal. A compare-and-set: the record replaces the row only where that
 -- row is live and still has version $8. One row comes back either way: `written` where the
--- record was written; otherwise the latest live copy, to merge against and try again. No row:
--- the session is gone.
+-- record was written; otherwise the latest live copy this statement sees, to merge against and
+-- try again (where a save committed while this one waited for the row, that copy may still be
+-- the one merged against, and the next try sees the newer one). No row: the session is gone.
 WITH written AS (
     UPDATE {table} SET
         id = $10,
