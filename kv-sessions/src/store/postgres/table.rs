@@ -1,5 +1,6 @@
 //! One sessions table reached through a connection pool: its statements, sent with a time limit
-//! that covers the wait for a connection too.
+//! that covers the wait for a connection too, and the check that the table exists in the layout
+//! of this build.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,9 +49,9 @@ impl Table {
     /// Runs `sql` with `params` on a pooled connection and returns its rows.
     ///
     /// Each connection prepares a statement the first time it runs it and keeps it, so
-    /// PostgreSQL parses and plans each statement once per connection rather than on every call; later
-    /// runs are one round trip. Behind a pooler in transaction mode, use one that keeps prepared
-    /// statements (PgBouncer 1.21 or later with `max_prepared_statements`).
+    /// PostgreSQL parses and plans each statement once per connection rather than on every
+    /// call; later runs are one round trip. Behind a pooler in transaction mode, use one that
+    /// keeps prepared statements (PgBouncer 1.21 or later with `max_prepared_statements`).
     pub(super) async fn query(
         &self,
         sql: &str,
@@ -137,6 +138,7 @@ impl Table {
         })
     }
 
+    /// The refusal of this table, found with an `id` column of type `id_type`.
     fn earlier_layout(&self, id_type: String) -> StoreError {
         StoreError::open(PostgresError::EarlierLayout {
             table: self.name.to_string(),
