@@ -57,12 +57,6 @@ impl Changes {
         }
     }
 
-    /// The creation time a new session keeps, for a session moved to a new id; `None` for a
-    /// session created now.
-    pub(crate) fn created_at(&self) -> Option<SystemTime> {
-        self.created_at
-    }
-
     /// Gives the session its own expiry rule (`None`: back to the policy's default) with this
     /// save. Changes that never call it leave the stored rule as it is.
     ///

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kv_sessions::{PostgresStore, StoreError};
+use kv_sessions::{PostgresStore, PostgresStoreBuilder, StoreError};
 use redis::Commands;
 
 /// The environment variable that holds the Redis URL, such as `redis://127.0.0.1:6379`.
@@ -136,8 +136,9 @@ impl PostgresScratch {
             table: unique_name(),
             cleared: AtomicBool::new(false),
         };
-        let store = scratch.store().await.expect("connect to PostgreSQL");
-        store.migrate_up().await.expect("create the table");
+        let settings = scratch.settings();
+        settings.migrate_up().await.expect("create the table");
+        let store = settings.build().await.expect("connect to PostgreSQL");
         (store, scratch)
     }
 
@@ -146,11 +147,8 @@ impl PostgresScratch {
         &self.table
     }
 
-    async fn store(&self) -> Result<PostgresStore, StoreError> {
-        PostgresStore::builder(self.url.as_str())
-            .table(self.table.as_str())
-            .build()
-            .await
+    fn settings(&self) -> PostgresStoreBuilder {
+        PostgresStore::builder(self.url.as_str()).table(self.table.as_str())
     }
 }
 
@@ -168,7 +166,7 @@ impl Scratch for PostgresScratch {
                         .enable_all()
                         .build()
                         .map_err(StoreError::backend)?;
-                    runtime.block_on(async { self.store().await?.migrate_down().await })
+                    runtime.block_on(self.settings().migrate_down())
                 })
                 .join()
         });

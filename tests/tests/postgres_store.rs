@@ -1,5 +1,5 @@
-//! What only the PostgreSQL store has: migrations, the sweep of expired rows, its table name,
-//! and a server that is not there. The background sweeper is tested inside the crate, where the
+//! What only the PostgreSQL store has: migrations and the table check at start-up, the sweep of
+//! expired rows, its table name, and a server that is not there. The background sweeper is tested inside the crate, where the
 //! table's rows can be counted.
 
 use std::error::Error as _;
@@ -7,18 +7,23 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use kv_sessions::{
-    Changes, Expiry, PostgresStore, Saved, SessionId, SessionPolicy, SessionStore, StoreError,
+    Changes, Expiry, PostgresStore, PostgresStoreBuilder, Saved, SessionId, SessionPolicy,
+    SessionStore, StoreError,
 };
 use kv_sessions_tests::shared;
 
-/// A store on a fresh table of its own, not migrated yet, with no sweeper.
-async fn unmigrated(url: &str) -> PostgresStore {
+/// The settings of a store on a fresh table of its own, not migrated yet, with no sweeper.
+fn unmigrated(url: &str) -> PostgresStoreBuilder {
     PostgresStore::builder(url)
         .table(shared::unique_name())
         .sweep_every(None)
-        .build()
-        .await
-        .expect("connect")
+}
+
+/// A store on a fresh table of its own, migrated, with no sweeper.
+async fn migrated(url: &str) -> PostgresStore {
+    let settings = unmigrated(url);
+    settings.migrate_up().await.expect("migrate up");
+    settings.build().await.expect("connect")
 }
 
 /// Changes that write one value under an idle window of `ttl`.
@@ -59,10 +64,11 @@ fn closed_port() -> u16 {
 )]
 async fn migrations_run_twice_in_a_row_change_nothing() {
     let url = shared::required_url(shared::POSTGRES_URL);
-    let store = unmigrated(&url).await;
-    store.migrate_up().await.expect("migrate up");
+    let settings = unmigrated(&url);
+    settings.migrate_up().await.expect("migrate up");
+    let store = settings.clone().build().await.expect("connect");
     let id = create(&store, Duration::from_secs(60)).await;
-    store.migrate_up().await.expect("migrate up again");
+    settings.migrate_up().await.expect("migrate up again");
     assert!(
         store.load(&id).await.expect("load").is_some(),
         "a second migrate_up keeps the sessions"
@@ -86,9 +92,7 @@ async fn migrations_run_twice_in_a_row_change_nothing() {
 )]
 async fn migrating_down_leaves_other_tables_alone() {
     let url = shared::required_url(shared::POSTGRES_URL);
-    let (mine, other) = (unmigrated(&url).await, unmigrated(&url).await);
-    mine.migrate_up().await.expect("migrate up");
-    other.migrate_up().await.expect("migrate up");
+    let (mine, other) = (migrated(&url).await, migrated(&url).await);
     let kept = create(&other, Duration::from_secs(60)).await;
     mine.migrate_down().await.expect("migrate down");
     assert!(other.load(&kept).await.expect("load").is_some());
@@ -102,13 +106,11 @@ async fn migrating_down_leaves_other_tables_alone() {
 )]
 async fn a_schema_qualified_table_holds_sessions_like_any_other() {
     let url = shared::required_url(shared::POSTGRES_URL);
-    let store = PostgresStore::builder(url)
+    let settings = PostgresStore::builder(url)
         .table(format!("public.{}", shared::unique_name()))
-        .sweep_every(None)
-        .build()
-        .await
-        .expect("connect");
-    store.migrate_up().await.expect("migrate up");
+        .sweep_every(None);
+    settings.migrate_up().await.expect("migrate up");
+    let store = settings.build().await.expect("connect");
     let id = create(&store, Duration::from_secs(60)).await;
     let loaded = store.load(&id).await.expect("load").expect("stored");
     assert_eq!(loaded.get("k"), Some("\"v\""));
@@ -122,8 +124,7 @@ async fn a_schema_qualified_table_holds_sessions_like_any_other() {
 )]
 async fn sweeping_deletes_only_expired_sessions_in_as_many_batches_as_it_takes() {
     let url = shared::required_url(shared::POSTGRES_URL);
-    let store = unmigrated(&url).await;
-    store.migrate_up().await.expect("migrate up");
+    let store = migrated(&url).await;
     let live = create(&store, Duration::from_secs(600)).await;
     let short = Duration::from_millis(50);
     let saves: Vec<_> = (0..1001)
@@ -140,6 +141,25 @@ async fn sweeping_deletes_only_expired_sessions_in_as_many_batches_as_it_takes()
     assert_eq!(store.sweep_expired().await.expect("sweep"), 0);
     assert!(store.load(&live).await.expect("load").is_some());
     store.migrate_down().await.expect("migrate down");
+}
+
+#[actix_rt::test]
+#[cfg_attr(
+    not(KV_SESSIONS_POSTGRES_URL),
+    ignore = "KV_SESSIONS_POSTGRES_URL is unset"
+)]
+async fn a_table_never_migrated_fails_the_build_with_a_message_naming_migrate_up() {
+    let url = shared::required_url(shared::POSTGRES_URL);
+    let table = shared::unique_name();
+    let built = PostgresStore::builder(url)
+        .table(table.as_str())
+        .build()
+        .await;
+    let error = built.expect_err("no table");
+    assert!(matches!(error, StoreError::Open(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(&table), "{message}");
+    assert!(message.contains("migrate_up"), "{message}");
 }
 
 #[actix_rt::test]
@@ -223,10 +243,15 @@ async fn debug_output_never_shows_the_password() {
     // The test server trusts local connections, so any password is accepted and ignored.
     let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
     assert!(with_password.contains("hunter2"), "{with_password}");
-    let builder = PostgresStore::builder(with_password).sweep_every(None);
+    let table = shared::unique_name();
+    let builder = PostgresStore::builder(with_password)
+        .table(table.as_str())
+        .sweep_every(None);
     assert!(!format!("{builder:?}").contains("hunter2"));
+    builder.migrate_up().await.expect("migrate up");
     let store = builder.build().await.expect("connect");
     let shown = format!("{store:?}");
+    store.migrate_down().await.expect("migrate down");
     assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(shown.contains("kv_sessions"), "{shown}");
+    assert!(shown.contains(&table), "{shown}");
 }

@@ -90,12 +90,9 @@ async fn open_redis(space: &Space) -> Result<RedisStore, StoreError> {
 }
 
 async fn open_postgres(space: &Space) -> Result<PostgresStore, StoreError> {
-    let store = PostgresStore::builder(POSTGRES_URL)
-        .table(space.table())
-        .build()
-        .await?;
-    store.migrate_up().await?;
-    Ok(store)
+    let settings = PostgresStore::builder(POSTGRES_URL).table(space.table());
+    settings.migrate_up().await?;
+    settings.build().await
 }
 
 /// Deletes the sessions a server on `store` left in `space`: its keys in Redis, or its table.
@@ -107,13 +104,8 @@ pub(super) fn clear(store: KvStore, space: &Space) -> io::Result<()> {
             Ok(())
         }
         KvStore::Postgres => block_on(async {
-            let store = PostgresStore::builder(POSTGRES_URL)
-                .table(space.table())
-                .sweep_every(None)
-                .build()
-                .await
-                .map_err(io::Error::other)?;
-            store.migrate_down().await.map_err(io::Error::other)
+            let settings = PostgresStore::builder(POSTGRES_URL).table(space.table());
+            settings.migrate_down().await.map_err(io::Error::other)
         }),
     }
 }

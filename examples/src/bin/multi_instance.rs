@@ -72,12 +72,9 @@ async fn shared_store() -> io::Result<(BoxedStore, String)> {
         return Ok((BoxedStore::new(store), format!("Redis, keys {namespace}:*")));
     }
     if let Ok(url) = env::var("KV_SESSIONS_POSTGRES_URL") {
-        let store = PostgresStore::builder(url)
-            .table(namespace.as_str())
-            .build()
-            .await
-            .map_err(io::Error::other)?;
-        store.migrate_up().await.map_err(io::Error::other)?;
+        let settings = PostgresStore::builder(url).table(namespace.as_str());
+        settings.migrate_up().await.map_err(io::Error::other)?;
+        let store = settings.build().await.map_err(io::Error::other)?;
         return Ok((
             BoxedStore::new(store),
             format!("PostgreSQL, table {namespace}"),

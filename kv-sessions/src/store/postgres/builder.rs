@@ -102,16 +102,61 @@ impl PostgresStoreBuilder {
     }
 
     /// Checks the settings, connects once to see that the database answers (within the
-    /// operation timeout: an unreachable server fails here, it does not hang), and starts the
-    /// sweeper.
+    /// operation timeout: an unreachable server fails here, it does not hang), checks the table,
+    /// and starts the sweeper.
     ///
-    /// It does not create the table: call [`PostgresStore::migrate_up`] for that, at start-up or
-    /// from a deployment step.
+    /// It does not create the table: where the table does not exist, it fails with a
+    /// [`StoreError::Open`] that says to run [`migrate_up`](Self::migrate_up), at start-up or from
+    /// a deployment step. A table created by an earlier build, which kept session ids in clear,
+    /// is refused the same way: drop it, or run [`migrate_down`](Self::migrate_down) then
+    /// `migrate_up`. Its sessions cannot be carried over, since this build stores only digests.
     ///
     /// Await it on the runtime that will outlive the store, as `#[actix_web::main]` does in
     /// `main`, before `HttpServer::new`: the sweeper is a task on the runtime that awaits
     /// `build`, and the connection opened here is served by it too.
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
+        let (table, runtime) = self.open(self.pool_size).await?;
+        table.check_layout().await?;
+        let sweeper = self.sweep_every.map(|every| {
+            let every = every.max(Duration::from_millis(1));
+            Arc::new(Sweeper::start(&runtime, table.clone(), every))
+        });
+        Ok(PostgresStore { table, sweeper })
+    }
+
+    /// Creates the table and its index on `expires_at`, where they do not exist yet, through a
+    /// connection of its own: run it before [`build`](Self::build).
+    ///
+    /// Running it again, or from several instances at once, is harmless: instances take turns
+    /// under an advisory lock, and a table that exists already is left as it is, with nothing
+    /// logged above debug level. It creates nothing else, and never alters a table that exists;
+    /// a table in the layout of an earlier build is refused, as `build` refuses it.
+    ///
+    /// ```no_run
+    /// # async fn start() -> Result<(), kv_sessions::StoreError> {
+    /// use kv_sessions::PostgresStore;
+    ///
+    /// let settings = PostgresStore::builder("postgres://app@db.internal/app").table("sessions");
+    /// settings.migrate_up().await?;
+    /// let store = settings.build().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn migrate_up(&self) -> Result<(), StoreError> {
+        let (table, _) = self.open(1).await?;
+        table.migrate_up().await
+    }
+
+    /// Drops the table, and every session with it, together with its index, through a
+    /// connection of its own; [`PostgresStore::migrate_down`] does the same from a store.
+    /// Dropping a table that does not exist is not an error; no other object is touched.
+    pub async fn migrate_down(&self) -> Result<(), StoreError> {
+        let (table, _) = self.open(1).await?;
+        table.batch(&table.statements.migrate_down).await
+    }
+
+    /// The table, reached through a pool of up to `pool_size` connections, once the settings
+    /// are checked and the server has answered; and the runtime that serves the connections.
+    async fn open(&self, pool_size: usize) -> Result<(Table, Handle), StoreError> {
         let name = TableName::parse(&self.table).map_err(StoreError::open)?;
         let runtime =
             Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
@@ -127,7 +172,7 @@ impl PostgresStoreBuilder {
         }
         let server = describe(&config);
         let pool = Pool::builder(Manager::new(config, NoTls))
-            .max_size(self.pool_size)
+            .max_size(pool_size)
             .build()
             .map_err(StoreError::backend)?;
         let table = Table {
@@ -144,11 +189,7 @@ impl PostgresStoreBuilder {
             }),
             other => other,
         })?;
-        let sweeper = self.sweep_every.map(|every| {
-            let every = every.max(Duration::from_millis(1));
-            Arc::new(Sweeper::start(&runtime, table.clone(), every))
-        });
-        Ok(PostgresStore { table, sweeper })
+        Ok((table, runtime))
     }
 }
 

@@ -22,4 +22,25 @@ pub(super) enum PostgresError {
     /// A session created under a fresh id found a live session already there.
     #[error("a new session id is already in use")]
     IdInUse,
+    /// The table does not exist: nobody ran the migration.
+    #[error(
+        "the session table {table} does not exist; create it with `migrate_up` \
+         (PostgresStoreBuilder::migrate_up, at start-up or from a deployment step)"
+    )]
+    Unmigrated { table: String },
+    /// The table was created by an earlier build, which kept session ids in clear where this
+    /// one keeps their digests.
+    #[error(
+        "the session table {table} is in the layout of an earlier build of kv-sessions (its id \
+         column is {id_type}, not bytea), which kept session ids in clear; this build keeps only \
+         their digests, so those sessions cannot be carried over: drop the table, or run \
+         `migrate_down` then `migrate_up`"
+    )]
+    EarlierLayout { table: String, id_type: String },
+    /// Every attempt to save a session found that another save had changed it first.
+    #[error(
+        "the session was under too much contention: {attempts} attempts to save it each found \
+         a newer copy"
+    )]
+    Contention { attempts: u32 },
 }

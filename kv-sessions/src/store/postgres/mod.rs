@@ -5,15 +5,13 @@ use std::time::SystemTime;
 
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
-use uuid::Uuid;
 
-use self::columns::{CorruptRow, decode_record};
+use self::columns::{Columns, CorruptRow, decode_record, millis};
 use self::error::PostgresError;
-use self::merge::{Merge, Param};
 use self::sweeper::Sweeper;
-use self::table::Table;
+use self::table::{Param, Table};
 use super::SessionStore;
-use crate::changes::{Changes, Saved, TooLarge};
+use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
@@ -23,7 +21,6 @@ pub use self::builder::PostgresStoreBuilder;
 mod builder;
 mod columns;
 mod error;
-mod merge;
 mod name;
 mod statements;
 mod sweeper;
@@ -31,14 +28,19 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+/// How many times a save merges and writes before it gives up: each conflict means another
+/// save of the session succeeded in between.
+const ATTEMPTS: u32 = 64;
+
 /// Sessions in a [PostgreSQL](https://www.postgresql.org) table, through a pool of
 /// [tokio-postgres](https://docs.rs/tokio-postgres) connections.
 ///
-/// Every operation on a session is one SQL statement, sent in one round trip, and atomic: an update locks
-/// the session's row, merges the [`Changes`] into its latest version and writes the result,
-/// all in the statement, so concurrent requests of one session from any number of app
-/// instances all keep their writes. Every operation, counting the wait for a pooled connection,
-/// is bounded by [`PostgresStoreBuilder::operation_timeout`]. Clones share the pool.
+/// The store merges in Rust, with [`Changes::apply_to`], and writes the merged record whole,
+/// only where the stored row still has the version it merged against; where another save got
+/// there first, it merges against the copy that save left and tries again. So concurrent
+/// requests of one session, from any number of app instances, all keep their writes. Every
+/// operation, counting the wait for a pooled connection, is bounded by
+/// [`PostgresStoreBuilder::operation_timeout`]. Clones share the pool.
 ///
 /// ```no_run
 /// # async fn start() -> Result<(), kv_sessions::StoreError> {
@@ -46,68 +48,70 @@ mod tests;
 ///
 /// use kv_sessions::PostgresStore;
 ///
-/// let store = PostgresStore::builder("postgres://app@db.internal/app")
+/// let settings = PostgresStore::builder("postgres://app@db.internal/app")
 ///     .table("auth.sessions")
-///     .operation_timeout(Duration::from_secs(1))
-///     .build()
-///     .await?;
-/// store.migrate_up().await?;
+///     .operation_timeout(Duration::from_secs(1));
+/// settings.migrate_up().await?; // creates the table where it is missing; safe at every start
+/// let store = settings.build().await?;
 /// # Ok(()) }
 /// ```
 ///
 /// # The table
-/// [`migrate_up`](PostgresStore::migrate_up) creates it, and an index on the deadline for the
+/// [`PostgresStoreBuilder::migrate_up`] creates it, and an index on the deadline for the
 /// sweeper; [`migrate_down`](PostgresStore::migrate_down) drops both. Nothing else is created.
+/// [`build`](PostgresStoreBuilder::build) refuses a table that does not exist, and one left by
+/// an earlier build.
 ///
 /// ```sql
 /// CREATE TABLE kv_sessions (
-///     id uuid PRIMARY KEY,
+///     id bytea PRIMARY KEY,        -- SHA-256 of the session id: the id itself is never stored
 ///     version bigint NOT NULL,     -- saves applied: 1 after the first
 ///     created_at bigint NOT NULL,  -- milliseconds since the Unix epoch
 ///     expires_at bigint NOT NULL,  -- milliseconds since the Unix epoch
 ///     rule_kind smallint NOT NULL, -- the session's own rule: 0 none, 1 on inactivity,
 ///                                  -- 2 at a date, 3 on session end
-///     rule_ms bigint NOT NULL,     -- the rule's window, or its date in milliseconds
+///     rule_ms bigint NOT NULL,     -- the rule's window, or its date, in milliseconds
 ///     data jsonb NOT NULL          -- {"key": "<the JSON text of its value>", ...}
 /// );
 /// CREATE INDEX kv_sessions_expires_at ON kv_sessions (expires_at);
 /// ```
 ///
+/// A row is keyed by the [digest](crate::SessionDigest) of its session's id, so whoever reads
+/// the table, a backup or a replica learns no id a cookie could carry. Earlier builds kept the
+/// id itself, in a `uuid` column: this layout is not readable by them, nor theirs by this one,
+/// and their sessions cannot be carried over (the ids they would need are not stored).
+///
 /// Each value is kept as a JSON *string* holding its JSON text, not as a JSON value, because
-/// `jsonb` rewrites the JSON it stores: a string comes back byte for byte. A session's size is
-/// therefore the bytes of its keys and JSON texts, as the session layer counts it. The database
-/// must use the UTF8 encoding ([`build`](PostgresStoreBuilder::build) checks), and keys and
-/// values cannot hold the character U+0000, which PostgreSQL text cannot store: such a write
-/// fails as a backend error. The session layer writes serde_json's output, which never holds
-/// one.
+/// `jsonb` rewrites the JSON it stores: a string comes back byte for byte. The database must use
+/// the UTF8 encoding ([`build`](PostgresStoreBuilder::build) checks), and keys and values cannot
+/// hold the character U+0000, which PostgreSQL text cannot store: such a write fails as a
+/// backend error. The session layer writes serde_json's output, which never holds one.
 ///
 /// # The statements
 /// `now` is the app server's clock, sent with each statement, so that the app and every store
 /// agree on which sessions are live whatever the database server's clock says; times are whole
-/// milliseconds, rounded down.
+/// milliseconds, rounded down. No statement merges: each writes a record `apply_to` produced.
 ///
 /// - **load**: `SELECT` the row whose id matches and whose `expires_at > now`.
 /// - **create**: `INSERT` the changes applied to nothing, with `ON CONFLICT (id) DO UPDATE`
 ///   that replaces only an expired row. A live row under the new id writes nothing, and the
-///   create fails.
-/// - **update**: a CTE locks the live row (`SELECT … FOR UPDATE`, which waits for a concurrent
-///   save and then sees its result), computes the merge, and an `UPDATE` writes it where it fits
-///   the size cap. No live row: [`Saved::Gone`], nothing written.
-/// - **renew**: as update, but the `UPDATE` also sets `id` to the new id, so the session moves
-///   in place. Where the old id has no live row and the changes write a value, an `INSERT`
-///   creates the new id from the changes alone; otherwise [`Saved::Gone`]. A merge past the size
+///   create fails. A merge past the size cap is refused before anything is sent.
+/// - **update**: read the live row, merge, then `UPDATE … WHERE id = … AND version = <the
+///   version merged against> AND expires_at > now`. Where that matches nothing, the same
+///   statement returns the latest live row, and the store merges against it and tries again; no
+///   live row: [`Saved::Gone`], nothing written. [`update_from`](SessionStore::update_from)
+///   merges against the copy the request loaded and skips the read: one round trip, where no
+///   other save came in between.
+/// - **renew**: as update, but the `UPDATE` also sets `id` to the new digest, so the session
+///   moves in place. Where the old id has no live row and the changes write a value, a create
+///   makes the new id from the changes alone; otherwise [`Saved::Gone`]. A merge past the size
 ///   cap writes nothing, and the old id stays.
 /// - **delete**: `DELETE … RETURNING` the row, handing it back if it was live.
 ///
-/// The merge is [`Changes::apply_to`]'s, in SQL: the entries are the stored object minus the
-/// cleared and removed keys, plus the written ones (`(data - removed) || written`); the rule is
-/// the one the changes set, or else the stored one; the deadline is the earliest of that rule's
-/// deadline, the absolute lifetime from the creation time, and 400 days from now
-/// ([`Expiry::LONGEST`](crate::Expiry::LONGEST)); the version rises by one; the creation time
-/// stays. Each write statement returns the merged size with the written row, so one round trip
-/// tells a stored record from [`Saved::TooLarge`] and [`Saved::Gone`]. The only difference from
-/// `apply_to` is the rule's precision: it is stored in whole milliseconds, and a save returns it
-/// as stored, as a later load does.
+/// A conflict means another save of the session succeeded, so a save tries again only as
+/// often as others get in first. After 64 conflicts in a row it gives up with
+/// [`StoreError::Backend`], saying that the session was under too much contention: only a
+/// session saved by many requests at once, nonstop, gets there.
 ///
 /// # Expired sessions
 /// An expired session is never returned, nor merged into. A background task deletes expired
@@ -126,10 +130,10 @@ mod tests;
 /// The URL is a libpq-style connection string or a `postgres://` URL. Connections do not use
 /// TLS. The pool opens connections as operations need them, up to
 /// [`PostgresStoreBuilder::pool_size`], and drops those that have closed. Each connection
-/// prepares a statement the first time it runs it and keeps it, so PostgreSQL plans each merge
-/// once per connection; every later operation is one round trip. Behind a connection pooler in
-/// transaction mode, use one that keeps prepared statements (PgBouncer 1.21 or later, with
-/// `max_prepared_statements`). The store's `Debug` output never shows the URL.
+/// prepares a statement the first time it runs it and keeps it, so PostgreSQL plans each
+/// statement once per connection; every later statement is one round trip. Behind a connection
+/// pooler in transaction mode, use one that keeps prepared statements (PgBouncer 1.21 or later,
+/// with `max_prepared_statements`). The store's `Debug` output never shows the URL.
 #[derive(Clone)]
 pub struct PostgresStore {
     table: Table,
@@ -152,8 +156,8 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Connects to the database at `url` with default settings: the table `kv_sessions`, up to
-    /// 16 connections, a 2-second operation timeout, a sweep every minute. See
-    /// [`PostgresStoreBuilder::build`].
+    /// 16 connections, a 2-second operation timeout, a sweep every minute. The table must exist:
+    /// see [`PostgresStoreBuilder::migrate_up`] and [`PostgresStoreBuilder::build`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::builder(url).build().await
     }
@@ -162,14 +166,6 @@ impl PostgresStore {
     /// `postgres://user:password@host:5432/database`.
     pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
         PostgresStoreBuilder::new(url.into())
-    }
-
-    /// Creates the store's table and its index on `expires_at`, where they do not exist yet.
-    ///
-    /// Running it again, or from several instances at once, is harmless: instances take turns
-    /// under an advisory lock. It creates nothing else, and never alters a table that exists.
-    pub async fn migrate_up(&self) -> Result<(), StoreError> {
-        self.table.batch(&self.table.statements.migrate_up).await
     }
 
     /// Drops the store's table, and every session with it, together with its index. Dropping
@@ -187,8 +183,8 @@ impl PostgresStore {
     }
 
     async fn load_at(&self, id: &SessionId, now: SystemTime) -> Result<Option<Record>, StoreError> {
-        let (uuid, now) = (uuid(id), columns::millis(now));
-        let params: [Param<'_>; 2] = [(&uuid, Type::UUID), (&now, Type::INT8)];
+        let (key, now) = (columns::key(id), millis(now));
+        let params: [Param<'_>; 2] = [(&key, Type::BYTEA), (&now, Type::INT8)];
         let rows = self
             .table
             .query(&self.table.statements.load, &params)
@@ -202,13 +198,20 @@ impl PostgresStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let (merge, uuid) = (Merge::new(changes, now), uuid(id));
-        let params = merge.params_with(&[(&uuid, Type::UUID), (merge.created_now(), Type::INT8)]);
+        let created = match changes.apply_to(*id, None, now) {
+            Ok(record) => record,
+            Err(refusal) => return Ok(Saved::TooLarge(refusal)),
+        };
+        let (key, columns, now) = (columns::key(id), Columns::of(&created), millis(now));
+        let params = with_record(&key, &columns, &[(&now, Type::INT8)]);
         let rows = self
             .table
             .query(&self.table.statements.create, &params)
             .await?;
-        saved(*id, &rows, changes)
+        if rows.is_empty() {
+            return Err(StoreError::backend(PostgresError::IdInUse));
+        }
+        Ok(Saved::Stored(created))
     }
 
     async fn update_at(
@@ -217,13 +220,20 @@ impl PostgresStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let (merge, uuid) = (Merge::new(changes, now), uuid(id));
-        let params = merge.params_with(&[(&uuid, Type::UUID)]);
-        let rows = self
-            .table
-            .query(&self.table.statements.update, &params)
-            .await?;
-        saved(*id, &rows, changes)
+        let latest = self.load_at(id, now).await?;
+        self.save_over(id, id, Base::Latest(latest), changes, now)
+            .await
+    }
+
+    async fn update_from_at(
+        &self,
+        loaded: &Record,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        let id = loaded.id();
+        let hint = Base::Loaded(loaded.clone());
+        self.save_over(&id, &id, hint, changes, now).await
     }
 
     async fn renew_at(
@@ -233,17 +243,88 @@ impl PostgresStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let (merge, old_uuid, new_uuid) = (Merge::new(changes, now), uuid(old), uuid(new));
-        let params = merge.params_with(&[
-            (&old_uuid, Type::UUID),
-            (&new_uuid, Type::UUID),
-            (merge.created_now(), Type::INT8),
-        ]);
+        let latest = self.load_at(old, now).await?;
+        match self
+            .save_over(old, new, Base::Latest(latest), changes, now)
+            .await?
+        {
+            Saved::Gone if changes.writes_a_value() => self.create_at(new, changes, now).await,
+            saved => Ok(saved),
+        }
+    }
+
+    /// Writes `changes`, merged into `base`, under `to` in place of the live session `from`,
+    /// where `from` still has `base`'s version; where it has another, merges against that copy
+    /// and tries again, up to [`ATTEMPTS`] times. [`Saved::Gone`] where `from` has no live copy.
+    async fn save_over(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        mut base: Base,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Saved, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let (current, loaded) = match base {
+                Base::Latest(None) => return Ok(Saved::Gone),
+                Base::Latest(Some(record)) => (record, false),
+                Base::Loaded(record) => (record, true),
+            };
+            let merged = match changes.apply_to(*to, Some(&current), now) {
+                Ok(record) => record,
+                Err(refusal) if !loaded => return Ok(Saved::TooLarge(refusal)),
+                // Only the latest copy can tell whether the session outgrows its cap.
+                Err(_) => {
+                    base = Base::Latest(self.load_at(from, now).await?);
+                    continue;
+                }
+            };
+            base = match self.replace(from, to, &current, &merged, now).await? {
+                Replaced::Written => return Ok(Saved::Stored(merged)),
+                Replaced::Outdated { latest } => Base::Latest(latest),
+            };
+        }
+        Err(StoreError::backend(PostgresError::Contention {
+            attempts: ATTEMPTS,
+        }))
+    }
+
+    /// Writes `merged` under `to` in place of the session `from`, where `from` is live and still
+    /// has `current`'s version.
+    async fn replace(
+        &self,
+        from: &SessionId,
+        to: &SessionId,
+        current: &Record,
+        merged: &Record,
+        now: SystemTime,
+    ) -> Result<Replaced, StoreError> {
+        let (key, to_key, columns) = (columns::key(from), columns::key(to), Columns::of(merged));
+        let expected = i64::try_from(current.version()).unwrap_or(i64::MAX);
+        let now = millis(now);
+        let own: [Param<'_>; 3] = [
+            (&expected, Type::INT8),
+            (&now, Type::INT8),
+            (&to_key, Type::BYTEA),
+        ];
+        let params = with_record(&key, &columns, &own);
         let rows = self
             .table
-            .query(&self.table.statements.renew, &params)
+            .query(&self.table.statements.replace, &params)
             .await?;
-        saved(*new, &rows, changes)
+        let Some(row) = rows.first() else {
+            return Ok(Replaced::Outdated { latest: None });
+        };
+        let written: bool = row
+            .try_get("written")
+            .map_err(|error| StoreError::corrupt(CorruptRow::Column(error)))?;
+        if written {
+            return Ok(Replaced::Written);
+        }
+        let latest = record(*from, row)?;
+        Ok(Replaced::Outdated {
+            latest: Some(latest),
+        })
     }
 
     async fn delete_at(
@@ -251,8 +332,8 @@ impl PostgresStore {
         id: &SessionId,
         now: SystemTime,
     ) -> Result<Option<Record>, StoreError> {
-        let (uuid, now) = (uuid(id), columns::millis(now));
-        let params: [Param<'_>; 2] = [(&uuid, Type::UUID), (&now, Type::INT8)];
+        let (key, now) = (columns::key(id), millis(now));
+        let params: [Param<'_>; 2] = [(&key, Type::BYTEA), (&now, Type::INT8)];
         let rows = self
             .table
             .query(&self.table.statements.delete, &params)
@@ -274,7 +355,15 @@ impl SessionStore for PostgresStore {
         self.update_at(id, changes, SystemTime::now()).await
     }
 
-    /// Moves the session in one statement: the old row is updated in place to the new id.
+    /// Merges against the loaded copy and writes where the table still holds that version:
+    /// one round trip where no other save came in between.
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        self.update_from_at(loaded, changes, SystemTime::now())
+            .await
+    }
+
+    /// Reads the old copy, then moves the session with one compare-and-set statement: the old
+    /// row is updated in place to the new digest, where it still has the version read.
     async fn renew(
         &self,
         old: &SessionId,
@@ -289,36 +378,33 @@ impl SessionStore for PostgresStore {
     }
 }
 
-/// The value of the `id` column of session `id`.
-fn uuid(id: &SessionId) -> Uuid {
-    Uuid::from_bytes(*id.as_bytes())
+/// The copy of a session a save merges against.
+enum Base {
+    /// The copy the request loaded, which may be stale.
+    Loaded(Record),
+    /// The latest live copy, just read; `None` where there is none.
+    Latest(Option<Record>),
+}
+
+/// What a compare-and-set write did.
+enum Replaced {
+    /// The merged record is stored.
+    Written,
+    /// The stored copy was not the one merged against: here is the latest live one, if any.
+    Outdated { latest: Option<Record> },
+}
+
+/// The parameters of a write statement: the session's `key`, the record's `columns`, and the
+/// statement's `own` parameters after them.
+fn with_record<'p>(key: &'p Vec<u8>, columns: &'p Columns, own: &[Param<'p>]) -> Vec<Param<'p>> {
+    let key: Param<'p> = (key, Type::BYTEA);
+    std::iter::once(key)
+        .chain(columns.params())
+        .chain(own.iter().cloned())
+        .collect()
 }
 
 /// The record of session `id` in `row`, or why it is corrupt.
 fn record(id: SessionId, row: &Row) -> Result<Record, StoreError> {
     decode_record(id, row).map_err(StoreError::corrupt)
-}
-
-/// What a write statement did, from the rows it returned: none where there was no session to
-/// write to; else one, with the merged `size`, and the written row's columns, which are null
-/// where nothing was written.
-fn saved(id: SessionId, rows: &[Row], changes: &Changes) -> Result<Saved, StoreError> {
-    let Some(row) = rows.first() else {
-        return Ok(Saved::Gone);
-    };
-    let written: Option<i64> = row
-        .try_get("version")
-        .map_err(|error| StoreError::corrupt(CorruptRow::Column(error)))?;
-    if written.is_some() {
-        return record(id, row).map(Saved::Stored);
-    }
-    let size: i64 = row.try_get("size").map_err(StoreError::backend)?;
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    let limit = changes.policy().max_size();
-    if size > limit {
-        return Ok(Saved::TooLarge(TooLarge::new(size, limit)));
-    }
-    // The merge fit and wrote nothing: only an insert does that, when a live session holds the
-    // id it was given.
-    Err(StoreError::backend(PostgresError::IdInUse))
 }

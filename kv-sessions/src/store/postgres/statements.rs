@@ -1,34 +1,30 @@
 //! The SQL of a sessions table, from the files in `sql/`, with the table's name written in.
 //!
-//! The files name the table `{table}` (its index `{index}`, its advisory-lock key `{lock}`),
-//! and the write statements take the shared merge as `{merged}`. Only a checked [`TableName`]
-//! ever fills those in.
+//! The files name the table `{table}` (its index `{index}`, its advisory-lock key `{lock}`).
+//! Only a checked [`TableName`] ever fills those in. No statement merges: the store merges in
+//! Rust and writes whole records.
 
 use super::name::TableName;
-use crate::expiry::Expiry;
 
 /// Every statement the store sends, for one table.
 #[derive(Debug)]
 pub(super) struct Statements {
     pub(super) load: String,
     pub(super) create: String,
-    pub(super) update: String,
-    pub(super) renew: String,
+    pub(super) replace: String,
     pub(super) delete: String,
     pub(super) sweep: String,
     pub(super) migrate_up: String,
     pub(super) migrate_down: String,
+    pub(super) layout: String,
 }
 
 impl Statements {
     /// The statements of table `name`.
     pub(super) fn for_table(name: &TableName) -> Self {
-        let longest_ms = Expiry::LONGEST.as_millis().to_string();
-        let merged = include_str!("sql/merged.sql").replace("{longest_ms}", &longest_ms);
         let (table, index, lock) = (name.quoted(), name.index_quoted(), name.to_string());
         let fill = |sql: &str| {
             without_comments(sql)
-                .replace("{merged}", &without_comments(&merged))
                 .replace("{table}", &table)
                 .replace("{index}", &index)
                 .replace("{lock}", &lock)
@@ -36,18 +32,17 @@ impl Statements {
         Self {
             load: fill(include_str!("sql/load.sql")),
             create: fill(include_str!("sql/create.sql")),
-            update: fill(include_str!("sql/update.sql")),
-            renew: fill(include_str!("sql/renew.sql")),
+            replace: fill(include_str!("sql/replace.sql")),
             delete: fill(include_str!("sql/delete.sql")),
             sweep: fill(include_str!("sql/sweep.sql")),
             migrate_up: fill(include_str!("sql/migrate_up.sql")),
             migrate_down: fill(include_str!("sql/migrate_down.sql")),
+            layout: fill(include_str!("sql/layout.sql")),
         }
     }
 }
 
-/// `sql` without its comment lines, which are for readers of the files: the write statements
-/// travel with every request.
+/// `sql` without its comment lines, which are for readers of the files, not for the server.
 fn without_comments(sql: &str) -> String {
     sql.lines()
         .filter(|line| !line.trim_start().starts_with("--"))
@@ -66,19 +61,18 @@ mod tests {
         for sql in [
             &statements.load,
             &statements.create,
-            &statements.update,
-            &statements.renew,
+            &statements.replace,
             &statements.delete,
             &statements.sweep,
             &statements.migrate_up,
             &statements.migrate_down,
+            &statements.layout,
         ] {
-            for placeholder in ["{table}", "{index}", "{lock}", "{merged}", "{longest_ms}"] {
+            for placeholder in ["{table}", "{index}", "{lock}"] {
                 assert!(!sql.contains(placeholder), "{placeholder} left in {sql}");
             }
             assert!(!sql.contains("--"), "a comment left in {sql}");
-            assert!(sql.contains("\"auth\".\"sessions\""));
         }
-        assert!(statements.update.contains("34560000000"));
+        assert!(statements.replace.contains("\"auth\".\"sessions\""));
     }
 }

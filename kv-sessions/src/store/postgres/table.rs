@@ -1,5 +1,6 @@
 //! One sessions table reached through a connection pool: its statements, sent with a time limit
-//! that covers the wait for a connection too.
+//! that covers the wait for a connection too, and the check that the table exists in the layout
+//! of this build.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,11 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::columns::millis;
 use super::error::PostgresError;
-use super::merge::Param;
 use super::name::TableName;
 use super::statements::Statements;
 use crate::error::StoreError;
@@ -19,6 +19,22 @@ use crate::error::StoreError;
 /// How many expired rows one sweep statement deletes at most, so that no sweep holds many row
 /// locks or runs long.
 const SWEEP_BATCH: i64 = 1000;
+
+/// A parameter of a statement with its PostgreSQL type, the type the statement is prepared with.
+pub(super) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// The type of the `id` column in the layout this build creates.
+const ID_TYPE: &str = "bytea";
+
+/// What the database holds under a sessions table's name.
+enum Layout {
+    /// No table.
+    Missing,
+    /// A table whose `id` column holds digests, as this build creates it.
+    Current,
+    /// A table with an `id` column of another type, as earlier builds created it.
+    Other { id_type: String },
+}
 
 /// A sessions table and the pool that reaches it. Clones share the pool.
 #[derive(Clone)]
@@ -33,9 +49,9 @@ impl Table {
     /// Runs `sql` with `params` on a pooled connection and returns its rows.
     ///
     /// Each connection prepares a statement the first time it runs it and keeps it, so
-    /// PostgreSQL parses and plans the merge once per connection rather than on every save; later
-    /// runs are one round trip. Behind a pooler in transaction mode, use one that keeps prepared
-    /// statements (PgBouncer 1.21 or later with `max_prepared_statements`).
+    /// PostgreSQL parses and plans each statement once per connection rather than on every
+    /// call; later runs are one round trip. Behind a pooler in transaction mode, use one that
+    /// keeps prepared statements (PgBouncer 1.21 or later with `max_prepared_statements`).
     pub(super) async fn query(
         &self,
         sql: &str,
@@ -81,6 +97,53 @@ impl Table {
             return Err(StoreError::open(PostgresError::NotUtf8(encoding)));
         }
         Ok(())
+    }
+
+    /// Checks that the table exists, in the layout of this build.
+    pub(super) async fn check_layout(&self) -> Result<(), StoreError> {
+        match self.layout().await? {
+            Layout::Current => Ok(()),
+            Layout::Missing => Err(StoreError::open(PostgresError::Unmigrated {
+                table: self.name.to_string(),
+            })),
+            Layout::Other { id_type } => Err(self.earlier_layout(id_type)),
+        }
+    }
+
+    /// Creates the table and its index where they do not exist, and refuses a table in another
+    /// layout.
+    pub(super) async fn migrate_up(&self) -> Result<(), StoreError> {
+        match self.layout().await? {
+            Layout::Current | Layout::Missing => self.batch(&self.statements.migrate_up).await,
+            Layout::Other { id_type } => Err(self.earlier_layout(id_type)),
+        }
+    }
+
+    /// What the database holds under the table's name.
+    async fn layout(&self) -> Result<Layout, StoreError> {
+        let name = self.name.quoted();
+        let params: [Param<'_>; 1] = [(&name, Type::TEXT)];
+        let rows = self.query(&self.statements.layout, &params).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::backend("the database did not describe the table"))?;
+        let present: bool = row.try_get("present").map_err(StoreError::backend)?;
+        let id_type: Option<String> = row.try_get("id_type").map_err(StoreError::backend)?;
+        Ok(match id_type {
+            _ if !present => Layout::Missing,
+            Some(id_type) if id_type == ID_TYPE => Layout::Current,
+            id_type => Layout::Other {
+                id_type: id_type.unwrap_or_else(|| "missing".to_owned()),
+            },
+        })
+    }
+
+    /// The refusal of this table, found with an `id` column of type `id_type`.
+    fn earlier_layout(&self, id_type: String) -> StoreError {
+        StoreError::open(PostgresError::EarlierLayout {
+            table: self.name.to_string(),
+            id_type,
+        })
     }
 
     /// Deletes every row expired at `now`, a batch per statement, and counts them.

@@ -1,17 +1,19 @@
-//! The store's SQL against [`Changes::apply_to`] on a real server, at moments the tests choose.
+//! The store's answers against [`Changes::apply_to`] of the latest copy, on a real server, at
+//! moments the tests choose; and what it keeps in its table.
 //!
 //! These tests read the server's URL from `KV_SESSIONS_POSTGRES_URL`, as the end-to-end tests
 //! do (they cannot share that crate's helper, which depends on this one), and skip, saying so on
 //! stderr, where it is unset. Each works in a table of its own, dropped at the end.
 
+use std::future::poll_fn;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::runtime::Runtime;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::PostgresStore;
-use super::columns::tests::as_stored;
 use crate::changes::SessionPolicy;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
@@ -49,14 +51,9 @@ impl Scratch {
             .expect("a runtime");
         let table = format!("kv_test_{}", &SessionId::generate().to_string()[..16]);
         let store = runtime.block_on(async {
-            let store = PostgresStore::builder(&url)
-                .table(table)
-                .sweep_every(every)
-                .build()
-                .await
-                .expect("connect");
-            store.migrate_up().await.expect("migrate up");
-            store
+            let settings = PostgresStore::builder(&url).table(table).sweep_every(every);
+            settings.migrate_up().await.expect("migrate up");
+            settings.build().await.expect("connect")
         });
         Some(Self {
             runtime,
@@ -73,9 +70,9 @@ impl Scratch {
     fn insert_raw(&self, id: &SessionId, columns: &str) {
         let sql = format!(
             "INSERT INTO {} (id, version, created_at, expires_at, rule_kind, rule_ms, data) \
-             VALUES ('{}', {columns})",
+             VALUES ('\\x{}', {columns})",
             self.store.table.name.quoted(),
-            uuid::Uuid::from_bytes(*id.as_bytes()),
+            id.digest(),
         );
         self.run(self.store.table.batch(&sql)).expect("insert");
     }
@@ -178,91 +175,84 @@ fn changes(policy: impl Strategy<Value = SessionPolicy>) -> impl Strategy<Value 
         })
 }
 
-/// What the store should answer: `apply_to`'s record, with its rule as the table keeps it.
-fn as_stored_by_the_table(saved: Saved) -> Saved {
-    match saved {
-        Saved::Stored(record) => {
-            let rule = as_stored(record.expiry());
-            Saved::Stored(record.with_expiry(rule))
-        }
-        other => other,
-    }
-}
-
-/// One session's life: created at `born` with `first`, then changed at `later` by `then`.
+/// One session's life: created at `born` with `first`, then changed at `later` by `then`,
+/// through `update_from` with the created copy, or `update`, or `renew`.
 #[derive(Debug, Clone)]
 struct Case {
     born: SystemTime,
     first: Changes,
-    created_at: Option<SystemTime>,
     later: Duration,
     then: Changes,
-    renew: bool,
+    how: Save,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Save {
+    UpdateFrom,
+    Update,
+    Renew,
 }
 
 fn case() -> impl Strategy<Value = Case> {
     let born_policy = policy().prop_map(|p| p.with_max_size(SessionPolicy::DEFAULT_MAX_SIZE));
+    let how = prop_oneof![
+        Just(Save::UpdateFrom),
+        Just(Save::Update),
+        Just(Save::Renew)
+    ];
     (
         moment(),
         changes(born_policy),
-        proptest::option::of(0u64..3_000_000_000_000),
         (0u64..7_200_000_000_000).prop_map(Duration::from_nanos),
         changes(policy()),
-        any::<bool>(),
+        how,
     )
-        .prop_map(|(born, first, age, later, then, renew)| Case {
+        .prop_map(|(born, first, later, then, how)| Case {
             born,
             first,
-            created_at: age.map(|age| born - Duration::from_millis(age)),
             later,
             then,
-            renew,
+            how,
         })
 }
 
-/// Runs one case, and checks every answer against `apply_to`.
+/// Runs one case, and checks every answer against `apply_to` of the latest copy.
 async fn check(store: &PostgresStore, case: Case) -> Result<(), TestCaseError> {
     let (id, now) = (SessionId::generate(), case.born + case.later);
-    let mut first = case.first.clone();
-    if let Some(created_at) = case.created_at {
-        let moved = Record::new(id, 1, created_at, created_at, Vec::new())
-            .with_expiry(case.first.expiry().flatten());
-        first = Changes::moving(&moved, &first);
-        for (key, json) in case.first.writes() {
-            match json {
-                Some(json) => first.set(key, json),
-                None => first.remove(key),
-            };
-        }
-    }
     let created = store
-        .create_at(&id, &first, case.born)
+        .create_at(&id, &case.first, case.born)
         .await
         .expect("create");
-    let expected = as_stored_by_the_table(first.apply_to(id, None, case.born).into());
+    let expected = Saved::from(case.first.apply_to(id, None, case.born));
     prop_assert_eq!(&created, &expected, "create");
     let Saved::Stored(base) = created else {
         return Ok(());
     };
     let live = (!base.is_expired_at(now)).then_some(&base);
-    let (target, saved, expected) = if case.renew {
-        let new = SessionId::generate();
-        let saved = store.renew_at(&id, &new, &case.then, now).await;
-        let expected = match live {
-            None if !case.then.writes_a_value() => Saved::Gone,
-            base => case.then.apply_to(new, base, now).into(),
-        };
-        (new, saved, expected)
-    } else {
-        let saved = store.update_at(&id, &case.then, now).await;
-        let expected = match live {
-            None => Saved::Gone,
-            base => case.then.apply_to(id, base, now).into(),
-        };
-        (id, saved, expected)
+    let (target, saved, expected) = match case.how {
+        Save::Renew => {
+            let new = SessionId::generate();
+            let saved = store.renew_at(&id, &new, &case.then, now).await;
+            let expected = match live {
+                None if !case.then.writes_a_value() => Saved::Gone,
+                base => case.then.apply_to(new, base, now).into(),
+            };
+            (new, saved, expected)
+        }
+        how => {
+            let saved = match how {
+                Save::UpdateFrom => store.update_from_at(&base, &case.then, now).await,
+                _ => store.update_at(&id, &case.then, now).await,
+            };
+            let expected = match live {
+                None => Saved::Gone,
+                base => case.then.apply_to(id, base, now).into(),
+            };
+            (id, saved, expected)
+        }
     };
     let saved = saved.expect("save");
-    prop_assert_eq!(&saved, &as_stored_by_the_table(expected), "save");
+    prop_assert_eq!(&saved, &expected, "save");
     let loaded = store.load_at(&target, now).await.expect("load");
     match saved {
         Saved::Stored(record) => {
@@ -276,8 +266,8 @@ async fn check(store: &PostgresStore, case: Case) -> Result<(), TestCaseError> {
 }
 
 #[test]
-fn every_merge_matches_apply_to_to_the_millisecond() {
-    let Some(scratch) = Scratch::new("every_merge_matches_apply_to_to_the_millisecond") else {
+fn every_save_is_apply_to_of_the_latest_copy() {
+    let Some(scratch) = Scratch::new("every_save_is_apply_to_of_the_latest_copy") else {
         return;
     };
     let mut runner = TestRunner::new(Config {
@@ -402,4 +392,283 @@ fn the_sweeper_stops_with_the_last_clone_of_the_store() {
     drop(second);
     scratch.run(tokio::task::yield_now());
     assert!(sweeper.is_finished(), "the last clone is gone");
+}
+
+/// Changes under the default policy that write `json` under each of `keys`.
+fn writing(keys: &[&str], json: &str) -> Changes {
+    let mut changes = Changes::new(SessionPolicy::default());
+    for key in keys {
+        changes.set(*key, json);
+    }
+    changes
+}
+
+/// The record in `saved`, or a panic saying what came instead.
+fn stored(saved: Saved) -> Record {
+    match saved {
+        Saved::Stored(record) => record,
+        other => panic!("expected a stored record, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stale_loaded_copy_loses_no_write_and_clears_the_latest_copy() {
+    let Some(scratch) = Scratch::new("a_stale_loaded_copy_loses_no_write") else {
+        return;
+    };
+    let store = &scratch.store;
+    scratch.run(async {
+        let id = SessionId::generate();
+        let loaded = stored(
+            store
+                .create(&id, &writing(&["a"], "1"))
+                .await
+                .expect("create"),
+        );
+        stored(
+            store
+                .update(&id, &writing(&["x"], "2"))
+                .await
+                .expect("update"),
+        );
+        let late = stored(
+            store
+                .update_from(&loaded, &writing(&["y"], "3"))
+                .await
+                .expect("update from a stale copy"),
+        );
+        assert_eq!(late.version(), 3);
+        let entries: Vec<_> = late.entries().collect();
+        assert_eq!(entries, [("a", "1"), ("x", "2"), ("y", "3")]);
+        assert_eq!(store.load(&id).await.expect("load"), Some(late));
+
+        let mut clearing = writing(&[], "");
+        clearing.clear().set("z", "4");
+        let cleared = stored(store.update_from(&loaded, &clearing).await.expect("clear"));
+        assert_eq!(cleared.version(), 4);
+        assert_eq!(cleared.entries().collect::<Vec<_>>(), [("z", "4")]);
+    });
+}
+
+#[test]
+fn a_stale_loaded_copy_of_a_deleted_session_finds_it_gone() {
+    let Some(scratch) = Scratch::new("a_stale_loaded_copy_of_a_deleted_session") else {
+        return;
+    };
+    let store = &scratch.store;
+    scratch.run(async {
+        let id = SessionId::generate();
+        let loaded = stored(
+            store
+                .create(&id, &writing(&["a"], "1"))
+                .await
+                .expect("create"),
+        );
+        store.delete(&id).await.expect("delete");
+        let saved = store.update_from(&loaded, &writing(&["b"], "2")).await;
+        assert_eq!(saved.expect("update"), Saved::Gone);
+    });
+    assert_eq!(scratch.rows(), 0, "nothing is created");
+}
+
+#[test]
+fn the_size_cap_is_settled_against_the_latest_copy_not_the_loaded_one() {
+    let Some(scratch) = Scratch::new("the_size_cap_is_settled_against_the_latest_copy") else {
+        return;
+    };
+    let store = &scratch.store;
+    let capped = |changes: Changes| {
+        let mut within = Changes::new(SessionPolicy::default().with_max_size(20));
+        for (key, json) in changes.writes() {
+            match json {
+                Some(json) => within.set(key, json),
+                None => within.remove(key),
+            };
+        }
+        within
+    };
+    scratch.run(async {
+        let id = SessionId::generate();
+        let big = "\"0123456789\"";
+        let loaded = stored(
+            store
+                .create(&id, &writing(&["a"], big))
+                .await
+                .expect("create"),
+        );
+        let mut removal = writing(&[], "");
+        removal.remove("a");
+        stored(store.update(&id, &removal).await.expect("remove"));
+        let saved = store
+            .update_from(&loaded, &capped(writing(&["b"], big)))
+            .await;
+        let record = stored(saved.expect("fits the latest copy"));
+        assert_eq!(record.entries().collect::<Vec<_>>(), [("b", big)]);
+        let saved = store
+            .update_from(&record, &capped(writing(&["c"], big)))
+            .await;
+        assert!(matches!(saved, Ok(Saved::TooLarge(_))), "{saved:?}");
+    });
+}
+
+#[test]
+fn the_table_holds_the_digest_of_the_id_and_never_the_id() {
+    let Some(scratch) = Scratch::new("the_table_holds_the_digest_of_the_id") else {
+        return;
+    };
+    let (id, renewed) = (SessionId::generate(), SessionId::generate());
+    scratch.run(async {
+        let store = &scratch.store;
+        store
+            .create(&id, &writing(&["a"], "1"))
+            .await
+            .expect("create");
+        store
+            .renew(&id, &renewed, &writing(&["b"], "2"))
+            .await
+            .expect("renew");
+        store
+            .create(&id, &writing(&["c"], "3"))
+            .await
+            .expect("create");
+    });
+    let sql = format!(
+        "SELECT encode(id, 'hex') AS key, t::text AS everything FROM {} AS t ORDER BY key",
+        scratch.store.table.name.quoted()
+    );
+    let rows = scratch
+        .run(scratch.store.table.query(&sql, &[]))
+        .expect("read");
+    let mut keys: Vec<String> = rows.iter().map(|row| row.get("key")).collect();
+    let mut digests = vec![id.digest().to_string(), renewed.digest().to_string()];
+    keys.sort();
+    digests.sort();
+    assert_eq!(keys, digests);
+    for row in &rows {
+        let everything: String = row.get("everything");
+        for id in [id, renewed] {
+            let hex = id.to_string();
+            let hyphenated = uuid::Uuid::from_bytes(*id.as_bytes()).to_string();
+            assert!(!everything.contains(&hex), "{everything}");
+            assert!(!everything.contains(&hyphenated), "{everything}");
+            assert!(!everything.contains(&hex[..12]), "{everything}");
+        }
+    }
+}
+
+/// What `build` answers for a table of `test`'s own that `prepare` (SQL, `{table}` for its
+/// name) leaves in the database, where a server is configured.
+fn build_after(test: &str, prepare: &str) -> Option<(String, Result<PostgresStore, StoreError>)> {
+    let scratch = Scratch::new(test)?;
+    let table = format!("kv_test_{}", &SessionId::generate().to_string()[..16]);
+    let settings = PostgresStore::builder(&scratch.url)
+        .table(table.as_str())
+        .sweep_every(None);
+    let prepare = prepare.replace("{table}", &table);
+    let built = scratch.run(async {
+        scratch.store.table.batch(&prepare).await.expect("prepare");
+        let built = settings.build().await;
+        scratch
+            .store
+            .table
+            .batch(&format!("DROP TABLE IF EXISTS {table}"))
+            .await
+            .expect("drop");
+        built
+    });
+    Some((table, built))
+}
+
+#[test]
+fn a_table_from_an_earlier_build_is_refused_by_build_and_by_migrate_up() {
+    let earlier = "CREATE TABLE {table} (id uuid PRIMARY KEY, version bigint NOT NULL, \
+        created_at bigint NOT NULL, expires_at bigint NOT NULL, rule_kind smallint NOT NULL, \
+        rule_ms bigint NOT NULL, data jsonb NOT NULL)";
+    let Some((table, built)) = build_after("a_table_from_an_earlier_build", earlier) else {
+        return;
+    };
+    let Err(StoreError::Open(cause)) = built else {
+        panic!("expected an error opening the store, got {built:?}");
+    };
+    let message = cause.to_string();
+    for expected in [table.as_str(), "uuid", "drop", "migrate_down", "migrate_up"] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+    let Some(scratch) = Scratch::new("a_table_from_an_earlier_build_at_migrate_up") else {
+        return;
+    };
+    let earlier = earlier.replace("{table}", &table);
+    let settings = PostgresStore::builder(&scratch.url).table(table.as_str());
+    let migrated = scratch.run(async {
+        scratch.store.table.batch(&earlier).await.expect("prepare");
+        let migrated = settings.migrate_up().await;
+        settings.migrate_down().await.expect("migrate down");
+        migrated
+    });
+    let Err(StoreError::Open(cause)) = migrated else {
+        panic!("expected migrate_up to refuse the table, got {migrated:?}");
+    };
+    assert!(cause.to_string().contains("migrate_down"), "{cause}");
+}
+
+#[test]
+fn migrate_up_on_an_existing_table_sends_no_notice_for_the_driver_to_log() {
+    let Some(scratch) = Scratch::new("migrate_up_on_an_existing_table_sends_no_notice") else {
+        return;
+    };
+    let notices = scratch.run(async {
+        let (client, mut connection) = tokio_postgres::connect(&scratch.url, NoTls)
+            .await
+            .expect("connect");
+        // The driver logs, at info level, every notice its connection receives: collect them.
+        let listener = tokio::spawn(async move {
+            let mut notices = Vec::new();
+            while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                if let Ok(AsyncMessage::Notice(notice)) = message {
+                    notices.push(notice.message().to_owned());
+                }
+            }
+            notices
+        });
+        let statements = &scratch.store.table.statements;
+        client
+            .batch_execute(&statements.migrate_up)
+            .await
+            .expect("migrate up again");
+        drop(client);
+        listener.await.expect("the listener")
+    });
+    assert_eq!(notices, Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_saves_from_one_loaded_copy_all_keep_their_writes() {
+    let Some(scratch) = Scratch::new("concurrent_saves_from_one_loaded_copy") else {
+        return;
+    };
+    let id = SessionId::generate();
+    let keys: Vec<String> = (0..16).map(|n| format!("k{n:02}")).collect();
+    let latest = scratch.run(async {
+        let store = &scratch.store;
+        let loaded = stored(
+            store
+                .create(&id, &writing(&["a"], "1"))
+                .await
+                .expect("create"),
+        );
+        let saves = keys.iter().map(|key| {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            let changes = writing(&[key.as_str()], "2");
+            // Each save runs on a connection of its own, so the server sees them race.
+            tokio::spawn(async move { store.update_from(&loaded, &changes).await })
+        });
+        for save in saves.collect::<Vec<_>>() {
+            stored(save.await.expect("join").expect("save"));
+        }
+        store.load(&id).await.expect("load").expect("live")
+    });
+    assert_eq!(latest.version(), 17);
+    for key in &keys {
+        assert_eq!(latest.get(key), Some("2"), "{key}");
+    }
 }

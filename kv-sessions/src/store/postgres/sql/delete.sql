@@ -1,5 +1,5 @@
--- $1 id, $2 now (ms). Deletes the row whether or not it has expired, and returns it only if it
--- was live.
+-- $1 id (the session's digest), $2 now (ms). Deletes the row whether or not it has expired,
+-- and returns it only if it was live.
 WITH removed AS (
     DELETE FROM {table}
     WHERE id = $1
