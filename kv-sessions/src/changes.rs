@@ -67,12 +67,6 @@ impl Changes {
         self
     }
 
-    /// The rule these changes give the session: `None` where they leave the stored rule alone,
-    /// `Some(None)` where they return it to the default.
-    pub(crate) fn expiry(&self) -> Option<Option<Expiry>> {
-        self.expiry
-    }
-
     /// The rules of the merge: default expiry, absolute lifetime, size cap.
     pub(crate) fn policy(&self) -> &SessionPolicy {
         &self.policy

@@ -84,6 +84,7 @@ fn whole_millis(duration: Duration) -> Duration {
 ///
 /// A rule that went through [`Expiry::in_whole_millis`] round-trips exactly, and `millis` fits
 /// an `i64`, the integer PostgreSQL and Redis count in.
+#[cfg(any(feature = "sled", feature = "redis", feature = "postgres"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StoredRule {
     pub(crate) kind: u8,
@@ -91,10 +92,12 @@ pub(crate) struct StoredRule {
 }
 
 /// A stored rule whose kind no version of kv-sessions writes.
+#[cfg(any(feature = "sled", feature = "redis", feature = "postgres"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("unknown expiry rule kind {0}")]
 pub(crate) struct UnknownRule(pub(crate) u8);
 
+#[cfg(any(feature = "sled", feature = "redis", feature = "postgres"))]
 impl StoredRule {
     /// The stored form of `rule`.
     pub(crate) fn of(rule: Option<Expiry>) -> Self {
@@ -134,6 +137,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sled", feature = "redis", feature = "postgres"))]
     fn every_rule_round_trips_through_its_stored_form() {
         let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 4_000);
         let rules = [
@@ -172,6 +176,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sled", feature = "redis", feature = "postgres"))]
     fn an_unknown_kind_is_refused() {
         let stored = StoredRule { kind: 9, millis: 0 };
         assert_eq!(stored.rule(), Err(UnknownRule(9)));

@@ -3,40 +3,35 @@
 //!
 //! ```text
 //! meta        "7:1767225600000:1767229200000"    saves so far, creation time, deadline
-//! rule        "on_inactivity:2592000.000000000"    the session's own rule, exactly; absent for the default
-//! rule_ms     "idle:2592000000"              the same rule as the scripts compute with; absent with `rule`
-//! k:<key>     "<JSON text>"                  one field per entry
+//! rule        "1:2592000000"                     the session's own rule; absent for the default
+//! k:<key>     "<JSON text>"                      one field per entry
 //! ```
 //!
 //! Every entry's field starts with [`ENTRY`] and no metadata field does, so no session key can
-//! collide with the metadata, whatever it spells. The scripts read these names from a prelude
-//! generated from the constants below, so this module is their one owner.
+//! collide with the metadata, whatever it spells. The scripts read the name of [`META`], the one
+//! field they look at, from a prelude generated from the constant below, so this module is the
+//! layout's one owner.
 
+use std::cmp::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::RedisWrite;
 
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, StoredRule};
 use crate::id::SessionId;
 use crate::record::Record;
 
 /// The field holding the number of saves, the creation time and the deadline, in decimal and
 /// separated by `:`, the times in milliseconds since the Unix epoch. One field rather than three:
 /// every load reads it and every save writes it, and Redis's work grows with the fields a
-/// command carries.
+/// command carries. Every save changes it, so a write compares it to know that the session is
+/// still the copy it was merged against.
 pub(super) const META: &str = "meta";
-/// The field holding the session's own rule, exactly, for [`Record::expiry`].
+/// The field holding the session's own rule as its [`StoredRule`], `<kind>:<millis>` in decimal;
+/// absent where the session follows the policy's default (kind 0).
 pub(super) const RULE: &str = "rule";
-/// The field holding the session's own rule in whole milliseconds, for the scripts' arithmetic.
-pub(super) const RULE_MS: &str = "rule_ms";
 /// What every entry's field starts with, followed by the entry's key.
 pub(super) const ENTRY: &str = "k:";
-
-/// The largest whole number that the scripts' Lua numbers (doubles) hold exactly: every time they
-/// compute with is kept at or below it, a moment some 285,000 years from now.
-pub(super) const MAX_SAFE_MS: u64 = (1 << 53) - 1;
-/// [`Expiry::LONGEST`] in milliseconds.
-pub(super) const LONGEST_MS: u64 = Expiry::LONGEST.as_secs() * 1000;
 
 /// A field of a hash as Redis returns it: its name and its value, as bytes.
 pub(super) type RawField = (Vec<u8>, Vec<u8>);
@@ -61,11 +56,9 @@ pub(super) enum DecodeError {
 pub(super) fn write_fields(record: &Record, out: &mut impl RedisWrite) {
     out.write_arg(META.as_bytes());
     out.write_arg_fmt(Meta(record));
-    if let Some(rule) = record.expiry() {
+    if let Some(rule) = rule_value(record.expiry()) {
         out.write_arg(RULE.as_bytes());
-        out.write_arg(rule_text(rule).as_bytes());
-        out.write_arg(RULE_MS.as_bytes());
-        out.write_arg(rule_ms(rule).as_bytes());
+        out.write_arg(rule.as_bytes());
     }
     for (key, json) in record.entries() {
         out.write_arg_fmt(format_args!("{ENTRY}{key}"));
@@ -86,6 +79,62 @@ impl std::fmt::Display for Meta<'_> {
             millis(record.created_at()),
             millis(record.expires_at())
         )
+    }
+}
+
+/// The value of the [`RULE`] field of a session whose own rule is `rule`: its [`StoredRule`] as
+/// `<kind>:<millis>`, or `None`, and no field, for the policy's default.
+pub(super) fn rule_value(rule: Option<Expiry>) -> Option<String> {
+    let StoredRule { kind, millis } = StoredRule::of(rule);
+    (kind != 0).then(|| format!("{kind}:{millis}"))
+}
+
+/// What turns the hash of `copy` into the hash of `merged`, a later version of the same session:
+/// the fields to set, each a name and its value, and the fields to delete.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct FieldChanges<'r> {
+    /// Entries that `copy` lacks or holds with another value, by key and JSON text.
+    pub(super) entries_set: Vec<(&'r str, &'r str)>,
+    /// Keys of entries that `copy` holds and `merged` does not.
+    pub(super) entries_deleted: Vec<&'r str>,
+    /// Where the rule changed: `Some(Some(value))` sets [`RULE`], `Some(None)` deletes it.
+    pub(super) rule: Option<Option<String>>,
+}
+
+impl<'r> FieldChanges<'r> {
+    /// The changes from `copy` to `merged`. The [`META`] field is not among them: it changes
+    /// with every save, so a write always sets it.
+    ///
+    /// Both records keep their entries sorted by key, so one pass over the two finds every
+    /// difference.
+    pub(super) fn between(copy: &'r Record, merged: &'r Record) -> Self {
+        let mut changes = Self::default();
+        let (mut old, mut new) = (copy.entries().peekable(), merged.entries().peekable());
+        loop {
+            let order = match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some((old_key, _)), Some((new_key, _))) => old_key.cmp(new_key),
+            };
+            match order {
+                Ordering::Less => changes
+                    .entries_deleted
+                    .extend(old.next().map(|(key, _)| key)),
+                Ordering::Greater => changes.entries_set.extend(new.next()),
+                Ordering::Equal => {
+                    let (kept, written) = (old.next(), new.next());
+                    if kept != written {
+                        changes.entries_set.extend(written);
+                    }
+                }
+            }
+        }
+        let rule = rule_value(merged.expiry());
+        if rule != rule_value(copy.expiry()) {
+            changes.rule = Some(rule);
+        }
+        changes
     }
 }
 
@@ -131,7 +180,6 @@ pub(super) fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<RawField>, DecodeError> {
 struct Metadata {
     meta: Option<String>,
     rule: Option<String>,
-    rule_ms: Option<String>,
 }
 
 impl Metadata {
@@ -139,7 +187,6 @@ impl Metadata {
         let slot = match name.as_str() {
             META => &mut self.meta,
             RULE => &mut self.rule,
-            RULE_MS => &mut self.rule_ms,
             _ => return Err(DecodeError::UnknownField(name)),
         };
         *slot = Some(value);
@@ -154,103 +201,49 @@ impl Metadata {
         let meta = self.meta.ok_or(DecodeError::Missing(META))?;
         let (version, created_at, expires_at) =
             parse_meta(&meta).ok_or(DecodeError::Malformed(META))?;
-        let (created_at, expires_at) = (from_millis(created_at), from_millis(expires_at));
-        let rule = match (self.rule, self.rule_ms) {
-            (None, None) => None,
-            (Some(text), Some(ms)) => {
-                let rule = parse_rule(&text).ok_or(DecodeError::Malformed(RULE))?;
-                // The scripts compute with `rule_ms` alone: one that disagrees with `rule` would
-                // give deadlines the record does not explain.
-                if ms != rule_ms(rule) {
-                    return Err(DecodeError::Malformed(RULE_MS));
-                }
-                Some(rule)
-            }
-            (Some(_), None) => return Err(DecodeError::Missing(RULE_MS)),
-            (None, Some(_)) => return Err(DecodeError::Missing(RULE)),
+        let rule = match self.rule {
+            None => None,
+            Some(text) => Some(parse_rule(&text).ok_or(DecodeError::Malformed(RULE))?),
         };
-        Ok(Record::new(id, version, created_at, expires_at, entries).with_expiry(rule))
+        let record = Record::new(
+            id,
+            version,
+            from_millis(created_at),
+            from_millis(expires_at),
+            entries,
+        );
+        Ok(record.with_expiry(rule))
     }
 }
 
 /// The version, creation time and deadline that [`Meta`] wrote: three numbers of decimal digits
-/// only, as the scripts accept them, separated by `:`.
+/// only, separated by `:`.
 fn parse_meta(text: &str) -> Option<(u64, u64, u64)> {
     let mut numbers = text.split(':').map(digits);
     let meta = (numbers.next()??, numbers.next()??, numbers.next()??);
     numbers.next().is_none().then_some(meta)
 }
 
+/// The rule that [`rule_value`] wrote. Kind 0, the default, is never written: a field that says
+/// it is malformed, as is a kind that no version of kv-sessions writes.
+fn parse_rule(text: &str) -> Option<Expiry> {
+    let (kind, millis) = text.split_once(':')?;
+    let kind = u8::try_from(digits(kind)?).ok()?;
+    let millis = digits(millis)?;
+    StoredRule { kind, millis }.rule().ok().flatten()
+}
+
 /// `text` as a number, where it is nothing but decimal digits (Rust's parser would also take a
-/// leading `+`, which the scripts refuse).
+/// leading `+`).
 fn digits(text: &str) -> Option<u64> {
     let all_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     all_digits.then(|| text.parse().ok()).flatten()
 }
 
-/// A rule exactly, to the nanosecond, so that a record reads back equal to the one saved:
-/// `on_inactivity:<secs>.<nanos>`, `on_session_end:<secs>.<nanos>` or
-/// `at_date_time:<secs>.<nanos>` since the Unix epoch, with a `-` before instants before it.
-pub(super) fn rule_text(rule: Expiry) -> String {
-    let exact = |d: Duration| format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
-    match rule {
-        Expiry::OnInactivity(idle) => format!("on_inactivity:{}", exact(idle)),
-        Expiry::OnSessionEnd(idle) => format!("on_session_end:{}", exact(idle)),
-        Expiry::AtDateTime(at) => match at.duration_since(UNIX_EPOCH) {
-            Ok(after) => format!("at_date_time:{}", exact(after)),
-            Err(before) => format!("at_date_time:-{}", exact(before.duration())),
-        },
-    }
-}
-
-/// The rule written by [`rule_text`].
-fn parse_rule(text: &str) -> Option<Expiry> {
-    let (kind, value) = text.split_once(':')?;
-    match kind {
-        "on_inactivity" => Some(Expiry::OnInactivity(parse_duration(value)?)),
-        "on_session_end" => Some(Expiry::OnSessionEnd(parse_duration(value)?)),
-        "at_date_time" => match value.strip_prefix('-') {
-            Some(before) => UNIX_EPOCH.checked_sub(parse_duration(before)?),
-            None => UNIX_EPOCH.checked_add(parse_duration(value)?),
-        }
-        .map(Expiry::AtDateTime),
-        _ => None,
-    }
-}
-
-/// `<secs>.<nanos>`, with exactly nine digits of nanoseconds.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let (secs, nanos) = text.split_once('.')?;
-    if nanos.len() != 9 {
-        return None;
-    }
-    Some(Duration::new(
-        digits(secs)?,
-        u32::try_from(digits(nanos)?).ok()?,
-    ))
-}
-
-/// A rule as the scripts compute a deadline from it, in whole milliseconds:
-///
-/// - `idle:<ms>` for the idle rules: the deadline lies `ms` after now, with `ms` cut to
-///   [`Expiry::LONGEST`], as [`SessionPolicy::deadline`](crate::SessionPolicy::deadline) cuts it;
-/// - `at:<ms>` for a fixed instant, taken to be the epoch where it lies before it and cut to
-///   [`MAX_SAFE_MS`] far beyond the [`Expiry::LONGEST`] cap, neither of which changes a deadline.
-pub(super) fn rule_ms(rule: Expiry) -> String {
-    match rule {
-        Expiry::OnInactivity(idle) | Expiry::OnSessionEnd(idle) => {
-            let idle = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
-            format!("idle:{}", idle.min(LONGEST_MS))
-        }
-        Expiry::AtDateTime(at) => format!("at:{}", millis(at)),
-    }
-}
-
-/// Whole milliseconds since the Unix epoch, rounded down: 0 before the epoch, and at most
-/// [`MAX_SAFE_MS`].
+/// Whole milliseconds since the Unix epoch, rounded down: 0 before the epoch.
 pub(super) fn millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        u64::try_from(since.as_millis()).map_or(MAX_SAFE_MS, |ms| ms.min(MAX_SAFE_MS))
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     })
 }
 
@@ -276,6 +269,19 @@ mod tests {
         .with_expiry(expiry)
     }
 
+    /// A later version of `base` holding `entries` and following `expiry`.
+    fn later(base: &Record, entries: &[(&str, &str)], expiry: Option<Expiry>) -> Record {
+        let entries = entries.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Record::new(
+            base.id(),
+            base.version() + 1,
+            base.created_at(),
+            base.expires_at(),
+            entries,
+        )
+        .with_expiry(expiry)
+    }
+
     fn bytes(fields: Vec<(String, String)>) -> Vec<RawField> {
         fields
             .into_iter()
@@ -294,26 +300,32 @@ mod tests {
     }
 
     #[test]
-    fn every_rule_round_trips_to_the_nanosecond() {
-        let before_epoch = UNIX_EPOCH - Duration::new(5, 7);
+    fn every_rule_round_trips_through_one_field() {
         let rules = [
             None,
             Some(Expiry::OnInactivity(Duration::from_secs(60))),
-            Some(Expiry::OnInactivity(Duration::MAX)),
-            Some(Expiry::OnSessionEnd(Duration::new(3, 999_999_999))),
-            Some(Expiry::AtDateTime(
-                from_millis(1_767_225_600_123) + Duration::from_nanos(4),
-            )),
-            Some(Expiry::AtDateTime(before_epoch)),
-            Some(Expiry::AtDateTime(
-                UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 2),
-            )),
+            Some(Expiry::OnInactivity(Expiry::LONGEST)),
+            Some(Expiry::OnSessionEnd(Duration::from_millis(3_999))),
+            Some(Expiry::AtDateTime(from_millis(1_767_225_600_123))),
+            Some(Expiry::AtDateTime(UNIX_EPOCH)),
         ];
         for rule in rules {
             let record = record(rule);
             let decoded = decode(record.id(), bytes(fields(&record)));
             assert_eq!(decoded, Ok(record), "{rule:?}");
         }
+    }
+
+    #[test]
+    fn the_rule_field_holds_the_stored_kind_and_milliseconds() {
+        let minute = Some(Expiry::OnInactivity(Duration::from_secs(60)));
+        assert_eq!(rule_value(minute).as_deref(), Some("1:60000"));
+        let at = Some(Expiry::AtDateTime(from_millis(5)));
+        assert_eq!(rule_value(at).as_deref(), Some("2:5"));
+        let end = Some(Expiry::OnSessionEnd(Duration::from_millis(7)));
+        assert_eq!(rule_value(end).as_deref(), Some("3:7"));
+        assert_eq!(rule_value(None), None, "the default has no field");
+        assert!(!fields(&record(None)).iter().any(|(name, _)| name == RULE));
     }
 
     #[test]
@@ -334,37 +346,24 @@ mod tests {
         let record = record(rule);
         let id = record.id();
         let fields = || fields(&record);
+        let malformed = |name, value| (with(fields(), name, value), DecodeError::Malformed(name));
         let cases = [
             (without(fields(), META), DecodeError::Missing(META)),
-            (without(fields(), RULE_MS), DecodeError::Missing(RULE_MS)),
-            (without(fields(), RULE), DecodeError::Missing(RULE)),
-            (with(fields(), META, "+7:1:2"), DecodeError::Malformed(META)),
+            malformed(META, "+7:1:2"),
+            malformed(META, "7:1e3:2"),
+            malformed(META, "7:1:"),
+            malformed(META, "7:1"),
+            malformed(META, "7:1:2:3"),
+            malformed(META, ""),
+            malformed(RULE, "0:0"),
+            malformed(RULE, "4:60000"),
+            malformed(RULE, "256:1"),
+            malformed(RULE, "1"),
+            malformed(RULE, "1:+6"),
+            malformed(RULE, "on_inactivity:60.000000000"),
             (
-                with(fields(), META, "7:1e3:2"),
-                DecodeError::Malformed(META),
-            ),
-            (with(fields(), META, "7:1:"), DecodeError::Malformed(META)),
-            (with(fields(), META, "7:1"), DecodeError::Malformed(META)),
-            (
-                with(fields(), META, "7:1:2:3"),
-                DecodeError::Malformed(META),
-            ),
-            (with(fields(), META, ""), DecodeError::Malformed(META)),
-            (
-                with(fields(), RULE, "forever:1"),
-                DecodeError::Malformed(RULE),
-            ),
-            (
-                with(fields(), RULE, "on_inactivity:60"),
-                DecodeError::Malformed(RULE),
-            ),
-            (
-                with(fields(), RULE_MS, "idle:1"),
-                DecodeError::Malformed(RULE_MS),
-            ),
-            (
-                with(fields(), "owner", "x"),
-                DecodeError::UnknownField("owner".to_owned()),
+                with(fields(), "rule_ms", "idle:60000"),
+                DecodeError::UnknownField("rule_ms".to_owned()),
             ),
         ];
         for (hash, error) in cases {
@@ -397,20 +396,45 @@ mod tests {
     }
 
     #[test]
-    fn script_rules_are_whole_milliseconds_within_the_caps() {
-        let idle = |d| rule_ms(Expiry::OnInactivity(d));
-        assert_eq!(idle(Duration::from_micros(1_999)), "idle:1");
-        assert_eq!(idle(Duration::MAX), format!("idle:{LONGEST_MS}"));
-        assert_eq!(
-            rule_ms(Expiry::OnSessionEnd(
-                Expiry::LONGEST + Duration::from_millis(1)
-            )),
-            format!("idle:{LONGEST_MS}")
+    fn the_changes_between_two_versions_are_the_entries_that_differ_and_the_rule() {
+        let copy = record(None);
+        let month = Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400)));
+        let merged = later(
+            &copy,
+            &[("a", "0"), ("name", "\"é\""), ("version", "2"), ("z", "9")],
+            month,
         );
-        let at = |t| rule_ms(Expiry::AtDateTime(t));
-        assert_eq!(at(from_millis(5) + Duration::from_micros(999)), "at:5");
-        assert_eq!(at(UNIX_EPOCH - Duration::from_secs(1)), "at:0");
-        let far = UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 2);
-        assert_eq!(at(far), format!("at:{MAX_SAFE_MS}"));
+        assert_eq!(
+            FieldChanges::between(&copy, &merged),
+            FieldChanges {
+                entries_set: vec![("a", "0"), ("version", "2"), ("z", "9")],
+                entries_deleted: vec!["cart.items"],
+                rule: Some(Some("1:2592000000".to_owned())),
+            }
+        );
+        let back = later(&merged, &[], None);
+        assert_eq!(
+            FieldChanges::between(&merged, &back),
+            FieldChanges {
+                entries_set: vec![],
+                entries_deleted: vec!["a", "name", "version", "z"],
+                rule: Some(None),
+            }
+        );
+        let same = later(&copy, &[("version", "1"), ("name", "\"é\"")], None);
+        assert_eq!(
+            FieldChanges::between(&copy, &same),
+            FieldChanges {
+                entries_deleted: vec!["cart.items"],
+                ..FieldChanges::default()
+            },
+            "an entry written with the value it had, and a rule kept, change no field"
+        );
+    }
+
+    #[test]
+    fn times_are_whole_milliseconds_since_the_epoch() {
+        assert_eq!(millis(from_millis(5) + Duration::from_micros(999)), 5);
+        assert_eq!(millis(UNIX_EPOCH - Duration::from_secs(1)), 0);
     }
 }

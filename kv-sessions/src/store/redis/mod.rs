@@ -6,25 +6,23 @@ use std::time::{Duration, SystemTime};
 
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
+use self::cas::{Attempt, Snapshot};
 use self::connections::Connections;
-use self::scripts::{LuaScript, Reply, SCRIPTS, UnexpectedReply};
+use self::scripts::{LuaScript, Reply, SCRIPTS};
 use super::SessionStore;
-use crate::changes::{Changes, Saved, TooLarge};
-use crate::error::{BoxError, StartError, StoreError};
+use crate::changes::{Changes, Saved};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
 
 mod args;
+mod builder;
+mod cas;
 mod connections;
 mod hash;
 mod scripts;
 
-/// The prefix of every key by default.
-const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
-/// How long an operation may take by default, connecting included.
-const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
-/// How many connections a store opens by default.
-const DEFAULT_POOL_SIZE: usize = 1;
+pub use self::builder::RedisStoreBuilder;
 
 /// Sessions in [Redis](https://redis.io), where every instance of an app can reach them, and
 /// where Redis itself deletes each session at its deadline.
@@ -48,56 +46,67 @@ const DEFAULT_POOL_SIZE: usize = 1;
 /// ```
 ///
 /// # Key layout
-/// Each session is one hash, under the key prefix followed by the session id's 32 hex digits
-/// (`kv-sessions:5f0c…` by default). Its fields:
+/// Each session is one hash, under the key prefix followed by the 64 hex digits of the
+/// [`SessionDigest`](crate::SessionDigest) of its id (`kv-sessions:3747…37bb` by default): Redis
+/// never holds the id itself, so whoever reads it, a backup or a replica learns no id that a
+/// cookie could carry. The hash's fields:
 ///
 /// | field | value |
 /// |---|---|
 /// | `meta` | `<version>:<created_at>:<expires_at>`: the number of saves, the creation time and the deadline, in decimal, the times in milliseconds since the Unix epoch |
-/// | `rule` | the session's own [`Expiry`](crate::Expiry) to the nanosecond, such as `on_inactivity:2592000.000000000`; absent where the session follows the default |
-/// | `rule_ms` | the same rule in whole milliseconds, as the scripts compute with it: `idle:<ms>` or `at:<ms>` |
+/// | `rule` | the session's own [`Expiry`](crate::Expiry) as `<kind>:<millis>`: 1 and the idle window for `OnInactivity`, 2 and the moment since the Unix epoch for `AtDateTime`, 3 and the idle window for `OnSessionEnd`; absent where the session follows the default |
 /// | `k:<key>` | the JSON text of the entry `<key>`, byte for byte |
 ///
 /// Only entry fields start with `k:`, so no session key can collide with the metadata. The hash
 /// carries a Redis expiry (`PEXPIREAT`) at its deadline, so expired sessions leave Redis on their
 /// own; nothing needs sweeping.
 ///
-/// # One round trip, atomically
-/// Each operation is one request to Redis. A load is one `HGETALL`; every write is a Lua script,
-/// sent by its SHA-1 (`EVALSHA`, with the source again where Redis has lost it), and Redis runs
-/// a script with nothing else in between. So each write applies its [`Changes`] to the latest
-/// stored copy, as the [`SessionStore`] contract asks:
+/// Builds before this layout keyed sessions by their id and kept the rule twice; this one cannot
+/// read theirs, and they cannot read this. No release used the old one, so there is no
+/// migration: sessions an earlier build wrote are not found (their users start new sessions),
+/// and Redis deletes them at their deadlines.
 ///
-/// - `update` merges into the live session and refreshes its deadline and expiry; where there
-///   is no live session it writes nothing and answers [`Saved::Gone`]. Where the changes carry
-///   the copy their request loaded ([`Changes::base`], as the middleware's do), the merge is done
-///   in Rust against that copy, and the script only compares the stored `meta` with the copy's
-///   and writes what changed; where another request saved in between, it merges itself;
-/// - `create` writes a new session, and fails where the id holds a hash already;
-/// - `renew` moves the live session, with the changes merged in, to the new id and deletes the
-///   old one, in one script over both keys; where the old session is gone, the new id gets only
-///   the changes' writes, and nothing at all where they write no value;
-/// - `delete` reads the hash and deletes it in one script, and hands back the session if it was
-///   live.
+/// # Merged in Rust, written with a version check
+/// Every write merges its [`Changes`] in Rust, with [`Changes::apply_to`], the one definition of
+/// the merge, and hands the result to a short Lua script, sent by its SHA-1 (`EVALSHA`, with the
+/// source again where Redis has lost it). Redis runs a script with nothing else in between, and
+/// each script checks one condition before it writes:
 ///
-/// A merge in a script gives exactly the record that [`Changes::apply_to`] gives: the same
-/// entries, rule, version and creation time, the same size cap, refused whole with
-/// [`Saved::TooLarge`], and the same deadline to the millisecond. The arithmetic that does not
-/// depend on the stored session is done in Rust before the script runs, with the deadline's
-/// inputs passed as arguments; the script adds the stored rule's part and takes the minimums.
+/// - `create` writes the new session unless its key exists;
+/// - `update` writes the fields that changed, setting and deleting them, only where the stored
+///   `meta` is still that of the copy the merge started from. Every save changes `meta`, so the
+///   stored hash is then exactly that copy, and the changed fields turn it into the merged record;
+/// - `renew` writes the merged session under the new key and deletes the old one, only where the
+///   old key's `meta` is still the copy's (or the old session is still absent, where it was) and
+///   the new key does not exist. Where the old session is gone, the new one holds only the
+///   changes' writes, and is not created where they write no value;
+/// - `delete` reads the hash and deletes it, and hands back the session if it was live.
 ///
-/// Because `renew` touches two keys, the store needs a single Redis server (with replicas, if
-/// you like), not Redis Cluster. It is tested against Redis 7.
+/// Where another request saved the session in between, the script writes nothing and answers
+/// with the latest hash, and the store merges again against it and tries again. Each retry means
+/// that another write succeeded; after 64 tries in a row the operation fails with a
+/// [`StoreError::Backend`] saying that the session was under too much contention.
+///
+/// Round trips: a load, a create and a delete take one. An
+/// [`update_from`](SessionStore::update_from), which the middleware makes, merges against the
+/// copy its request loaded and takes one, plus one for each request that saved in between; an
+/// [`update`](SessionStore::update) and a [`renew`](SessionStore::renew) read the session first,
+/// and take two.
+///
+/// A renewal touches two keys, so the store needs a single Redis server (with replicas, if you
+/// like), not Redis Cluster: there, both keys of a renewal would have to share a hash slot,
+/// through a hash tag (`{…}`) in the key that the new id inherits from the old, which this
+/// layout does not have. It is tested against Redis 7.
 ///
 /// Redis keeps sessions as durably as it is configured to (RDB snapshots, the append-only file,
 /// or neither). Under `maxmemory`, its eviction policy may drop sessions before their deadline;
 /// an evicted session is simply gone, as if it had expired.
 ///
 /// # Clocks
-/// "Now" is the app server's clock, in whole milliseconds, sent with every operation: every
-/// store computes deadlines from the same clock, and a session is live while its `expires_at`
-/// lies after the app's now. Redis deletes the hash by its own clock, so where the two clocks
-/// differ it deletes sessions that much early or late; a late one is never returned.
+/// "Now" is the app server's clock: every store computes deadlines from the same clock, and a
+/// session is live while its `expires_at` lies after the app's now. Redis deletes the hash by its
+/// own clock, so where the two clocks differ it deletes sessions that much early or late; a late
+/// one is never returned.
 ///
 /// # Timeouts and outages
 /// Every operation, connecting included, fails with [`StoreError::Backend`] once it has taken
@@ -159,17 +168,12 @@ impl RedisStore {
 
     /// Starts configuring a store for the Redis server at `url`.
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
-        RedisStoreBuilder {
-            url: url.into(),
-            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            pool_size: DEFAULT_POOL_SIZE,
-            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
-        }
+        RedisStoreBuilder::new(url.into())
     }
 
-    /// The key of session `id`.
+    /// The key of session `id`: the prefix, then the hex digits of the id's digest.
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{id}", self.inner.key_prefix)
+        format!("{}{}", self.inner.key_prefix, id.digest())
     }
 
     /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
@@ -186,6 +190,23 @@ impl RedisStore {
             Ok(answer) => answer.map_err(StoreError::backend),
             Err(_) => Err(StoreError::backend(Failure::TimedOut(timeout))),
         }
+    }
+
+    /// The fields of the hash of session `id`, none where there is no hash.
+    async fn fields(&self, id: &SessionId) -> Result<Vec<hash::RawField>, StoreError> {
+        let key = self.key(id);
+        self.timed(|mut connection| async move {
+            redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    /// The latest copy of session `id`, for a write at `now` to merge against.
+    async fn snapshot(&self, id: &SessionId, now: SystemTime) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot::read(*id, self.fields(id).await?, now))
     }
 
     /// Runs `call` of `script`, handing Redis the script's source first where it has lost it.
@@ -212,8 +233,8 @@ impl RedisStore {
         Reply::read(reply).map_err(StoreError::backend)
     }
 
-    /// [`SessionStore::create`] with the clock at `now`, a whole millisecond: the store's tests
-    /// set the clock through it.
+    /// [`SessionStore::create`] with the clock at `now`: the store's tests set the clock through
+    /// it.
     async fn create_at(
         &self,
         id: &SessionId,
@@ -226,17 +247,16 @@ impl RedisStore {
         };
         let mut call = SCRIPTS.create.call(&[&self.key(id)]);
         args::fresh(&mut call, &record);
-        let reply = self.write(&SCRIPTS.create, &call).await?;
-        outcome(*id, changes, reply, Some(Ok(record)))
+        match self.write(&SCRIPTS.create, &call).await? {
+            Reply::Written => Ok(Saved::Stored(record)),
+            Reply::InUse => Err(StoreError::backend(Failure::IdInUse)),
+            other => Err(StoreError::backend(other.unexpected())),
+        }
     }
 
-    /// [`SessionStore::update`] with the clock at `now`, a whole millisecond: the store's tests
-    /// set the clock through it.
-    ///
-    /// Where the changes carry the copy their request loaded, the merge is done here against that
-    /// copy, and the quick update script writes it where the stored version is still the copy's:
-    /// the usual case, and the cheapest for Redis. Where another request saved in between, the
-    /// update script merges against the latest copy, in a second round trip.
+    /// [`SessionStore::update`] with the clock at `now`, merged first against `loaded`, the copy
+    /// the request loaded, where it is given and live: the store's tests set the clock through
+    /// it.
     async fn update_at(
         &self,
         id: &SessionId,
@@ -244,24 +264,43 @@ impl RedisStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let key = self.key(id);
-        if let Some((base, merged)) = merged_against_base(id, loaded, changes, now) {
-            let mut call = SCRIPTS.quick_update.call(&[&key]);
-            args::quick(&mut call, changes, base, &merged);
-            match self.write(&SCRIPTS.quick_update, &call).await? {
-                Reply::Written => return Ok(Saved::Stored(merged)),
-                Reply::Stale => {}
-                other => return outcome(*id, changes, other, None),
-            }
-        }
-        let mut call = SCRIPTS.update.call(&[&key]);
-        args::merge(&mut call, changes, now);
-        let reply = self.write(&SCRIPTS.update, &call).await?;
-        outcome(*id, changes, reply, None)
+        let first = match loaded.filter(|copy| !copy.is_expired_at(now)) {
+            Some(copy) => Snapshot::loaded(copy),
+            None => self.snapshot(id, now).await?,
+        };
+        cas::until_done(first, |copy| self.try_update(id, copy, changes, now)).await
     }
 
-    /// [`SessionStore::renew`] with the clock at `now`, a whole millisecond: the store's tests
-    /// set the clock through it.
+    /// One try of an update: merges `changes` against `copy`, and writes the fields that changed
+    /// where Redis still holds `copy`.
+    async fn try_update(
+        &self,
+        id: &SessionId,
+        copy: Snapshot,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Attempt<Saved>, StoreError> {
+        let Some(base) = copy.live() else {
+            return Ok(Attempt::Done(Saved::Gone));
+        };
+        let merged = match changes.apply_to(*id, Some(base), now) {
+            Ok(merged) => merged,
+            Err(refusal) if copy.was_read() => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
+            // A loaded copy may be stale, and the latest copy may leave room for the changes.
+            Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
+        };
+        let mut call = SCRIPTS.update.call(&[&self.key(id)]);
+        args::update(&mut call, copy.meta(), base, &merged);
+        match self.write(&SCRIPTS.update, &call).await? {
+            Reply::Written => Ok(Attempt::Done(Saved::Stored(merged))),
+            Reply::Gone => Ok(Attempt::Done(Saved::Gone)),
+            Reply::Stale(latest) => Ok(Attempt::Stale(latest_copy(id, latest, now)?)),
+            other => Err(StoreError::backend(other.unexpected())),
+        }
+    }
+
+    /// [`SessionStore::renew`] with the clock at `now`: the store's tests set the clock through
+    /// it.
     async fn renew_at(
         &self,
         old: &SessionId,
@@ -269,30 +308,43 @@ impl RedisStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        let fresh = changes
-            .writes_a_value()
-            .then(|| changes.apply_to(*new, None, now));
+        let first = self.snapshot(old, now).await?;
+        cas::until_done(first, |copy| self.try_renew(old, new, copy, changes, now)).await
+    }
+
+    /// One try of a renewal: merges `changes` against `copy`, the old session as read, and
+    /// moves the result to `new` where Redis still holds `copy` under `old`.
+    async fn try_renew(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        copy: Snapshot,
+        changes: &Changes,
+        now: SystemTime,
+    ) -> Result<Attempt<Saved>, StoreError> {
+        let moved = match copy.live() {
+            Some(base) => changes.apply_to(*new, Some(base), now),
+            None if changes.writes_a_value() => changes.apply_to(*new, None, now),
+            None => return Ok(Attempt::Done(Saved::Gone)),
+        };
+        let record = match moved {
+            Ok(record) => record,
+            Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
+        };
         let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
-        args::merge(&mut call, changes, now);
-        if let Some(Ok(record)) = &fresh {
-            args::fresh(&mut call, record);
+        args::renew(&mut call, copy.meta(), &record);
+        match self.write(&SCRIPTS.renew, &call).await? {
+            Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
+            Reply::Stale(latest) => Ok(Attempt::Stale(latest_copy(old, latest, now)?)),
+            Reply::InUse => Err(StoreError::backend(Failure::IdInUse)),
+            other => Err(StoreError::backend(other.unexpected())),
         }
-        let reply = self.write(&SCRIPTS.renew, &call).await?;
-        outcome(*new, changes, reply, fresh)
     }
 }
 
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let key = self.key(id);
-        let fields: Vec<hash::RawField> = self
-            .timed(|mut connection| async move {
-                redis::cmd("HGETALL")
-                    .arg(key)
-                    .query_async(&mut connection)
-                    .await
-            })
-            .await?;
+        let fields = self.fields(id).await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -301,27 +353,27 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        self.create_at(id, changes, now()).await
+        self.create_at(id, changes, SystemTime::now()).await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        self.update_at(id, None, changes, now()).await
+        self.update_at(id, None, changes, SystemTime::now()).await
     }
 
-    /// Merges against the loaded copy here, and writes where Redis still holds that version.
+    /// Merges against the loaded copy, and writes where Redis still holds that version.
     async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
-        self.update_at(&loaded.id(), Some(loaded), changes, now())
+        self.update_at(&loaded.id(), Some(loaded), changes, SystemTime::now())
             .await
     }
 
-    /// Moves the session in one script over both keys.
+    /// Reads the old session, and moves it in one script over both keys.
     async fn renew(
         &self,
         old: &SessionId,
         new: &SessionId,
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
-        self.renew_at(old, new, changes, now()).await
+        self.renew_at(old, new, changes, SystemTime::now()).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
@@ -343,139 +395,15 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// The copy the changes were made against, and the changes merged into it, where the update
-/// script can write that merge as it is once it finds the stored version unchanged: the copy is
-/// of this session and still live, the changes keep its other entries, and the merge fits the
-/// cap. A merge past the cap is left to the script, which decides it against the latest copy.
-fn merged_against_base<'c>(
+/// The snapshot of session `id` from the hash a script found in place of the copy it was sent,
+/// as a flat list of names and values.
+fn latest_copy(
     id: &SessionId,
-    loaded: Option<&'c Record>,
-    changes: &Changes,
+    flat: Vec<Vec<u8>>,
     now: SystemTime,
-) -> Option<(&'c Record, Record)> {
-    let base = loaded.filter(|base| {
-        base.id() == *id && !base.is_expired_at(now) && !changes.clears_existing()
-    })?;
-    let merged = changes.apply_to(*id, Some(base), now).ok()?;
-    Some((base, merged))
-}
-
-/// The app's clock now, in whole milliseconds: the instant every deadline of one operation is
-/// computed from, in Rust and in the script alike.
-fn now() -> SystemTime {
-    hash::from_millis(hash::millis(SystemTime::now()))
-}
-
-/// What a write script's reply means for session `id`, saved with `changes`. `fresh` is the record
-/// merged in Rust from the changes alone, where the script was offered one to write.
-fn outcome(
-    id: SessionId,
-    changes: &Changes,
-    reply: Reply,
-    fresh: Option<Result<Record, TooLarge>>,
-) -> Result<Saved, StoreError> {
-    match (reply, fresh) {
-        (Reply::Stored(flat), _) => hash::pairs(flat)
-            .and_then(|fields| hash::decode(id, fields))
-            .map(Saved::Stored)
-            .map_err(StoreError::corrupt),
-        (Reply::Written, Some(Ok(record))) => Ok(Saved::Stored(record)),
-        (Reply::Gone, Some(Err(refusal))) => Ok(Saved::TooLarge(refusal)),
-        (Reply::Gone, _) => Ok(Saved::Gone),
-        (Reply::TooLarge(size), _) => Ok(Saved::TooLarge(TooLarge::new(
-            size,
-            changes.policy().max_size(),
-        ))),
-        (Reply::InUse, _) => Err(StoreError::backend(Failure::IdInUse)),
-        (Reply::Written, _) => Err(StoreError::backend(UnexpectedReply::new("written"))),
-        (Reply::Stale, _) => Err(StoreError::backend(UnexpectedReply::new("stale"))),
-    }
-}
-
-/// Settings for a [`RedisStore`], from [`RedisStore::builder`].
-#[derive(Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct RedisStoreBuilder {
-    url: String,
-    key_prefix: String,
-    pool_size: usize,
-    operation_timeout: Duration,
-}
-
-/// Shows where the store will point, never the URL's user name or password.
-impl std::fmt::Debug for RedisStoreBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStoreBuilder")
-            .field("server", &connections::describe(&self.url))
-            .field("key_prefix", &self.key_prefix)
-            .field("pool_size", &self.pool_size)
-            .field("operation_timeout", &self.operation_timeout)
-            .finish()
-    }
-}
-
-impl RedisStoreBuilder {
-    /// What every key of the store starts with; the session id follows. Defaults to
-    /// `kv-sessions:`. Give apps that share one Redis database prefixes of their own.
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
-        self
-    }
-
-    /// How many connections each thread that uses the store opens, and takes in turn (at least
-    /// one). Defaults to one.
-    ///
-    /// Every actix-web worker thread talks to Redis over connections of its own, opened on its
-    /// first request, so that no operation is handed between threads. Each connection is
-    /// multiplexed: every request in flight on the worker shares it, pipelined, and Redis runs one
-    /// command at a time whatever the number of connections. One connection per worker therefore
-    /// serves a busy app. More can help where large sessions make small replies queue behind
-    /// large ones on one socket.
-    pub fn pool_size(mut self, connections: usize) -> Self {
-        self.pool_size = connections.max(1);
-        self
-    }
-
-    /// How long one operation may take, connecting included, before it fails with
-    /// [`StoreError::Backend`]. Defaults to 2 seconds. [`build`](Self::build) has the same
-    /// time to connect.
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
-        self
-    }
-
-    /// Connects, and fails where Redis cannot be reached within the operation timeout, with a
-    /// [`StoreError::Open`] whose message names the server and the cause.
-    pub async fn build(self) -> Result<RedisStore, StoreError> {
-        let client = connections::client(&self.url).map_err(|cause| {
-            StoreError::open(StartError::BadUrl {
-                engine: "Redis",
-                example: "redis://host:6379/0 or redis://user:password@host:6379/0",
-                cause: cause.into(),
-            })
-        })?;
-        let server = connections::server(client.get_connection_info());
-        let timeout = self.operation_timeout;
-        let opening = Connections::open(client, server.clone(), self.pool_size, timeout);
-        let opened: Result<_, BoxError> = match tokio::time::timeout(timeout, opening).await {
-            Ok(opened) => opened.map_err(Into::into),
-            Err(_) => Err(Failure::TimedOut(timeout).into()),
-        };
-        let connections = opened.map_err(|cause| {
-            StoreError::open(StartError::Unreachable {
-                engine: "Redis",
-                server,
-                cause,
-            })
-        })?;
-        Ok(RedisStore {
-            inner: Arc::new(Inner {
-                connections,
-                key_prefix: self.key_prefix,
-                timeout,
-            }),
-        })
-    }
+) -> Result<Snapshot, StoreError> {
+    let fields = hash::pairs(flat).map_err(StoreError::backend)?;
+    Ok(Snapshot::read(*id, fields, now))
 }
 
 #[cfg(test)]

@@ -1,22 +1,25 @@
 //! The Lua scripts that carry out each write as one atomic step inside Redis, and their replies.
 //!
+//! Each states one rule: create writes unless the key exists; update writes the changed fields
+//! where `meta` is still the one Rust merged against; renew moves a session on the same
+//! condition; delete takes the hash and deletes it. None of them merges: Rust does, with
+//! [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only check and write.
+//!
 //! The sources sit beside this file, in `lua/`. Every script but delete starts with a prelude
-//! generated here from the field names of [`hash`](super::hash), so the layout is spelled out
-//! once, and with `fields.lua`; the merging scripts (update, renew) add `session.lua`.
+//! generated here from [`META`], so the layout is spelled out once, and with `fields.lua`.
 
 use std::sync::LazyLock;
 
 use redis::{Cmd, FromRedisValue, Script, Value};
 
-use super::hash::{ENTRY, LONGEST_MS, META, RULE, RULE_MS};
+use super::hash::META;
 
 /// The scripts, hashed once per process. Redis keeps them by that hash; where it has lost them
 /// (a restart, `SCRIPT FLUSH`), [`Script`] sends the source again.
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     create: LuaScript::writing(include_str!("lua/create.lua")),
-    quick_update: LuaScript::writing(include_str!("lua/quick_update.lua")),
-    update: LuaScript::merging(include_str!("lua/update.lua")),
-    renew: LuaScript::merging(include_str!("lua/renew.lua")),
+    update: LuaScript::writing(include_str!("lua/update.lua")),
+    renew: LuaScript::writing(include_str!("lua/renew.lua")),
     delete: LuaScript::new(include_str!("lua/delete.lua").to_owned()),
 });
 
@@ -24,11 +27,10 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
 pub(super) struct Scripts {
     /// Writes a new session.
     pub(super) create: LuaScript,
-    /// Writes an update merged in Rust, where the version it was merged against is still stored.
-    pub(super) quick_update: LuaScript,
-    /// Merges an update into the latest stored copy.
+    /// Writes an update merged in Rust, where the copy it was merged against is still stored.
     pub(super) update: LuaScript,
-    /// Moves a session to a new id.
+    /// Moves a session merged in Rust to a new id, where the old id still holds the copy it was
+    /// merged against.
     pub(super) renew: LuaScript,
     /// Deletes a session and returns it.
     pub(super) delete: LuaScript,
@@ -61,12 +63,6 @@ impl LuaScript {
         ))
     }
 
-    /// A script that merges into a stored session: as [`LuaScript::writing`], with
-    /// `session.lua` before `body`.
-    fn merging(body: &str) -> Self {
-        Self::writing(&format!("{}\n{body}", include_str!("lua/session.lua")))
-    }
-
     /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.
     pub(super) fn call(&self, keys: &[&str]) -> Cmd {
         let mut call = Cmd::with_capacity(CALL_ARGS, CALL_BYTES);
@@ -87,28 +83,21 @@ impl LuaScript {
 }
 
 fn prelude() -> String {
-    format!(
-        "local META, RULE, RULE_MS, ENTRY = \"{META}\", \"{RULE}\", \"{RULE_MS}\", \"{ENTRY}\"\n\
-         local LONGEST_MS = {LONGEST_MS}\n"
-    )
+    format!("local META = \"{META}\"\n")
 }
 
-/// What a write script answered: a tag and its payload.
+/// What a write script answered: a tag, and the latest hash where the write found a newer copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Reply {
-    /// The script merged the changes and stored this hash, as a flat list of names and values.
-    Stored(Vec<Vec<u8>>),
-    /// The script stored the record merged in Rust that it was sent.
+    /// The script wrote the record merged in Rust that it was sent.
     Written,
-    /// There was no live session to merge into, and nothing was written.
+    /// There was no session to update, and nothing was written.
     Gone,
-    /// The merged session would hold this many bytes, past the cap; nothing was written.
-    TooLarge(usize),
-    /// A live session already holds the fresh id; nothing was written.
+    /// The fresh id's key exists; nothing was written.
     InUse,
-    /// The stored version is not the one the quick update was merged against, or there is no
-    /// session; nothing was written.
-    Stale,
+    /// The stored `meta` is not the one the write was merged against, so nothing was written;
+    /// this is the hash as the script found it, a flat list of names and values.
+    Stale(Vec<Vec<u8>>),
 }
 
 /// A reply no script gives.
@@ -116,14 +105,18 @@ pub(super) enum Reply {
 #[error("a session script gave an unexpected reply, tagged {0:?}")]
 pub(super) struct UnexpectedReply(String);
 
-impl UnexpectedReply {
-    /// The reply tagged `tag`, where the script should not have given it.
-    pub(super) fn new(tag: &str) -> Self {
-        Self(tag.to_owned())
-    }
-}
-
 impl Reply {
+    /// The error of a script that gave this reply where it should not have.
+    pub(super) fn unexpected(&self) -> UnexpectedReply {
+        let tag = match self {
+            Self::Written => "written",
+            Self::Gone => "gone",
+            Self::InUse => "in_use",
+            Self::Stale(_) => "stale",
+        };
+        UnexpectedReply(tag.to_owned())
+    }
+
     /// Reads what a write script returns: a bare tag, or a `{tag, payload}` pair.
     pub(super) fn read(value: Value) -> Result<Self, UnexpectedReply> {
         let tagged = match value {
@@ -138,18 +131,12 @@ impl Reply {
     }
 
     /// The reply tagged `tag`, with `payload`.
-    fn parse(tag: String, mut payload: Vec<Vec<u8>>) -> Result<Self, UnexpectedReply> {
+    fn parse(tag: String, payload: Vec<Vec<u8>>) -> Result<Self, UnexpectedReply> {
         match tag.as_str() {
-            "stored" => Ok(Self::Stored(payload)),
             "written" => Ok(Self::Written),
             "gone" => Ok(Self::Gone),
             "in_use" => Ok(Self::InUse),
-            "stale" => Ok(Self::Stale),
-            "too_large" => payload
-                .pop()
-                .and_then(|size| String::from_utf8(size).ok()?.parse().ok())
-                .map(Self::TooLarge)
-                .ok_or(UnexpectedReply(tag)),
+            "stale" => Ok(Self::Stale(payload)),
             _ => Err(UnexpectedReply(tag)),
         }
     }
@@ -166,50 +153,45 @@ mod tests {
 
     #[test]
     fn every_tag_a_script_returns_is_understood() {
-        assert_eq!(
-            reply("stored", &["meta", "1:2:3"]),
-            Ok(Reply::Stored(vec![b"meta".to_vec(), b"1:2:3".to_vec()]))
-        );
         assert_eq!(reply("written", &[]), Ok(Reply::Written));
         assert_eq!(reply("gone", &[]), Ok(Reply::Gone));
         assert_eq!(reply("in_use", &[]), Ok(Reply::InUse));
-        assert_eq!(reply("stale", &[]), Ok(Reply::Stale));
-        assert_eq!(reply("too_large", &["70000"]), Ok(Reply::TooLarge(70_000)));
+        assert_eq!(
+            reply("stale", &["meta", "1:2:3"]),
+            Ok(Reply::Stale(vec![b"meta".to_vec(), b"1:2:3".to_vec()]))
+        );
+        assert_eq!(reply("stale", &[]), Ok(Reply::Stale(Vec::new())));
     }
 
     #[test]
-    fn a_bare_tag_or_a_tagged_payload_is_read() {
+    fn a_bare_tag_or_a_tagged_hash_is_read() {
         let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
         assert_eq!(Reply::read(bulk("written")), Ok(Reply::Written));
         assert_eq!(
-            Reply::read(Value::SimpleString("stale".to_owned())),
-            Ok(Reply::Stale)
+            Reply::read(Value::SimpleString("gone".to_owned())),
+            Ok(Reply::Gone)
         );
         assert_eq!(
             Reply::read(Value::Array(vec![
-                bulk("too_large"),
-                Value::Array(vec![bulk("70000")])
+                bulk("stale"),
+                Value::Array(vec![bulk("meta"), bulk("2:1:9")])
             ])),
-            Ok(Reply::TooLarge(70_000))
+            Ok(Reply::Stale(vec![b"meta".to_vec(), b"2:1:9".to_vec()]))
         );
         assert!(Reply::read(Value::Int(1)).is_err());
-        assert!(Reply::read(Value::Array(vec![bulk("stored")])).is_err());
+        assert!(Reply::read(Value::Array(vec![bulk("stale")])).is_err());
     }
 
     #[test]
-    fn an_unknown_tag_or_a_sizeless_refusal_is_unexpected() {
+    fn an_unknown_tag_is_unexpected() {
         let unexpected = |tag: &str| Err(UnexpectedReply(tag.to_owned()));
-        assert_eq!(reply("merged", &[]), unexpected("merged"));
-        assert_eq!(reply("too_large", &[]), unexpected("too_large"));
-        assert_eq!(reply("too_large", &["-1"]), unexpected("too_large"));
+        assert_eq!(reply("stored", &[]), unexpected("stored"));
+        assert_eq!(reply("too_large", &["1"]), unexpected("too_large"));
+        assert_eq!(Reply::Gone.unexpected(), UnexpectedReply("gone".to_owned()));
     }
 
     #[test]
-    fn the_prelude_names_the_fields_of_the_hash() {
-        assert_eq!(
-            prelude(),
-            "local META, RULE, RULE_MS, ENTRY = \"meta\", \"rule\", \"rule_ms\", \"k:\"\n\
-             local LONGEST_MS = 34560000000\n"
-        );
+    fn the_prelude_names_the_field_the_scripts_compare() {
+        assert_eq!(prelude(), "local META = \"meta\"\n");
     }
 }

@@ -19,6 +19,11 @@ use crate::expiry::Expiry;
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;
 
+/// The clock now, in whole milliseconds, so that times a test adds to it stay whole too.
+fn now() -> SystemTime {
+    hash::from_millis(hash::millis(SystemTime::now()))
+}
+
 /// A store under a key prefix of its own, with a plain connection to look beneath it. Dropping
 /// it deletes every key under the prefix.
 struct Scratch {
@@ -75,6 +80,21 @@ impl Scratch {
         fields.sort();
         fields
     }
+
+    /// Every key under the prefix, with the fields of its hash.
+    async fn everything(&mut self) -> Vec<(String, Vec<hash::RawField>)> {
+        let keys: Vec<String> = self
+            .raw
+            .keys(format!("{}*", self.prefix))
+            .await
+            .expect("KEYS");
+        let mut everything = Vec::new();
+        for key in keys {
+            let fields = self.raw.hgetall(&key).await.expect("HGETALL");
+            everything.push((key, fields));
+        }
+        everything
+    }
 }
 
 impl Drop for Scratch {
@@ -109,13 +129,30 @@ fn setting(pairs: &[(&str, &str)]) -> Changes {
     changes
 }
 
+/// Creates a session holding `pairs`.
+async fn created(store: &RedisStore, pairs: &[(&str, &str)]) -> (SessionId, Record) {
+    let id = SessionId::generate();
+    let record = stored(store.create(&id, &setting(pairs)).await.expect("create"));
+    (id, record)
+}
+
+/// The fields of the hash that stores `record`, sorted, as Redis returns them.
+fn hash_of(record: &Record) -> Vec<hash::RawField> {
+    let mut fields: Vec<hash::RawField> = hash::fields(record)
+        .into_iter()
+        .map(|(name, value)| (name.into_bytes(), value.into_bytes()))
+        .collect();
+    fields.sort();
+    fields
+}
+
 /// A rule of a generated case, relative to the case's start.
 #[derive(Debug, Clone, Copy)]
 enum Rule {
     Idle(Duration),
     SessionEnd(Duration),
-    /// This many milliseconds and nanoseconds after the start, or before it.
-    At(i64, u32),
+    /// This many milliseconds after the start, or before it.
+    At(i64),
 }
 
 impl Rule {
@@ -123,39 +160,10 @@ impl Rule {
         match self {
             Self::Idle(idle) => Expiry::OnInactivity(idle),
             Self::SessionEnd(idle) => Expiry::OnSessionEnd(idle),
-            Self::At(ms, nanos) => {
-                let base = match u64::try_from(ms) {
-                    Ok(after) => start + Duration::from_millis(after),
-                    Err(_) => start - Duration::from_millis(ms.unsigned_abs()),
-                };
-                Expiry::AtDateTime(base + Duration::from_nanos(nanos.into()))
-            }
-        }
-    }
-}
-
-/// An absolute lifetime of a generated case.
-#[derive(Debug, Clone, Copy)]
-enum Lifetime {
-    None,
-    Span(Duration),
-    /// Close to where `created_at + lifetime` overflows `SystemTime`: so many seconds from it, and
-    /// nanoseconds.
-    NearOverflow(i64, u32),
-    Longest,
-}
-
-impl Lifetime {
-    fn for_creation(self, created_at: SystemTime) -> Option<Duration> {
-        let created_secs = hash::millis(created_at) / 1000;
-        match self {
-            Self::None => None,
-            Self::Span(span) => Some(span),
-            Self::NearOverflow(from, nanos) => {
-                let secs = (i64::MAX as u64 - created_secs).saturating_add_signed(from);
-                Some(Duration::new(secs, nanos))
-            }
-            Self::Longest => Some(Duration::MAX),
+            Self::At(ms) => match u64::try_from(ms) {
+                Ok(after) => Expiry::AtDateTime(start + Duration::from_millis(after)),
+                Err(_) => Expiry::AtDateTime(start - Duration::from_millis(ms.unsigned_abs())),
+            },
         }
     }
 }
@@ -167,12 +175,10 @@ struct Case {
     start_ms: u64,
     /// How much later the changes are saved.
     elapsed_ms: u64,
-    /// When the session was first created, relative to `start_ms`.
-    created_ms: i64,
     stored_rule: Option<Rule>,
     stored: Vec<(String, String)>,
     default: Rule,
-    lifetime: Lifetime,
+    lifetime: Option<Duration>,
     max_size: usize,
     clear: bool,
     writes: Vec<(String, Option<String>)>,
@@ -192,23 +198,12 @@ fn rule() -> impl Strategy<Value = Rule> {
     prop_oneof![
         duration().prop_map(Rule::Idle),
         duration().prop_map(Rule::SessionEnd),
-        (-2 * DAY_MS..DAY_MS * 500, 0..1_000_000_000_u32).prop_map(|(ms, ns)| Rule::At(ms, ns)),
-        Just(Rule::At(-4_000_000_000_000, 5)),
-        Just(Rule::At(i64::MAX / 4, 0)),
-    ]
-}
-
-fn lifetime() -> impl Strategy<Value = Lifetime> {
-    prop_oneof![
-        Just(Lifetime::None),
-        duration().prop_map(Lifetime::Span),
-        (-1_i64..=1, 0..1_000_000_000_u32).prop_map(|(from, ns)| Lifetime::NearOverflow(from, ns)),
-        Just(Lifetime::Longest),
+        (-2 * DAY_MS..DAY_MS * 500).prop_map(Rule::At),
     ]
 }
 
 fn key() -> impl Strategy<Value = String> {
-    prop::sample::select(vec!["a", "b", "c", "version", "k:x", "é", "rule_ms"])
+    prop::sample::select(vec!["a", "b", "c", "version", "k:x", "é", "rule", "meta"])
         .prop_map(String::from)
 }
 
@@ -220,7 +215,6 @@ fn case() -> impl Strategy<Value = Case> {
     let times = (
         1_000..DAY_MS as u64 * 10,
         prop_oneof![0..120_000_u64, 0..DAY_MS as u64 * 500],
-        -600 * DAY_MS..DAY_MS,
     );
     let stored = (
         prop::option::of(rule()),
@@ -228,7 +222,7 @@ fn case() -> impl Strategy<Value = Case> {
     );
     let policy = (
         rule(),
-        lifetime(),
+        prop::option::of(duration()),
         prop_oneof![0..80_usize, Just(SessionPolicy::DEFAULT_MAX_SIZE)],
     );
     let changes = (
@@ -238,14 +232,13 @@ fn case() -> impl Strategy<Value = Case> {
     );
     (times, stored, policy, changes).prop_map(
         |(
-            (start_ms, elapsed_ms, created_ms),
+            (start_ms, elapsed_ms),
             (stored_rule, stored),
             (default, lifetime, max_size),
             (clear, writes, sets_rule),
         )| Case {
             start_ms,
             elapsed_ms,
-            created_ms,
             stored_rule,
             stored,
             default,
@@ -262,33 +255,29 @@ fn case() -> impl Strategy<Value = Case> {
 struct Concrete {
     start: SystemTime,
     later: SystemTime,
-    /// Recreates the stored session whole, as a renewal moves one, with its creation time.
+    /// Creates the stored session, with its rule.
     seed: Changes,
+    /// Another request's write, between the load and the save of `changes`.
+    meanwhile: Changes,
     changes: Changes,
 }
 
 impl Case {
     fn concrete(&self, real_now: SystemTime) -> Concrete {
-        let start = now_plus(real_now, self.start_ms);
-        let later = now_plus(start, self.elapsed_ms);
-        let created_at = match u64::try_from(self.created_ms) {
-            Ok(after) => start + Duration::from_millis(after),
-            Err(_) => start - Duration::from_millis(self.created_ms.unsigned_abs()),
-        };
+        let start = real_now + Duration::from_millis(self.start_ms);
+        let later = start + Duration::from_millis(self.elapsed_ms);
         let policy = |max_size| {
             SessionPolicy::new(self.default.at(start))
-                .with_absolute_lifetime(self.lifetime.for_creation(created_at))
+                .with_absolute_lifetime(self.lifetime)
                 .with_max_size(max_size)
         };
-        let template = Record::new(
-            SessionId::generate(),
-            1,
-            created_at,
-            created_at,
-            self.stored.iter().cloned(),
-        )
-        .with_expiry(self.stored_rule.map(|rule| rule.at(start)));
-        let seed = Changes::moving(&template, &Changes::new(policy(usize::MAX)));
+        let mut seed = Changes::new(policy(usize::MAX));
+        for (key, json) in &self.stored {
+            seed.set(key.as_str(), json.as_str());
+        }
+        seed.set_expiry(self.stored_rule.map(|rule| rule.at(start)));
+        let mut meanwhile = Changes::new(policy(usize::MAX));
+        meanwhile.set("meanwhile", "1").remove("a");
         let mut changes = Changes::new(policy(self.max_size));
         if self.clear {
             changes.clear();
@@ -306,21 +295,41 @@ impl Case {
             start,
             later,
             seed,
+            meanwhile,
             changes,
         }
     }
 }
 
-fn now_plus(time: SystemTime, ms: u64) -> SystemTime {
-    time + Duration::from_millis(ms)
+/// What a save of `changes` at `now` to the session whose latest copy is `latest` must answer:
+/// [`Changes::apply_to`] of that copy, or gone where it is not live.
+fn expected(id: SessionId, latest: Option<&Record>, changes: &Changes, now: SystemTime) -> Saved {
+    match latest.filter(|copy| !copy.is_expired_at(now)) {
+        Some(copy) => Saved::from(changes.apply_to(id, Some(copy), now)),
+        None => Saved::Gone,
+    }
+}
+
+/// Checks that the hash of `id` holds exactly `saved` where it is a live record.
+async fn holds(scratch: &mut Scratch, id: &SessionId, saved: &Saved, now: SystemTime, case: &Case) {
+    if let Saved::Stored(record) = saved
+        && !record.is_expired_at(now)
+    {
+        assert_eq!(
+            scratch.raw(id).await,
+            hash_of(record),
+            "hash after {case:?}"
+        );
+    }
 }
 
 #[actix_rt::test]
-async fn every_write_merges_exactly_as_apply_to_does() {
-    let Some(scratch) = Scratch::open("every_write_merges_exactly_as_apply_to_does").await else {
+async fn every_write_stores_what_apply_to_gives_against_the_latest_copy() {
+    let test = "every_write_stores_what_apply_to_gives_against_the_latest_copy";
+    let Some(mut scratch) = Scratch::open(test).await else {
         return;
     };
-    let store = &scratch.store;
+    let store = scratch.store.clone();
     let mut runner = TestRunner::deterministic();
     for _ in 0..300 {
         let case = case().new_tree(&mut runner).expect("case").current();
@@ -328,71 +337,77 @@ async fn every_write_merges_exactly_as_apply_to_does() {
             start,
             later,
             seed,
+            meanwhile,
             changes,
         } = case.concrete(now());
-
-        let (id, quick, old, new) = (
-            SessionId::generate(),
-            SessionId::generate(),
-            SessionId::generate(),
-            SessionId::generate(),
-        );
-        let created = store.create_at(&id, &seed, start).await.expect("create");
-        assert_eq!(
-            created,
-            Saved::from(seed.apply_to(id, None, start)),
-            "{case:?}"
-        );
-        let base = stored(created);
-        let quick_base = stored(store.create_at(&quick, &seed, start).await.expect("create"));
-        store.create_at(&old, &seed, start).await.expect("create");
-        let live = (!base.is_expired_at(later)).then_some(&base);
-
-        let updated = store
-            .update_at(&quick, Some(&quick_base), &changes, later)
-            .await
-            .expect("update");
-        let expected = match live {
-            Some(_) => Saved::from(changes.apply_to(quick, Some(&quick_base), later)),
-            None => Saved::Gone,
-        };
-        assert_eq!(
-            updated, expected,
-            "update made against the copy of {case:?}"
-        );
-        if let Saved::Stored(record) = &updated
-            && !record.is_expired_at(later)
-        {
-            let loaded = store.load(&quick).await.expect("load");
-            assert_eq!(loaded.as_ref(), Some(record), "load after {case:?}");
+        let ids = [(); 5].map(|()| SessionId::generate());
+        let [fresh, stale, read, old, new] = ids;
+        let mut copies = Vec::new();
+        for id in &ids[..4] {
+            let created = store.create_at(id, &seed, start).await.expect("create");
+            assert_eq!(
+                created,
+                Saved::from(seed.apply_to(*id, None, start)),
+                "{case:?}"
+            );
+            copies.push(stored(created));
         }
 
-        let updated = store
-            .update_at(&id, None, &changes, later)
+        let saved = store
+            .update_at(&fresh, Some(&copies[0]), &changes, later)
             .await
             .expect("update");
-        let expected = match live {
-            Some(base) => Saved::from(changes.apply_to(id, Some(base), later)),
-            None => Saved::Gone,
+        let latest = Some(&copies[0]);
+        assert_eq!(
+            saved,
+            expected(fresh, latest, &changes, later),
+            "fresh copy, {case:?}"
+        );
+        holds(&mut scratch, &fresh, &saved, later, &case).await;
+
+        let between = store.update_at(&stale, None, &meanwhile, start).await;
+        let between = match between.expect("update") {
+            Saved::Stored(record) => Some(record),
+            _ => None,
         };
-        assert_eq!(updated, expected, "update of {case:?}");
-        if let Saved::Stored(record) = &updated
-            && !record.is_expired_at(later)
-        {
-            let loaded = store.load(&id).await.expect("load");
-            assert_eq!(loaded.as_ref(), Some(record), "load after {case:?}");
-        }
+        let saved = store
+            .update_at(&stale, Some(&copies[1]), &changes, later)
+            .await
+            .expect("update");
+        let latest = between.as_ref();
+        assert_eq!(
+            saved,
+            expected(stale, latest, &changes, later),
+            "stale copy, {case:?}"
+        );
+        holds(&mut scratch, &stale, &saved, later, &case).await;
+
+        let saved = store
+            .update_at(&read, None, &changes, later)
+            .await
+            .expect("update");
+        let latest = Some(&copies[2]);
+        assert_eq!(
+            saved,
+            expected(read, latest, &changes, later),
+            "update, {case:?}"
+        );
+        holds(&mut scratch, &read, &saved, later, &case).await;
 
         let renewed = store
             .renew_at(&old, &new, &changes, later)
             .await
             .expect("renew");
-        let expected = match live {
-            Some(base) => Saved::from(changes.apply_to(new, Some(base), later)),
+        let moved = match Some(&copies[3]).filter(|copy| !copy.is_expired_at(later)) {
+            Some(copy) => Saved::from(changes.apply_to(new, Some(copy), later)),
             None if changes.writes_a_value() => Saved::from(changes.apply_to(new, None, later)),
             None => Saved::Gone,
         };
-        assert_eq!(renewed, expected, "renewal of {case:?}");
+        assert_eq!(renewed, moved, "renewal of {case:?}");
+        holds(&mut scratch, &new, &renewed, later, &case).await;
+        if let Saved::Stored(_) = renewed {
+            assert!(scratch.raw(&old).await.is_empty(), "old id of {case:?}");
+        }
     }
 }
 
@@ -502,17 +517,17 @@ async fn writes_treat_a_hash_whose_metadata_does_not_read_as_no_session() {
 }
 
 #[actix_rt::test]
-async fn an_update_made_against_a_stale_copy_merges_into_the_latest() {
-    let Some(scratch) =
-        Scratch::open("an_update_made_against_a_stale_copy_merges_into_the_latest").await
+async fn an_update_made_against_a_stale_copy_keeps_both_writes() {
+    let Some(mut scratch) =
+        Scratch::open("an_update_made_against_a_stale_copy_keeps_both_writes").await
     else {
         return;
     };
-    let store = &scratch.store;
-    let (id, loaded) = created(store, &[("a", "1"), ("gone", "0")]).await;
+    let store = scratch.store.clone();
+    let (id, loaded) = created(&store, &[("a", "1"), ("gone", "0")]).await;
     let mut first = setting(&[("b", "2")]);
     first.remove("gone");
-    let first = stored(store.update_from(&loaded, &first).await.expect("update"));
+    let first = stored(store.update(&id, &first).await.expect("update"));
     assert_eq!(first.version(), 2);
     let late = setting(&[("c", "3")]);
     let latest = stored(store.update_from(&loaded, &late).await.expect("update"));
@@ -523,7 +538,64 @@ async fn an_update_made_against_a_stale_copy_merges_into_the_latest() {
         3,
         "merged into version 2, not the loaded 1"
     );
-    assert_eq!(store.load(&id).await.expect("load"), Some(latest));
+    assert_eq!(store.load(&id).await.expect("load"), Some(latest.clone()));
+    assert_eq!(scratch.raw(&id).await, hash_of(&latest));
+}
+
+#[actix_rt::test]
+async fn a_clear_made_against_a_stale_copy_clears_the_latest() {
+    let Some(mut scratch) =
+        Scratch::open("a_clear_made_against_a_stale_copy_clears_the_latest").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (id, loaded) = created(&store, &[("a", "1")]).await;
+    stored(
+        store
+            .update(&id, &setting(&[("b", "2")]))
+            .await
+            .expect("update"),
+    );
+    let mut late = setting(&[]);
+    late.clear().set("c", "3");
+    let latest = stored(store.update_from(&loaded, &late).await.expect("update"));
+    assert_eq!(latest.entries().collect::<Vec<_>>(), [("c", "3")]);
+    assert_eq!(latest.version(), 3);
+    assert_eq!(
+        scratch.raw(&id).await,
+        hash_of(&latest),
+        "the entry written in between is deleted too"
+    );
+}
+
+#[actix_rt::test]
+async fn updates_made_against_one_copy_at_once_all_survive() {
+    let Some(scratch) = Scratch::open("updates_made_against_one_copy_at_once_all_survive").await
+    else {
+        return;
+    };
+    let store = &scratch.store;
+    let (id, loaded) = created(store, &[("a", "1")]).await;
+    let writers: Vec<_> = (0..8)
+        .map(|n| {
+            let (store, loaded) = (store.clone(), loaded.clone());
+            actix_rt::spawn(async move {
+                let changes = setting(&[(format!("writer{n}").as_str(), "1")]);
+                store.update_from(&loaded, &changes).await.expect("update")
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for writer in writers {
+        versions.push(stored(writer.await.expect("the writer ends")).version());
+    }
+    let mut sorted = versions.clone();
+    sorted.sort();
+    assert_eq!(sorted, (2..=9).collect::<Vec<_>>(), "{versions:?}");
+    let latest = store.load(&id).await.expect("load").expect("live");
+    assert_eq!(latest.len(), 9);
+    assert_eq!(latest.version(), 9);
 }
 
 #[actix_rt::test]
@@ -543,6 +615,66 @@ async fn an_update_made_against_a_deleted_copy_creates_nothing() {
         .expect("update");
     assert_eq!(update, Saved::Gone);
     assert!(scratch.raw(&id).await.is_empty(), "nothing was created");
+}
+
+#[actix_rt::test]
+async fn an_update_past_the_cap_against_a_stale_copy_is_decided_on_the_latest() {
+    let Some(scratch) =
+        Scratch::open("an_update_past_the_cap_against_a_stale_copy_is_decided_on_the_latest").await
+    else {
+        return;
+    };
+    let store = &scratch.store;
+    let (id, loaded) = created(store, &[("big", "1234567890")]).await;
+    let mut shrink = setting(&[]);
+    shrink.remove("big");
+    stored(store.update(&id, &shrink).await.expect("update"));
+    let policy = SessionPolicy::new(Expiry::OnInactivity(MINUTE)).with_max_size(12);
+    let mut late = Changes::new(policy);
+    late.set("small", "1234567");
+    let saved = stored(store.update_from(&loaded, &late).await.expect("update"));
+    assert_eq!(saved.entries().collect::<Vec<_>>(), [("small", "1234567")]);
+}
+
+#[actix_rt::test]
+async fn a_renewal_merged_against_a_stale_copy_moves_the_latest() {
+    let Some(mut scratch) =
+        Scratch::open("a_renewal_merged_against_a_stale_copy_moves_the_latest").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (old, loaded) = created(&store, &[("a", "1")]).await;
+    stored(
+        store
+            .update(&old, &setting(&[("b", "2")]))
+            .await
+            .expect("update"),
+    );
+    let (new, at) = (SessionId::generate(), now());
+    let changes = setting(&[("c", "3")]);
+    let moved = cas::until_done(Snapshot::loaded(&loaded), |copy| {
+        store.try_renew(&old, &new, copy, &changes, at)
+    })
+    .await;
+    let moved = stored(moved.expect("renew"));
+    let entries: Vec<_> = moved.entries().collect();
+    assert_eq!(entries, [("a", "1"), ("b", "2"), ("c", "3")]);
+    assert_eq!(moved.version(), 3);
+    assert_eq!(scratch.raw(&new).await, hash_of(&moved));
+    assert!(scratch.raw(&old).await.is_empty(), "the old id is deleted");
+
+    let (gone, loaded) = created(&store, &[("a", "1")]).await;
+    store.delete(&gone).await.expect("delete");
+    let newer = SessionId::generate();
+    let moved = cas::until_done(Snapshot::loaded(&loaded), |copy| {
+        store.try_renew(&gone, &newer, copy, &changes, at)
+    })
+    .await;
+    let moved = stored(moved.expect("renew"));
+    let entries: Vec<_> = moved.entries().collect();
+    assert_eq!(entries, [("c", "3")], "none of the deleted session moves");
+    assert_eq!(moved.version(), 1);
 }
 
 #[actix_rt::test]
@@ -566,15 +698,10 @@ async fn an_update_made_against_the_latest_copy_writes_only_what_changed() {
             .expect("update"),
     );
     assert_eq!(merged.expiry(), None, "the rule is back to the default");
-    let expected = hash::fields(&merged)
-        .into_iter()
-        .map(|(name, value)| (name.into_bytes(), value.into_bytes()));
-    let mut expected: Vec<hash::RawField> = expected.collect();
-    expected.sort();
-    assert_eq!(scratch.raw(&id).await, expected);
+    assert_eq!(scratch.raw(&id).await, hash_of(&merged));
 
     // The version is all the script compares: a field that the copy does not hold, slipped in
-    // under the same version, shows that only the changes were written.
+    // under the same version, shows that only the changed fields were written.
     let key = scratch.key(&id);
     let () = scratch.raw.hset(&key, "k:x", "0").await.expect("HSET");
     let again = setting(&[("c", "4")]);
@@ -591,13 +718,6 @@ async fn an_update_made_against_the_latest_copy_writes_only_what_changed() {
         loaded.as_ref().and_then(|record| record.get("x")),
         Some("0")
     );
-}
-
-/// Creates a session holding `pairs`.
-async fn created(store: &RedisStore, pairs: &[(&str, &str)]) -> (SessionId, Record) {
-    let id = SessionId::generate();
-    let record = stored(store.create(&id, &setting(pairs)).await.expect("create"));
-    (id, record)
 }
 
 #[actix_rt::test]
@@ -617,8 +737,7 @@ async fn the_hash_follows_the_documented_layout_and_expires_at_the_deadline() {
     let expected: Vec<hash::RawField> = vec![
         ("k:version", "\"mine\""),
         ("meta", meta.as_str()),
-        ("rule", "on_inactivity:300.000000000"),
-        ("rule_ms", "idle:300000"),
+        ("rule", "1:300000"),
     ]
     .into_iter()
     .map(|(name, value)| (name.as_bytes().to_vec(), value.as_bytes().to_vec()))
@@ -631,7 +750,63 @@ async fn the_hash_follows_the_documented_layout_and_expires_at_the_deadline() {
         .await
         .expect("PEXPIRETIME");
     assert_eq!(expire_time.to_string(), expires_at);
-    assert!(key.starts_with(&scratch.prefix) && key.ends_with(&id.to_string()));
+    assert_eq!(key, format!("{}{}", scratch.prefix, id.digest()));
+}
+
+#[actix_rt::test]
+async fn redis_holds_the_digest_of_each_id_and_never_the_id() {
+    let Some(mut scratch) =
+        Scratch::open("redis_holds_the_digest_of_each_id_and_never_the_id").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (old, loaded) = created(&store, &[("a", "1")]).await;
+    let mut changes = setting(&[("b", "2")]);
+    changes.set_expiry(Some(Expiry::OnSessionEnd(MINUTE)));
+    stored(store.update_from(&loaded, &changes).await.expect("update"));
+    let new = SessionId::generate();
+    stored(
+        store
+            .renew(&old, &new, &setting(&[("c", "3")]))
+            .await
+            .expect("renew"),
+    );
+    let (kept, _) = created(&store, &[("d", "4")]).await;
+
+    let everything = scratch.everything().await;
+    let keys: Vec<&str> = everything.iter().map(|(key, _)| key.as_str()).collect();
+    let mut expected = [new, kept].map(|id| format!("{}{}", scratch.prefix, id.digest()));
+    expected.sort();
+    let mut found = keys.clone();
+    found.sort();
+    assert_eq!(found, expected);
+    let mut bytes = Vec::new();
+    for (key, fields) in &everything {
+        bytes.extend_from_slice(key.as_bytes());
+        for (name, value) in fields {
+            bytes.extend_from_slice(name);
+            bytes.extend_from_slice(value);
+        }
+    }
+    for id in [old, new, kept] {
+        let hyphenated = uuid::Uuid::from_bytes(*id.as_bytes())
+            .hyphenated()
+            .to_string();
+        let forms = [
+            id.to_string().into_bytes(),
+            id.to_string().to_uppercase().into_bytes(),
+            hyphenated.into_bytes(),
+            id.as_bytes().to_vec(),
+        ];
+        for form in forms {
+            assert!(
+                !bytes.windows(form.len()).any(|window| window == form),
+                "Redis holds a form of an id: {:?}",
+                String::from_utf8_lossy(&form)
+            );
+        }
+    }
 }
 
 #[actix_rt::test]

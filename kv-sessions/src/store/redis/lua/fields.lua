@@ -1,11 +1,11 @@
 -- What every write script shares: writing a hash's fields from the arguments. The prelude before
--- this file, generated from hash.rs, names the hash's fields (META, RULE, RULE_MS, ENTRY) and
--- gives LONGEST_MS, so that the layout has one owner.
+-- this file, generated from hash.rs, names the one field the scripts look at, META, so that the
+-- layout has one owner.
 --
--- The scripts that run on every request (create, quick update) are this file and their own body
--- alone: Lua builds every function a script defines on every call, and Redis turns every table a
--- script returns into a reply field by field, so those scripts define two functions and answer
--- with a bare tag.
+-- The scripts merge nothing: Rust merges, and a script writes the result only where the stored
+-- META is the one Rust merged against. They run on every request, and Lua builds every function
+-- a script defines on every call, so they define two functions and answer with a bare tag but
+-- where a write found a newer copy.
 
 -- Commands take a hash's fields this many values at a time, because unpack is limited by Lua's
 -- stack. It must stay even.

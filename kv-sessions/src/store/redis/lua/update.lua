@@ -1,14 +1,17 @@
--- update: merges the changes into the live session KEYS[1], and writes nothing where there is
--- none, since an update never creates.
-local a = merge_args(1)
-local base = live(KEYS[1], a.now)
-if not base then
+-- update: where the session KEYS[1] still holds the copy that Rust merged against (its meta
+-- field equals ARGV[1]), sets and deletes the fields that turn it into the merged session.
+-- ARGV, as `args::update` lays it out: that meta, the merged deadline, the counts of fields to
+-- set and to delete, then those fields. Where another save changed meta, it writes nothing and
+-- answers "stale" with the latest hash; where there is no session, "gone".
+local meta = redis.call("HGET", KEYS[1], META)
+if not meta then
   return "gone"
 end
-local merged, size, expires_at = merge(base, a)
-if not merged then
-  return too_large(size)
+if meta ~= ARGV[1] then
+  return { "stale", redis.call("HGETALL", KEYS[1]) }
 end
-local flat = flatten(merged)
-store(KEYS[1], flat, expires_at)
-return { "stored", flat }
+local first_delete = 5 + 2 * tonumber(ARGV[3])
+over_args("HSET", KEYS[1], 5, first_delete - 1)
+over_args("HDEL", KEYS[1], first_delete, first_delete + tonumber(ARGV[4]) - 1)
+redis.call("PEXPIREAT", KEYS[1], ARGV[2])
+return "written"

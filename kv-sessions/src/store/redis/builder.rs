@@ -1,0 +1,111 @@
+//! The settings of a [`RedisStore`], and the start-up that checks them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::connections::{self, Connections};
+use super::{Failure, Inner, RedisStore};
+use crate::error::{BoxError, StartError, StoreError};
+
+/// The prefix of every key by default.
+const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
+/// How long an operation may take by default, connecting included.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many connections a store opens by default.
+const DEFAULT_POOL_SIZE: usize = 1;
+
+/// Settings for a [`RedisStore`], from [`RedisStore::builder`].
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedisStoreBuilder {
+    url: String,
+    key_prefix: String,
+    pool_size: usize,
+    operation_timeout: Duration,
+}
+
+/// Shows where the store will point, never the URL's user name or password.
+impl std::fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("server", &connections::describe(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Default settings for the Redis server at `url`.
+    pub(super) fn new(url: String) -> Self {
+        Self {
+            url,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            pool_size: DEFAULT_POOL_SIZE,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+        }
+    }
+
+    /// What every key of the store starts with; the digest of the session id follows. Defaults
+    /// to `kv-sessions:`. Give apps that share one Redis database prefixes of their own.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// How many connections each thread that uses the store opens, and takes in turn (at least
+    /// one). Defaults to one.
+    ///
+    /// Every actix-web worker thread talks to Redis over connections of its own, opened on its
+    /// first request, so that no operation is handed between threads. Each connection is
+    /// multiplexed: every request in flight on the worker shares it, pipelined, and Redis runs one
+    /// command at a time whatever the number of connections. One connection per worker therefore
+    /// serves a busy app. More can help where large sessions make small replies queue behind
+    /// large ones on one socket.
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// How long one operation may take, connecting included, before it fails with
+    /// [`StoreError::Backend`]. Defaults to 2 seconds. [`build`](Self::build) has the same
+    /// time to connect.
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Connects, and fails where Redis cannot be reached within the operation timeout, with a
+    /// [`StoreError::Open`] whose message names the server and the cause.
+    pub async fn build(self) -> Result<RedisStore, StoreError> {
+        let client = connections::client(&self.url).map_err(|cause| {
+            StoreError::open(StartError::BadUrl {
+                engine: "Redis",
+                example: "redis://host:6379/0 or redis://user:password@host:6379/0",
+                cause: cause.into(),
+            })
+        })?;
+        let server = connections::server(client.get_connection_info());
+        let timeout = self.operation_timeout;
+        let opening = Connections::open(client, server.clone(), self.pool_size, timeout);
+        let opened: Result<_, BoxError> = match tokio::time::timeout(timeout, opening).await {
+            Ok(opened) => opened.map_err(Into::into),
+            Err(_) => Err(Failure::TimedOut(timeout).into()),
+        };
+        let connections = opened.map_err(|cause| {
+            StoreError::open(StartError::Unreachable {
+                engine: "Redis",
+                server,
+                cause,
+            })
+        })?;
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                connections,
+                key_prefix: self.key_prefix,
+                timeout,
+            }),
+        })
+    }
+}
