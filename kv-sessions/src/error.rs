@@ -46,7 +46,19 @@ impl StoreError {
     pub fn open(cause: impl Into<BoxError>) -> Self {
         Self::Open(cause.into())
     }
+
+    /// The refusal of [`SessionStore::create`](crate::SessionStore::create) or
+    /// [`renew`](crate::SessionStore::renew) to write under a fresh id that a live session
+    /// already holds, which the contract asks of every store.
+    pub fn id_in_use() -> Self {
+        Self::backend(IdInUse)
+    }
 }
+
+/// A fresh session id that a live session already holds: see [`StoreError::id_in_use`].
+#[derive(Debug, thiserror::Error)]
+#[error("a new session id is already in use")]
+struct IdInUse;
 
 /// Why a shared store could not start: the message of a [`StoreError::Open`] for whoever runs
 /// the app, naming the server (never its credentials) and the cause.

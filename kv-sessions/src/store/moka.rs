@@ -185,7 +185,7 @@ impl SessionStore for MokaStore {
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
         self.compute(id, |stored| match stored {
-            Some(_) => Err(StoreError::backend("a new session id is already in use")),
+            Some(_) => Err(StoreError::id_in_use()),
             None => Ok(changes.apply_to(*id, None, now).into()),
         })
         .await

@@ -19,9 +19,6 @@ pub(super) enum PostgresError {
     /// An operation, counting the wait for a pooled connection, took longer than allowed.
     #[error("the session database did not answer within {0:?}")]
     Timeout(Duration),
-    /// A session created under a fresh id found a live session already there.
-    #[error("a new session id is already in use")]
-    IdInUse,
     /// The table does not exist: nobody ran the migration.
     #[error(
         "the session table {table} does not exist; create it with `migrate_up` \

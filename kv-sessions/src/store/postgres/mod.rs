@@ -209,7 +209,7 @@ impl PostgresStore {
             .query(&self.table.statements.create, &params)
             .await?;
         if rows.is_empty() {
-            return Err(StoreError::backend(PostgresError::IdInUse));
+            return Err(StoreError::id_in_use());
         }
         Ok(Saved::Stored(created))
     }

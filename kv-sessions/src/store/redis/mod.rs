@@ -155,8 +155,6 @@ impl std::fmt::Debug for RedisStore {
 enum Failure {
     #[error("Redis did not answer within the operation timeout of {0:?}")]
     TimedOut(Duration),
-    #[error("a new session id is already in use")]
-    IdInUse,
 }
 
 impl RedisStore {
@@ -249,7 +247,7 @@ impl RedisStore {
         args::fresh(&mut call, &record);
         match self.write(&SCRIPTS.create, &call).await? {
             Reply::Written => Ok(Saved::Stored(record)),
-            Reply::InUse => Err(StoreError::backend(Failure::IdInUse)),
+            Reply::InUse => Err(StoreError::id_in_use()),
             other => Err(StoreError::backend(other.unexpected())),
         }
     }
@@ -336,7 +334,7 @@ impl RedisStore {
         match self.write(&SCRIPTS.renew, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
             Reply::Stale(latest) => Ok(Attempt::Stale(latest_copy(old, latest, now)?)),
-            Reply::InUse => Err(StoreError::backend(Failure::IdInUse)),
+            Reply::InUse => Err(StoreError::id_in_use()),
             other => Err(StoreError::backend(other.unexpected())),
         }
     }
