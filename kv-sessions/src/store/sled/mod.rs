@@ -7,19 +7,20 @@ use std::time::{Duration, SystemTime};
 use self::directory::{Claim, OpenError};
 use self::group_commit::{GroupCommit, Tickets};
 use self::io::IoThreads;
-use self::records::Records;
 use self::sweeper::Sweeper;
+use self::trees::SessionTrees;
 use super::SessionStore;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
 
+mod codec;
 mod directory;
 mod group_commit;
 mod io;
-mod records;
 mod sweeper;
+mod trees;
 
 /// sled's page cache by default: modest, because the session cache sits in front of it.
 const DEFAULT_CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
@@ -89,7 +90,7 @@ struct Inner {
     io: Option<IoThreads>,
     commits: Option<GroupCommit>,
     tickets: Option<Tickets>,
-    records: Records,
+    trees: SessionTrees,
     db: sled::Db,
     /// Dropped last, once the database has let go of the directory.
     _claim: Claim,
@@ -156,7 +157,7 @@ impl SledStore {
     /// task after changing the sweep interval to `None`.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         let inner = Arc::clone(&self.inner);
-        run_blocking(move || inner.records.sweep(SystemTime::now())).await
+        run_blocking(move || inner.trees.sweep(SystemTime::now())).await
     }
 
     /// The number of stored records, counting expired ones that have not been swept yet.
@@ -164,12 +165,12 @@ impl SledStore {
     /// This walks the whole store on the calling thread: it is meant for tests and operators,
     /// not for request handlers.
     pub fn len(&self) -> usize {
-        self.inner.records.len()
+        self.inner.trees.len()
     }
 
     /// Whether the store holds no records at all.
     pub fn is_empty(&self) -> bool {
-        self.inner.records.is_empty()
+        self.inner.trees.is_empty()
     }
 
     /// Stores raw `bytes` as the record of `id`, bypassing the encoder and the expiry index, so
@@ -177,21 +178,21 @@ impl SledStore {
     /// feature; never in production.
     #[cfg(feature = "test-util")]
     pub fn insert_raw(&self, id: &SessionId, bytes: &[u8]) -> Result<(), StoreError> {
-        self.inner.records.insert_raw(*id, bytes)
+        self.inner.trees.insert_raw(*id, bytes)
     }
 
     /// Runs a write on the I/O threads and, under [`Durability::Immediate`], waits for the
     /// flush that covers it.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Records) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&SessionTrees) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (records, tickets) = (self.inner.records.clone(), self.inner.tickets.clone());
+        let (trees, tickets) = (self.inner.trees.clone(), self.inner.tickets.clone());
         let (value, ticket) = self
             .inner
             .io()?
             .run(move || {
-                let value = work(&records)?;
+                let value = work(&trees)?;
                 Ok((value, tickets.as_ref().map(Tickets::take)))
             })
             .await?;
@@ -204,23 +205,21 @@ impl SledStore {
 
 impl SessionStore for SledStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let (records, id) = (self.inner.records.clone(), *id);
-        self.inner.io()?.run(move || records.load(id)).await
+        let (trees, id) = (self.inner.trees.clone(), *id);
+        self.inner.io()?.run(move || trees.load(id)).await
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |records| records.create(id, &changes))
-            .await
+        self.write(move |trees| trees.create(id, &changes)).await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |records| records.update(id, &changes))
-            .await
+        self.write(move |trees| trees.update(id, &changes)).await
     }
 
-    /// Moves the session in one sled transaction over the records and the expiry index.
+    /// Moves the session in one sled transaction over the sessions tree and the deadline index.
     async fn renew(
         &self,
         old: &SessionId,
@@ -228,13 +227,13 @@ impl SessionStore for SledStore {
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
         let (old, new, changes) = (*old, *new, changes.clone());
-        self.write(move |records| records.renew(old, new, &changes))
+        self.write(move |trees| trees.renew(old, new, &changes))
             .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let id = *id;
-        self.write(move |records| records.delete(id)).await
+        self.write(move |trees| trees.delete(id)).await
     }
 }
 
@@ -318,7 +317,7 @@ impl SledStoreBuilder {
             .open()
             .map_err(|cause| StoreError::open(OpenError::new(&self.path, cause)))?;
         let claim = Claim::new(&self.path);
-        let records = Records::open(&db)?;
+        let trees = SessionTrees::open(&db)?;
         let commits = match self.durability {
             Durability::Periodic => None,
             Durability::Immediate => Some(GroupCommit::start(db.clone())?),
@@ -327,7 +326,7 @@ impl SledStoreBuilder {
         let io = IoThreads::start(self.io_threads)?;
         let sweeper = self
             .sweep_every
-            .map(|every| Sweeper::start(records.clone(), every.max(Duration::from_millis(1))))
+            .map(|every| Sweeper::start(trees.clone(), every.max(Duration::from_millis(1))))
             .transpose()?;
         Ok(SledStore {
             inner: Arc::new(Inner {
@@ -335,7 +334,7 @@ impl SledStoreBuilder {
                 io: Some(io),
                 commits,
                 tickets,
-                records,
+                trees,
                 db,
                 _claim: claim,
             }),

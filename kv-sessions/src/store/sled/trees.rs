@@ -21,7 +21,7 @@ use std::time::SystemTime;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::super::codec;
+use super::codec;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -59,14 +59,15 @@ enum Swept {
     NotYet,
 }
 
-/// The trees of one store. Clones share them.
+/// The sessions tree and the deadline index of one store, and the operations that keep the two
+/// in step. Clones share them.
 #[derive(Clone)]
-pub(super) struct Records {
+pub(super) struct SessionTrees {
     sessions: sled::Tree,
     expiry: sled::Tree,
 }
 
-impl Records {
+impl SessionTrees {
     pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
         Ok(Self {
             sessions: db.open_tree(SESSIONS_TREE).map_err(StoreError::backend)?,
@@ -357,9 +358,9 @@ mod tests {
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
 
-    fn open() -> Records {
+    fn open() -> SessionTrees {
         let db = sled::Config::new().temporary(true).open().expect("sled");
-        Records::open(&db).expect("trees")
+        SessionTrees::open(&db).expect("trees")
     }
 
     /// Changes that give a session the deadline `expires_at`.
@@ -369,7 +370,7 @@ mod tests {
         changes
     }
 
-    impl Records {
+    impl SessionTrees {
         /// Updates the session `id`, or creates it where there is none.
         fn save(&self, id: SessionId, changes: &Changes) -> Result<Saved, StoreError> {
             match self.update(id, changes)? {
@@ -385,134 +386,134 @@ mod tests {
 
     #[test]
     fn a_save_that_pushes_a_deadline_later_writes_no_index_entry() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(60))).expect("save");
-        records.save(id, &changes(in_secs(600))).expect("save");
-        assert_eq!(records.indexed(), 1);
+        trees.save(id, &changes(in_secs(60))).expect("save");
+        trees.save(id, &changes(in_secs(600))).expect("save");
+        assert_eq!(trees.indexed(), 1);
     }
 
     #[test]
     fn a_save_that_brings_a_deadline_into_an_earlier_slot_indexes_it() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(600))).expect("save");
-        records.save(id, &changes(in_secs(30))).expect("save");
-        assert_eq!(records.indexed(), 2);
-        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 1);
-        assert!(records.is_empty());
+        trees.save(id, &changes(in_secs(600))).expect("save");
+        trees.save(id, &changes(in_secs(30))).expect("save");
+        assert_eq!(trees.indexed(), 2);
+        assert_eq!(trees.sweep(in_secs(31)).expect("sweep"), 1);
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn a_sweep_moves_an_early_entry_to_its_records_slot() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(30))).expect("save");
-        records.save(id, &changes(in_secs(600))).expect("save");
+        trees.save(id, &changes(in_secs(30))).expect("save");
+        trees.save(id, &changes(in_secs(600))).expect("save");
 
-        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 1);
-        assert!(records.load(id).expect("load").is_some());
-        assert_eq!(records.sweep(in_secs(601)).expect("sweep"), 1);
-        assert!(records.is_empty());
-        assert_eq!(records.indexed(), 0);
+        assert_eq!(trees.sweep(in_secs(31)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 1);
+        assert!(trees.load(id).expect("load").is_some());
+        assert_eq!(trees.sweep(in_secs(601)).expect("sweep"), 1);
+        assert!(trees.is_empty());
+        assert_eq!(trees.indexed(), 0);
     }
 
     #[test]
     fn a_deleted_records_entry_is_dropped_once_its_slot_is_past_the_grace_period() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(60))).expect("save");
-        records.delete(id).expect("delete");
-        assert!(records.is_empty());
-        assert_eq!(records.sweep(in_secs(61)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 1, "a save may still write this record");
-        assert_eq!(records.sweep(in_secs(300)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 0);
+        trees.save(id, &changes(in_secs(60))).expect("save");
+        trees.delete(id).expect("delete");
+        assert!(trees.is_empty());
+        assert_eq!(trees.sweep(in_secs(61)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 1, "a save may still write this record");
+        assert_eq!(trees.sweep(in_secs(300)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 0);
     }
 
     #[test]
     fn a_sweep_removes_only_due_records() {
-        let records = open();
+        let trees = open();
         let (due, live) = (SessionId::generate(), SessionId::generate());
-        records.save(due, &changes(in_secs(60))).expect("save");
-        records.save(live, &changes(in_secs(600))).expect("save");
+        trees.save(due, &changes(in_secs(60))).expect("save");
+        trees.save(live, &changes(in_secs(600))).expect("save");
 
-        assert_eq!(records.sweep(in_secs(1)).expect("sweep"), 0);
-        assert_eq!(records.sweep(in_secs(61)).expect("sweep"), 1);
-        assert_eq!(records.len(), 1);
-        assert_eq!(records.indexed(), 1);
-        assert!(records.load(live).expect("load").is_some());
+        assert_eq!(trees.sweep(in_secs(1)).expect("sweep"), 0);
+        assert_eq!(trees.sweep(in_secs(61)).expect("sweep"), 1);
+        assert_eq!(trees.len(), 1);
+        assert_eq!(trees.indexed(), 1);
+        assert!(trees.load(live).expect("load").is_some());
     }
 
     #[test]
     fn a_stale_index_entry_never_removes_a_live_record() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(600))).expect("save");
+        trees.save(id, &changes(in_secs(600))).expect("save");
         // What a crash between indexing and writing leaves: an entry with no matching record.
-        records
+        trees
             .index(codec::to_millis(in_secs(30)), id)
             .expect("index");
 
-        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 0);
-        assert!(records.load(id).expect("load").is_some());
-        assert_eq!(records.indexed(), 1);
+        assert_eq!(trees.sweep(in_secs(31)).expect("sweep"), 0);
+        assert!(trees.load(id).expect("load").is_some());
+        assert_eq!(trees.indexed(), 1);
     }
 
     #[test]
     fn an_entry_without_its_record_waits_out_the_grace_period() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
         // What a save leaves between indexing its slot and writing its record.
-        records
+        trees
             .index(slot_of(codec::to_millis(in_secs(1))), id)
             .expect("index");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 1, "the save may still write its record");
+        assert_eq!(trees.sweep(in_secs(2)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 1, "the save may still write its record");
 
-        records.save(id, &changes(in_secs(90))).expect("save");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
-        assert!(records.load(id).expect("load").is_some());
-        assert_eq!(records.sweep(in_secs(91)).expect("sweep"), 1);
-        assert!(records.is_empty());
+        trees.save(id, &changes(in_secs(90))).expect("save");
+        assert_eq!(trees.sweep(in_secs(2)).expect("sweep"), 0);
+        assert!(trees.load(id).expect("load").is_some());
+        assert_eq!(trees.sweep(in_secs(91)).expect("sweep"), 1);
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn an_unreadable_due_record_is_swept() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.insert_raw(id, b"garbage").expect("insert");
-        records
+        trees.insert_raw(id, b"garbage").expect("insert");
+        trees
             .index(codec::to_millis(in_secs(1)), id)
             .expect("index");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 1);
-        assert!(records.is_empty());
+        assert_eq!(trees.sweep(in_secs(2)).expect("sweep"), 1);
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn sweeps_work_through_many_batches() {
-        let records = open();
+        let trees = open();
         let count = SWEEP_BATCH * 2 + 7;
         for _ in 0..count {
-            records
+            trees
                 .save(SessionId::generate(), &changes(in_secs(5)))
                 .expect("save");
         }
-        assert_eq!(records.sweep(in_secs(6)).expect("sweep"), count);
-        assert_eq!(records.indexed(), 0);
+        assert_eq!(trees.sweep(in_secs(6)).expect("sweep"), count);
+        assert_eq!(trees.indexed(), 0);
     }
 
     #[test]
     fn loading_an_expired_record_deletes_it_and_a_sweep_drops_its_entry() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
         let past = SystemTime::now() - Duration::from_secs(1);
-        records.save(id, &changes(past)).expect("save");
-        assert_eq!(records.load(id).expect("load"), None);
-        assert!(records.is_empty());
-        assert_eq!(records.sweep(in_secs(180)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 0);
+        trees.save(id, &changes(past)).expect("save");
+        assert_eq!(trees.load(id).expect("load"), None);
+        assert!(trees.is_empty());
+        assert_eq!(trees.sweep(in_secs(180)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 0);
     }
 }
 
@@ -524,9 +525,9 @@ mod contract {
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
 
-    fn open() -> Records {
+    fn open() -> SessionTrees {
         let db = sled::Config::new().temporary(true).open().expect("sled");
-        Records::open(&db).expect("trees")
+        SessionTrees::open(&db).expect("trees")
     }
 
     fn writing(key: &str) -> Changes {
@@ -546,65 +547,65 @@ mod contract {
 
     #[test]
     fn an_update_of_a_deleted_session_writes_nothing() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        stored(records.create(id, &writing("a")).expect("create"));
-        assert!(records.delete(id).expect("delete").is_some());
+        stored(trees.create(id, &writing("a")).expect("create"));
+        assert!(trees.delete(id).expect("delete").is_some());
         assert_eq!(
-            records.update(id, &writing("b")).expect("update"),
+            trees.update(id, &writing("b")).expect("update"),
             Saved::Gone
         );
-        assert!(records.is_empty());
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn a_renewal_moves_the_latest_copy_and_keeps_the_creation_time() {
-        let records = open();
+        let trees = open();
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        let created = stored(records.create(old, &writing("a")).expect("create"));
-        stored(records.update(old, &writing("b")).expect("update"));
-        let moved = stored(records.renew(old, new, &writing("c")).expect("renew"));
+        let created = stored(trees.create(old, &writing("a")).expect("create"));
+        stored(trees.update(old, &writing("b")).expect("update"));
+        let moved = stored(trees.renew(old, new, &writing("c")).expect("renew"));
         assert_eq!(moved.id(), new);
         assert_eq!(moved.created_at(), created.created_at());
         assert_eq!(
             moved.entries().map(|(k, _)| k).collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
-        assert_eq!(records.load(old).expect("load"), None);
-        assert_eq!(records.load(new).expect("load"), Some(moved));
-        assert_eq!(records.indexed(), 2, "the new id is indexed with the move");
+        assert_eq!(trees.load(old).expect("load"), None);
+        assert_eq!(trees.load(new).expect("load"), Some(moved));
+        assert_eq!(trees.indexed(), 2, "the new id is indexed with the move");
     }
 
     #[test]
     fn a_renewal_of_a_deleted_session_moves_none_of_its_data() {
-        let records = open();
+        let trees = open();
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        stored(records.create(old, &writing("secret")).expect("create"));
-        records.delete(old).expect("delete");
-        let fresh = stored(records.renew(old, new, &writing("own")).expect("renew"));
+        stored(trees.create(old, &writing("secret")).expect("create"));
+        trees.delete(old).expect("delete");
+        let fresh = stored(trees.renew(old, new, &writing("own")).expect("renew"));
         assert_eq!(fresh.entries().map(|(k, _)| k).collect::<Vec<_>>(), ["own"]);
         assert_eq!(fresh.version(), 1);
         let nothing = Changes::new(SessionPolicy::default());
         let other = SessionId::generate();
         assert_eq!(
-            records.renew(old, other, &nothing).expect("renew"),
+            trees.renew(old, other, &nothing).expect("renew"),
             Saved::Gone
         );
-        assert_eq!(records.load(other).expect("load"), None);
+        assert_eq!(trees.load(other).expect("load"), None);
     }
 
     #[test]
     fn a_renewal_past_the_size_cap_changes_nothing() {
-        let records = open();
+        let trees = open();
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        stored(records.create(old, &writing("a")).expect("create"));
+        stored(trees.create(old, &writing("a")).expect("create"));
         let mut big = Changes::new(SessionPolicy::default().with_max_size(8));
         big.set("big", "123456789");
         assert!(matches!(
-            records.renew(old, new, &big).expect("renew"),
+            trees.renew(old, new, &big).expect("renew"),
             Saved::TooLarge(_)
         ));
-        assert!(records.load(old).expect("load").is_some());
-        assert_eq!(records.load(new).expect("load"), None);
+        assert!(trees.load(old).expect("load").is_some());
+        assert_eq!(trees.load(new).expect("load"), None);
     }
 }
