@@ -19,6 +19,7 @@ mod codec;
 mod directory;
 mod group_commit;
 mod io;
+mod permissions;
 mod sweeper;
 mod trees;
 
@@ -65,7 +66,10 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 ///
 /// # What the files hold
 /// Records are kept under the [`SessionDigest`](crate::SessionDigest) of their id, never the id
-/// itself, so the files, and any backup of them, give away no cookie. This layout is new: a
+/// itself, so the files, and any backup of them, give away no cookie. They still hold every
+/// session's data, so the directory is private to the user the app runs as: on Unix it is
+/// created with mode 0700 (an existing one is tightened to it) and its files get 0600; see
+/// [`SledStoreBuilder::open`]. This layout is new: a
 /// directory written by an earlier build of this crate cannot be read by this one (its sessions
 /// are simply not found), nor the other way round, so start from an empty directory.
 ///
@@ -313,7 +317,14 @@ impl SledStoreBuilder {
 
     /// Opens the store and starts its threads. This touches the disk: call it at start-up, not
     /// inside a handler.
+    ///
+    /// The directory is made private to the user the app runs as (mode 0700 on Unix, and 0600
+    /// for the files in it), since its files hold every session's data: it is created so, and a
+    /// directory that exists with a wider mode is tightened, which is logged at info level. Give
+    /// the store a directory of its own: everything in it is made private.
     pub fn open(self) -> Result<SledStore, StoreError> {
+        let unusable = |cause| StoreError::open(OpenError::unusable(&self.path, cause));
+        permissions::make_private_directory(&self.path).map_err(unusable)?;
         let flush_every_ms = self
             .flush_every
             .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1));
@@ -324,6 +335,7 @@ impl SledStoreBuilder {
             .open()
             .map_err(|cause| StoreError::open(OpenError::new(&self.path, cause)))?;
         let claim = Claim::new(&self.path);
+        permissions::make_contents_private(&self.path).map_err(unusable)?;
         let trees = SessionTrees::open(&db)?;
         let commits = match self.durability {
             Durability::Periodic => None,
@@ -479,6 +491,45 @@ mod tests {
                 .expect("save");
         }
         assert_eq!(store.len(), 32);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_every_file_in_it_are_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let mode = |path: &Path| {
+            let mode = std::fs::metadata(path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            mode & 0o777
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fresh = dir.path().join("fresh.sled");
+        let _fresh = SledStore::open(&fresh).expect("open");
+        // A directory left wider, as an earlier build or an operator's chmod would leave it.
+        let wide = dir.path().join("wide.sled");
+        std::fs::create_dir(&wide).expect("mkdir");
+        std::fs::write(wide.join("left-over"), b"").expect("write");
+        for path in [&wide, &wide.join("left-over")] {
+            let permissions = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(path, permissions).expect("chmod");
+        }
+        let _wide = SledStore::open(&wide).expect("open");
+
+        for path in [fresh, wide] {
+            assert_eq!(mode(&path), 0o700, "{path:?}");
+            let files: Vec<_> = std::fs::read_dir(&path)
+                .expect("read dir")
+                .map(|entry| entry.expect("entry").path())
+                .filter(|path| path.is_file())
+                .collect();
+            assert!(files.iter().any(|file| file.ends_with("db")), "{files:?}");
+            for file in files {
+                assert_eq!(mode(&file), 0o600, "{file:?}");
+            }
+        }
     }
 
     fn open_error(path: &Path) -> StoreError {
