@@ -39,14 +39,20 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// all keep their writes, and a renewal moves a session in one sled transaction.
 ///
 /// # Durability
-/// With [`Durability::Periodic`], the default, sled acknowledges a write once it is in its log
-/// **in the process's memory**, and writes the log to disk in the background, every 500 ms by
-/// default ([`SledStoreBuilder::flush_every`]). Whatever ends the process without a graceful
-/// stop, `kill -9` as much as a crash or a power cut, loses the writes of the last interval,
-/// although their responses were sent: a user who signs in just before the process is killed is
-/// signed out when it comes back. With [`Durability::Immediate`], a save or a delete returns
-/// only once it is on disk, so nothing acknowledged is lost; saves that arrive together share
-/// one flush.
+/// A delete or a renewal returns only once it is on disk, whatever the setting: a logout, or a
+/// login that renews the id, survives a `kill -9` right after its response, so a crash never
+/// brings back a session that was ended. Deletes and renewals that arrive together share one
+/// flush.
+///
+/// Saves (creates and updates) follow [`Durability`]. With [`Durability::Periodic`], the
+/// default, sled acknowledges a save once it is in its log **in the process's memory**, and
+/// writes the log to disk in the background, every 500 ms by default
+/// ([`SledStoreBuilder::flush_every`]). Whatever ends the process without a graceful stop,
+/// `kill -9` as much as a crash or a power cut, loses the saves of the last interval, although
+/// their responses were sent: a user whose first request came just before the process was killed
+/// has no session when it comes back. With [`Durability::Immediate`], a save too returns only
+/// once it is on disk, so nothing acknowledged is lost; saves that arrive together share one
+/// flush.
 ///
 /// A graceful shutdown loses nothing in either mode: call [`SledStore::flush`] once the server
 /// has stopped. Dropping the last clone of the store flushes too.
@@ -99,7 +105,8 @@ struct Inner {
     sweeper: Option<Sweeper>,
     io: Option<IoThreads>,
     commits: Option<GroupCommit>,
-    tickets: Option<Tickets>,
+    tickets: Tickets,
+    durability: Durability,
     trees: SessionTrees,
     db: sled::Db,
     /// Dropped last, once the database has let go of the directory.
@@ -192,13 +199,17 @@ impl SledStore {
         self.inner.trees.insert_raw(*id, bytes)
     }
 
-    /// Runs a write on the I/O threads and, under [`Durability::Immediate`], waits for the
-    /// flush that covers it.
+    /// Runs a write of kind `write` on the I/O threads and, where it must be on disk before it
+    /// is answered, waits for the flush that covers it.
     async fn write<T: Send + 'static>(
         &self,
+        write: Write,
         work: impl FnOnce(&SessionTrees) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (trees, tickets) = (self.inner.trees.clone(), self.inner.tickets.clone());
+        let trees = self.inner.trees.clone();
+        let tickets = write
+            .waits_for_disk(self.inner.durability)
+            .then(|| self.inner.tickets.clone());
         let (value, ticket) = self
             .inner
             .io()?
@@ -222,12 +233,14 @@ impl SessionStore for SledStore {
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |trees| trees.create(id, &changes)).await
+        self.write(Write::Save, move |trees| trees.create(id, &changes))
+            .await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |trees| trees.update(id, &changes)).await
+        self.write(Write::Save, move |trees| trees.update(id, &changes))
+            .await
     }
 
     /// Moves the session in one sled transaction over the sessions tree and the deadline index.
@@ -238,29 +251,54 @@ impl SessionStore for SledStore {
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
         let (old, new, changes) = (*old, *new, changes.clone());
-        self.write(move |trees| trees.renew(old, new, &changes))
+        self.write(Write::EndOfId, move |trees| trees.renew(old, new, &changes))
             .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let id = *id;
-        self.write(move |trees| trees.delete(id)).await
+        self.write(Write::EndOfId, move |trees| trees.delete(id))
+            .await
     }
 }
 
-/// When a [`SledStore`] reports a write as done.
+/// What a write does to a session, which decides when it is answered.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// A create or an update: it saves a session's data.
+    Save,
+    /// A delete or a renewal: it ends a session id, as a logout or a login does.
+    EndOfId,
+}
+
+impl Write {
+    /// Whether the write must be on disk before it is answered. An id that a crash brought back
+    /// to life would undo a logout, or revive the id that a login renewed to shake off anyone
+    /// who had learnt it, so those are durable under every setting; a lost save only loses data.
+    fn waits_for_disk(self, durability: Durability) -> bool {
+        match (self, durability) {
+            (Write::EndOfId, _) | (Write::Save, Durability::Immediate) => true,
+            (Write::Save, Durability::Periodic) => false,
+        }
+    }
+}
+
+/// When a [`SledStore`] reports a save (a create or an update) as done.
+///
+/// Deletes and renewals are not covered: they are on disk before they are answered under every
+/// setting, so that a crash never undoes a logout or a login's new id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Once the write is in sled's log in the process's memory. sled writes the log to disk in
+    /// Once the save is in sled's log in the process's memory. sled writes the log to disk in
     /// the background, every 500 ms by default ([`SledStoreBuilder::flush_every`]), and
     /// anything that ends the process without a graceful stop, `kill -9` included, loses the
-    /// writes of the last interval. This is the default, and the fastest.
+    /// saves of the last interval. This is the default, and the fastest.
     #[default]
     Periodic,
-    /// Once the write is on disk: the response that follows a save or a purge is sent only after
-    /// a flush. Concurrent writes share flushes (group commit), so the cost per write falls as
-    /// load rises.
+    /// Once the save is on disk: the response that follows it is sent only after a flush.
+    /// Concurrent writes share flushes (group commit), so the cost per write falls as load
+    /// rises.
     Immediate,
 }
 
@@ -287,7 +325,8 @@ impl SledStoreBuilder {
     /// How often sled writes acknowledged saves to disk in the background; under
     /// [`Durability::Periodic`] this is how much a killed process or a crash can lose. Defaults
     /// to 500 ms. `None` turns the background flush off, leaving only [`SledStore::flush`], the
-    /// flush on drop and, under [`Durability::Immediate`], the flush of every write.
+    /// flush on drop, the flush of every delete and renewal and, under
+    /// [`Durability::Immediate`], the flush of every save.
     pub fn flush_every(mut self, interval: Option<Duration>) -> Self {
         self.flush_every = interval;
         self
@@ -337,11 +376,8 @@ impl SledStoreBuilder {
         let claim = Claim::new(&self.path);
         permissions::make_contents_private(&self.path).map_err(unusable)?;
         let trees = SessionTrees::open(&db)?;
-        let commits = match self.durability {
-            Durability::Periodic => None,
-            Durability::Immediate => Some(GroupCommit::start(db.clone())?),
-        };
-        let tickets = commits.as_ref().map(GroupCommit::tickets);
+        let commits = GroupCommit::start(db.clone())?;
+        let tickets = commits.tickets();
         let io = IoThreads::start(self.io_threads)?;
         let sweeper = self
             .sweep_every
@@ -351,8 +387,9 @@ impl SledStoreBuilder {
             inner: Arc::new(Inner {
                 sweeper,
                 io: Some(io),
-                commits,
+                commits: Some(commits),
                 tickets,
+                durability: self.durability,
                 trees,
                 db,
                 _claim: claim,
