@@ -4,7 +4,8 @@
 //! Under `Durability::Immediate` no acknowledged write may be lost. Under
 //! `Durability::Periodic` only the writes of the last flush interval may be: a write
 //! acknowledged longer ago than that, and a little slack, survives. The tests report the loss on
-//! stderr.
+//! stderr. Under either, a logout or a login's renewal is killed right after its answer, again
+//! and again, and must hold after every restart.
 
 use std::cell::Cell;
 use std::io::{BufRead, BufReader};
@@ -253,5 +254,98 @@ async fn periodic_durability_loses_at_most_the_last_flush_interval() {
             "write {durable}, acknowledged over {:?} before the kill, was lost: only {kept} kept",
             FLUSH_EVERY + SLACK
         );
+    }
+}
+
+/// How many times each logout and each login is answered and then killed. Every one must hold.
+const ENDINGS: usize = 5;
+/// Long enough for the periodic flush (every 500 ms) to have written what came before.
+const PAST_A_FLUSH: Duration = Duration::from_millis(1500);
+
+/// The answer to `GET path` sent with the session cookie `cookie`: its status, its body, and the
+/// value of the session cookie it sets (empty where it removes it).
+async fn visit(
+    server: &Server,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, String, Option<String>) {
+    let mut request = awc::Client::new().get(server.url(path));
+    if let Some(cookie) = cookie {
+        request = request.insert_header((COOKIE, format!("id={cookie}")));
+    }
+    let mut response = request.send().await.expect("request");
+    let set = response
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|value| Cookie::parse(value.to_str().ok()?.to_owned()).ok())
+        .map(|cookie| cookie.value().to_owned());
+    let body = response.body().await.expect("body");
+    let body = String::from_utf8_lossy(&body).into_owned();
+    (response.status(), body, set)
+}
+
+/// Signs in as an app does: a session is started, then renewed at login. Returns the cookies
+/// before and after the renewal.
+async fn sign_in(server: &Server) -> (String, String) {
+    let (status, _, before) = visit(server, "/put/n/1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let before = before.expect("a session cookie");
+    let (status, _, after) = visit(server, "/renew", Some(&before)).await;
+    assert_eq!(status, StatusCode::OK);
+    (before, after.expect("the renewed cookie"))
+}
+
+/// Asserts that `seen`, the answer to `/get/n` with a session's cookie, refuses that cookie: no
+/// session, and the cookie removed.
+fn assert_refused(seen: &(StatusCode, String, Option<String>), what: &str) {
+    assert_eq!(
+        seen.0,
+        StatusCode::NOT_FOUND,
+        "{what} came back after SIGKILL"
+    );
+    assert_eq!(
+        seen.2.as_deref(),
+        Some(""),
+        "{what}: its cookie is not removed"
+    );
+}
+
+#[actix_rt::test]
+async fn a_logout_survives_sigkill_right_after_its_answer() {
+    for run in 1..=ENDINGS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = Server::start(dir.path(), "periodic");
+        let (_, cookie) = sign_in(&server).await;
+        // The session is on disk whatever the renewal did, so only the logout can remove it.
+        actix_rt::time::sleep(PAST_A_FLUSH).await;
+        let (status, _, _) = visit(&server, "/purge", Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK);
+        server.kill();
+
+        let server = Server::start(dir.path(), "periodic");
+        let seen = visit(&server, "/get/n", Some(&cookie)).await;
+        server.kill();
+        assert_refused(&seen, &format!("run {run}: the logged-out session"));
+    }
+}
+
+#[actix_rt::test]
+async fn a_login_renewal_survives_sigkill_right_after_its_answer() {
+    for run in 1..=ENDINGS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = Server::start(dir.path(), "periodic");
+        let (before, after) = sign_in(&server).await;
+        server.kill();
+
+        let server = Server::start(dir.path(), "periodic");
+        let (status, body, _) = visit(&server, "/get/n", Some(&after)).await;
+        let old = visit(&server, "/get/n", Some(&before)).await;
+        server.kill();
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "1"),
+            "run {run}: the login was lost"
+        );
+        assert_refused(&old, &format!("run {run}: the id before the login"));
     }
 }

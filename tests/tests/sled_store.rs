@@ -101,3 +101,52 @@ async fn sweeping_deletes_expired_sessions_and_keeps_live_ones() {
         }
     }
 }
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(std::fs::read(&path).expect("read file"));
+        }
+    }
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[actix_rt::test]
+async fn the_files_on_disk_hold_no_session_id() {
+    let harness = Backend::Sled.start().await;
+    let mut browser = harness.browser();
+    browser.get("/set").await;
+    let first: SessionId = browser.get("/id").await.body.parse().expect("id");
+    browser.get("/renew").await;
+    browser.get("/count").await;
+    let renewed: SessionId = browser.get("/id").await.body.parse().expect("id");
+    assert_ne!(first, renewed);
+    drop(browser);
+    let (dir, store, _) = harness.stop().await;
+    store.sled().expect("sled").flush().await.expect("flush");
+    drop(store);
+
+    let files = files_under(&dir.path().join("sessions.sled"));
+    assert!(
+        files.iter().any(|file| contains(file, b"something")),
+        "the scan reads the session's data"
+    );
+    for id in [first, renewed] {
+        let text = id.to_string();
+        for file in &files {
+            assert!(!contains(file, id.as_bytes()), "an id's bytes are on disk");
+            assert!(!contains(file, text.as_bytes()), "an id's text is on disk");
+        }
+    }
+}

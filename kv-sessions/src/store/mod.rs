@@ -19,8 +19,6 @@ use crate::record::Record;
 
 mod boxed;
 mod cached;
-#[cfg(feature = "sled")]
-mod codec;
 #[cfg(feature = "moka")]
 mod moka;
 #[cfg(feature = "postgres")]

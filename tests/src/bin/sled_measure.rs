@@ -1,11 +1,13 @@
 //! Measures the sled store outside the test suite, where timings would not belong.
 //!
 //! ```text
-//! sled_measure writes <periodic|immediate|flush-each|renewed> <savers> <seconds>
+//! sled_measure writes <periodic|immediate|flush-each|renewed|logouts> <savers> <seconds>
 //!     saves per second from <savers> concurrent tasks; flush-each is Periodic with an explicit
 //!     flush after every save, the one-fsync-per-write baseline that group commit beats;
 //!     renewed is Periodic after one renewal, which turns on sled's transaction locking for
-//!     every later operation of the process, so that its cost can be measured
+//!     every later operation of the process, so that its cost can be measured; logouts is
+//!     Periodic, each save creating a session and then deleting it, as a sign-in followed by a
+//!     logout does, so that the cost of a delete's flush can be measured
 //! sled_measure footprint <sessions>
 //!     bytes on disk per session and the process's RSS with <sessions> live sessions, without
 //!     and with a moka cache holding them all
@@ -34,7 +36,8 @@ fn main() -> io::Result<()> {
         }
         ["footprint", sessions] => runtime.block_on(footprint(parse(sessions)?)),
         _ => Err(io::Error::other(
-            "usage: sled_measure writes <periodic|immediate|flush-each|renewed> <savers> <seconds> \
+            "usage: sled_measure writes <periodic|immediate|flush-each|renewed|logouts> <savers> \
+             <seconds> \
              | sled_measure footprint <sessions>",
         )),
     }
@@ -61,7 +64,7 @@ fn changes(n: u64) -> Changes {
 
 async fn writes(mode: &str, savers: usize, run_for: Duration) -> io::Result<()> {
     let (durability, flush_each) = match mode {
-        "periodic" | "renewed" => (Durability::Periodic, false),
+        "periodic" | "renewed" | "logouts" => (Durability::Periodic, false),
         "immediate" => (Durability::Immediate, false),
         "flush-each" => (Durability::Periodic, true),
         other => return Err(io::Error::other(format!("unknown mode {other:?}"))),
@@ -84,12 +87,20 @@ async fn writes(mode: &str, savers: usize, run_for: Duration) -> io::Result<()> 
             .map_err(io::Error::other)?;
     }
     let until = Instant::now() + run_for;
+    let logouts = mode == "logouts";
     let tasks: Vec<_> = (0..savers)
         .map(|saver| {
             let (store, ids) = (store.clone(), Rc::clone(&ids));
             actix_rt::spawn(async move {
                 let mut saved = 0_u64;
                 while Instant::now() < until {
+                    if logouts {
+                        let id = SessionId::generate();
+                        store.create(&id, &changes(saved)).await?;
+                        store.delete(&id).await?;
+                        saved += 1;
+                        continue;
+                    }
                     let id = ids[(saver + saved as usize * savers) % ids.len()];
                     if store.update(&id, &changes(saved)).await? == Saved::Gone {
                         store.create(&id, &changes(saved)).await?;

@@ -70,6 +70,14 @@ pub(super) enum OpenError {
 }
 
 impl OpenError {
+    /// The directory `path` could not be created, read or written: `cause` says why.
+    pub(super) fn unusable(path: &Path, cause: io::Error) -> Self {
+        Self::Unusable {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+
     /// What `cause`, from opening `path` with sled, means.
     pub(super) fn new(path: &Path, cause: sled::Error) -> Self {
         let path = path.to_path_buf();

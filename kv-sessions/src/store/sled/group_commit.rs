@@ -1,7 +1,9 @@
-//! Group commit for [`Durability::Immediate`](super::Durability::Immediate): saves that finish
-//! while a flush is running share the next one, instead of queueing one fsync each.
+//! Group commit for the writes that must be on disk before they are answered (every delete and
+//! renewal, and every save under [`Durability::Immediate`](super::Durability::Immediate)):
+//! writes that finish while a flush is running share the next one, instead of queueing one
+//! fsync each.
 //!
-//! A save takes a ticket once its write is in sled's log, wakes the flusher thread and waits,
+//! A write takes a ticket once it is in sled's log, wakes the flusher thread and waits,
 //! without holding a thread, until a flush that began after its ticket has finished. The
 //! flusher flushes everything written so far, publishes the highest ticket that flush covers,
 //! and starts again if more tickets arrived meanwhile.

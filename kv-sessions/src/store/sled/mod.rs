@@ -7,19 +7,21 @@ use std::time::{Duration, SystemTime};
 use self::directory::{Claim, OpenError};
 use self::group_commit::{GroupCommit, Tickets};
 use self::io::IoThreads;
-use self::records::Records;
 use self::sweeper::Sweeper;
+use self::trees::SessionTrees;
 use super::SessionStore;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
 
+mod codec;
 mod directory;
 mod group_commit;
 mod io;
-mod records;
+mod permissions;
 mod sweeper;
+mod trees;
 
 /// sled's page cache by default: modest, because the session cache sits in front of it.
 const DEFAULT_CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
@@ -37,14 +39,20 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// all keep their writes, and a renewal moves a session in one sled transaction.
 ///
 /// # Durability
-/// With [`Durability::Periodic`], the default, sled acknowledges a write once it is in its log
-/// **in the process's memory**, and writes the log to disk in the background, every 500 ms by
-/// default ([`SledStoreBuilder::flush_every`]). Whatever ends the process without a graceful
-/// stop, `kill -9` as much as a crash or a power cut, loses the writes of the last interval,
-/// although their responses were sent: a user who signs in just before the process is killed is
-/// signed out when it comes back. With [`Durability::Immediate`], a save or a delete returns
-/// only once it is on disk, so nothing acknowledged is lost; saves that arrive together share
-/// one flush.
+/// A delete or a renewal returns only once it is on disk, whatever the setting: a logout, or a
+/// login that renews the id, survives a `kill -9` right after its response, so a crash never
+/// brings back a session that was ended. Deletes and renewals that arrive together share one
+/// flush.
+///
+/// Saves (creates and updates) follow [`Durability`]. With [`Durability::Periodic`], the
+/// default, sled acknowledges a save once it is in its log **in the process's memory**, and
+/// writes the log to disk in the background, every 500 ms by default
+/// ([`SledStoreBuilder::flush_every`]). Whatever ends the process without a graceful stop,
+/// `kill -9` as much as a crash or a power cut, loses the saves of the last interval, although
+/// their responses were sent: a user whose first request came just before the process was killed
+/// has no session when it comes back. With [`Durability::Immediate`], a save too returns only
+/// once it is on disk, so nothing acknowledged is lost; saves that arrive together share one
+/// flush.
 ///
 /// A graceful shutdown loses nothing in either mode: call [`SledStore::flush`] once the server
 /// has stopped. Dropping the last clone of the store flushes too.
@@ -61,6 +69,15 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// grows with the number of *live* sessions, not with the number ever created: under steady
 /// churn it levels off at a few times the size of the live data. Measured here: about 600 bytes
 /// of disk per live session with a small payload, at 100,000 live sessions.
+///
+/// # What the files hold
+/// Records are kept under the [`SessionDigest`](crate::SessionDigest) of their id, never the id
+/// itself, so the files, and any backup of them, give away no cookie. They still hold every
+/// session's data, so the directory is private to the user the app runs as: on Unix it is
+/// created with mode 0700 (an existing one is tightened to it) and its files get 0600; see
+/// [`SledStoreBuilder::open`]. This layout is new: a
+/// directory written by an earlier build of this crate cannot be read by this one (its sessions
+/// are simply not found), nor the other way round, so start from an empty directory.
 ///
 /// # Sharing
 /// One directory can be open in one process at a time. Open the store once, before
@@ -88,8 +105,9 @@ struct Inner {
     sweeper: Option<Sweeper>,
     io: Option<IoThreads>,
     commits: Option<GroupCommit>,
-    tickets: Option<Tickets>,
-    records: Records,
+    tickets: Tickets,
+    durability: Durability,
+    trees: SessionTrees,
     db: sled::Db,
     /// Dropped last, once the database has let go of the directory.
     _claim: Claim,
@@ -156,7 +174,7 @@ impl SledStore {
     /// task after changing the sweep interval to `None`.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         let inner = Arc::clone(&self.inner);
-        run_blocking(move || inner.records.sweep(SystemTime::now())).await
+        run_blocking(move || inner.trees.sweep(SystemTime::now())).await
     }
 
     /// The number of stored records, counting expired ones that have not been swept yet.
@@ -164,34 +182,39 @@ impl SledStore {
     /// This walks the whole store on the calling thread: it is meant for tests and operators,
     /// not for request handlers.
     pub fn len(&self) -> usize {
-        self.inner.records.len()
+        self.inner.trees.len()
     }
 
     /// Whether the store holds no records at all.
     pub fn is_empty(&self) -> bool {
-        self.inner.records.is_empty()
+        self.inner.trees.is_empty()
     }
 
-    /// Stores raw `bytes` as the record of `id`, bypassing the encoder and the expiry index, so
+    /// Stores raw `bytes` as the record of `id` (under its digest, as every record is), bypassing
+    /// the encoder and the expiry index, so
     /// that tests can check how the store copes with damaged data. Only with the `test-util`
     /// feature; never in production.
     #[cfg(feature = "test-util")]
     pub fn insert_raw(&self, id: &SessionId, bytes: &[u8]) -> Result<(), StoreError> {
-        self.inner.records.insert_raw(*id, bytes)
+        self.inner.trees.insert_raw(*id, bytes)
     }
 
-    /// Runs a write on the I/O threads and, under [`Durability::Immediate`], waits for the
-    /// flush that covers it.
+    /// Runs a write of kind `write` on the I/O threads and, where it must be on disk before it
+    /// is answered, waits for the flush that covers it.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Records) -> Result<T, StoreError> + Send + 'static,
+        write: Write,
+        work: impl FnOnce(&SessionTrees) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (records, tickets) = (self.inner.records.clone(), self.inner.tickets.clone());
+        let trees = self.inner.trees.clone();
+        let tickets = write
+            .waits_for_disk(self.inner.durability)
+            .then(|| self.inner.tickets.clone());
         let (value, ticket) = self
             .inner
             .io()?
             .run(move || {
-                let value = work(&records)?;
+                let value = work(&trees)?;
                 Ok((value, tickets.as_ref().map(Tickets::take)))
             })
             .await?;
@@ -204,23 +227,23 @@ impl SledStore {
 
 impl SessionStore for SledStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let (records, id) = (self.inner.records.clone(), *id);
-        self.inner.io()?.run(move || records.load(id)).await
+        let (trees, id) = (self.inner.trees.clone(), *id);
+        self.inner.io()?.run(move || trees.load(id)).await
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |records| records.create(id, &changes))
+        self.write(Write::Save, move |trees| trees.create(id, &changes))
             .await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let (id, changes) = (*id, changes.clone());
-        self.write(move |records| records.update(id, &changes))
+        self.write(Write::Save, move |trees| trees.update(id, &changes))
             .await
     }
 
-    /// Moves the session in one sled transaction over the records and the expiry index.
+    /// Moves the session in one sled transaction over the sessions tree and the deadline index.
     async fn renew(
         &self,
         old: &SessionId,
@@ -228,29 +251,54 @@ impl SessionStore for SledStore {
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
         let (old, new, changes) = (*old, *new, changes.clone());
-        self.write(move |records| records.renew(old, new, &changes))
+        self.write(Write::EndOfId, move |trees| trees.renew(old, new, &changes))
             .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let id = *id;
-        self.write(move |records| records.delete(id)).await
+        self.write(Write::EndOfId, move |trees| trees.delete(id))
+            .await
     }
 }
 
-/// When a [`SledStore`] reports a write as done.
+/// What a write does to a session, which decides when it is answered.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// A create or an update: it saves a session's data.
+    Save,
+    /// A delete or a renewal: it ends a session id, as a logout or a login does.
+    EndOfId,
+}
+
+impl Write {
+    /// Whether the write must be on disk before it is answered. An id that a crash brought back
+    /// to life would undo a logout, or revive the id that a login renewed to shake off anyone
+    /// who had learnt it, so those are durable under every setting; a lost save only loses data.
+    fn waits_for_disk(self, durability: Durability) -> bool {
+        match (self, durability) {
+            (Write::EndOfId, _) | (Write::Save, Durability::Immediate) => true,
+            (Write::Save, Durability::Periodic) => false,
+        }
+    }
+}
+
+/// When a [`SledStore`] reports a save (a create or an update) as done.
+///
+/// Deletes and renewals are not covered: they are on disk before they are answered under every
+/// setting, so that a crash never undoes a logout or a login's new id.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Once the write is in sled's log in the process's memory. sled writes the log to disk in
+    /// Once the save is in sled's log in the process's memory. sled writes the log to disk in
     /// the background, every 500 ms by default ([`SledStoreBuilder::flush_every`]), and
     /// anything that ends the process without a graceful stop, `kill -9` included, loses the
-    /// writes of the last interval. This is the default, and the fastest.
+    /// saves of the last interval. This is the default, and the fastest.
     #[default]
     Periodic,
-    /// Once the write is on disk: the response that follows a save or a purge is sent only after
-    /// a flush. Concurrent writes share flushes (group commit), so the cost per write falls as
-    /// load rises.
+    /// Once the save is on disk: the response that follows it is sent only after a flush.
+    /// Concurrent writes share flushes (group commit), so the cost per write falls as load
+    /// rises.
     Immediate,
 }
 
@@ -277,7 +325,8 @@ impl SledStoreBuilder {
     /// How often sled writes acknowledged saves to disk in the background; under
     /// [`Durability::Periodic`] this is how much a killed process or a crash can lose. Defaults
     /// to 500 ms. `None` turns the background flush off, leaving only [`SledStore::flush`], the
-    /// flush on drop and, under [`Durability::Immediate`], the flush of every write.
+    /// flush on drop, the flush of every delete and renewal and, under
+    /// [`Durability::Immediate`], the flush of every save.
     pub fn flush_every(mut self, interval: Option<Duration>) -> Self {
         self.flush_every = interval;
         self
@@ -307,7 +356,14 @@ impl SledStoreBuilder {
 
     /// Opens the store and starts its threads. This touches the disk: call it at start-up, not
     /// inside a handler.
+    ///
+    /// The directory is made private to the user the app runs as (mode 0700 on Unix, and 0600
+    /// for the files in it), since its files hold every session's data: it is created so, and a
+    /// directory that exists with a wider mode is tightened, which is logged at info level. Give
+    /// the store a directory of its own: everything in it is made private.
     pub fn open(self) -> Result<SledStore, StoreError> {
+        let unusable = |cause| StoreError::open(OpenError::unusable(&self.path, cause));
+        permissions::make_private_directory(&self.path).map_err(unusable)?;
         let flush_every_ms = self
             .flush_every
             .map(|every| u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1));
@@ -318,24 +374,23 @@ impl SledStoreBuilder {
             .open()
             .map_err(|cause| StoreError::open(OpenError::new(&self.path, cause)))?;
         let claim = Claim::new(&self.path);
-        let records = Records::open(&db)?;
-        let commits = match self.durability {
-            Durability::Periodic => None,
-            Durability::Immediate => Some(GroupCommit::start(db.clone())?),
-        };
-        let tickets = commits.as_ref().map(GroupCommit::tickets);
+        permissions::make_contents_private(&self.path).map_err(unusable)?;
+        let trees = SessionTrees::open(&db)?;
+        let commits = GroupCommit::start(db.clone())?;
+        let tickets = commits.tickets();
         let io = IoThreads::start(self.io_threads)?;
         let sweeper = self
             .sweep_every
-            .map(|every| Sweeper::start(records.clone(), every.max(Duration::from_millis(1))))
+            .map(|every| Sweeper::start(trees.clone(), every.max(Duration::from_millis(1))))
             .transpose()?;
         Ok(SledStore {
             inner: Arc::new(Inner {
                 sweeper,
                 io: Some(io),
-                commits,
+                commits: Some(commits),
                 tickets,
-                records,
+                durability: self.durability,
+                trees,
                 db,
                 _claim: claim,
             }),
@@ -391,8 +446,66 @@ mod tests {
             actix_rt::time::sleep(Duration::from_millis(10)).await;
         }
         drop(store);
-        // The threads are gone and the directory is free at once.
-        SledStore::open(&path).expect("reopen").len();
+        // The store's threads are gone. sled's own thread pool may still be finishing a log write
+        // that holds the database file, and its lock, for a moment after the drop.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while let Err(error) = SledStore::open(&path) {
+            assert!(std::time::Instant::now() < deadline, "{error}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stored(saved: Saved) -> Record {
+        match saved {
+            Saved::Stored(record) => record,
+            other => panic!("expected a stored record, got {other:?}"),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_update_from_a_stale_copy_keeps_both_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let id = SessionId::generate();
+        let mut first = changes(Duration::from_secs(600));
+        first.set("a", "1");
+        let loaded = stored(store.create(&id, &first).await.expect("create"));
+        let mut other = changes(Duration::from_secs(600));
+        other.set("b", "2");
+        stored(store.update(&id, &other).await.expect("update"));
+
+        let mut late = changes(Duration::from_secs(600));
+        late.set("c", "3");
+        let merged = stored(store.update_from(&loaded, &late).await.expect("update"));
+        assert_eq!(merged.version(), 3);
+        let keys: Vec<_> = merged.entries().map(|(key, _)| key).collect();
+        assert_eq!(keys, ["a", "b", "c", "k"]);
+        assert_eq!(store.load(&id).await.expect("load"), Some(merged));
+    }
+
+    #[actix_rt::test]
+    async fn a_clear_from_a_stale_copy_clears_the_latest_entries() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let id = SessionId::generate();
+        let loaded = stored(
+            store
+                .create(&id, &changes(Duration::from_secs(600)))
+                .await
+                .expect("create"),
+        );
+        let mut other = changes(Duration::from_secs(600));
+        other.set("b", "2");
+        stored(store.update(&id, &other).await.expect("update"));
+
+        let mut clearing = Changes::new(SessionPolicy::new(Expiry::OnInactivity(
+            Duration::from_secs(600),
+        )));
+        clearing.clear().set("c", "3");
+        let cleared = stored(store.update_from(&loaded, &clearing).await.expect("update"));
+        assert_eq!(cleared.version(), 3);
+        let keys: Vec<_> = cleared.entries().map(|(key, _)| key).collect();
+        assert_eq!(keys, ["c"]);
     }
 
     #[actix_rt::test]
@@ -420,6 +533,45 @@ mod tests {
                 .expect("save");
         }
         assert_eq!(store.len(), 32);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_every_file_in_it_are_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let mode = |path: &Path| {
+            let mode = std::fs::metadata(path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            mode & 0o777
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fresh = dir.path().join("fresh.sled");
+        let _fresh = SledStore::open(&fresh).expect("open");
+        // A directory left wider, as an earlier build or an operator's chmod would leave it.
+        let wide = dir.path().join("wide.sled");
+        std::fs::create_dir(&wide).expect("mkdir");
+        std::fs::write(wide.join("left-over"), b"").expect("write");
+        for path in [&wide, &wide.join("left-over")] {
+            let permissions = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(path, permissions).expect("chmod");
+        }
+        let _wide = SledStore::open(&wide).expect("open");
+
+        for path in [fresh, wide] {
+            assert_eq!(mode(&path), 0o700, "{path:?}");
+            let files: Vec<_> = std::fs::read_dir(&path)
+                .expect("read dir")
+                .map(|entry| entry.expect("entry").path())
+                .filter(|path| path.is_file())
+                .collect();
+            assert!(files.iter().any(|file| file.ends_with("db")), "{files:?}");
+            for file in files {
+                assert_eq!(mode(&file), 0o600, "{file:?}");
+            }
+        }
     }
 
     fn open_error(path: &Path) -> StoreError {

@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use super::records::Records;
+use super::trees::SessionTrees;
 use crate::error::StoreError;
 
 /// A running sweeper. Dropping it stops the thread and waits for it, so the store's directory is
@@ -16,14 +16,14 @@ pub(super) struct Sweeper {
 }
 
 impl Sweeper {
-    /// Starts sweeping `records` every `every`.
-    pub(super) fn start(records: Records, every: Duration) -> Result<Self, StoreError> {
+    /// Starts sweeping `trees` every `every`.
+    pub(super) fn start(trees: SessionTrees, every: Duration) -> Result<Self, StoreError> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("kv-sessions-sweep".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    match records.sweep(SystemTime::now()) {
+                    match trees.sweep(SystemTime::now()) {
                         Ok(0) => {}
                         Ok(removed) => tracing::debug!(removed, "swept expired sessions"),
                         Err(error) => tracing::warn!(%error, "sweeping expired sessions failed"),

@@ -1,9 +1,12 @@
 //! The two sled trees behind a [`SledStore`](super::SledStore) and the synchronous operations
 //! on them.
 //!
-//! `sessions` maps a session id's 16 bytes to its encoded record. `expiry` is the index the
-//! sweeper walks: empty-valued keys made of a *slot* (milliseconds, big endian, so keys sort by
-//! time) followed by the id. A slot is a deadline rounded up to the next whole minute.
+//! `sessions` maps the 32 bytes of a session's [`SessionDigest`] to its encoded record (see
+//! [`codec`](super::codec)). `expiry` is the index the sweeper walks: empty-valued keys made of a
+//! *slot* (milliseconds, big endian, so keys sort by time) followed by the digest. A slot is a
+//! deadline rounded up to the next whole minute. Neither tree holds a session id, in its keys or
+//! in its values: whoever reads the files learns digests, and a cookie needs the id. Builds
+//! before this layout keyed both trees by the id, and neither can read the other's records.
 //!
 //! The rule the index keeps: **every record has an entry in a slot no
 //! later than its own deadline's slot.** An entry may be early; the sweeper then finds the record
@@ -12,8 +15,8 @@
 //! only a save that creates a record or brings its deadline into an earlier slot writes an entry,
 //! before it writes the record. Deletes leave their entry behind; the sweeper drops an entry
 //! whose record is gone once its slot is a minute past, since until then a save may be about to
-//! write that record. A renewal moves a record to a new id in one transaction over both trees,
-//! which writes the new id's entry with it.
+//! write that record. A renewal moves a record to a new digest in one transaction over both
+//! trees, which writes the new digest's entry with it.
 
 use std::ops::Bound;
 use std::time::SystemTime;
@@ -21,10 +24,10 @@ use std::time::SystemTime;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::super::codec;
+use super::codec;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
 use crate::record::Record;
 
 /// The tree that holds one record per session.
@@ -34,8 +37,8 @@ const EXPIRY_TREE: &str = "expiry";
 /// How many index entries a sweep reads at a time.
 const SWEEP_BATCH: usize = 1024;
 
-/// An index key: a slot and a session id.
-type IndexKey = [u8; 24];
+/// An index key: a slot and a session digest.
+type IndexKey = [u8; 40];
 
 /// The width of a slot, in milliseconds.
 const SLOT_MS: u64 = 60_000;
@@ -59,14 +62,15 @@ enum Swept {
     NotYet,
 }
 
-/// The trees of one store. Clones share them.
+/// The sessions tree and the deadline index of one store, and the operations that keep the two
+/// in step. Clones share them.
 #[derive(Clone)]
-pub(super) struct Records {
+pub(super) struct SessionTrees {
     sessions: sled::Tree,
     expiry: sled::Tree,
 }
 
-impl Records {
+impl SessionTrees {
     pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
         Ok(Self {
             sessions: db.open_tree(SESSIONS_TREE).map_err(StoreError::backend)?,
@@ -85,22 +89,23 @@ impl Records {
     #[cfg(any(test, feature = "test-util"))]
     pub(super) fn insert_raw(&self, id: SessionId, bytes: &[u8]) -> Result<(), StoreError> {
         self.sessions
-            .insert(id.as_bytes(), bytes)
+            .insert(id.digest().as_bytes(), bytes)
             .map(drop)
             .map_err(StoreError::backend)
     }
 
     pub(super) fn load(&self, id: SessionId) -> Result<Option<Record>, StoreError> {
+        let digest = id.digest();
         let Some(bytes) = self
             .sessions
-            .get(id.as_bytes())
+            .get(digest.as_bytes())
             .map_err(StoreError::backend)?
         else {
             return Ok(None);
         };
         let record = codec::decode(id, &bytes).map_err(StoreError::corrupt)?;
         if record.is_expired_at(SystemTime::now()) {
-            self.remove_if_unchanged(id, &bytes)?;
+            self.remove_if_unchanged(digest, &bytes)?;
             return Ok(None);
         }
         Ok(Some(record))
@@ -110,7 +115,7 @@ impl Records {
     pub(super) fn create(&self, id: SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
         self.write(id, now, |base| match base {
-            Some(_) => Err(StoreError::backend("a new session id is already in use")),
+            Some(_) => Err(StoreError::id_in_use()),
             None => Ok(changes.apply_to(id, None, now).map_err(Saved::from)),
         })
     }
@@ -135,10 +140,11 @@ impl Records {
         now: SystemTime,
         merge: impl Fn(Option<Record>) -> Result<Result<Record, Saved>, StoreError>,
     ) -> Result<Saved, StoreError> {
+        let digest = id.digest();
         loop {
             let stored = self
                 .sessions
-                .get(id.as_bytes())
+                .get(digest.as_bytes())
                 .map_err(StoreError::backend)?;
             let base = stored
                 .as_deref()
@@ -149,11 +155,11 @@ impl Records {
             };
             let slot = slot_of(codec::to_millis(record.expires_at()));
             if needs_entry(stored.as_deref(), slot) {
-                self.index(slot, id)?;
+                self.index(slot, digest)?;
             }
             let swapped = self
                 .sessions
-                .compare_and_swap(id.as_bytes(), stored, Some(codec::encode(&record)))
+                .compare_and_swap(digest.as_bytes(), stored, Some(codec::encode(&record)))
                 .map_err(StoreError::backend)?;
             if swapped.is_ok() {
                 return Ok(Saved::Stored(record));
@@ -170,9 +176,10 @@ impl Records {
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
+        let (from, to) = (old.digest(), new.digest());
         let renewed = (&self.sessions, &self.expiry).transaction(|(sessions, expiry)| {
             let base = sessions
-                .get(old.as_bytes())?
+                .get(from.as_bytes())?
                 .and_then(|bytes| decode_live(old, &bytes, now));
             if base.is_none() && !changes.writes_a_value() {
                 return Ok(Saved::Gone);
@@ -181,17 +188,15 @@ impl Records {
                 Ok(record) => record,
                 Err(refusal) => return Ok(Saved::TooLarge(refusal)),
             };
-            if sessions.get(new.as_bytes())?.is_some() {
-                return Err(ConflictableTransactionError::Abort(StoreError::backend(
-                    "a new session id is already in use",
-                )));
+            if sessions.get(to.as_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(StoreError::id_in_use()));
             }
             if base.is_some() {
-                sessions.remove(old.as_bytes())?;
+                sessions.remove(from.as_bytes())?;
             }
             let slot = slot_of(codec::to_millis(record.expires_at()));
-            expiry.insert(&index_key(slot, new), &[])?;
-            sessions.insert(new.as_bytes(), codec::encode(&record))?;
+            expiry.insert(&index_key(slot, to)[..], &[])?;
+            sessions.insert(to.as_bytes(), codec::encode(&record))?;
             Ok(Saved::Stored(record))
         });
         renewed.map_err(|error| match error {
@@ -205,7 +210,7 @@ impl Records {
     pub(super) fn delete(&self, id: SessionId) -> Result<Option<Record>, StoreError> {
         let removed = self
             .sessions
-            .remove(id.as_bytes())
+            .remove(id.digest().as_bytes())
             .map_err(StoreError::backend)?;
         Ok(removed.and_then(|bytes| decode_live(id, &bytes, SystemTime::now())))
     }
@@ -218,7 +223,7 @@ impl Records {
         // The slot `now` falls in holds deadlines on both sides of `now`; read it too.
         let end = index_key(
             slot_of(now).saturating_add(1),
-            SessionId::from_bytes([0; 16]),
+            SessionDigest::from_bytes([0; 32]),
         );
         let mut from = Bound::Unbounded;
         let mut removed = 0;
@@ -232,7 +237,7 @@ impl Records {
                 .map_err(StoreError::backend)?;
             for key in &due {
                 let swept = match parse_index_key(key) {
-                    Some((slot, id)) => self.sweep_one(slot, id, now)?,
+                    Some((slot, digest)) => self.sweep_one(slot, digest, now)?,
                     None => Swept::Stale,
                 };
                 if let Swept::NotYet = swept {
@@ -248,12 +253,12 @@ impl Records {
         }
     }
 
-    /// Handles the due index entry `(slot, id)`.
-    fn sweep_one(&self, slot: u64, id: SessionId, now: u64) -> Result<Swept, StoreError> {
+    /// Handles the due index entry `(slot, digest)`.
+    fn sweep_one(&self, slot: u64, digest: SessionDigest, now: u64) -> Result<Swept, StoreError> {
         for _ in 0..SWEEP_RETRIES {
             let Some(bytes) = self
                 .sessions
-                .get(id.as_bytes())
+                .get(digest.as_bytes())
                 .map_err(StoreError::backend)?
             else {
                 // Either the record was deleted, or a save indexed this slot and has not written
@@ -265,39 +270,48 @@ impl Records {
                 });
             };
             match codec::expires_at_millis(&bytes) {
-                Some(deadline) if deadline > now => return self.move_entry(slot, deadline, id),
+                Some(deadline) if deadline > now => return self.move_entry(slot, deadline, digest),
                 // Expired or unreadable: remove it, unless a save replaced it meanwhile.
-                _ if self.remove_if_unchanged(id, &bytes)? => return Ok(Swept::Removed),
+                _ if self.remove_if_unchanged(digest, &bytes)? => return Ok(Swept::Removed),
                 _ => {}
             }
         }
         Ok(Swept::NotYet)
     }
 
-    /// Gives the live record `id`, whose deadline is `deadline`, an entry in its own slot in
-    /// place of the early entry in `slot`.
-    fn move_entry(&self, slot: u64, deadline: u64, id: SessionId) -> Result<Swept, StoreError> {
+    /// Gives the live record of `digest`, whose deadline is `deadline`, an entry in its own slot
+    /// in place of the early entry in `slot`.
+    fn move_entry(
+        &self,
+        slot: u64,
+        deadline: u64,
+        digest: SessionDigest,
+    ) -> Result<Swept, StoreError> {
         let own = slot_of(deadline);
         if own == slot {
             return Ok(Swept::NotYet);
         }
-        self.index(own, id)?;
+        self.index(own, digest)?;
         Ok(Swept::Moved)
     }
 
     /// Removes a record unless a concurrent save has replaced it meanwhile; reports whether it
     /// did.
-    fn remove_if_unchanged(&self, id: SessionId, seen: &sled::IVec) -> Result<bool, StoreError> {
+    fn remove_if_unchanged(
+        &self,
+        digest: SessionDigest,
+        seen: &sled::IVec,
+    ) -> Result<bool, StoreError> {
         let swapped = self
             .sessions
-            .compare_and_swap(id.as_bytes(), Some(seen), None::<&[u8]>)
+            .compare_and_swap(digest.as_bytes(), Some(seen), None::<&[u8]>)
             .map_err(StoreError::backend)?;
         Ok(swapped.is_ok())
     }
 
-    fn index(&self, slot: u64, id: SessionId) -> Result<(), StoreError> {
+    fn index(&self, slot: u64, digest: SessionDigest) -> Result<(), StoreError> {
         self.expiry
-            .insert(index_key(slot, id), &[])
+            .insert(index_key(slot, digest), &[])
             .map(drop)
             .map_err(StoreError::backend)
     }
@@ -331,21 +345,21 @@ fn needs_entry(stored: Option<&[u8]>, slot: u64) -> bool {
         .is_none_or(|deadline| slot_of(deadline) > slot)
 }
 
-fn index_key(slot: u64, id: SessionId) -> IndexKey {
-    let mut key = [0; 24];
+fn index_key(slot: u64, digest: SessionDigest) -> IndexKey {
+    let mut key = [0; 40];
     key[..8].copy_from_slice(&slot.to_be_bytes());
-    key[8..].copy_from_slice(id.as_bytes());
+    key[8..].copy_from_slice(digest.as_bytes());
     key
 }
 
-/// The slot and session id of an index key; `None` for a key of another shape, which the
+/// The slot and session digest of an index key; `None` for a key of another shape, which the
 /// sweep drops.
-fn parse_index_key(key: &[u8]) -> Option<(u64, SessionId)> {
+fn parse_index_key(key: &[u8]) -> Option<(u64, SessionDigest)> {
     let key: &IndexKey = key.try_into().ok()?;
-    let (deadline, id) = key.split_at(8);
+    let (deadline, digest) = key.split_at(8);
     Some((
         u64::from_be_bytes(deadline.try_into().ok()?),
-        SessionId::from_bytes(id.try_into().ok()?),
+        SessionDigest::from_bytes(digest.try_into().ok()?),
     ))
 }
 
@@ -357,9 +371,9 @@ mod tests {
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
 
-    fn open() -> Records {
+    fn open() -> SessionTrees {
         let db = sled::Config::new().temporary(true).open().expect("sled");
-        Records::open(&db).expect("trees")
+        SessionTrees::open(&db).expect("trees")
     }
 
     /// Changes that give a session the deadline `expires_at`.
@@ -369,7 +383,7 @@ mod tests {
         changes
     }
 
-    impl Records {
+    impl SessionTrees {
         /// Updates the session `id`, or creates it where there is none.
         fn save(&self, id: SessionId, changes: &Changes) -> Result<Saved, StoreError> {
             match self.update(id, changes)? {
@@ -385,134 +399,134 @@ mod tests {
 
     #[test]
     fn a_save_that_pushes_a_deadline_later_writes_no_index_entry() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(60))).expect("save");
-        records.save(id, &changes(in_secs(600))).expect("save");
-        assert_eq!(records.indexed(), 1);
+        trees.save(id, &changes(in_secs(60))).expect("save");
+        trees.save(id, &changes(in_secs(600))).expect("save");
+        assert_eq!(trees.indexed(), 1);
     }
 
     #[test]
     fn a_save_that_brings_a_deadline_into_an_earlier_slot_indexes_it() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(600))).expect("save");
-        records.save(id, &changes(in_secs(30))).expect("save");
-        assert_eq!(records.indexed(), 2);
-        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 1);
-        assert!(records.is_empty());
+        trees.save(id, &changes(in_secs(600))).expect("save");
+        trees.save(id, &changes(in_secs(30))).expect("save");
+        assert_eq!(trees.indexed(), 2);
+        assert_eq!(trees.sweep(in_secs(31)).expect("sweep"), 1);
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn a_sweep_moves_an_early_entry_to_its_records_slot() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(30))).expect("save");
-        records.save(id, &changes(in_secs(600))).expect("save");
+        trees.save(id, &changes(in_secs(30))).expect("save");
+        trees.save(id, &changes(in_secs(600))).expect("save");
 
-        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 1);
-        assert!(records.load(id).expect("load").is_some());
-        assert_eq!(records.sweep(in_secs(601)).expect("sweep"), 1);
-        assert!(records.is_empty());
-        assert_eq!(records.indexed(), 0);
+        assert_eq!(trees.sweep(in_secs(31)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 1);
+        assert!(trees.load(id).expect("load").is_some());
+        assert_eq!(trees.sweep(in_secs(601)).expect("sweep"), 1);
+        assert!(trees.is_empty());
+        assert_eq!(trees.indexed(), 0);
     }
 
     #[test]
     fn a_deleted_records_entry_is_dropped_once_its_slot_is_past_the_grace_period() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(60))).expect("save");
-        records.delete(id).expect("delete");
-        assert!(records.is_empty());
-        assert_eq!(records.sweep(in_secs(61)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 1, "a save may still write this record");
-        assert_eq!(records.sweep(in_secs(300)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 0);
+        trees.save(id, &changes(in_secs(60))).expect("save");
+        trees.delete(id).expect("delete");
+        assert!(trees.is_empty());
+        assert_eq!(trees.sweep(in_secs(61)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 1, "a save may still write this record");
+        assert_eq!(trees.sweep(in_secs(300)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 0);
     }
 
     #[test]
     fn a_sweep_removes_only_due_records() {
-        let records = open();
+        let trees = open();
         let (due, live) = (SessionId::generate(), SessionId::generate());
-        records.save(due, &changes(in_secs(60))).expect("save");
-        records.save(live, &changes(in_secs(600))).expect("save");
+        trees.save(due, &changes(in_secs(60))).expect("save");
+        trees.save(live, &changes(in_secs(600))).expect("save");
 
-        assert_eq!(records.sweep(in_secs(1)).expect("sweep"), 0);
-        assert_eq!(records.sweep(in_secs(61)).expect("sweep"), 1);
-        assert_eq!(records.len(), 1);
-        assert_eq!(records.indexed(), 1);
-        assert!(records.load(live).expect("load").is_some());
+        assert_eq!(trees.sweep(in_secs(1)).expect("sweep"), 0);
+        assert_eq!(trees.sweep(in_secs(61)).expect("sweep"), 1);
+        assert_eq!(trees.len(), 1);
+        assert_eq!(trees.indexed(), 1);
+        assert!(trees.load(live).expect("load").is_some());
     }
 
     #[test]
     fn a_stale_index_entry_never_removes_a_live_record() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.save(id, &changes(in_secs(600))).expect("save");
+        trees.save(id, &changes(in_secs(600))).expect("save");
         // What a crash between indexing and writing leaves: an entry with no matching record.
-        records
-            .index(codec::to_millis(in_secs(30)), id)
+        trees
+            .index(codec::to_millis(in_secs(30)), id.digest())
             .expect("index");
 
-        assert_eq!(records.sweep(in_secs(31)).expect("sweep"), 0);
-        assert!(records.load(id).expect("load").is_some());
-        assert_eq!(records.indexed(), 1);
+        assert_eq!(trees.sweep(in_secs(31)).expect("sweep"), 0);
+        assert!(trees.load(id).expect("load").is_some());
+        assert_eq!(trees.indexed(), 1);
     }
 
     #[test]
     fn an_entry_without_its_record_waits_out_the_grace_period() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
         // What a save leaves between indexing its slot and writing its record.
-        records
-            .index(slot_of(codec::to_millis(in_secs(1))), id)
+        trees
+            .index(slot_of(codec::to_millis(in_secs(1))), id.digest())
             .expect("index");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 1, "the save may still write its record");
+        assert_eq!(trees.sweep(in_secs(2)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 1, "the save may still write its record");
 
-        records.save(id, &changes(in_secs(90))).expect("save");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 0);
-        assert!(records.load(id).expect("load").is_some());
-        assert_eq!(records.sweep(in_secs(91)).expect("sweep"), 1);
-        assert!(records.is_empty());
+        trees.save(id, &changes(in_secs(90))).expect("save");
+        assert_eq!(trees.sweep(in_secs(2)).expect("sweep"), 0);
+        assert!(trees.load(id).expect("load").is_some());
+        assert_eq!(trees.sweep(in_secs(91)).expect("sweep"), 1);
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn an_unreadable_due_record_is_swept() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        records.insert_raw(id, b"garbage").expect("insert");
-        records
-            .index(codec::to_millis(in_secs(1)), id)
+        trees.insert_raw(id, b"garbage").expect("insert");
+        trees
+            .index(codec::to_millis(in_secs(1)), id.digest())
             .expect("index");
-        assert_eq!(records.sweep(in_secs(2)).expect("sweep"), 1);
-        assert!(records.is_empty());
+        assert_eq!(trees.sweep(in_secs(2)).expect("sweep"), 1);
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn sweeps_work_through_many_batches() {
-        let records = open();
+        let trees = open();
         let count = SWEEP_BATCH * 2 + 7;
         for _ in 0..count {
-            records
+            trees
                 .save(SessionId::generate(), &changes(in_secs(5)))
                 .expect("save");
         }
-        assert_eq!(records.sweep(in_secs(6)).expect("sweep"), count);
-        assert_eq!(records.indexed(), 0);
+        assert_eq!(trees.sweep(in_secs(6)).expect("sweep"), count);
+        assert_eq!(trees.indexed(), 0);
     }
 
     #[test]
     fn loading_an_expired_record_deletes_it_and_a_sweep_drops_its_entry() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
         let past = SystemTime::now() - Duration::from_secs(1);
-        records.save(id, &changes(past)).expect("save");
-        assert_eq!(records.load(id).expect("load"), None);
-        assert!(records.is_empty());
-        assert_eq!(records.sweep(in_secs(180)).expect("sweep"), 0);
-        assert_eq!(records.indexed(), 0);
+        trees.save(id, &changes(past)).expect("save");
+        assert_eq!(trees.load(id).expect("load"), None);
+        assert!(trees.is_empty());
+        assert_eq!(trees.sweep(in_secs(180)).expect("sweep"), 0);
+        assert_eq!(trees.indexed(), 0);
     }
 }
 
@@ -524,9 +538,9 @@ mod contract {
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
 
-    fn open() -> Records {
+    fn open() -> SessionTrees {
         let db = sled::Config::new().temporary(true).open().expect("sled");
-        Records::open(&db).expect("trees")
+        SessionTrees::open(&db).expect("trees")
     }
 
     fn writing(key: &str) -> Changes {
@@ -546,65 +560,105 @@ mod contract {
 
     #[test]
     fn an_update_of_a_deleted_session_writes_nothing() {
-        let records = open();
+        let trees = open();
         let id = SessionId::generate();
-        stored(records.create(id, &writing("a")).expect("create"));
-        assert!(records.delete(id).expect("delete").is_some());
+        stored(trees.create(id, &writing("a")).expect("create"));
+        assert!(trees.delete(id).expect("delete").is_some());
         assert_eq!(
-            records.update(id, &writing("b")).expect("update"),
+            trees.update(id, &writing("b")).expect("update"),
             Saved::Gone
         );
-        assert!(records.is_empty());
+        assert!(trees.is_empty());
     }
 
     #[test]
     fn a_renewal_moves_the_latest_copy_and_keeps_the_creation_time() {
-        let records = open();
+        let trees = open();
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        let created = stored(records.create(old, &writing("a")).expect("create"));
-        stored(records.update(old, &writing("b")).expect("update"));
-        let moved = stored(records.renew(old, new, &writing("c")).expect("renew"));
+        let created = stored(trees.create(old, &writing("a")).expect("create"));
+        stored(trees.update(old, &writing("b")).expect("update"));
+        let moved = stored(trees.renew(old, new, &writing("c")).expect("renew"));
         assert_eq!(moved.id(), new);
         assert_eq!(moved.created_at(), created.created_at());
         assert_eq!(
             moved.entries().map(|(k, _)| k).collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
-        assert_eq!(records.load(old).expect("load"), None);
-        assert_eq!(records.load(new).expect("load"), Some(moved));
-        assert_eq!(records.indexed(), 2, "the new id is indexed with the move");
+        assert_eq!(trees.load(old).expect("load"), None);
+        assert_eq!(trees.load(new).expect("load"), Some(moved));
+        assert_eq!(trees.indexed(), 2, "the new id is indexed with the move");
     }
 
     #[test]
     fn a_renewal_of_a_deleted_session_moves_none_of_its_data() {
-        let records = open();
+        let trees = open();
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        stored(records.create(old, &writing("secret")).expect("create"));
-        records.delete(old).expect("delete");
-        let fresh = stored(records.renew(old, new, &writing("own")).expect("renew"));
+        stored(trees.create(old, &writing("secret")).expect("create"));
+        trees.delete(old).expect("delete");
+        let fresh = stored(trees.renew(old, new, &writing("own")).expect("renew"));
         assert_eq!(fresh.entries().map(|(k, _)| k).collect::<Vec<_>>(), ["own"]);
         assert_eq!(fresh.version(), 1);
         let nothing = Changes::new(SessionPolicy::default());
         let other = SessionId::generate();
         assert_eq!(
-            records.renew(old, other, &nothing).expect("renew"),
+            trees.renew(old, other, &nothing).expect("renew"),
             Saved::Gone
         );
-        assert_eq!(records.load(other).expect("load"), None);
+        assert_eq!(trees.load(other).expect("load"), None);
+    }
+
+    /// Every byte of both trees, keys and values.
+    fn raw_bytes(trees: &SessionTrees) -> Vec<u8> {
+        let mut raw = Vec::new();
+        for tree in [&trees.sessions, &trees.expiry] {
+            for pair in tree.iter() {
+                let (key, value) = pair.expect("read");
+                raw.extend_from_slice(&key);
+                raw.extend_from_slice(&value);
+            }
+        }
+        raw
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+    }
+
+    #[test]
+    fn the_trees_hold_digests_and_never_an_id() {
+        let trees = open();
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        stored(trees.create(old, &writing("a")).expect("create"));
+        stored(trees.update(old, &writing("b")).expect("update"));
+        let kept = SessionId::generate();
+        stored(trees.create(kept, &writing("c")).expect("create"));
+        stored(trees.renew(old, new, &writing("d")).expect("renew"));
+
+        let raw = raw_bytes(&trees);
+        assert!(contains(&raw, new.digest().as_bytes()));
+        assert!(contains(&raw, kept.digest().as_bytes()));
+        for id in [old, new, kept] {
+            assert!(!contains(&raw, id.as_bytes()), "the id's bytes are stored");
+            let text = id.to_string();
+            assert!(!contains(&raw, text.as_bytes()), "the id's text is stored");
+            assert!(!contains(&raw, text.to_uppercase().as_bytes()));
+        }
     }
 
     #[test]
     fn a_renewal_past_the_size_cap_changes_nothing() {
-        let records = open();
+        let trees = open();
         let (old, new) = (SessionId::generate(), SessionId::generate());
-        stored(records.create(old, &writing("a")).expect("create"));
+        stored(trees.create(old, &writing("a")).expect("create"));
         let mut big = Changes::new(SessionPolicy::default().with_max_size(8));
         big.set("big", "123456789");
         assert!(matches!(
-            records.renew(old, new, &big).expect("renew"),
+            trees.renew(old, new, &big).expect("renew"),
             Saved::TooLarge(_)
         ));
-        assert!(records.load(old).expect("load").is_some());
-        assert_eq!(records.load(new).expect("load"), None);
+        assert!(trees.load(old).expect("load").is_some());
+        assert_eq!(trees.load(new).expect("load"), None);
     }
 }

@@ -1,4 +1,4 @@
-//! The byte layout of a record in an embedded store.
+//! The byte layout of a record in a [`SledStore`](super::SledStore)'s sessions tree.
 //!
 //! ```text
 //! format     u8        = FORMAT
@@ -27,7 +27,7 @@ const HEADER_LEN: usize = 1 + 8 + 8 + 8 + 1 + 8 + 4;
 
 /// Why stored bytes are not a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DecodeError {
+pub(super) enum DecodeError {
     #[error("stored record is empty")]
     Empty,
     #[error("stored record has unknown format {0}")]
@@ -43,7 +43,7 @@ pub(crate) enum DecodeError {
 }
 
 /// Encodes `record` in the layout above.
-pub(crate) fn encode(record: &Record) -> Vec<u8> {
+pub(super) fn encode(record: &Record) -> Vec<u8> {
     let body: usize = record.entries().map(|(k, v)| 8 + k.len() + v.len()).sum();
     let mut out = Vec::with_capacity(HEADER_LEN + body);
     out.push(FORMAT);
@@ -66,13 +66,13 @@ const EXPIRES_AT: std::ops::Range<usize> = 17..25;
 
 /// The deadline of an encoded record, in milliseconds since the Unix epoch, read without decoding
 /// the rest; `None` where the bytes are not a record of this layout.
-pub(crate) fn expires_at_millis(bytes: &[u8]) -> Option<u64> {
+pub(super) fn expires_at_millis(bytes: &[u8]) -> Option<u64> {
     check_format(bytes).ok()?;
     bytes.get(EXPIRES_AT).map(|b| u64::from_le_bytes(array(b)))
 }
 
 /// Decodes the record of session `id` from `bytes`.
-pub(crate) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError> {
+pub(super) fn decode(id: SessionId, bytes: &[u8]) -> Result<Record, DecodeError> {
     check_format(bytes)?;
     let mut reader = Reader { rest: &bytes[1..] };
     let version = reader.u64()?;
@@ -158,13 +158,13 @@ fn len_u32(len: usize) -> u32 {
 }
 
 /// Milliseconds since the Unix epoch, saturating at both ends.
-pub(crate) fn to_millis(time: SystemTime) -> u64 {
+pub(super) fn to_millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The moment `millis` milliseconds after the Unix epoch.
-pub(crate) fn from_millis(millis: u64) -> SystemTime {
+pub(super) fn from_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis)
 }
 
