@@ -182,17 +182,19 @@ pub async fn the_size_cap_applies_to_the_merged_session<S: SessionStore>(store: 
     assert_eq!(after, before, "a refused write changes nothing");
 }
 
+/// A session holding `seed`, and a copy of it loaded before another request wrote `x`.
+async fn stale_copy<S: SessionStore>(store: &S) -> (SessionId, Record) {
+    let (id, _) = created(store, &[("seed", "0")]).await;
+    let stale = store.load(&id).await.expect("load").expect("stored");
+    let update = store.update(&id, &setting(&[("x", "1")])).await;
+    stored(update.expect("update"));
+    (id, stale)
+}
+
 /// Changes made against a copy loaded before another request's update keep both requests'
 /// writes: the store merges into the latest copy, never into the stale one it was handed.
 pub async fn a_stale_loaded_copy_never_loses_a_write<S: SessionStore>(store: S) {
-    let (id, _) = created(&store, &[("seed", "0")]).await;
-    let stale = store.load(&id).await.expect("load").expect("stored");
-    stored(
-        store
-            .update(&id, &setting(&[("x", "1")]))
-            .await
-            .expect("update"),
-    );
+    let (id, stale) = stale_copy(&store).await;
     let merged = stored(
         store
             .update_from(&stale, &setting(&[("y", "2")]))
@@ -211,14 +213,7 @@ pub async fn a_stale_loaded_copy_never_loses_a_write<S: SessionStore>(store: S) 
 
 /// A clear made against a stale copy clears the latest copy, entries written since included.
 pub async fn a_clear_from_a_stale_copy_clears_the_latest_entries<S: SessionStore>(store: S) {
-    let (id, _) = created(&store, &[("seed", "0")]).await;
-    let stale = store.load(&id).await.expect("load").expect("stored");
-    stored(
-        store
-            .update(&id, &setting(&[("x", "1")]))
-            .await
-            .expect("update"),
-    );
+    let (id, stale) = stale_copy(&store).await;
     let mut clear = Changes::new(policy());
     clear.clear().set("y", "2");
     let cleared = stored(

@@ -412,45 +412,6 @@ fn stored(saved: Saved) -> Record {
 }
 
 #[test]
-fn a_stale_loaded_copy_loses_no_write_and_clears_the_latest_copy() {
-    let Some(scratch) = Scratch::new("a_stale_loaded_copy_loses_no_write") else {
-        return;
-    };
-    let store = &scratch.store;
-    scratch.run(async {
-        let id = SessionId::generate();
-        let loaded = stored(
-            store
-                .create(&id, &writing(&["a"], "1"))
-                .await
-                .expect("create"),
-        );
-        stored(
-            store
-                .update(&id, &writing(&["x"], "2"))
-                .await
-                .expect("update"),
-        );
-        let late = stored(
-            store
-                .update_from(&loaded, &writing(&["y"], "3"))
-                .await
-                .expect("update from a stale copy"),
-        );
-        assert_eq!(late.version(), 3);
-        let entries: Vec<_> = late.entries().collect();
-        assert_eq!(entries, [("a", "1"), ("x", "2"), ("y", "3")]);
-        assert_eq!(store.load(&id).await.expect("load"), Some(late));
-
-        let mut clearing = writing(&[], "");
-        clearing.clear().set("z", "4");
-        let cleared = stored(store.update_from(&loaded, &clearing).await.expect("clear"));
-        assert_eq!(cleared.version(), 4);
-        assert_eq!(cleared.entries().collect::<Vec<_>>(), [("z", "4")]);
-    });
-}
-
-#[test]
 fn a_stale_loaded_copy_of_a_deleted_session_finds_it_gone() {
     let Some(scratch) = Scratch::new("a_stale_loaded_copy_of_a_deleted_session") else {
         return;
