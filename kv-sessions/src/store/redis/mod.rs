@@ -46,7 +46,7 @@ pub use self::builder::RedisStoreBuilder;
 /// ```
 ///
 /// # Key layout
-/// Each session is one hash, under the key prefix followed by the 64 hex digits of the
+/// Each session is one hash, under the key prefix followed by the 32 hex digits of the
 /// [`SessionDigest`](crate::SessionDigest) of its id (`kv-sessions:3747…37bb` by default): Redis
 /// never holds the id itself, so whoever reads it, a backup or a replica learns no id that a
 /// cookie could carry. The hash's fields:

@@ -1,7 +1,7 @@
 //! The two sled trees behind a [`SledStore`](super::SledStore) and the synchronous operations
 //! on them.
 //!
-//! `sessions` maps the 32 bytes of a session's [`SessionDigest`] to its encoded record (see
+//! `sessions` maps the 16 bytes of a session's [`SessionDigest`] to its encoded record (see
 //! [`codec`](super::codec)). `expiry` is the index the sweeper walks: empty-valued keys made of a
 //! *slot* (milliseconds, big endian, so keys sort by time) followed by the digest. A slot is a
 //! deadline rounded up to the next whole minute. Neither tree holds a session id, in its keys or
@@ -38,7 +38,7 @@ const EXPIRY_TREE: &str = "expiry";
 const SWEEP_BATCH: usize = 1024;
 
 /// An index key: a slot and a session digest.
-type IndexKey = [u8; 40];
+type IndexKey = [u8; 8 + SessionDigest::LEN];
 
 /// The width of a slot, in milliseconds.
 const SLOT_MS: u64 = 60_000;
@@ -223,7 +223,7 @@ impl SessionTrees {
         // The slot `now` falls in holds deadlines on both sides of `now`; read it too.
         let end = index_key(
             slot_of(now).saturating_add(1),
-            SessionDigest::from_bytes([0; 32]),
+            SessionDigest::from_bytes([0; SessionDigest::LEN]),
         );
         let mut from = Bound::Unbounded;
         let mut removed = 0;
@@ -346,7 +346,7 @@ fn needs_entry(stored: Option<&[u8]>, slot: u64) -> bool {
 }
 
 fn index_key(slot: u64, digest: SessionDigest) -> IndexKey {
-    let mut key = [0; 40];
+    let mut key = [0; 8 + SessionDigest::LEN];
     key[..8].copy_from_slice(&slot.to_be_bytes());
     key[8..].copy_from_slice(digest.as_bytes());
     key
