@@ -53,7 +53,24 @@ impl StoreError {
     pub fn id_in_use() -> Self {
         Self::backend(IdInUse)
     }
+
+    /// The failure of a write that found, at every one of its `attempts`, that another request
+    /// had saved the session since the copy it merged against: what a store that writes with a
+    /// version check answers once it stops trying.
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    pub(crate) fn contended(attempts: usize) -> Self {
+        Self::backend(Contended(attempts))
+    }
 }
+
+/// The session changed under every try of a write: see [`StoreError::contended`].
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the session was under too much contention: another request saved it before each of {0} \
+     attempts to write it"
+)]
+struct Contended(usize);
 
 /// A fresh session id that a live session already holds: see [`StoreError::id_in_use`].
 #[derive(Debug, thiserror::Error)]

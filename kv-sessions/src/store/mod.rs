@@ -40,6 +40,13 @@ pub use self::redis::{RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sled")]
 pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 
+/// How many times a store that writes with a version check (merge against a copy, write where
+/// the session is still that copy) tries one write before it fails with
+/// [`StoreError::contended`]. Every failed try means another write to the session succeeded in
+/// between, so only a session written by dozens of requests at once, without pause, runs out.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) const WRITE_ATTEMPTS: usize = 64;
+
 /// A place to keep sessions.
 ///
 /// Implement it to put sessions somewhere of your own. Expiry policy, caching, cookies and

@@ -34,10 +34,4 @@ pub(super) enum PostgresError {
          `migrate_down` then `migrate_up`"
     )]
     EarlierLayout { table: String, id_type: String },
-    /// Every attempt to save a session found that another save had changed it first.
-    #[error(
-        "the session was under too much contention: {attempts} attempts to save it each found \
-         a newer copy"
-    )]
-    Contention { attempts: u32 },
 }

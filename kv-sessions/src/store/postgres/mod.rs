@@ -7,10 +7,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
 use self::columns::{Columns, CorruptRow, decode_record, millis};
-use self::error::PostgresError;
 use self::sweeper::Sweeper;
 use self::table::{Param, Table};
-use super::SessionStore;
+use super::{SessionStore, WRITE_ATTEMPTS};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -27,10 +26,6 @@ mod sweeper;
 mod table;
 #[cfg(test)]
 mod tests;
-
-/// How many times a save merges and writes before it gives up: each conflict means another
-/// save of the session succeeded in between.
-const ATTEMPTS: u32 = 64;
 
 /// Sessions in a [PostgreSQL](https://www.postgresql.org) table, through a pool of
 /// [tokio-postgres](https://docs.rs/tokio-postgres) connections.
@@ -255,7 +250,7 @@ impl PostgresStore {
 
     /// Writes `changes`, merged into `base`, under `to` in place of the live session `from`,
     /// where `from` still has `base`'s version; where it has another, merges against that copy
-    /// and tries again, up to [`ATTEMPTS`] times. [`Saved::Gone`] where `from` has no live copy.
+    /// and tries again, up to [`WRITE_ATTEMPTS`] times. [`Saved::Gone`] where `from` has no live copy.
     async fn save_over(
         &self,
         from: &SessionId,
@@ -264,7 +259,7 @@ impl PostgresStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        for _ in 0..ATTEMPTS {
+        for _ in 0..WRITE_ATTEMPTS {
             let (current, loaded) = match base {
                 Base::Latest(None) => return Ok(Saved::Gone),
                 Base::Latest(Some(record)) => (record, false),
@@ -284,9 +279,7 @@ impl PostgresStore {
                 Replaced::Outdated { latest } => Base::Latest(latest),
             };
         }
-        Err(StoreError::backend(PostgresError::Contention {
-            attempts: ATTEMPTS,
-        }))
+        Err(StoreError::contended(WRITE_ATTEMPTS))
     }
 
     /// Writes `merged` under `to` in place of the session `from`, where `from` is live and still

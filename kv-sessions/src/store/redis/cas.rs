@@ -13,11 +13,7 @@ use super::hash::{self, META, Meta, RawField};
 use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::record::Record;
-
-/// How many times one operation tries its write before it gives up. Every failed try means that
-/// another write to the same session succeeded in between, so only a session written to by
-/// dozens of requests at once, without pause, runs out.
-pub(super) const ATTEMPTS: usize = 64;
+use crate::store::WRITE_ATTEMPTS;
 
 /// A session's hash as a write found it, the copy the write merges against.
 #[derive(Debug, Clone)]
@@ -90,30 +86,22 @@ pub(super) enum Attempt<T> {
     Stale(Snapshot),
 }
 
-/// The session changed under every try of a write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the session was under too much contention: another request saved it before each of {0} \
-     attempts to write it"
-)]
-pub(super) struct Contended(usize);
-
 /// Runs `attempt` from the snapshot `first`, and again from each newer snapshot it finds, until
-/// it is done, or [`ATTEMPTS`] times, after which it fails with [`Contended`] as a
-/// [`StoreError::Backend`].
+/// it is done, or [`WRITE_ATTEMPTS`] times, after which it fails with
+/// [`StoreError::contended`].
 pub(super) async fn until_done<T, F, Fut>(first: Snapshot, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut(Snapshot) -> Fut,
     Fut: Future<Output = Result<Attempt<T>, StoreError>>,
 {
     let mut copy = first;
-    for _ in 0..ATTEMPTS {
+    for _ in 0..WRITE_ATTEMPTS {
         match attempt(copy).await? {
             Attempt::Done(answer) => return Ok(answer),
             Attempt::Stale(latest) => copy = latest,
         }
     }
-    Err(StoreError::backend(Contended(ATTEMPTS)))
+    Err(StoreError::contended(WRITE_ATTEMPTS))
 }
 
 #[cfg(test)]
@@ -195,11 +183,10 @@ mod tests {
             async move { Ok(Attempt::Stale(copy)) }
         })
         .await;
-        assert_eq!(tries.get(), ATTEMPTS);
+        assert_eq!(tries.get(), WRITE_ATTEMPTS);
         let StoreError::Backend(cause) = answer.expect_err("never done") else {
             panic!("a contended write fails as a backend error");
         };
-        assert_eq!(cause.to_string(), Contended(ATTEMPTS).to_string());
         assert!(cause.to_string().contains("too much contention"), "{cause}");
     }
 }
