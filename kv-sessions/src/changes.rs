@@ -205,12 +205,19 @@ impl std::fmt::Debug for Changes {
     }
 }
 
-/// The refusal to store a session larger than its [`SessionPolicy::max_size`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// The refusal to store a session larger than its [`SessionPolicy::max_size`]. `Debug` shows
+/// its message.
+#[derive(Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the session would grow to {size} bytes, past its limit of {limit}")]
 pub struct TooLarge {
     size: usize,
     limit: usize,
+}
+
+impl std::fmt::Debug for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::error::report(self, f)
+    }
 }
 
 impl TooLarge {

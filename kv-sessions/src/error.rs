@@ -14,7 +14,10 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///
 /// Store implementations wrap their own errors with [`StoreError::backend`] or
 /// [`StoreError::corrupt`]; the session layer decides what each kind means for the request.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` output is its message followed by its causes, one a line, so that whatever prints
+/// it (`unwrap`, a `main` that returns it, `std::io::Error::other`) shows words, not a struct.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The backend could not be reached or refused the operation. The request fails with a 500.
@@ -27,6 +30,12 @@ pub enum StoreError {
     /// The store could not be opened, at start-up. Its message is meant for whoever runs the app:
     /// it names what was being opened, what went wrong and how to fix it, and `Debug` shows it
     /// too, so that `unwrap` and a `main` that returns the error print it.
+    ///
+    /// ```
+    /// # use kv_sessions::StoreError;
+    /// let error = StoreError::open("the sled directory \"sessions.sled\" is already open");
+    /// assert_eq!(format!("{error:?}"), error.to_string());
+    /// ```
     #[error(transparent)]
     Open(BoxError),
 }
@@ -63,6 +72,38 @@ impl StoreError {
     }
 }
 
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        report(self, f)
+    }
+}
+
+/// Lets `?` hand a store error to a `main` that returns `std::io::Result`, as actix-web's
+/// `main` usually does.
+impl From<StoreError> for std::io::Error {
+    fn from(error: StoreError) -> Self {
+        Self::other(error)
+    }
+}
+
+/// Writes `error` as a person reads it, for the `Debug` output of the crate's public errors:
+/// its message, then each of its causes on a line of its own.
+///
+/// `Debug` is what `unwrap`, `expect` and a `main` that returns an error print, and what
+/// `std::io::Error` prints of the error it carries. A derived `Debug` would show them the
+/// error's fields, not its message, and none of its causes. `{:#?}` gives the same text.
+pub(crate) fn report(error: &(dyn StdError + 'static), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{error}")?;
+    let mut causes = std::iter::successors(error.source(), |&cause| cause.source()).peekable();
+    if causes.peek().is_some() {
+        f.write_str("\n\nCaused by:")?;
+    }
+    for cause in causes {
+        write!(f, "\n    {cause}")?;
+    }
+    Ok(())
+}
+
 /// The session changed under every try of a write: see [`StoreError::contended`].
 #[cfg(any(feature = "redis", feature = "postgres"))]
 #[derive(Debug, thiserror::Error)]
@@ -79,27 +120,43 @@ struct IdInUse;
 
 /// Why a shared store could not start: the message of a [`StoreError::Open`] for whoever runs
 /// the app, naming the server (never its credentials) and the cause.
+///
+/// The message spells out the cause and all of its own causes, and the error has no source: the
+/// driver's errors put their most telling part at the end of their chain (tokio-postgres says
+/// "db error" and leaves `database "x" does not exist` to its source), and whoever prints only the
+/// message, as `{}` and most loggers do, must still see it.
 #[cfg(any(feature = "redis", feature = "postgres"))]
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StartError {
     /// The URL does not parse.
-    #[error("the {engine} URL does not parse ({cause}); it looks like {example}")]
+    #[error("the {engine} URL does not parse ({}); it looks like {example}", Chain(&**.cause))]
     BadUrl {
         engine: &'static str,
         example: &'static str,
-        #[source]
         cause: BoxError,
     },
-    /// The server could not be reached, or refused the first operation.
+    /// The server could not be reached, or did not answer the first operation.
     #[error(
-        "could not reach {engine} at {server}: {cause}. Check the URL, and that the server runs \
-         and accepts connections from this machine"
+        "could not reach {engine} at {server}: {}. Check the URL, and that the server runs and \
+         accepts connections from this machine",
+        Chain(&**.cause)
     )]
     Unreachable {
         engine: &'static str,
         server: String,
-        #[source]
         cause: BoxError,
+    },
+    /// The server answered, and refused: no such database, a wrong password, no permission.
+    #[cfg(feature = "postgres")]
+    #[error(
+        "{engine} at {server} refused the session store: {reason}. Check the database name, the \
+         user and the password in the URL"
+    )]
+    Refused {
+        engine: &'static str,
+        server: String,
+        /// The server's own words, with its error code.
+        reason: String,
     },
 }
 
@@ -107,11 +164,11 @@ pub(crate) enum StartError {
 ///
 /// As an actix-web [`ResponseError`] every variant becomes a bare `500 Internal Server Error`.
 /// The body never carries the cause; the cause and its whole source chain go to the log through
-/// [tracing], at the `error` level.
+/// [tracing], at the `error` level. `Debug` shows the message and its causes, one a line.
 ///
 /// [`ResponseError`]: https://docs.rs/actix-web/4/actix_web/trait.ResponseError.html
 /// [tracing]: https://docs.rs/tracing
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
     /// A session extractor was used on an app without the middleware.
@@ -165,6 +222,12 @@ pub enum SessionError {
     },
 }
 
+impl fmt::Debug for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        report(self, f)
+    }
+}
+
 impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -195,7 +258,7 @@ impl fmt::Display for Chain<'_> {
 
 /// Why a stored value did not deserialize, without the value: serde_json's own messages quote
 /// the text they met (`invalid type: string "…"`), and a session value may be a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("the stored JSON is {} (line {line}, column {column})", describe(*.category))]
 pub struct UnreadableValue {
     category: serde_json::error::Category,
@@ -216,6 +279,12 @@ impl UnreadableValue {
     /// (`Syntax`), or text cut short (`Eof`).
     pub fn category(&self) -> serde_json::error::Category {
         self.category
+    }
+}
+
+impl fmt::Debug for UnreadableValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        report(self, f)
     }
 }
 
@@ -252,6 +321,28 @@ mod tests {
             Chain(&error).to_string(),
             "could not load or save the session: the session store failed: disk full"
         );
+    }
+
+    #[test]
+    fn debug_shows_the_message_then_each_cause_on_a_line() {
+        let disk = std::io::Error::other("disk full");
+        let error = SessionError::from(StoreError::backend(disk));
+        assert_eq!(
+            format!("{error:?}"),
+            "could not load or save the session\n\nCaused by:\n    the session store failed\n    \
+             disk full"
+        );
+        assert_eq!(format!("{error:#?}"), format!("{error:?}"));
+        let open = StoreError::open("the sled directory is already open");
+        assert_eq!(format!("{open:?}"), "the sled directory is already open");
+    }
+
+    #[test]
+    fn an_io_error_made_of_a_store_error_shows_its_message() {
+        let error = std::io::Error::from(StoreError::open("could not reach Redis"));
+        let shown = format!("{error:?}");
+        assert!(shown.contains("error: could not reach Redis"), "{shown}");
+        assert!(!shown.contains("Open("), "{shown}");
     }
 
     #[test]

@@ -105,10 +105,16 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// The error returned when text is not a session id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// The error returned when text is not a session id. `Debug` shows its message.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a session id: expected 32 hexadecimal digits")]
 pub struct ParseSessionIdError(());
+
+impl fmt::Debug for ParseSessionIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::error::report(self, f)
+    }
+}
 
 impl FromStr for SessionId {
     type Err = ParseSessionIdError;

@@ -7,7 +7,6 @@
 //! carries only a signed id, and the defaults are the secure ones.
 //!
 //! ```no_run
-//! use actix_web::cookie::Key;
 //! use actix_web::{App, HttpResponse, HttpServer, post, web};
 //! use kv_sessions::{MokaStore, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore};
 //!
@@ -29,7 +28,9 @@
 //! async fn main() -> std::io::Result<()> {
 //!     // Create the store, the cache and the key once, outside `HttpServer::new`.
 //!     let store = SledStore::open("sessions.sled").map_err(std::io::Error::other)?;
-//!     let key = Key::generate(); // in production, `kv_sessions::key_from_env("SESSION_KEY")?`
+//!     // 64 random bytes in hex or base64, the same at every start and on every instance:
+//!     // `head -c 64 /dev/urandom | base64 -w0`. Unset or bad, the error says how to fix it.
+//!     let key = kv_sessions::key_from_env("SESSION_KEY")?;
 //!     let sessions = SessionMiddleware::builder(store.clone(), key)
 //!         .cache(MokaStore::new(10_000))
 //!         .build();
@@ -119,7 +120,7 @@ pub use kv_sessions_macros::SessionKeys;
 
 pub use crate::changes::{Changes, Saved, SessionPolicy, TooLarge};
 pub use crate::config::SessionMiddlewareBuilder;
-pub use crate::cookie::{CookieContent, KeyError, decode_key, key_from_env};
+pub use crate::cookie::{CookieContent, KeyError, KeyFingerprint, decode_key, key_from_env};
 pub use crate::error::{SessionError, StoreError, UnreadableValue};
 pub use crate::expiry::Expiry;
 pub use crate::id::{ParseSessionIdError, SessionDigest, SessionId};

@@ -29,8 +29,10 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// Why a key could not be read. No variant carries the key's text, and no message shows it.
 ///
 /// Each message names the text (the environment variable, or "the key" for [`decode_key`]),
-/// says what is wrong with it, and ends with a command that makes a good key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// says what is wrong with it, and ends with a command that makes a good key. `Debug` shows the
+/// same message, so that `expect`, a `main` that returns the error, and
+/// `std::io::Error::other` all print it as words.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The environment variable is not set.
@@ -104,6 +106,20 @@ pub enum KeyError {
         /// The length of the shortest pattern that the key's first 64 bytes repeat.
         pattern_len: usize,
     },
+}
+
+impl std::fmt::Debug for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::error::report(self, f)
+    }
+}
+
+/// Lets `?` hand a key error to a `main` that returns `std::io::Result`, as actix-web's `main`
+/// usually does.
+impl From<KeyError> for std::io::Error {
+    fn from(error: KeyError) -> Self {
+        Self::new(std::io::ErrorKind::InvalidInput, error)
+    }
 }
 
 /// The longest pattern a key is refused for repeating. A key that repeats a pattern of 16 bytes
@@ -340,6 +356,17 @@ mod tests {
 
     fn message(result: Result<Key, KeyError>) -> String {
         error(result).to_string()
+    }
+
+    #[test]
+    fn a_missing_variable_reads_as_words_wherever_it_is_printed() {
+        let unset = error(from_var("SESSION_KEY", Err(VarError::NotPresent)));
+        let words = unset.to_string();
+        assert!(words.starts_with("SESSION_KEY is not set"), "{words}");
+        assert_eq!(format!("{unset:?}"), words);
+        let io = format!("{:?}", std::io::Error::from(unset.clone()));
+        assert!(io.contains(&format!("error: {words}")), "{io}");
+        assert!(!io.contains("NotSet"), "{io}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use deadpool_postgres::{Manager, Pool};
 use tokio::runtime::Handle;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
+use tokio_postgres::error::DbError;
 
 use super::PostgresStore;
 use super::error::PostgresError;
@@ -15,7 +16,7 @@ use super::name::TableName;
 use super::statements::Statements;
 use super::sweeper::Sweeper;
 use super::table::Table;
-use crate::error::{StartError, StoreError};
+use crate::error::{BoxError, StartError, StoreError};
 
 /// The table a store uses unless told otherwise.
 const DEFAULT_TABLE: &str = "kv_sessions";
@@ -182,15 +183,42 @@ impl PostgresStoreBuilder {
             timeout: self.operation_timeout,
         };
         table.check_server().await.map_err(|error| match error {
-            StoreError::Backend(cause) => StoreError::open(StartError::Unreachable {
-                engine: "PostgreSQL",
-                server,
-                cause,
-            }),
+            StoreError::Backend(cause) => StoreError::open(not_started(server, cause)),
             other => other,
         })?;
         Ok((table, runtime))
     }
+}
+
+/// Why the first operation on `server` failed, for whoever runs the app: in the server's own
+/// words where it answered and refused (no such database, a wrong password), else that it could
+/// not be reached.
+fn not_started(server: String, cause: BoxError) -> StartError {
+    let engine = "PostgreSQL";
+    match refusal(&*cause) {
+        Some(reason) => StartError::Refused {
+            engine,
+            server,
+            reason,
+        },
+        None => StartError::Unreachable {
+            engine,
+            server,
+            cause,
+        },
+    }
+}
+
+/// The server's error among `error` and its causes, as its message and SQLSTATE code. The pool
+/// and the driver wrap it twice ("db error"), so it is looked for down the chain.
+fn refusal(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let server_error = std::iter::successors(Some(error), |&error| error.source())
+        .find_map(|error| error.downcast_ref::<DbError>())?;
+    Some(format!(
+        "{} (SQLSTATE {})",
+        server_error.message(),
+        server_error.code().code()
+    ))
 }
 
 /// The server and database `config` points to, as `host:port/database`: never the user name or
