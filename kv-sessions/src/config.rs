@@ -7,7 +7,7 @@ use actix_web::cookie::{Key, SameSite};
 
 use crate::changes::SessionPolicy;
 use crate::commit::Lifetime;
-use crate::cookie::{CookieConfig, CookieContent, SecretRing};
+use crate::cookie::{CookieConfig, CookieContent, SecretRing, SignatureWatch};
 use crate::expiry::Expiry;
 use crate::middleware::SessionMiddleware;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) keys: SecretRing,
     pub(crate) cookie: CookieConfig,
     pub(crate) lifetime: Lifetime,
+    /// How many incoming cookies fail their signature, for the warning that the key differs.
+    pub(crate) signatures: SignatureWatch,
 }
 
 /// Configures a [`SessionMiddleware`]; start with [`SessionMiddleware::builder`].
@@ -217,6 +219,11 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// Builds the middleware. Build it once, before `HttpServer::new`, and clone it into the app
     /// factory: every worker then shares one store, one cache and one key.
     ///
+    /// It logs, at `info` level, the [fingerprint](crate::KeyFingerprint) of the key and of each
+    /// previous key: instances that share sessions must log the same ones. Once it runs, it
+    /// warns, once a minute at most, when most incoming session cookies fail their signature,
+    /// which is what an instance with a key of its own sees.
+    ///
     /// # Panics
     /// When called on an actix-web worker thread, that is inside the closure given to
     /// `HttpServer::new`. That closure runs once per worker, so each worker would get a cache
@@ -232,11 +239,13 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         if let Some(broken) = self.cookie.broken_prefix_rule() {
             panic!("kv_sessions::SessionMiddleware: {broken}");
         }
+        self.keys.log_fingerprints(&self.cookie.name);
         SessionMiddleware::from_config(Config {
             store: Arc::new(self.store),
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,
+            signatures: SignatureWatch::default(),
         })
     }
 }
@@ -251,17 +260,21 @@ fn actix_worker_thread() -> Option<String> {
 }
 
 /// What a middleware built per worker is told. The key is named because a key made in the same
-/// closure with `Key::generate()` is the likeliest reason the middleware was built there.
+/// closure with `Key::generate()` is the likeliest reason the middleware was built there, and
+/// actix-session is named because its docs build its middleware in the closure, where it is
+/// harmless for a cookie store: an app ported from it hits this first.
 fn per_worker_message(thread: &str) -> String {
     format!(
         "kv_sessions::SessionMiddleware was built on the actix worker thread `{thread}`, inside \
          the closure given to `HttpServer::new`, which runs once per worker: every worker would \
          get its own session cache, so a logout on one worker would not reach the others, and a \
          key made in the closure with `Key::generate()` would differ between workers, so each \
-         worker would refuse the cookies of the others. Build the middleware (and its store, \
-         cache and key) once, before `HttpServer::new`, and move a clone into the closure: \
-         `let sessions = SessionMiddleware::builder(store, key).build(); \
-         HttpServer::new(move || App::new().wrap(sessions.clone()))`. Load the key with \
+         worker would refuse the cookies of the others. This is where kv-sessions differs from \
+         actix-session, whose docs build `SessionMiddleware` inside the closure. The fix is one \
+         line before `HttpServer::new`, with a clone moved into the closure: \
+         `let sessions = SessionMiddleware::new(store, key);` then \
+         `HttpServer::new(move || App::new().wrap(sessions.clone()))`. Build the store, the cache \
+         and the key there too, and load the key with \
          `kv_sessions::key_from_env(\"SESSION_KEY\")` rather than `Key::generate()`, which \
          changes at every restart."
     )
@@ -296,6 +309,14 @@ mod tests {
                 "{message}"
             );
             assert!(message.contains("key_from_env"), "{message}");
+            assert!(
+                message.contains("differs from actix-session, whose docs build"),
+                "{message}"
+            );
+            assert!(
+                message.contains("`let sessions = SessionMiddleware::new(store, key);`"),
+                "{message}"
+            );
         }
     }
 

@@ -14,6 +14,7 @@ use actix_web::http::header::SET_COOKIE;
 use crate::cache_control;
 use crate::commit::CookieUpdate;
 use crate::config::{Config, SessionMiddlewareBuilder};
+use crate::cookie::KeyFingerprint;
 use crate::session::RequestSession;
 use crate::store::SessionStore;
 
@@ -82,7 +83,9 @@ impl SessionMiddleware {
     ///   instance that issued it.
     ///
     /// Either way nothing fails: a cookie that no key opens just gets a fresh session, and the
-    /// `debug` log says "bad signature". Load a fixed key with
+    /// `debug` log says "bad signature"; where most cookies fail so, a `warn` says so, once a
+    /// minute at most. Compare the [`key_fingerprint`](Self::key_fingerprint) that each
+    /// instance logs at start-up to find the odd one out. Load a fixed key with
     /// [`key_from_env`](crate::key_from_env) instead, and rotate it with
     /// [`previous_keys`](SessionMiddlewareBuilder::previous_keys).
     ///
@@ -99,6 +102,20 @@ impl SessionMiddleware {
     /// [`new`](SessionMiddleware::new) says of the key holds for the builder alike.
     pub fn builder<S: SessionStore>(store: S, key: Key) -> SessionMiddlewareBuilder<S> {
         SessionMiddlewareBuilder::new(store, key)
+    }
+
+    /// The fingerprint of the key that seals this middleware's cookies, which
+    /// [`build`](SessionMiddlewareBuilder::build) also logs: instances that share sessions must
+    /// all have the same. See [`KeyFingerprint`].
+    pub fn key_fingerprint(&self) -> KeyFingerprint {
+        self.config.keys.current.fingerprint
+    }
+
+    /// The fingerprints of the [previous keys](SessionMiddlewareBuilder::previous_keys), newest
+    /// first.
+    pub fn previous_key_fingerprints(&self) -> Vec<KeyFingerprint> {
+        let previous = self.config.keys.previous.iter();
+        previous.map(|secret| secret.fingerprint).collect()
     }
 
     pub(crate) fn from_config(config: Config) -> Self {
@@ -150,6 +167,9 @@ where
             .config
             .cookie
             .read_all(req.headers(), &self.config.keys);
+        self.config
+            .signatures
+            .observe(&cookies, &self.config.cookie.name);
         let session = Rc::new(RequestSession::new(Arc::clone(&self.config), cookies));
         req.extensions_mut().insert(Rc::clone(&session));
         let response = self.service.call(req);

@@ -2,11 +2,13 @@
 //!
 //! - [`secret`]: the secrets that seal session cookies, derived from the app's keys, and the ring
 //!   of the current one and previous ones;
+//! - [`fingerprint`]: a name for a key that the log may show, to compare instances by;
 //! - [`secret_text`]: reading an app's key from hex or base64 text, or from the environment;
 //! - [`read`]: finding the session cookie in a request and what it says;
 //! - [`seal`]: sealing an id into a cookie value, and opening one;
 //! - [`set_cookie`]: the cookie's settings, and the `Set-Cookie` headers that set and remove it;
-//! - [`rejection`]: why a cookie opened no session, told to the log.
+//! - [`rejection`]: why a cookie opened no session, told to the log;
+//! - [`signature_watch`]: the warning that most incoming cookies fail their signature.
 //!
 //! # What the cookie carries
 //!
@@ -37,6 +39,7 @@
 //! A version stamp for cross-instance coherence can later follow the id after a `.`; a server
 //! that predates it reads such a cookie as invalid and starts a fresh session, which is safe.
 
+mod fingerprint;
 mod percent;
 mod read;
 mod rejection;
@@ -44,10 +47,13 @@ mod seal;
 mod secret;
 mod secret_text;
 mod set_cookie;
+mod signature_watch;
 
+pub use self::fingerprint::KeyFingerprint;
 pub(crate) use self::read::{Cookies, Fallbacks, Incoming};
 pub(crate) use self::rejection::Rejection;
 pub use self::seal::CookieContent;
 pub(crate) use self::secret::SecretRing;
 pub use self::secret_text::{KeyError, decode_key, key_from_env};
 pub(crate) use self::set_cookie::CookieConfig;
+pub(crate) use self::signature_watch::SignatureWatch;

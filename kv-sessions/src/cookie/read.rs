@@ -5,7 +5,7 @@ use actix_web::http::header::{COOKIE, HeaderMap};
 
 use super::seal::LONGEST_VALUE;
 use super::secret::{CookieSecret, SecretRing};
-use super::{CookieConfig, percent};
+use super::{CookieConfig, Rejection, percent};
 use crate::id::SessionId;
 
 /// How many cookies named like ours are looked at, the first ones in the request. A browser
@@ -19,12 +19,13 @@ const LONGEST_ESCAPED: usize = 3 * LONGEST_VALUE;
 /// The ids of cookies of ours that opened after the first, in the order they came.
 pub(crate) type Fallbacks = [Option<(SessionId, bool)>; LOOKED_AT - 1];
 
-/// What a request's cookies of our name say: the first's verdict, and the ids of the others that
-/// opened.
+/// What a request's cookies of our name say: the first's verdict, the ids of the others that
+/// opened, and, where none opened, why the last one tried did not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cookies {
     pub(crate) incoming: Incoming,
     pub(crate) fallbacks: Fallbacks,
+    pub(crate) rejection: Option<Rejection>,
 }
 
 impl Cookies {
@@ -74,6 +75,7 @@ impl CookieConfig {
         let mut cookies = Cookies {
             incoming: Incoming::Absent,
             fallbacks: Fallbacks::default(),
+            rejection: None,
         };
         let mut refused = None;
         for value in self.values(headers) {
@@ -84,8 +86,10 @@ impl CookieConfig {
             }
         }
         if let (Incoming::Absent, Some(value)) = (cookies.incoming, refused) {
-            self.log_rejection(value);
+            let rejection = self.rejection(value);
+            rejection.log_at_debug(&self.name);
             cookies.incoming = Incoming::Rejected;
+            cookies.rejection = Some(rejection);
         }
         cookies
     }

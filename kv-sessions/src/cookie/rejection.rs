@@ -22,6 +22,13 @@ pub(crate) enum Rejection {
 }
 
 impl Rejection {
+    /// Tells the log why the cookie named `cookie` was refused, where `debug` lines are kept.
+    pub(super) fn log_at_debug(self, cookie: &str) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            self.log(cookie);
+        }
+    }
+
     /// Tells the log why the cookie named `cookie` was refused.
     pub(crate) fn log(self, cookie: &str) {
         match self {
@@ -48,16 +55,9 @@ impl Rejection {
 }
 
 impl CookieConfig {
-    /// Tells the log why `value`, which none of the keys opened, was refused. Telling why takes a
-    /// second look at the value, so it is taken only where the line will be written.
-    pub(super) fn log_rejection(&self, value: &str) {
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            self.rejection(value).log(&self.name);
-        }
-    }
-
-    /// Why `value`, which none of the keys opened, was refused.
-    fn rejection(&self, value: &str) -> Rejection {
+    /// Why `value`, which none of the keys opened, was refused. It takes a second look at the
+    /// value, its shape only: no key is tried again.
+    pub(super) fn rejection(&self, value: &str) -> Rejection {
         let sealed = percent::decode(value).is_some_and(|value| self.looks_sealed(&value));
         if sealed {
             Rejection::BadSignature

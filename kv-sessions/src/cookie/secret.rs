@@ -13,6 +13,8 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::fingerprint::KeyFingerprint;
+
 /// The length of a SHA-256 block, the size HMAC pads its key to.
 const HMAC_BLOCK: usize = 64;
 
@@ -33,12 +35,15 @@ pub(crate) struct CookieSecret {
     /// [`CookieConfig::accept_legacy`](super::CookieConfig::accept_legacy) says so, and seals
     /// nothing.
     pub(super) given: PreparedSecret,
+    /// The fingerprint of the app's key, which the log and operators may see.
+    pub(crate) fingerprint: KeyFingerprint,
 }
 
 impl From<Key> for CookieSecret {
     fn from(key: Key) -> Self {
         Self {
             derived: derive_session_secret(&key).into(),
+            fingerprint: KeyFingerprint::of(&key),
             given: key.into(),
         }
     }
@@ -131,6 +136,28 @@ impl SecretRing {
     /// Every secret, the current one first.
     pub(super) fn all(&self) -> impl Iterator<Item = &CookieSecret> {
         std::iter::once(&self.current).chain(&self.previous)
+    }
+
+    /// Tells the log, at `info` level, the fingerprints of the keys that seal and open the cookie
+    /// named `cookie`, so that an operator can compare them across instances.
+    pub(crate) fn log_fingerprints(&self, cookie: &str) {
+        let previous: Vec<String> = self
+            .previous
+            .iter()
+            .map(|secret| secret.fingerprint.to_string())
+            .collect();
+        let previous = if previous.is_empty() {
+            "none".to_owned()
+        } else {
+            previous.join(",")
+        };
+        tracing::info!(
+            cookie,
+            key_fingerprint = %self.current.fingerprint,
+            previous_key_fingerprints = %previous,
+            "session middleware built; every instance that shares its sessions must log the same \
+             key fingerprint, or each refuses the cookies of the others"
+        );
     }
 }
 
