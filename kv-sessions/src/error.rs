@@ -94,7 +94,7 @@ impl From<StoreError> for std::io::Error {
 /// error's fields, not its message, and none of its causes. `{:#?}` gives the same text.
 pub(crate) fn report(error: &(dyn StdError + 'static), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     write!(f, "{error}")?;
-    let mut causes = std::iter::successors(error.source(), |&cause| cause.source()).peekable();
+    let mut causes = causes(error).peekable();
     if causes.peek().is_some() {
         f.write_str("\n\nCaused by:")?;
     }
@@ -102,6 +102,19 @@ pub(crate) fn report(error: &(dyn StdError + 'static), f: &mut fmt::Formatter<'_
         write!(f, "\n    {cause}")?;
     }
     Ok(())
+}
+
+/// The messages of `error`'s sources, in order, less each one that the message before it
+/// already quotes: many errors (redis', io::Error's wrappers) print their source and also
+/// return it, and a reader needs it once.
+fn causes<'e>(error: &'e (dyn StdError + 'static)) -> impl Iterator<Item = String> + 'e {
+    let mut previous = error.to_string();
+    std::iter::successors(error.source(), |&cause| cause.source()).filter_map(move |cause| {
+        let message = cause.to_string();
+        let quoted = previous.contains(&message);
+        previous.clone_from(&message);
+        (!quoted).then_some(message)
+    })
 }
 
 /// The session changed under every try of a write: see [`StoreError::contended`].
@@ -241,18 +254,14 @@ impl ResponseError for SessionError {
     }
 }
 
-/// Shows an error followed by each of its sources, for the log.
+/// Shows an error followed by each of its sources, on one line, for the log and for messages
+/// that spell out their cause.
 pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
+        causes(self.0).try_for_each(|cause| write!(f, ": {cause}"))
     }
 }
 
@@ -335,6 +344,25 @@ mod tests {
         assert_eq!(format!("{error:#?}"), format!("{error:?}"));
         let open = StoreError::open("the sled directory is already open");
         assert_eq!(format!("{open:?}"), "the sled directory is already open");
+    }
+
+    /// An error that prints its source and also returns it, as many do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not connect: {0}")]
+    struct Quoting(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_that_its_error_already_quotes_is_shown_once() {
+        let refused = std::io::Error::other("connection refused");
+        let error = StoreError::backend(Quoting(refused));
+        assert_eq!(
+            Chain(&error).to_string(),
+            "the session store failed: could not connect: connection refused"
+        );
+        assert_eq!(
+            format!("{error:?}"),
+            "the session store failed\n\nCaused by:\n    could not connect: connection refused"
+        );
     }
 
     #[test]

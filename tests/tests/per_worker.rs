@@ -1,5 +1,6 @@
 //! The middleware, its store, its cache and its key are shared by every actix worker, or the
-//! server does not start, with a message that says how to fix the app.
+//! server does not start, with a message that says how to fix the app, and that this is where
+//! kv-sessions differs from actix-session.
 
 use std::time::Duration;
 
@@ -52,7 +53,10 @@ async fn a_middleware_built_per_worker_stops_the_server_from_starting() {
         server,
         &[
             "a logout on one worker would not reach the others",
-            "once, before `HttpServer::new`",
+            "This is where kv-sessions differs from actix-session, whose docs build \
+             `SessionMiddleware` inside the closure",
+            "`let sessions = SessionMiddleware::new(store, key);` then \
+             `HttpServer::new(move || App::new().wrap(sessions.clone()))`",
         ],
     )
     .await;
