@@ -592,7 +592,11 @@ mod tests {
                  closure, which runs once per worker (clones share one database)"
             );
             assert_eq!(error.to_string(), expected);
-            assert_eq!(format!("{error:?}"), format!("Open({expected})"));
+            assert_eq!(
+                format!("{error:?}"),
+                expected,
+                "Debug shows the message alone"
+            );
         }
     }
 
