@@ -88,7 +88,7 @@ async fn cookies_sealed_with_another_key_warn_once_that_the_keys_differ() {
     let warnings = logged(name, "WARN");
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     for words in [
-        "most session cookies fail their signature: 20 of the last 20",
+        "most session cookies fail their signature: 20 of 20 recent session cookies",
         "this instance's key differs from the one that sealed them",
         "Compare the `key_fingerprint` that each instance logs",
     ] {

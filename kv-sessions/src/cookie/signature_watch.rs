@@ -129,7 +129,7 @@ fn warn(cookie: &str, Counts { failed, checked }: Counts) {
         cookie,
         failed,
         checked,
-        "most session cookies fail their signature: {failed} of the last {checked} session \
+        "most session cookies fail their signature: {failed} of {checked} recent session \
          cookies were sealed with a key this instance does not have, and each of their users was \
          given a fresh session, signed out. The likely cause is that this instance's key differs \
          from the one that sealed them: another instance's, or the key before a restart. Compare \
