@@ -6,6 +6,11 @@
 //! Redis and PostgreSQL stores share them between several instances of an app. The cookie
 //! carries only a signed id, and the defaults are the secure ones.
 //!
+//! The example below keeps its sessions in `SledStore` behind a `MokaStore` cache, which the
+//! default features build. A build with `default-features = false` and only the `redis` or
+//! `postgres` feature has neither: it passes a `RedisStore` or `PostgresStore` to the same
+//! `builder` instead, as [Running more than one instance](guide::more_than_one_instance) shows.
+//!
 //! ```no_run
 //! use actix_web::cookie::Key;
 //! use actix_web::{App, HttpResponse, HttpServer, post, web};
