@@ -68,6 +68,8 @@
 //!    and why the cache stays off there for now.
 //! 9. [Security defaults, and why](guide::security): the cookie, the key, failures, and
 //!    concurrent requests.
+//! 10. [Coming from actix-session](guide::coming_from_actix_session): the API side by side,
+//!     the defaults that differ and why, and where to build the middleware.
 //!
 //! # Examples
 //!

@@ -15,6 +15,8 @@
 //! 8. [Running more than one instance](more_than_one_instance): sessions in Redis or
 //!    PostgreSQL.
 //! 9. [Security defaults, and why](security): what the middleware does without being asked.
+//! 10. [Coming from actix-session](coming_from_actix_session): the API side by side, the
+//!     defaults that differ and why, and the middleware built outside `HttpServer::new`.
 //!
 //! Every code block in the guide is compiled, and most run, as doctests of this crate: a
 //! chapter cannot drift from the API it describes.
@@ -73,3 +75,4 @@ chapter!(testing, "testing.md");
 chapter!(stores_and_caching, "stores_and_caching.md");
 chapter!(more_than_one_instance, "more_than_one_instance.md");
 chapter!(security, "security.md");
+chapter!(coming_from_actix_session, "coming_from_actix_session.md");
