@@ -1,6 +1,7 @@
 //! Drives headless Chromium against the example apps, as a newcomer's browser would: through
-//! chromedriver, over real HTTP, with real sled directories. Skipped, saying so, where Chromium
-//! or chromedriver is not installed; under `CI=true` they must be.
+//! chromedriver, over real HTTP, with real sled directories; and against a test page whose
+//! sign-in races the page's own requests. Skipped, saying so, where Chromium or chromedriver is
+//! not installed; under `CI=true` they must be.
 //!
 //! Every checked page is saved as a PNG under `<CARGO_TARGET_TMPDIR>/browser/`.
 
