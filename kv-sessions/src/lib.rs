@@ -87,6 +87,7 @@
 //! | `redis` | no | `RedisStore`: sessions in Redis |
 //! | `postgres` | no | `PostgresStore`: sessions in a PostgreSQL table |
 //! | `test-util` | no | `test_util::CookieSealer`: session cookies without a server, for tests |
+//! | `actix-session` | no | `actix_session::ActixSessionStore`: any store under actix-session's middleware |
 //!
 //! [actix-web]: https://docs.rs/actix-web
 //! [sled]: https://docs.rs/sled
@@ -98,6 +99,8 @@
 //! [`multi_instance`]: https://github.com/kv-sessions/kv-sessions/blob/main/examples/src/bin/multi_instance.rs
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "actix-session")]
+pub mod actix_session;
 mod cache_control;
 mod changes;
 mod commit;
