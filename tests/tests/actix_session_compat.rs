@@ -21,11 +21,11 @@ use actix_session::storage::{SessionKey, SessionStore as _};
 use actix_session::{Session, SessionExt, SessionMiddleware};
 use actix_test::TestServer;
 use actix_web::cookie::{Key, time};
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpMessage, HttpRequest, guard, web};
 use kv_sessions::actix_session::{ActixSessionStore, LOADED_ENTRIES};
 use kv_sessions::{Record, SessionId, SessionStore as _};
-use kv_sessions_tests::{AnyStore, Backend, Browser, ScratchGuard};
+use kv_sessions_tests::{AnyStore, Backend, Browser, Gate, ScratchGuard, send};
 use tempfile::TempDir;
 
 kv_sessions_tests::for_every_backend!(
@@ -42,6 +42,7 @@ kv_sessions_tests::for_every_backend!(
     a_failing_store_answers_an_opaque_500_and_sets_no_cookie,
     a_write_past_the_size_cap_answers_500_and_keeps_the_session,
     an_identity_login_survives_the_next_request_and_logout_ends_it,
+    concurrent_requests_writing_different_keys_both_keep_their_writes,
     concurrent_writes_of_different_keys_both_survive,
     a_write_to_a_session_purged_meanwhile_fails_and_brings_nothing_back,
     a_key_minted_elsewhere_names_no_session,
@@ -57,6 +58,8 @@ const TTL: time::Duration = time::Duration::hours(1);
 struct Fixture {
     store: ActixSessionStore<AnyStore>,
     key: Key,
+    /// Where the app's `/hold/...` routes wait, once their session is loaded.
+    gate: Gate,
     _scratch: ScratchGuard,
     _dir: TempDir,
 }
@@ -83,6 +86,7 @@ impl Fixture {
             _scratch: store.scratch_guard(),
             store: adapt(store),
             key: Key::generate(),
+            gate: Gate::default(),
             _dir: dir,
         }
     }
@@ -91,10 +95,12 @@ impl Fixture {
     /// middleware inside it, as the actix-identity docs set them up.
     fn serve(&self, configure: Configure) -> TestServer {
         let (store, key) = (self.store.clone(), self.key.clone());
+        let gate = web::Data::new(self.gate.clone());
         actix_test::start(move || {
             let builder = SessionMiddleware::builder(store.clone(), key.clone())
                 .session_lifecycle(PersistentSession::default().session_ttl(TTL));
             App::new()
+                .app_data(gate.clone())
                 .wrap(IdentityMiddleware::default())
                 .wrap(configure(builder).build())
                 .configure(routes)
@@ -119,6 +125,7 @@ fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/get/{key}", web::get().to(get))
         .route("/set/{key}/{value}", web::get().to(set))
+        .route("/hold/set/{key}/{value}", web::get().to(hold_and_set))
         .route("/remove/{key}", web::get().to(remove))
         .route("/clear-and-set/{key}/{value}", web::get().to(clear_and_set))
         .route(
@@ -162,6 +169,15 @@ async fn set(session: Session, path: web::Path<(String, String)>) -> &'static st
     let (key, value) = path.into_inner();
     session.insert(key, value).expect("serializable");
     "set"
+}
+
+async fn hold_and_set(
+    session: Session,
+    gate: web::Data<Gate>,
+    path: web::Path<(String, String)>,
+) -> &'static str {
+    gate.pass().await;
+    set(session, path).await
 }
 
 async fn remove(session: Session, key: web::Path<String>) -> &'static str {
@@ -389,6 +405,31 @@ async fn an_identity_login_survives_the_next_request_and_logout_ends_it(backend:
         "anonymous",
         "a logout ends the session"
     );
+}
+
+async fn concurrent_requests_writing_different_keys_both_keep_their_writes(backend: Backend) {
+    let fixture = Fixture::open(backend).await;
+    let server = fixture.serve(defaults);
+    let mut browser = Browser::new(&server, COOKIE);
+    browser.get("/set/a/0").await;
+    let cookie = format!("{COOKIE}={}", browser.cookie_value().expect("a cookie"));
+
+    // Both requests load the session before either saves.
+    let requests = ["/hold/set/b/1", "/hold/set/c/2"].map(|path| {
+        let request = server
+            .get(path)
+            .insert_header((header::COOKIE, cookie.clone()));
+        actix_rt::spawn(send(request))
+    });
+    fixture.gate.arrivals(2).await;
+    fixture.gate.open(2);
+    for request in requests {
+        assert_eq!(request.await.expect("join").status, StatusCode::OK);
+    }
+
+    assert_eq!(browser.get("/get/a").await.body, "0");
+    assert_eq!(browser.get("/get/b").await.body, "1");
+    assert_eq!(browser.get("/get/c").await.body, "2");
 }
 
 /// A state of string entries, as actix-session keeps them (JSON text).
