@@ -15,7 +15,8 @@
 //! async fn main() -> std::io::Result<()> {
 //!     // Open the store once: actix-session builds its middleware in every worker, and each
 //!     // worker's clone of the adapter shares this one store.
-//!     let store = ActixSessionStore::new(SledStore::open("sessions.sled").map_err(std::io::Error::other)?);
+//!     let sled = SledStore::open("sessions.sled").map_err(std::io::Error::other)?;
+//!     let store = ActixSessionStore::new(sled.clone());
 //!     let key = Key::generate(); // in production, the same key on every start
 //!
 //!     HttpServer::new(move || {
@@ -23,7 +24,8 @@
 //!     })
 //!     .bind(("127.0.0.1", 8000))?
 //!     .run()
-//!     .await
+//!     .await?;
+//!     sled.flush().await.map_err(std::io::Error::other) // the last saves, onto the disk
 //! }
 //! ```
 //!

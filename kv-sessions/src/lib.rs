@@ -58,7 +58,7 @@
 //! 6. [Testing your app](guide::testing): in process, over HTTP, and with a session already in
 //!    place.
 //! 7. [Stores and caching](guide::stores_and_caching): sled and its durability, the moka cache,
-//!    and your own [`SessionStore`].
+//!    your own [`SessionStore`], and these stores under actix-session.
 //! 8. [Running more than one instance](guide::more_than_one_instance): Redis and PostgreSQL,
 //!    and why the cache stays off there for now.
 //! 9. [Security defaults, and why](guide::security): the cookie, the key, failures, and
