@@ -101,8 +101,8 @@ use ::actix_session::storage::{
 };
 use actix_web::cookie::time;
 
-use crate::changes::{Changes, Saved, SessionPolicy, TooLarge};
-use crate::error::{Chain, StoreError};
+use crate::changes::{Changes, Saved, SessionPolicy};
+use crate::error::{Chain, SessionError, StoreError};
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
@@ -213,7 +213,7 @@ impl<S: SessionStore> ActixStore for ActixSessionStore<S> {
         let record = self
             .load_record(&id)
             .await
-            .map_err(|error| LoadError::Other(logged(error)))?;
+            .map_err(|error| LoadError::Other(logged(error.into())))?;
         Ok(record.map(|record| state_of(&record)))
     }
 
@@ -241,7 +241,7 @@ impl<S: SessionStore> ActixStore for ActixSessionStore<S> {
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
         let Some(id) = parse(&session_key) else {
-            return Err(UpdateError::Other(logged(Refusal::Ended)));
+            return Err(UpdateError::Other(logged(SessionError::Ended)));
         };
         let mut changes = self.changes(ttl);
         changes_from(&mut changes, session_state);
@@ -268,19 +268,9 @@ impl<S: SessionStore> ActixStore for ActixSessionStore<S> {
         let Some(id) = parse(session_key) else {
             return Ok(());
         };
-        self.store.delete(&id).await.map(drop).map_err(logged)
+        let deleted = self.store.delete(&id).await;
+        deleted.map(drop).map_err(|error| logged(error.into()))
     }
-}
-
-/// Why a save wrote nothing although the store answered.
-#[derive(Debug, thiserror::Error)]
-enum Refusal {
-    /// The session is gone: expired, purged or renewed away while the request ran.
-    #[error("the session ended while the request ran, so its changes were not saved")]
-    Ended,
-    /// The merged session would outgrow the cap.
-    #[error("could not save the session")]
-    TooLarge(#[source] TooLarge),
 }
 
 /// The session id in an actix-session key; `None` for a key this crate did not mint, such as
@@ -331,19 +321,26 @@ fn changes_from(changes: &mut Changes, mut state: HashMap<String, String>) {
     }
 }
 
-/// The store's answer to a write, as a success only where it stored the session.
+/// The store's answer to a write, as a success only where it stored the session: the same
+/// errors as this crate's middleware reports for the same answers.
 fn stored(saved: Result<Saved, StoreError>) -> Result<Record, anyhow::Error> {
-    match saved {
-        Ok(Saved::Stored(record)) => Ok(record),
-        Ok(Saved::Gone) => Err(logged(Refusal::Ended)),
-        Ok(Saved::TooLarge(refusal)) => Err(logged(Refusal::TooLarge(refusal))),
-        Err(error) => Err(logged(error)),
-    }
+    let error = match saved {
+        Ok(Saved::Stored(record)) => return Ok(record),
+        Ok(Saved::Gone) => SessionError::Ended,
+        Ok(Saved::TooLarge(refusal)) => SessionError::TooLargeToSave(refusal),
+        Err(error) => SessionError::Store(error),
+    };
+    Err(logged(error))
 }
 
 /// `error`, logged with its whole chain, for actix-session, which answers the client with an
-/// opaque 500 and logs nothing itself.
-fn logged(error: impl std::error::Error + Send + Sync + 'static) -> anyhow::Error {
-    tracing::error!(error = %Chain(&error), "the actix-session store failed");
+/// opaque 500 and logs nothing itself. A session that ended is the client's race, not the
+/// server's fault, and is logged at `info`, as the middleware logs it.
+fn logged(error: SessionError) -> anyhow::Error {
+    if matches!(error, SessionError::Ended) {
+        tracing::info!(error = %Chain(&error), "session write through actix-session refused");
+    } else {
+        tracing::error!(error = %Chain(&error), "session store failed under actix-session");
+    }
     anyhow::Error::new(error)
 }

@@ -43,6 +43,7 @@ kv_sessions_tests::for_every_backend!(
     a_write_past_the_size_cap_answers_500_and_keeps_the_session,
     an_identity_login_survives_the_next_request_and_logout_ends_it,
     concurrent_requests_writing_different_keys_both_keep_their_writes,
+    a_write_racing_a_login_fails_and_leaves_the_new_cookie_alone,
     concurrent_writes_of_different_keys_both_survive,
     a_write_to_a_session_purged_meanwhile_fails_and_brings_nothing_back,
     a_key_minted_elsewhere_names_no_session,
@@ -430,6 +431,34 @@ async fn concurrent_requests_writing_different_keys_both_keep_their_writes(backe
     assert_eq!(browser.get("/get/a").await.body, "0");
     assert_eq!(browser.get("/get/b").await.body, "1");
     assert_eq!(browser.get("/get/c").await.body, "2");
+}
+
+async fn a_write_racing_a_login_fails_and_leaves_the_new_cookie_alone(backend: Backend) {
+    let fixture = Fixture::open(backend).await;
+    let server = fixture.serve(defaults);
+    let mut browser = Browser::new(&server, COOKIE);
+    browser.get("/set/user/ferris").await;
+    let cookie = format!("{COOKIE}={}", browser.cookie_value().expect("a cookie"));
+
+    let request = server
+        .get("/hold/set/visits/1")
+        .insert_header((header::COOKIE, cookie));
+    let racing = actix_rt::spawn(send(request));
+    fixture.gate.arrivals(1).await;
+    browser.get("/renew").await;
+    fixture.gate.open(1);
+    let refused = racing.await.expect("join");
+
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(refused.body, "");
+    assert!(refused.set_cookies.is_empty(), "{:?}", refused.set_cookies);
+    browser.receive(&refused);
+    assert_eq!(browser.get("/get/user").await.body, "ferris");
+    assert_eq!(
+        browser.get("/get/visits").await.body,
+        "none",
+        "the write was not kept"
+    );
 }
 
 /// A state of string entries, as actix-session keeps them (JSON text).
