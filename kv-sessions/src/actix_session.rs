@@ -54,7 +54,7 @@
 //!
 //! - **Typed keys** (`#[derive(SessionKeys)]`), the untyped [`Session`](crate::Session) and
 //!   everything else of this crate's middleware: actix-session's own `Session` stays the API.
-//! - **Update-only saves of renewals.** actix-session renews by deleting the old session and
+//! - **Renewals as one move.** actix-session renews by deleting the old session and
 //!   saving the request's whole state under a new key, two calls that the store cannot join
 //!   into one move: a write another request saved between this request's load and its renewal
 //!   is lost, as with actix-session's own stores.
@@ -78,7 +78,8 @@
 //! crate's middleware does:
 //!
 //! - a key whose value differs from the loaded one is written, a loaded key that is missing is
-//!   removed, and every other key keeps its latest stored value, whoever wrote it;
+//!   removed, and every other key keeps its latest stored value, whoever wrote it; where two
+//!   requests write one key, the later save wins;
 //! - a state without the copy (the handler called `Session::clear`, or removed the entry) is
 //!   written whole: it replaces every stored entry, as a clear does;
 //! - where the session is gone by the time of the save, nothing is written and the save fails,
@@ -88,6 +89,12 @@
 //!
 //! The extra entry is visible to handlers that list a session's entries (`Session::entries`);
 //! it never reaches the store.
+//!
+//! # Switching
+//!
+//! The keys the adapter hands actix-session are this crate's session ids (32 hex digits, 122
+//! random bits). A key minted by one of actix-session's own stores names no session here, so
+//! the switch signs every user out once, as any change of store does.
 //!
 //! [actix-session]: https://docs.rs/actix-session
 //! [actix-identity]: https://docs.rs/actix-identity
