@@ -351,3 +351,54 @@ fn logged(error: SessionError) -> anyhow::Error {
     }
     anyhow::Error::new(error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(&str, &str)]) -> HashMap<String, String> {
+        entries
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect()
+    }
+
+    /// The changes recorded for a request that ends with `state`.
+    fn recorded(state: HashMap<String, String>) -> Changes {
+        let mut changes = Changes::new(SessionPolicy::default());
+        changes_from(&mut changes, state);
+        changes
+    }
+
+    #[test]
+    fn a_state_with_its_loaded_copy_records_only_what_differs() {
+        let record = Record::new(
+            SessionId::generate(),
+            1,
+            std::time::UNIX_EPOCH,
+            std::time::UNIX_EPOCH,
+            map(&[("a", "1"), ("b", "2"), ("c", "3")]),
+        );
+        let mut state = state_of(&record);
+        state.insert("b".into(), "20".into());
+        state.insert("d".into(), "4".into());
+        state.remove("c");
+
+        let changes = recorded(state);
+        assert!(!changes.clears_existing());
+        assert_eq!(
+            changes.writes().collect::<Vec<_>>(),
+            [("b", Some("20")), ("c", None), ("d", Some("4"))]
+        );
+    }
+
+    #[test]
+    fn a_state_without_a_readable_copy_replaces_everything() {
+        let garbled = map(&[("a", "1"), (LOADED_ENTRIES, "not a copy")]);
+        for state in [map(&[("a", "1")]), garbled] {
+            let changes = recorded(state);
+            assert!(changes.clears_existing());
+            assert_eq!(changes.writes().collect::<Vec<_>>(), [("a", Some("1"))]);
+        }
+    }
+}
