@@ -65,10 +65,11 @@ struct Fixture {
     _dir: TempDir,
 }
 
+/// actix-session's middleware over a backend's store, being configured.
+type Builder = SessionMiddlewareBuilder<ActixSessionStore<AnyStore>>;
+
 /// A setting of actix-session's middleware, on top of the TTL every app here has.
-type Configure = fn(
-    SessionMiddlewareBuilder<ActixSessionStore<AnyStore>>,
-) -> SessionMiddlewareBuilder<ActixSessionStore<AnyStore>>;
+type Configure = fn(Builder) -> Builder;
 
 impl Fixture {
     /// The backend's store, adapted with the defaults.
@@ -116,9 +117,7 @@ impl Fixture {
 }
 
 /// actix-session's defaults: private (encrypted) cookies.
-fn defaults(
-    builder: SessionMiddlewareBuilder<ActixSessionStore<AnyStore>>,
-) -> SessionMiddlewareBuilder<ActixSessionStore<AnyStore>> {
+fn defaults(builder: Builder) -> Builder {
     builder
 }
 
