@@ -10,8 +10,8 @@
 //!    guard extractor for pages that need a signed-in user.
 //! 5. [Expiry](expiry): idle windows, fixed ends, "remember me", absolute lifetimes.
 //! 6. [Testing your app](testing): in process, over HTTP, and with a session already in place.
-//! 7. [Stores and caching](stores_and_caching): sled and its durability, the moka cache, and
-//!    your own store.
+//! 7. [Stores and caching](stores_and_caching): sled and its durability, the moka cache, your
+//!    own store, and these stores under actix-session.
 //! 8. [Running more than one instance](more_than_one_instance): sessions in Redis or
 //!    PostgreSQL.
 //! 9. [Security defaults, and why](security): what the middleware does without being asked.
@@ -41,6 +41,8 @@ macro_rules! chapter {
             "redis": "RedisStore" => "struct.RedisStore.html",
             "postgres": "PostgresStore" => "struct.PostgresStore.html",
             "test-util": "test_util::CookieSealer" => "test_util/struct.CookieSealer.html",
+            "actix-session": "actix_session" => "actix_session/index.html",
+            "actix-session": "actix_session::ActixSessionStore" => "actix_session/struct.ActixSessionStore.html",
         }
     };
 }
