@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub(crate) lifetime: Lifetime,
     /// How many incoming cookies fail their signature, for the warning that the key differs.
     pub(crate) signatures: SignatureWatch,
+    /// Whether each request's session is loaded before the app routes it.
+    pub(crate) load_before_routing: bool,
 }
 
 /// Configures a [`SessionMiddleware`]; start with [`SessionMiddleware::builder`].
@@ -49,6 +51,7 @@ pub struct SessionMiddlewareBuilder<S> {
     keys: SecretRing,
     cookie: CookieConfig,
     lifetime: Lifetime,
+    load_before_routing: bool,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
@@ -66,6 +69,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             },
             cookie: CookieConfig::default(),
             lifetime: Lifetime::default().with_absolute_lifetime(Self::DEFAULT_ABSOLUTE_LIFETIME),
+            load_before_routing: false,
         }
     }
 
@@ -77,6 +81,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,
+            load_before_routing: self.load_before_routing,
         }
     }
 
@@ -139,8 +144,9 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// Whether to accept cookies issued by kv-sessions 0.1.0 before session keys were derived.
-    /// Defaults to `false`.
+    /// Whether to accept cookies issued by earlier builds of kv-sessions, which sealed with the
+    /// app's key itself, before session keys were derived from it. Those builds carry this
+    /// version number too, so only the cookie's format tells them apart. Defaults to `false`.
     ///
     /// Turn it on for one session lifetime after upgrading, then off. While it is on, such a
     /// cookie opens under the current key or a [previous key](Self::previous_keys), and is
@@ -216,6 +222,21 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Whether the middleware loads each request's session before the app routes the request,
+    /// so that guards find it with
+    /// [`SessionExt::loaded_session`](crate::SessionExt::loaded_session). Defaults to `false`.
+    ///
+    /// Guards run before any extractor and cannot wait for a load, so without it they see no
+    /// session. With it, every request that carries one of the middleware's cookies costs a store
+    /// lookup (a cache hit with a [cache](Self::cache)), whether or not it uses the session, and
+    /// counts as a read, which may move the session's deadline (see
+    /// [`refresh_after`](Self::refresh_after)). Extractors then reuse that load. A load that
+    /// fails answers as a failing extractor does: an opaque 500.
+    pub fn load_before_routing(mut self, load: bool) -> Self {
+        self.load_before_routing = load;
+        self
+    }
+
     /// Builds the middleware. Build it once, before `HttpServer::new`, and clone it into the app
     /// factory: every worker then shares one store, one cache and one key.
     ///
@@ -246,6 +267,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             cookie: self.cookie,
             lifetime: self.lifetime,
             signatures: SignatureWatch::default(),
+            load_before_routing: self.load_before_routing,
         })
     }
 }

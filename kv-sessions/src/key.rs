@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::SessionError;
-use crate::session::{Session, SessionFuture, parse};
+use crate::session::{Session, SessionFuture};
 
 /// A type that can be stored in a session: anything serde can write to JSON and read back.
 ///
@@ -100,10 +100,19 @@ impl<T: SessionValue> SessionKey<T> {
     /// Deletes the value and returns it. The key is deleted even where the old value is not a
     /// `T`; the error then says so.
     pub fn remove(&self) -> Result<Option<T>, SessionError> {
-        self.session
-            .take_json(self.name)
-            .map(|json| parse(self.name, &json))
-            .transpose()
+        self.session.remove_as(self.name)
+    }
+
+    /// Replaces the value with `f` of it; does nothing where none is stored. See
+    /// [`Session::update`].
+    pub fn update(&self, f: impl FnOnce(T) -> T) -> Result<(), SessionError> {
+        self.session.update(self.name, f)
+    }
+
+    /// Replaces the value with `f` of it, or stores `default` where none is stored. See
+    /// [`Session::update_or`].
+    pub fn update_or(&self, default: T, f: impl FnOnce(T) -> T) -> Result<(), SessionError> {
+        self.session.update_or(self.name, default, f)
     }
 
     /// The name the value is stored under: the field name or its `rename`, after the struct's
@@ -140,7 +149,27 @@ pub trait SessionKeys: Sized {
     /// The stored name of every key, in field order.
     const KEYS: &'static [&'static str];
 
-    /// The keys of `session`, as this struct.
+    /// The keys of `session`, as this struct: how code that holds a [`Session`] rather than an
+    /// extractor reaches its typed keys, such as a guard, through
+    /// [`SessionExt::loaded_session`](crate::SessionExt::loaded_session).
+    ///
+    /// ```no_run
+    /// use actix_web::{App, guard, web};
+    /// use kv_sessions::{SessionExt, SessionKey, SessionKeys};
+    ///
+    /// #[derive(SessionKeys)]
+    /// #[session(prefix = "account")]
+    /// struct Account {
+    ///     user: SessionKey<String>,
+    /// }
+    ///
+    /// let signed_in = guard::fn_guard(|ctx| {
+    ///     let Some(session) = ctx.loaded_session() else { return false };
+    ///     Account::from_session(&session).user.get().is_ok_and(|user| user.is_some())
+    /// });
+    /// let app = App::new().service(web::resource("/account").guard(signed_in).to(|| async { "yours" }));
+    /// # drop(app);
+    /// ```
     fn from_session(session: &Session) -> Self;
 }
 

@@ -25,7 +25,8 @@ use crate::store::SessionStore;
 /// which load it from the store on first use. When the response comes back it saves what the
 /// request changed and sets or removes the cookie.
 ///
-/// - A request that uses no session extractor costs no store lookup.
+/// - A request that uses no session extractor costs no store lookup, unless the middleware
+///   [loads sessions before routing](SessionMiddlewareBuilder::load_before_routing) for guards.
 /// - A request that brings no valid cookie and writes nothing creates nothing and sets no cookie.
 /// - A session is saved only when it changed. A server error saves nothing but a purge.
 /// - A store failure while saving turns the response into a bare 500, and a write to a session
@@ -174,9 +175,13 @@ where
             .observe(&cookies, &self.config.cookie.name);
         let session = Rc::new(RequestSession::new(Arc::clone(&self.config), cookies));
         req.extensions_mut().insert(Rc::clone(&session));
-        let response = self.service.call(req);
+        let service = Rc::clone(&self.service);
+        let load_first = self.config.load_before_routing;
         Box::pin(async move {
-            let mut response = response.await?;
+            if load_first {
+                session.load().await?;
+            }
+            let mut response = service.call(req).await?;
             let server_error = response.status().is_server_error();
             let update = session.commit(server_error).await?;
             apply(&session, update, &mut response)?;

@@ -1,13 +1,14 @@
 //! The session of one request, and the untyped [`Session`] handle to it.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use actix_web::dev::Payload;
+use actix_web::dev::{Extensions, Payload};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,9 +94,59 @@ impl Session {
         Ok(())
     }
 
-    /// Deletes `key`, and says whether it held a value.
-    pub fn remove(&self, key: &str) -> bool {
-        self.take_json(key).is_some()
+    /// Deletes `key` and returns the JSON text it held, as actix-session's `remove` does.
+    pub fn remove(&self, key: &str) -> Option<String> {
+        let mut state = self.0.state.borrow_mut();
+        let previous = state.get(key).map(str::to_owned);
+        state.changes.remove(key);
+        previous
+    }
+
+    /// Deletes `key` and returns the value it held as a `T`.
+    ///
+    /// The key is deleted even where its value is not a `T`; the error then says so.
+    pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        self.remove(key).map(|json| parse(key, &json)).transpose()
+    }
+
+    /// Replaces the value under `key` with `f` of it. Does nothing where `key` is absent.
+    ///
+    /// Errors as [`get`](Session::get) where the stored value is not a `T`, and as
+    /// [`insert`](Session::insert) for the new value; either way the session stays as it was.
+    /// The read and the write are of this request's copy: a concurrent request that updates the
+    /// same key may save in between, and the last save wins.
+    pub fn update<T: Serialize + DeserializeOwned>(
+        &self,
+        key: impl Into<String>,
+        f: impl FnOnce(T) -> T,
+    ) -> Result<(), SessionError> {
+        let key = key.into();
+        match self.get(&key)? {
+            Some(value) => self.insert(key, f(value)),
+            None => Ok(()),
+        }
+    }
+
+    /// As [`update`](Session::update), but stores `default` where `key` is absent.
+    pub fn update_or<T: Serialize + DeserializeOwned>(
+        &self,
+        key: impl Into<String>,
+        default: T,
+        f: impl FnOnce(T) -> T,
+    ) -> Result<(), SessionError> {
+        let key = key.into();
+        let value = self.get(&key)?.map_or(default, f);
+        self.insert(key, value)
+    }
+
+    /// Every key and its JSON text, as this request sees the session: the stored copy with this
+    /// request's writes and removals applied.
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        let state = self.0.state.borrow();
+        state
+            .entries()
+            .map(|(key, json)| (key.to_owned(), json.to_owned()))
+            .collect()
     }
 
     /// Whether `key` holds a value.
@@ -115,7 +166,7 @@ impl Session {
     /// only those writes. [`renew`](Session::renew) after `purge` does nothing: the purged session
     /// never comes back.
     pub fn purge(&self) {
-        self.0.state.borrow_mut().purge();
+        self.0.purge();
     }
 
     /// Moves the session's data to a new id and deletes the old one. Call it when privileges
@@ -167,13 +218,37 @@ impl Session {
             .or_else(|| state.stored.as_ref().map(Record::id))
     }
 
-    /// Removes `key` and returns the JSON text it held.
-    pub(crate) fn take_json(&self, key: &str) -> Option<String> {
-        let mut state = self.0.state.borrow_mut();
-        let previous = state.get(key).map(str::to_owned);
-        state.changes.remove(key);
-        previous
+    /// What this request has done to the session, for a test or an outer middleware to check.
+    ///
+    /// It stays readable once the response has left the session middleware, from
+    /// [`SessionExt::loaded_session`](crate::SessionExt::loaded_session) on the
+    /// `ServiceResponse`; the keys then read as empty. It tells what the request asked for,
+    /// whatever the response: on a server error only a purge is carried out.
+    pub fn status(&self) -> SessionStatus {
+        self.0.status()
     }
+}
+
+/// What a request has done to its session: the answer of [`Session::status`].
+///
+/// The names are actix-session's. Where the meanings differ, `Changed` and `Renewed` are only
+/// reported when something would be saved: writes that end up writing no value (a `remove` or a
+/// `clear` alone) to a session that was never saved create nothing, and `renew` on such a
+/// session does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStatus {
+    /// Nothing to save: the session was read, or not used. A read may still move the session's
+    /// deadline, as [`refresh_after`](crate::SessionMiddlewareBuilder::refresh_after) says.
+    Unchanged,
+    /// Writes, removals, [`clear`](Session::clear) or [`set_expiry`](Session::set_expiry) are to
+    /// be saved.
+    Changed,
+    /// [`renew`](Session::renew) moves the session to a new id, with any changes.
+    Renewed,
+    /// [`purge`](Session::purge) was called; so it stays, even if later writes start a new
+    /// session.
+    Purged,
 }
 
 /// Parses the JSON text stored under `key`.
@@ -200,12 +275,25 @@ impl FromRequest for Session {
 impl Session {
     /// Finds the request's session and loads it, once per request.
     pub(crate) fn extract(req: &HttpRequest) -> SessionFuture {
-        let request_session = req.extensions().get::<Rc<RequestSession>>().cloned();
+        Self::load_from(&req.extensions())
+    }
+
+    /// Finds the session of the request whose extensions are `extensions`, and loads it, once
+    /// per request.
+    pub(crate) fn load_from(extensions: &Extensions) -> SessionFuture {
+        let request_session = extensions.get::<Rc<RequestSession>>().cloned();
         Box::pin(async move {
             let request_session = request_session.ok_or(SessionError::MiddlewareMissing)?;
             request_session.load().await?;
             Ok(Session(request_session))
         })
+    }
+
+    /// The session of the request whose extensions are `extensions`, if it is already loaded.
+    pub(crate) fn loaded_in(extensions: &Extensions) -> Option<Session> {
+        let request_session = extensions.get::<Rc<RequestSession>>()?;
+        let loaded = request_session.loaded.initialized();
+        loaded.then(|| Session(Rc::clone(request_session)))
     }
 }
 
@@ -218,6 +306,10 @@ pub(crate) struct RequestSession {
     fallbacks: Fallbacks,
     loaded: tokio::sync::OnceCell<()>,
     state: RefCell<State>,
+    /// Whether [`Session::purge`] was called, which nothing later in the request undoes.
+    purge_called: Cell<bool>,
+    /// The status the request left, recorded when it committed.
+    committed: Cell<Option<SessionStatus>>,
 }
 
 /// What the request has done to its session so far.
@@ -250,20 +342,33 @@ impl State {
         }
     }
 
-    /// The session's size, in bytes of keys and JSON values, once `key` holds `json`.
-    fn size_with(&self, key: &str, json: &str) -> usize {
+    /// Every key and its JSON text as the request sees them: the stored ones it left alone, then
+    /// the ones it wrote.
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
         let stored = self.stored.iter().flat_map(Record::entries);
-        let unchanged = stored
-            .filter(|(stored_key, _)| {
-                *stored_key != key && self.changes.lookup(stored_key).is_none()
-            })
-            .map(|(k, v)| k.len() + v.len());
+        let unchanged = stored.filter(|(key, _)| self.changes.lookup(key).is_none());
         let written = self
             .changes
             .writes()
-            .filter(|(written_key, _)| *written_key != key)
-            .filter_map(|(k, v)| v.map(|v| k.len() + v.len()));
-        unchanged.chain(written).sum::<usize>() + key.len() + json.len()
+            .filter_map(|(key, json)| json.map(|json| (key, json)));
+        unchanged.chain(written)
+    }
+
+    /// The session's size, in bytes of keys and JSON values, once `key` holds `json`.
+    fn size_with(&self, key: &str, json: &str) -> usize {
+        let others = self.entries().filter(|(other, _)| *other != key);
+        others.map(|(k, v)| k.len() + v.len()).sum::<usize>() + key.len() + json.len()
+    }
+
+    /// What the save would do, short of a purge, which [`RequestSession`] tracks: the same
+    /// choice as [`commit::plan`]'s, leaving out a read's refresh.
+    fn status(&self) -> SessionStatus {
+        match (&self.stored, self.renewed_to) {
+            (_, Some(_)) => SessionStatus::Renewed,
+            (Some(_), None) if self.changes.is_dirty() => SessionStatus::Changed,
+            (None, _) if self.changes.writes_a_value() => SessionStatus::Changed,
+            _ => SessionStatus::Unchanged,
+        }
     }
 
     fn own_expiry(&self) -> Option<Expiry> {
@@ -294,6 +399,8 @@ impl RequestSession {
             fallbacks: cookies.fallbacks,
             loaded: tokio::sync::OnceCell::new(),
             state: RefCell::new(State::new(None, policy)),
+            purge_called: Cell::new(false),
+            committed: Cell::new(None),
         }
     }
 
@@ -301,9 +408,25 @@ impl RequestSession {
         &self.config
     }
 
+    /// What the request has done to its session, or what it had done when it committed.
+    fn status(&self) -> SessionStatus {
+        if let Some(committed) = self.committed.get() {
+            return committed;
+        }
+        if self.purge_called.get() {
+            return SessionStatus::Purged;
+        }
+        self.state.borrow().status()
+    }
+
+    fn purge(&self) {
+        self.purge_called.set(true);
+        self.state.borrow_mut().purge();
+    }
+
     /// Loads the stored session the first time it is called; later calls, and calls made while
     /// the first is under way, share that load.
-    async fn load(&self) -> Result<(), SessionError> {
+    pub(crate) async fn load(&self) -> Result<(), SessionError> {
         self.loaded
             .get_or_try_init(|| async {
                 let stored = match self.incoming.get() {
@@ -363,6 +486,7 @@ impl RequestSession {
     /// Saves what the request changed, and says what to do with the cookie: the plan of
     /// [`commit::plan`], carried out against the store.
     pub(crate) async fn commit(&self, server_error: bool) -> Result<CookieUpdate, SessionError> {
+        self.committed.set(Some(self.status()));
         let policy = self.config.lifetime.policy;
         let state = self
             .loaded

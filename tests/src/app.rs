@@ -108,10 +108,9 @@ async fn fetch_number(session: Session, key: Path<String>) -> Reply {
 
 #[get("/remove/{key}")]
 async fn remove(session: Session, key: Path<String>) -> HttpResponse {
-    text(if session.remove(&key) {
-        "removed"
-    } else {
-        "absent"
+    text(match session.remove(&key) {
+        Some(_) => "removed",
+        None => "absent",
     })
 }
 
