@@ -86,30 +86,36 @@ impl Plan {
 
 /// Decides what to do with the request's session.
 ///
-/// - A request that never loaded its session only removes a cookie it could not open.
-/// - A server error saves nothing: the handler failed, and its half-made changes must not
-///   persist.
+/// - Only the request that purges removes the cookie. Any other response that saves nothing
+///   leaves the browser's cookie alone, even one that names no live session: the browser may
+///   hold a newer cookie by the time it reads this response (a login's, renewed while this
+///   request ran), and a removal would sign the user out.
+/// - A server error saves nothing but a purge: the handler failed, and its half-made changes must
+///   not persist, but a purge only takes privilege away.
 /// - A purge deletes the session; writes made after it create a new one.
 /// - A renewal moves the session, with the changes, to the id `renew` minted.
 /// - A loaded session is updated when the request changed it or a read is due to move its
 ///   deadline.
 /// - A new session is created only when the request wrote a value.
 pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
-    let incoming = request.incoming;
     let Some(state) = request.state else {
-        return Plan::cookie_only(unsaved_cookie(incoming, None));
+        return Plan::cookie_only(CookieUpdate::Keep);
     };
-    if request.server_error {
-        let found = state.stored.is_some() || state.purged.is_some();
-        return Plan::cookie_only(unsaved_cookie(incoming, Some(found)));
-    }
     let State {
         stored,
         changes,
         purged,
         renewed_to,
     } = state;
+    let cookie = match &stored {
+        _ if purged.is_some() => CookieUpdate::Remove,
+        Some(stored) if needs_resealing(request.incoming) && !request.server_error => {
+            CookieUpdate::Set(issue(stored, lifetime))
+        }
+        _ => CookieUpdate::Keep,
+    };
     let write = match (&stored, renewed_to) {
+        _ if request.server_error => None,
         (Some(stored), Some(to)) => Some(Write::Renew {
             from: stored.id(),
             to,
@@ -123,11 +129,6 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
         (None, _) if changes.writes_a_value() => Some(Write::Create(changes)),
         _ => None,
     };
-    let cookie = match &stored {
-        _ if purged.is_some() => CookieUpdate::Remove,
-        Some(stored) if needs_resealing(incoming) => CookieUpdate::Set(issue(stored, lifetime)),
-        stored => unsaved_cookie(incoming, Some(stored.is_some())),
-    };
     Plan {
         delete: purged,
         write,
@@ -135,19 +136,22 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
     }
 }
 
-/// The cookie that follows the store's answer to a write.
+/// The cookie that follows the store's answer to a write that `wrote_a_value` or not.
 ///
-/// A write that found its session gone (purged or expired by a concurrent request) is treated
-/// as having happened just before that purge: the response stands, and the cookie goes. A
-/// session that would outgrow its cap fails the request, so that the client is never told a
-/// write succeeded.
+/// A session found gone when the write reached the store (purged, renewed away or expired while
+/// the request ran) is not brought back, and no cookie is sent: the browser may already hold the
+/// cookie of the request that renewed it. Where the request wrote a value, the write is lost,
+/// and the request fails with [`SessionError::Ended`] rather than report a success the store does
+/// not hold. A session that would outgrow its cap fails the request for the same reason.
 pub(crate) fn cookie_after(
     saved: Saved,
+    wrote_a_value: bool,
     lifetime: &Lifetime,
 ) -> Result<CookieUpdate, SessionError> {
     match saved {
         Saved::Stored(record) => Ok(CookieUpdate::Set(issue(&record, lifetime))),
-        Saved::Gone => Ok(CookieUpdate::Remove),
+        Saved::Gone if wrote_a_value => Err(SessionError::Ended),
+        Saved::Gone => Ok(CookieUpdate::Keep),
         Saved::TooLarge(refusal) => Err(SessionError::TooLargeToSave(refusal)),
     }
 }
@@ -161,13 +165,22 @@ pub(crate) async fn carry_out(
     if let Some(id) = plan.delete {
         store.delete(&id).await?;
     }
-    let saved = match plan.write {
+    let (saved, wrote_a_value) = match plan.write {
         None => return Ok(plan.cookie),
-        Some(Write::Create(changes)) => store.create(&SessionId::generate(), &changes).await?,
-        Some(Write::Update(loaded, changes)) => store.update_from(&loaded, &changes).await?,
-        Some(Write::Renew { from, to, changes }) => store.renew(&from, &to, &changes).await?,
+        Some(Write::Create(changes)) => (
+            store.create(&SessionId::generate(), &changes).await?,
+            changes.writes_a_value(),
+        ),
+        Some(Write::Update(loaded, changes)) => (
+            store.update_from(&loaded, &changes).await?,
+            changes.writes_a_value(),
+        ),
+        Some(Write::Renew { from, to, changes }) => (
+            store.renew(&from, &to, &changes).await?,
+            changes.writes_a_value(),
+        ),
     };
-    cookie_after(saved, lifetime)
+    cookie_after(saved, wrote_a_value, lifetime)
 }
 
 /// The middleware's rules for deadlines: the policy stores apply, and when a read moves the
@@ -234,16 +247,6 @@ fn needs_resealing(incoming: Incoming) -> bool {
             ..
         }
     )
-}
-
-/// The cookie update for a request that writes nothing. `found` says whether the cookie's
-/// session was found in the store, where it was looked up. A cookie that names no live session
-/// is removed, so that the browser stops sending it.
-fn unsaved_cookie(incoming: Incoming, found: Option<bool>) -> CookieUpdate {
-    match (incoming, found) {
-        (Incoming::Rejected, _) | (Incoming::Valid { .. }, Some(false)) => CookieUpdate::Remove,
-        _ => CookieUpdate::Keep,
-    }
 }
 
 #[cfg(test)]
@@ -326,35 +329,30 @@ mod tests {
     }
 
     #[test]
-    fn a_request_that_never_loaded_only_removes_a_cookie_it_could_not_open() {
+    fn a_request_that_never_loaded_leaves_the_cookie_alone() {
         let id = SessionId::generate();
-        let cases = [
-            (Incoming::Absent, CookieUpdate::Keep),
-            (Incoming::Rejected, CookieUpdate::Remove),
-            (valid(id), CookieUpdate::Keep),
-        ];
-        for (incoming, expected) in cases {
+        for incoming in [Incoming::Absent, Incoming::Rejected, valid(id)] {
             assert_eq!(
                 decide(request(incoming, None)),
-                cookie(expected),
+                cookie(CookieUpdate::Keep),
                 "{incoming:?}"
             );
         }
     }
 
     #[test]
-    fn a_read_writes_nothing_and_keeps_or_removes_the_cookie() {
+    fn a_read_writes_nothing_and_sends_no_cookie_even_for_a_session_that_is_gone() {
         let record = stored(0);
         let id = record.id();
         let cases = [
-            (Incoming::Absent, None, CookieUpdate::Keep),
-            (Incoming::Rejected, None, CookieUpdate::Remove),
-            (valid(id), None, CookieUpdate::Remove),
-            (valid(id), Some(record), CookieUpdate::Keep),
+            (Incoming::Absent, None),
+            (Incoming::Rejected, None),
+            (valid(id), None),
+            (valid(id), Some(record)),
         ];
-        for (incoming, stored, expected) in cases {
+        for (incoming, stored) in cases {
             let plan = decide(request(incoming, Some(state(stored, changes()))));
-            assert_eq!(plan, cookie(expected), "{incoming:?}");
+            assert_eq!(plan, cookie(CookieUpdate::Keep), "{incoming:?}");
         }
     }
 
@@ -408,28 +406,44 @@ mod tests {
     }
 
     #[test]
-    fn a_server_error_saves_nothing() {
+    fn a_server_error_saves_nothing_but_a_purge() {
         let record = stored(0);
         let id = record.id();
-        let mut purged = state(None, writing());
-        purged.purged = Some(id);
+        let mut renewed = state(Some(record.clone()), writing());
+        renewed.renewed_to = Some(SessionId::generate());
+        let old_key = Incoming::Valid {
+            id,
+            current_key: false,
+        };
         let cases = [
-            (
-                valid(id),
-                state(Some(record.clone()), writing()),
-                CookieUpdate::Keep,
-            ),
-            (valid(id), purged, CookieUpdate::Keep),
-            (valid(id), state(None, writing()), CookieUpdate::Remove),
-            (Incoming::Absent, state(None, writing()), CookieUpdate::Keep),
+            (valid(id), state(Some(record.clone()), writing())),
+            (valid(id), renewed),
+            (valid(id), state(None, writing())),
+            (Incoming::Absent, state(None, writing())),
+            (old_key, state(Some(record), changes())),
         ];
-        for (incoming, state, expected) in cases {
+        for (incoming, state) in cases {
             let failed = Request {
                 server_error: true,
                 ..request(incoming, Some(state))
             };
-            assert_eq!(decide(failed), cookie(expected));
+            assert_eq!(decide(failed), cookie(CookieUpdate::Keep), "{incoming:?}");
         }
+        let mut purged_then_written = state(None, writing());
+        purged_then_written.purged = Some(id);
+        let failed = Request {
+            server_error: true,
+            ..request(valid(id), Some(purged_then_written))
+        };
+        assert_eq!(
+            decide(failed),
+            Plan {
+                delete: Some(id),
+                write: None,
+                cookie: CookieUpdate::Remove,
+            },
+            "the purge is carried out; the writes after it are not"
+        );
     }
 
     #[test]
@@ -493,7 +507,7 @@ mod tests {
         let lifetime = Lifetime::default();
         let record = stored(0);
         assert_eq!(
-            cookie_after(Saved::Stored(record.clone()), &lifetime).expect("stored"),
+            cookie_after(Saved::Stored(record.clone()), true, &lifetime).expect("stored"),
             CookieUpdate::Set(Issue {
                 id: record.id(),
                 rule: Expiry::default(),
@@ -501,12 +515,20 @@ mod tests {
             })
         );
         assert_eq!(
-            cookie_after(Saved::Gone, &lifetime).expect("gone"),
-            CookieUpdate::Remove
+            cookie_after(Saved::Gone, false, &lifetime).expect("gone"),
+            CookieUpdate::Keep,
+            "a refresh or a removal loses nothing, and leaves the cookie alone"
+        );
+        assert!(
+            matches!(
+                cookie_after(Saved::Gone, true, &lifetime),
+                Err(SessionError::Ended)
+            ),
+            "a value written to a session that ended is lost: the request fails"
         );
         let refusal = crate::changes::TooLarge::new(2, 1);
         assert!(matches!(
-            cookie_after(Saved::TooLarge(refusal), &lifetime),
+            cookie_after(Saved::TooLarge(refusal), true, &lifetime),
             Err(SessionError::TooLargeToSave(_))
         ));
     }

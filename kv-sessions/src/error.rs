@@ -105,9 +105,10 @@ pub(crate) enum StartError {
 
 /// An error from a session extractor or accessor.
 ///
-/// As an actix-web [`ResponseError`] every variant becomes a bare `500 Internal Server Error`.
-/// The body never carries the cause; the cause and its whole source chain go to the log through
-/// [tracing], at the `error` level.
+/// As an actix-web [`ResponseError`] every variant becomes a bare `500 Internal Server Error`,
+/// except [`Ended`](SessionError::Ended), a `409 Conflict`. The body never carries the cause; the
+/// cause and its whole source chain go to the log through [tracing], at the `error` level (`info`
+/// for `Ended`, which is the client's race, not the server's fault).
 ///
 /// [`ResponseError`]: https://docs.rs/actix-web/4/actix_web/trait.ResponseError.html
 /// [tracing]: https://docs.rs/tracing
@@ -154,6 +155,15 @@ pub enum SessionError {
     /// the response is an error rather than a success the store does not hold.
     #[error("could not save the session")]
     TooLargeToSave(#[source] crate::changes::TooLarge),
+    /// The session ended while this request was writing to it: by the time the response saved,
+    /// a concurrent request had purged or renewed it, or it had expired. The request's writes
+    /// were not kept, the session was not brought back, and the response sends no cookie, so
+    /// that it cannot replace a newer one (the cookie of the login that renewed it, say).
+    ///
+    /// It answers `409 Conflict`. A client may retry: the retry writes to whatever session its
+    /// cookie then names, or to a new one.
+    #[error("the session ended while this request was writing to it")]
+    Ended,
     /// The value given for `key` cannot be serialized to JSON.
     #[error("the value for session key `{key}` cannot be serialized")]
     Serialize {
@@ -167,14 +177,22 @@ pub enum SessionError {
 
 impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::INTERNAL_SERVER_ERROR
+        match self {
+            Self::Ended => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
-        tracing::error!(error = %Chain(self), "session error");
-        HttpResponse::InternalServerError()
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %Chain(self), "session error");
+        } else {
+            tracing::info!(error = %Chain(self), "session write refused");
+        }
+        HttpResponse::build(status)
             .content_type(ContentType::plaintext())
-            .body("Internal Server Error")
+            .body(status.canonical_reason().unwrap_or("Error"))
     }
 }
 
@@ -243,6 +261,14 @@ mod tests {
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = response.into_body().try_into_bytes().unwrap();
         assert_eq!(body, "Internal Server Error");
+    }
+
+    #[test]
+    fn a_write_to_a_session_that_ended_is_a_bare_409() {
+        let response = SessionError::Ended.error_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let body = response.into_body().try_into_bytes().unwrap();
+        assert_eq!(body, "Conflict");
     }
 
     #[test]

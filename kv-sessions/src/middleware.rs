@@ -27,11 +27,13 @@ use crate::store::SessionStore;
 /// - A request that uses no session extractor costs no store lookup, unless the middleware
 ///   [loads sessions before routing](SessionMiddlewareBuilder::load_before_routing) for guards.
 /// - A request that brings no valid cookie and writes nothing creates nothing and sets no cookie.
-/// - A session is saved only when it changed, and not when the response is a server error.
-/// - A store failure while saving turns the response into a bare 500: a client is never told
-///   that a write succeeded when it did not persist.
-/// - A missing, forged, unknown or expired cookie gives a fresh session, and the response
-///   removes the stale cookie.
+/// - A session is saved only when it changed. A server error saves nothing but a purge.
+/// - A store failure while saving turns the response into a bare 500, and a write to a session
+///   that ended meanwhile into a 409: a client is never told that a write succeeded when it did
+///   not persist.
+/// - A missing, forged, unknown or expired cookie gives a fresh session. Only the request that
+///   purges removes the cookie: any other response may reach the browser after a newer cookie
+///   (a login's), which a removal would undo.
 ///
 /// Build it once, outside `HttpServer::new`, and clone it into the app factory:
 ///

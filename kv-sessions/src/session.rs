@@ -160,7 +160,7 @@ impl Session {
     }
 
     /// Ends the session: it is deleted from the store and the cache, and the response removes
-    /// the cookie. Typically called on logout.
+    /// the cookie, whatever the response's status. Typically called on logout.
     ///
     /// Writes made after `purge` in the same request start a new session with a new id, holding
     /// only those writes. [`renew`](Session::renew) after `purge` does nothing: the purged session

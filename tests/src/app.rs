@@ -40,6 +40,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(renew)
         .service(show_id)
         .service(fail)
+        .service(fail_after)
         .service(remember)
         .service(big)
         .service(hold)
@@ -145,6 +146,13 @@ async fn show_id(session: Session) -> HttpResponse {
 async fn fail(session: Session, path: Path<(String, String)>) -> Reply {
     let (key, value) = path.into_inner();
     session.insert(key, value)?;
+    Ok(HttpResponse::InternalServerError().body("handler failed"))
+}
+
+/// Runs the steps of `?then=`, then fails: only a purge among them may persist.
+#[get("/fail-after")]
+async fn fail_after(session: Session, query: Query<Steps>) -> Reply {
+    query.run(&session)?;
     Ok(HttpResponse::InternalServerError().body("handler failed"))
 }
 

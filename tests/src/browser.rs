@@ -59,11 +59,17 @@ impl<'s> Browser<'s> {
             request = request.insert_header((COOKIE, format!("{}={}", self.name, value)));
         }
         let page = send(request).await;
+        self.receive(&page);
+        page
+    }
+
+    /// Applies the `Set-Cookie` of `page`, as a browser does when a response reaches it: a test
+    /// that sent requests on its own can deliver their answers in the order it chooses.
+    pub fn receive(&mut self, page: &Page) {
         if let Some(cookie) = page.cookie(&self.name) {
             let removed = cookie.max_age().is_some_and(|age| age.is_zero());
             self.value = (!removed).then(|| cookie.value().to_owned());
         }
-        page
     }
 }
 

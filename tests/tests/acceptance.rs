@@ -31,6 +31,7 @@ kv_sessions_tests::for_every_backend!(
     expired_session_is_never_returned,
     a_value_of_the_wrong_type_is_an_opaque_500,
     a_failing_store_gives_opaque_500s_and_recovers,
+    a_logout_that_ends_in_a_server_error_still_signs_out,
     a_failing_save_turns_the_response_into_a_500,
     builder_settings_reach_the_set_and_the_removal_cookie,
     a_fixed_deadline_ends_the_session_however_active,
@@ -147,8 +148,12 @@ async fn purge_deletes_the_session_and_removes_the_cookie(backend: Backend) {
 
     let mut thief = harness.browser();
     thief.set_cookie_value(Some(stolen));
-    assert_eq!(thief.get("/").await.body, NO_VALUE, "a purged id is dead");
-    assert_eq!(thief.cookie_value(), None, "and its cookie is removed");
+    let replay = thief.get("/").await;
+    assert_eq!(replay.body, NO_VALUE, "a purged id is dead");
+    assert!(
+        replay.cookie("id").is_none(),
+        "only the purging response removes the cookie"
+    );
 }
 
 async fn writes_after_purge_start_a_new_session(backend: Backend) {
@@ -249,6 +254,42 @@ async fn a_server_error_response_saves_nothing(backend: Backend) {
     browser.get("/put/a/1").await;
     browser.get("/fail/a/2").await;
     assert_eq!(browser.get("/get/a").await.body, "1");
+    let id = browser.get("/id").await.body;
+    let page = browser.get("/fail-after?then=renew,put:b:2").await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page.set_cookies.is_empty(), "no renewal, no cookie");
+    assert_eq!(
+        browser.get("/id").await.body,
+        id,
+        "the session was not renewed"
+    );
+    assert_eq!(browser.get("/get/b").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_logout_that_ends_in_a_server_error_still_signs_out(backend: Backend) {
+    let harness = backend.start().await;
+    let mut browser = harness.browser();
+    browser.get("/put/user/alice").await;
+    let id: SessionId = browser.get("/id").await.body.parse().expect("an id");
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+
+    let page = browser.get("/fail-after?then=purge,put:after:1").await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let removal = page.cookie("id").expect("the purge removes the cookie");
+    assert_eq!(removal.value(), "");
+    assert_eq!(
+        harness.store.persisted(&id).await,
+        None,
+        "the purge was carried out"
+    );
+    let mut thief = harness.browser();
+    thief.set_cookie_value(Some(cookie));
+    assert_eq!(thief.get("/get/user").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        browser.get("/get/after").await.status,
+        StatusCode::NOT_FOUND,
+        "the write after the purge was discarded with the failed response"
+    );
 }
 
 async fn forged_cookie_starts_a_fresh_session(backend: Backend) {

@@ -4,7 +4,7 @@
 //! other requests run, then lets it finish. What the store holds is checked underneath any cache,
 //! as a restart would find it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
@@ -16,6 +16,9 @@ kv_sessions_tests::for_every_backend!(
     a_renewal_held_across_a_logout_moves_none_of_the_users_data,
     a_renewal_held_across_a_logout_keeps_only_its_own_writes,
     a_logout_held_across_a_renewal_leaves_the_renewed_session,
+    a_login_survives_reads_of_the_old_cookie_answered_after_it,
+    a_write_held_across_a_renewal_is_refused_and_leaves_the_login,
+    a_write_held_while_the_session_expires_is_refused,
     a_stale_write_keeps_a_rule_set_meanwhile,
     a_stale_write_keeps_a_shortened_rule,
     concurrent_writes_never_grow_a_session_past_its_cap,
@@ -69,8 +72,15 @@ async fn a_write_held_across_a_logout_does_not_bring_the_session_back(backend: B
     harness.gate.open(1);
     let late = writer.await.expect("join");
 
-    assert_eq!(late.status, StatusCode::OK, "the response stands");
-    assert!(removes_the_cookie(&late), "and its cookie goes");
+    assert_eq!(
+        late.status,
+        StatusCode::CONFLICT,
+        "the write was not kept, and the client is told so"
+    );
+    assert!(
+        late.cookie("id").is_none(),
+        "its response sends no cookie, which could replace a newer one"
+    );
     assert_eq!(
         harness.store.persisted(&id).await,
         None,
@@ -92,7 +102,7 @@ async fn a_renewal_held_across_a_logout_moves_none_of_the_users_data(backend: Ba
     let late = renewer.await.expect("join");
 
     assert_eq!(late.status, StatusCode::OK);
-    assert!(removes_the_cookie(&late), "no session to hand out");
+    assert!(late.cookie("id").is_none(), "no session to hand out");
     assert_eq!(harness.store.persisted(&id).await, None);
     assert_eq!(persisted(&harness, &late.body).await, None, "nothing moved");
 }
@@ -134,6 +144,117 @@ async fn a_logout_held_across_a_renewal_leaves_the_renewed_session(backend: Back
         moved.and_then(|record| record.get("user").map(str::to_owned)),
         Some("\"alice\"".to_owned()),
         "the logout named the old id, which the renewal had already retired"
+    );
+}
+
+/// The page's parallel requests around a login: ten reads with the old cookie are loaded before
+/// the login renews the session, ten more after it, and every one of their answers reaches the
+/// browser after the login's.
+async fn a_login_survives_reads_of_the_old_cookie_answered_after_it(backend: Backend) {
+    const HELD: usize = 10;
+    let harness = backend.start().await;
+    let (mut browser, id) = logged_in(&harness).await;
+    let old = browser.cookie_value().expect("cookie").to_owned();
+    let mut early = Vec::new();
+    for _ in 0..HELD {
+        early.push(held(&harness, &old, "").await);
+    }
+
+    let login = browser.get("/renew?then=put:user:bob").await;
+    let renewed = browser
+        .cookie_value()
+        .expect("the login's cookie")
+        .to_owned();
+    assert_ne!(renewed, old);
+    let mut late = Vec::new();
+    for _ in 0..HELD {
+        let request = harness
+            .server
+            .get("/get/user")
+            .insert_header((COOKIE, format!("id={old}")));
+        late.push(send(request).await);
+    }
+    harness.gate.open(HELD);
+    for handle in early {
+        late.push(handle.await.expect("join"));
+    }
+
+    for page in &late {
+        assert!(!page.status.is_server_error(), "{}", page.body);
+        assert!(
+            page.cookie("id").is_none(),
+            "a read of a gone session sent a cookie"
+        );
+        browser.receive(page);
+    }
+    assert_eq!(browser.cookie_value(), Some(renewed.as_str()));
+    assert_eq!(
+        browser.get("/get/user").await.body,
+        "bob",
+        "still signed in"
+    );
+    assert_eq!(harness.store.persisted(&id).await, None);
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+async fn a_write_held_across_a_renewal_is_refused_and_leaves_the_login(backend: Backend) {
+    let harness = backend.start().await;
+    let (mut browser, _) = logged_in(&harness).await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let writer = held(&harness, &cookie, "put:cart:1").await;
+
+    let login = browser.get("/renew").await;
+    harness.gate.open(1);
+    let late = writer.await.expect("join");
+    browser.receive(&late);
+
+    assert_eq!(late.status, StatusCode::CONFLICT, "the write was not kept");
+    assert!(
+        late.cookie("id").is_none(),
+        "no anonymous cookie over the login's"
+    );
+    assert_eq!(browser.get("/get/user").await.body, "alice");
+    assert_eq!(browser.get("/get/cart").await.status, StatusCode::NOT_FOUND);
+    let retry = browser.get("/put/cart/1").await;
+    assert_eq!(retry.status, StatusCode::OK);
+    assert_eq!(
+        browser.get("/id").await.body,
+        login.body,
+        "the retry wrote to the renewed session"
+    );
+}
+
+async fn a_write_held_while_the_session_expires_is_refused(backend: Backend) {
+    let harness = backend.start().await;
+    let mut browser = harness.browser();
+    let soon = SystemTime::now() + Duration::from_secs(2);
+    let until = soon
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970");
+    browser
+        .get(&format!(
+            "/do?then=put:user:alice,until:{}",
+            until.as_secs()
+        ))
+        .await;
+    let cookie = browser.cookie_value().expect("cookie").to_owned();
+    let writer = held(&harness, &cookie, "put:cart:1").await;
+
+    let deadline = SystemTime::UNIX_EPOCH + Duration::from_secs(until.as_secs());
+    while SystemTime::now() <= deadline + Duration::from_millis(100) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    harness.gate.open(1);
+    let late = writer.await.expect("join");
+
+    assert_eq!(late.status, StatusCode::CONFLICT, "the write was not kept");
+    assert!(late.cookie("id").is_none());
+    assert_eq!(browser.get("/get/cart").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(browser.get("/put/cart/1").await.status, StatusCode::OK);
+    assert_eq!(
+        browser.get("/get/cart").await.body,
+        "1",
+        "a fresh session took it"
     );
 }
 
