@@ -223,7 +223,8 @@ impl Session {
     /// It stays readable once the response has left the session middleware, from
     /// [`SessionExt::loaded_session`](crate::SessionExt::loaded_session) on the
     /// `ServiceResponse`; the keys then read as empty. It tells what the request asked for,
-    /// whatever the response: on a server error only a purge is carried out.
+    /// whatever became of it: on a server error only a purge is carried out, and writes to a
+    /// session that ended meanwhile are refused with [`SessionError::Ended`].
     pub fn status(&self) -> SessionStatus {
         self.0.status()
     }
