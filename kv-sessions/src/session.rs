@@ -104,7 +104,8 @@ impl Session {
 
     /// Deletes `key` and returns the value it held as a `T`.
     ///
-    /// The key is deleted even where its value is not a `T`; the error then says so.
+    /// The key is deleted even where its value is not a `T`; the error then says so, where
+    /// actix-session's `remove_as` hands back the JSON text instead.
     pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.remove(key).map(|json| parse(key, &json)).transpose()
     }
@@ -140,7 +141,8 @@ impl Session {
     }
 
     /// Every key and its JSON text, as this request sees the session: the stored copy with this
-    /// request's writes and removals applied.
+    /// request's writes and removals applied. A copy, in key order, where actix-session lends
+    /// its map.
     pub fn entries(&self) -> BTreeMap<String, String> {
         let state = self.0.state.borrow();
         state
