@@ -62,8 +62,9 @@ pub(crate) fn kv_changes() -> Changes {
     let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(SEEDED_LIFETIME)));
     changes
         .set_expiry(Some(Expiry::OnInactivity(SEEDED_LIFETIME)))
-        .set("test_key", format!("\"{VALUE}\""))
-        .set("counter", "1");
+        .insert("test_key", VALUE)
+        .and_then(|changes| changes.insert("counter", 1))
+        .expect("a string and a number serialize");
     changes
 }
 

@@ -3,7 +3,16 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
+use actix_web::cookie::Key;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use common::{Instance, KEY, Response};
+use kv_sessions::test_util::CookieSealer;
+use kv_sessions::{
+    Changes, CookieContent, Record, SessionId, SessionPolicy, SessionStore, SledStore,
+};
 use tempfile::TempDir;
 
 /// Thirty days in seconds: the `Max-Age` of a remembered session.
@@ -12,19 +21,42 @@ const THIRTY_DAYS: u64 = 30 * 24 * 60 * 60;
 /// A running `auth` app and the directory of its sessions.
 struct Auth {
     app: Instance,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Auth {
     fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("auth-sessions.sled");
+        Self::start_in(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Starts the app on the sessions already in `dir`.
+    fn start_in(dir: TempDir) -> Self {
+        let db = Self::db(dir.path());
         let db = db.to_str().expect("a UTF-8 path");
         let app = Instance::start(
             env!("CARGO_BIN_EXE_auth"),
             &[("SESSIONS_DB", db), ("SESSION_KEY", KEY)],
         );
-        Self { app, _dir: dir }
+        Self { app, dir }
+    }
+
+    /// The sled directory the app keeps its sessions in, inside `dir`.
+    fn db(dir: &Path) -> PathBuf {
+        dir.join("auth-sessions.sled")
+    }
+
+    /// Stops the app and reads, straight from its sled directory, the session that `cookie`
+    /// names.
+    async fn stored(self, cookie: &str) -> Record {
+        self.app.stop();
+        let value = cookie.strip_prefix("session=").expect("a session cookie");
+        let id = sealer().open(value).expect("a cookie the app sealed");
+        let store = SledStore::open(Self::db(self.dir.path())).expect("open the app's sessions");
+        store
+            .load(&id)
+            .await
+            .expect("load")
+            .expect("a live session")
     }
 
     /// Posts the sign-in form, with the browser's `cookie` if it holds one.
@@ -233,6 +265,42 @@ fn signing_out_removes_the_cookie_and_the_old_cookie_stays_signed_out() {
         "{}",
         home.body
     );
+}
+
+#[actix_rt::test]
+async fn signing_in_keeps_none_of_the_values_of_the_session_it_renews() {
+    // An attacker's session, holding a value of its own, planted in the victim's browser before
+    // the app starts.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let planted = SessionId::generate();
+    let store = SledStore::open(Auth::db(dir.path())).expect("open a sled directory");
+    let mut changes = Changes::new(SessionPolicy::default());
+    changes
+        .insert("auth.role", "admin")
+        .expect("a string serializes");
+    store.create(&planted, &changes).await.expect("create");
+    store.flush().await.expect("flush");
+    drop(store);
+    let planted = format!("session={}", sealer().seal(planted));
+
+    let auth = Auth::start_in(dir);
+    let signed_in = auth.sign_in(Some(&planted), "alice", "wonderland", false);
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let cookie = signed_in.cookie("session").expect("a new cookie");
+    assert_ne!(cookie, planted, "the id changes on sign-in");
+
+    let record = auth.stored(&cookie).await;
+    assert_eq!(
+        record.entries().collect::<Vec<_>>(),
+        [("auth.user", r#""alice""#)],
+        "the planted value is gone"
+    );
+}
+
+/// The sealer of the app's cookies, under the key the tests give it.
+fn sealer() -> CookieSealer {
+    let key = Key::try_from(STANDARD.decode(KEY).expect("base64").as_slice()).expect("a key");
+    CookieSealer::new(&key, "session", CookieContent::Signed)
 }
 
 /// The `Max-Age` of a `Set-Cookie` header, in seconds.

@@ -1,6 +1,7 @@
 //! Drives headless Chromium against the example apps, as a newcomer's browser would: through
-//! chromedriver, over real HTTP, with real sled directories. Skipped, saying so, where Chromium
-//! or chromedriver is not installed; under `CI=true` they must be.
+//! chromedriver, over real HTTP, with real sled directories; and against a test page whose
+//! sign-in races the page's own requests. Skipped, saying so, where Chromium or chromedriver is
+//! not installed; under `CI=true` they must be.
 //!
 //! Every checked page is saved as a PNG under `<CARGO_TARGET_TMPDIR>/browser/`.
 
@@ -9,6 +10,8 @@ mod chromium;
 mod common;
 #[path = "browser/page.rs"]
 mod page;
+#[path = "browser/parallel_login.rs"]
+mod parallel_login;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -158,6 +161,35 @@ async fn auth_a_second_profile_does_not_see_the_first_ones_session() {
         .await;
     second.close().await;
     first.close().await;
+}
+
+#[actix_rt::test]
+async fn a_sign_in_survives_the_pages_parallel_fetches_that_answer_after_it() {
+    let test = "a_sign_in_survives_the_pages_parallel_fetches_that_answer_after_it";
+    let Some(chromedriver) = Chromedriver::start_or_skip(test) else {
+        return;
+    };
+    let app = parallel_login::start();
+    let browser = chromedriver.open(&screenshots(test)).await;
+
+    browser.goto(&app.url("/")).await;
+    browser.expect_page("parallel-cart", "/", "3 items").await;
+    let anonymous = browser.cookie("session").await.expect("a session cookie");
+
+    browser.goto(&app.url("/login")).await;
+    sign_in(&browser, "wonderland", false).await;
+    browser
+        .expect_page("parallel-account", "/account", "Signed in as alice")
+        .await;
+    let signed_in = browser.cookie("session").await.expect("a session cookie");
+    assert_ne!(
+        signed_in.value(),
+        anonymous.value(),
+        "the sign-in moved the session to a new id, and none of the {} fragments that came \
+         back after it with the old one took the cookie away",
+        parallel_login::FRAGMENTS
+    );
+    browser.close().await;
 }
 
 /// An example app on a sled directory of its own, with a fixed `SESSION_KEY`.

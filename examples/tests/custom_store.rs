@@ -16,10 +16,14 @@ async fn create_refuses_an_id_that_a_live_session_holds() {
     let store = HashMapStore::new();
     let id = SessionId::generate();
     let mut changes = Changes::new(SessionPolicy::default());
-    changes.set("user", r#""alice""#);
+    changes
+        .insert("user", "alice")
+        .expect("a string serializes");
     store.create(&id, &changes).await.expect("create");
     let mut stranger = Changes::new(SessionPolicy::default());
-    stranger.set("user", r#""mallory""#);
+    stranger
+        .insert("user", "mallory")
+        .expect("a string serializes");
     assert!(store.create(&id, &stranger).await.is_err());
     let kept = store.load(&id).await.expect("load").expect("live");
     assert_eq!(kept.get("user"), Some(r#""alice""#));
@@ -30,7 +34,9 @@ async fn a_sweep_deletes_only_expired_records() {
     let store = HashMapStore::new();
     for idle in [Duration::from_millis(50), Duration::from_secs(60)] {
         let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(idle)));
-        changes.set("user", r#""alice""#);
+        changes
+            .insert("user", "alice")
+            .expect("a string serializes");
         store
             .create(&SessionId::generate(), &changes)
             .await

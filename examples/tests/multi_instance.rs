@@ -45,7 +45,13 @@ fn hop_between_two_instances(variable: &str, url: &str, namespace: &str, scratch
     assert_eq!(first.get("/", None).body, NO_VALUE);
     let cookie = first.get("/set", None).session_cookie().expect("a cookie");
     assert_eq!(second.get("/", Some(&cookie)).body, "something");
-    let logout = second.get("/logout", Some(&cookie));
+    let link = second.get("/logout", Some(&cookie));
+    assert_eq!(
+        link.status, 404,
+        "a GET, as a link on another site makes, signs no one out"
+    );
+    assert_eq!(first.get("/", Some(&cookie)).body, "something");
+    let logout = second.post("/logout", Some(&cookie), "");
     assert_eq!(logout.status, 303);
     assert!(
         logout

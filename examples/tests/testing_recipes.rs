@@ -70,11 +70,13 @@ async fn recipe_seeded_a_session_written_to_the_store_is_sent_with_a_sealed_cook
     let sessions = SessionMiddleware::builder(store.clone(), key.clone()).build();
     let app = test::init_service(App::new().wrap(sessions).service(visit)).await;
 
-    // A session that has seen 41 visits, written straight into the store. Values are JSON text,
-    // and the policy gives the record its deadline: the middleware's default here.
+    // A session that has seen 41 visits, written straight into the store. Values go in as the
+    // app's own types, and the policy gives the record its deadline: the middleware's default.
     let id = SessionId::generate();
     let mut changes = Changes::new(SessionPolicy::default());
-    changes.set(Visits::KEYS[0], "41");
+    changes
+        .insert(Visits::KEYS[0], 41_u32)
+        .expect("a number serializes");
     store.create(&id, &changes).await.expect("stored");
 
     let sealer = CookieSealer::new(&key, "session", CookieContent::Signed);

@@ -22,14 +22,6 @@ use kv_sessions::{
 
 use crate::runner::ActixRunner;
 
-/// The session every benchmark loads or saves: four keys of a small profile.
-const PROFILE: [(&str, &str); 4] = [
-    ("profile.admin", "false"),
-    ("profile.cart", "[7,11,13]"),
-    ("profile.name", "\"Ada\""),
-    ("profile.visits", "42"),
-];
-
 /// How many sessions sled holds for the cache to miss on. A measurement that needs more misses
 /// than this starts again with an empty cache.
 const MISS_POOL: usize = 20_000;
@@ -37,19 +29,24 @@ const MISS_POOL: usize = 20_000;
 /// How long the benchmarks' sessions live: far longer than the suite runs.
 const LIFETIME: Duration = Duration::from_secs(3_600);
 
-/// Changes that write the whole profile.
+/// Changes that write the session every benchmark loads or saves: four keys of a small profile.
 fn profile() -> Changes {
     let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(LIFETIME)));
-    for (key, json) in PROFILE {
-        changes.set(key, json);
-    }
+    changes
+        .insert("profile.admin", false)
+        .and_then(|changes| changes.insert("profile.cart", [7, 11, 13]))
+        .and_then(|changes| changes.insert("profile.name", "Ada"))
+        .and_then(|changes| changes.insert("profile.visits", 42))
+        .expect("plain values serialize");
     changes
 }
 
 /// A request's typical write: one key of the profile.
 fn one_visit() -> Changes {
     let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(LIFETIME)));
-    changes.set("profile.visits", "43");
+    changes
+        .insert("profile.visits", 43)
+        .expect("a number serializes");
     changes
 }
 

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
+
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::{Entry, Record, Redacted, position};
@@ -72,8 +74,27 @@ impl Changes {
         &self.policy
     }
 
-    /// Stores `json` (JSON text) under `key`.
-    pub fn set(&mut self, key: impl Into<String>, json: impl Into<String>) -> &mut Self {
+    /// Stores `value`, serialized to JSON, under `key`, as [`Session::insert`] does: a test that
+    /// writes a session straight into a store thereby holds only values an app could have
+    /// written, never text that no typed key can read back.
+    ///
+    /// # Errors
+    ///
+    /// Where `value` fails to serialize, as a map whose keys are not strings does.
+    ///
+    /// [`Session::insert`]: crate::Session::insert
+    pub fn insert<T: Serialize>(
+        &mut self,
+        key: impl Into<String>,
+        value: T,
+    ) -> Result<&mut Self, serde_json::Error> {
+        let json = serde_json::to_string(&value)?;
+        Ok(self.set(key, json))
+    }
+
+    /// Stores `json` under `key`. Crate-only, since only the middleware and the stores hold text
+    /// they know to be JSON: everyone else goes through [`Changes::insert`].
+    pub(crate) fn set(&mut self, key: impl Into<String>, json: impl Into<String>) -> &mut Self {
         self.writes.insert(key.into(), Some(json.into()));
         self
     }
@@ -550,6 +571,25 @@ mod tests {
             Some(Expiry::OnInactivity(Duration::from_millis(1)))
         );
         assert_eq!(created.expires_at(), at(5) + Duration::from_millis(1));
+    }
+
+    #[test]
+    fn insert_stores_the_json_of_a_value_and_refuses_what_json_cannot_hold() {
+        let mut changes = changes();
+        changes
+            .insert("name", "alice")
+            .expect("a string serializes")
+            .insert("visits", 41)
+            .expect("a number serializes");
+        let written: Vec<_> = changes.writes().collect();
+        assert_eq!(
+            written,
+            [("name", Some(r#""alice""#)), ("visits", Some("41"))]
+        );
+
+        let not_json = BTreeMap::from([((1, 2), "a map keyed by pairs")]);
+        assert!(changes.insert("map", not_json).is_err());
+        assert_eq!(changes.lookup("map"), None, "nothing is written");
     }
 
     #[test]

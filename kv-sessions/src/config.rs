@@ -142,8 +142,9 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// Whether to accept cookies issued by kv-sessions 0.1.0 before session keys were derived.
-    /// Defaults to `false`.
+    /// Whether to accept cookies issued by earlier builds of kv-sessions, which sealed with the
+    /// app's key itself, before session keys were derived from it. Those builds carry this
+    /// version number too, so only the cookie's format tells them apart. Defaults to `false`.
     ///
     /// Turn it on for one session lifetime after upgrading, then off. While it is on, such a
     /// cookie opens under the current key or a [previous key](Self::previous_keys), and is

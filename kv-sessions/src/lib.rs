@@ -6,6 +6,11 @@
 //! Redis and PostgreSQL stores share them between several instances of an app. The cookie
 //! carries only a signed id, and the defaults are the secure ones.
 //!
+//! The example below keeps its sessions in `SledStore` behind a `MokaStore` cache, which the
+//! default features build. A build with `default-features = false` and only the `redis` or
+//! `postgres` feature has neither: it passes a `RedisStore` or `PostgresStore` to the same
+//! `builder` instead, as [Running more than one instance](guide::more_than_one_instance) shows.
+//!
 //! ```no_run
 //! use actix_web::cookie::Key;
 //! use actix_web::{App, HttpResponse, HttpServer, post, web};
@@ -58,11 +63,13 @@
 //! 6. [Testing your app](guide::testing): in process, over HTTP, and with a session already in
 //!    place.
 //! 7. [Stores and caching](guide::stores_and_caching): sled and its durability, the moka cache,
-//!    and your own [`SessionStore`].
+//!    your own [`SessionStore`], and these stores under actix-session.
 //! 8. [Running more than one instance](guide::more_than_one_instance): Redis and PostgreSQL,
 //!    and why the cache stays off there for now.
 //! 9. [Security defaults, and why](guide::security): the cookie, the key, failures, and
 //!    concurrent requests.
+//! 10. [Coming from actix-session](guide::coming_from_actix_session): the API side by side,
+//!     the defaults that differ and why, and where to build the middleware.
 //!
 //! # Examples
 //!
@@ -87,6 +94,7 @@
 //! | `redis` | no | `RedisStore`: sessions in Redis |
 //! | `postgres` | no | `PostgresStore`: sessions in a PostgreSQL table |
 //! | `test-util` | no | `test_util::CookieSealer`: session cookies without a server, for tests |
+//! | `actix-session` | no | `actix_session::ActixSessionStore`: any store under actix-session's middleware |
 //!
 //! [actix-web]: https://docs.rs/actix-web
 //! [sled]: https://docs.rs/sled
@@ -98,6 +106,8 @@
 //! [`multi_instance`]: https://github.com/kv-sessions/kv-sessions/blob/main/examples/src/bin/multi_instance.rs
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "actix-session")]
+pub mod actix_session;
 mod cache_control;
 mod changes;
 mod commit;

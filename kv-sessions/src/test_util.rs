@@ -4,7 +4,9 @@
 //! A test that writes a session straight into a store, forges a cookie under another key, or
 //! sends hostile values needs cookie values that a [`SessionMiddleware`](crate::SessionMiddleware)
 //! would set. [`CookieSealer`] makes them with the middleware's own code, so a test never carries
-//! a copy of the cookie format that could drift from it.
+//! a copy of the cookie format that could drift from it. The session itself goes into the store
+//! through [`Changes::insert`](crate::Changes::insert), which takes values as
+//! [`Session::insert`](crate::Session::insert) does.
 
 use std::fmt;
 

@@ -27,7 +27,7 @@ fn signed_by_the_app(key: &Key, text: &str) -> String {
     jar.get("comment").expect("signed").value().to_owned()
 }
 
-/// The cookie kv-sessions 0.1.0 set for session `id` under `key`: the tag actix-web's signed
+/// The cookie earlier builds of kv-sessions set for session `id` under `key`: the tag actix-web's signed
 /// jar computes over `id=<id>`, then the id. It is also what a client makes of an app cookie
 /// that the app signs under the same key over a value the client chose, `id=<id>`.
 fn legacy_cookie(key: &Key, id: &str) -> String {

@@ -29,7 +29,7 @@ async fn migrated(url: &str) -> PostgresStore {
 /// Changes that write one value under an idle window of `ttl`.
 fn lasting(ttl: Duration) -> Changes {
     let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));
-    changes.set("k", "\"v\"");
+    changes.insert("k", "v").expect("a string serializes");
     changes
 }
 

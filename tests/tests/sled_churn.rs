@@ -34,8 +34,9 @@ const _: () = assert!(ROUNDS * EXPIRED_PER_ROUND >= 5 * MOST_PER_LIVE as usize *
 fn changes(expires_at: SystemTime, round: usize) -> Changes {
     let mut changes = Changes::new(SessionPolicy::new(Expiry::AtDateTime(expires_at)));
     changes
-        .set("user", format!("\"user-{round:08}\""))
-        .set("cart.items", "[1,2,3,4,5,6,7,8]");
+        .insert("user", format!("user-{round:08}"))
+        .and_then(|changes| changes.insert("cart.items", [1, 2, 3, 4, 5, 6, 7, 8]))
+        .expect("a string and numbers serialize");
     changes
 }
 

@@ -4,7 +4,8 @@
 //! - `GET /`: the home page. It offers to sign in, or says who is signed in.
 //! - `GET /login`: the sign-in form.
 //! - `POST /login`: checks the form against the users below. On success it renews the session id
-//!   (so an id planted in the browser before sign-in is worthless after it), stores the user and
+//!   (so an id planted in the browser before sign-in is worthless after it), clears whatever the
+//!   session held before (a planted session's values are the attacker's), stores the user and
 //!   sends the browser to `/account` with `303 See Other`. With "Remember me" ticked the session
 //!   lasts 30 days of inactivity; without it, the cookie is a browser-session cookie, dropped when
 //!   the browser closes, and the server forgets the session after an hour of inactivity. A wrong
@@ -158,9 +159,13 @@ async fn login(
         ));
     };
     session.renew();
-    auth.user.set(user.to_owned())?;
-    // `None` as well as `Some`: a session that was remembered before goes back to the default.
+    // `renew` carries every value over to the new id, and a planted session's values are the
+    // attacker's: none of them may sit beside the user.
+    session.clear();
+    // `None` as well as `Some`: `clear` keeps the session's own rule, and a session that was
+    // remembered before goes back to the default.
     session.set_expiry(form.remember.is_some().then_some(REMEMBERED));
+    auth.user.set(user.to_owned())?;
     Ok(see_other("/account"))
 }
 

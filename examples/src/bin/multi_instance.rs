@@ -4,7 +4,8 @@
 //!
 //! - `GET /` shows the stored value, or says that none is set.
 //! - `GET /set` stores "something" and redirects to `/`.
-//! - `GET /logout` purges the session, on every instance at once.
+//! - `POST /logout` purges the session, on every instance at once. A POST, as the guide asks of
+//!   every sign-out, so that no link or image on another site can sign a user out.
 //!
 //! Environment:
 //! - `KV_SESSIONS_REDIS_URL` (such as `redis://127.0.0.1:6379`) or `KV_SESSIONS_POSTGRES_URL`
@@ -22,7 +23,7 @@ use std::env;
 use std::io;
 
 use actix_web::http::header::LOCATION;
-use actix_web::{App, HttpResponse, HttpServer, get};
+use actix_web::{App, HttpResponse, HttpServer, get, post};
 use kv_sessions::{
     BoxedStore, PostgresStore, RedisStore, Session, SessionError, SessionKey, SessionKeys,
     SessionMiddleware,
@@ -52,7 +53,7 @@ async fn set(demo: Demo) -> Result<HttpResponse, SessionError> {
         .finish())
 }
 
-#[get("/logout")]
+#[post("/logout")]
 async fn logout(session: Session) -> HttpResponse {
     session.purge();
     HttpResponse::SeeOther()

@@ -29,8 +29,8 @@
 //! before still open cookies, and a cookie one of them opened is sealed again with the current
 //! secret on the first response that uses the session.
 //!
-//! kv-sessions 0.1.0 sealed cookies with the app's key itself and spelled them in standard
-//! base64, as actix-web's jars do. Such legacy cookies open only while
+//! Earlier builds of kv-sessions, under the same version number, sealed cookies with the app's
+//! key itself and spelled them in standard base64, as actix-web's jars do. Such legacy cookies open only while
 //! [`SessionMiddlewareBuilder::accept_legacy_cookies`](crate::SessionMiddlewareBuilder::accept_legacy_cookies)
 //! is on, and are then sealed again in the current format.
 //!

@@ -2,8 +2,9 @@
 //!
 //! Browsers send a cookie back exactly as the server set it, but actix-web's
 //! `test::TestRequest::cookie` and awc escape characters such as `/` and `=` as `%2F` and `%3D`.
-//! Session cookies written today contain none of them, but those of kv-sessions 0.1.0 do, and a
-//! cookie a user's own test copies from a response should open however the client spells it.
+//! Session cookies written today contain none of them, but those of earlier builds of kv-sessions
+//! do, and a cookie a user's own test copies from a response should open however the client
+//! spells it.
 
 use std::borrow::Cow;
 

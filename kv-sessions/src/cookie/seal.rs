@@ -49,8 +49,8 @@ pub(super) const TAG: TagSpelling = TagSpelling {
     len: 43,
 };
 
-/// The spelling of kv-sessions 0.1.0, which is actix-web's signed jar's: standard base64 with
-/// padding, 44 characters.
+/// The spelling of earlier builds of kv-sessions, which is actix-web's signed jar's: standard
+/// base64 with padding, 44 characters.
 pub(super) const LEGACY_TAG: TagSpelling = TagSpelling {
     engine: STANDARD,
     len: 44,
@@ -110,7 +110,7 @@ impl CookieConfig {
         }
     }
 
-    /// Opens a cookie of kv-sessions 0.1.0, if they are accepted.
+    /// Opens a cookie of earlier builds of kv-sessions, if they are accepted.
     pub(super) fn open_legacy(&self, value: &str, secret: &CookieSecret) -> Option<SessionId> {
         if !self.accept_legacy {
             return None;
@@ -278,7 +278,7 @@ pub(super) mod tests {
         format!("{}{id}", &signed[..44])
     }
 
-    /// A cookie of kv-sessions 0.1.0 for `id`: sealed with `key` itself and spelled as
+    /// A cookie of earlier builds of kv-sessions for `id`: sealed with `key` itself and spelled as
     /// actix-web's jars spell it. A signed one is what an app's signed jar makes of
     /// `<name>=<id>`, the hole that derived secrets close.
     pub(in crate::cookie) fn legacy_value(

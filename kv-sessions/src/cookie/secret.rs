@@ -29,7 +29,7 @@ const SESSION_SECRET_LABEL: &[u8] = b"kv-sessions session cookie v1";
 pub(crate) struct CookieSecret {
     /// Derived from the app's key with [`derive_session_secret`]; it seals every session cookie.
     pub(super) derived: PreparedSecret,
-    /// The app's key as given, which sealed the cookies of kv-sessions 0.1.0. It opens them when
+    /// The app's key as given, which sealed the cookies of earlier builds. It opens them when
     /// [`CookieConfig::accept_legacy`](super::CookieConfig::accept_legacy) says so, and seals
     /// nothing.
     pub(super) given: PreparedSecret,

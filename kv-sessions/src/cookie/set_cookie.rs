@@ -21,8 +21,8 @@ pub(crate) struct CookieConfig {
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
     pub(crate) content: CookieContent,
-    /// Whether cookies of kv-sessions 0.1.0 open: sealed with the app's key as given rather than
-    /// the secret derived from it, and spelled in standard base64.
+    /// Whether cookies of earlier builds open: sealed with the app's key as given rather than the
+    /// secret derived from it, and spelled in standard base64.
     pub(crate) accept_legacy: bool,
 }
 

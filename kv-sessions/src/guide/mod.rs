@@ -11,11 +11,13 @@
 //!    guard extractor for pages that need a signed-in user.
 //! 5. [Expiry](expiry): idle windows, fixed ends, "remember me", absolute lifetimes.
 //! 6. [Testing your app](testing): in process, over HTTP, and with a session already in place.
-//! 7. [Stores and caching](stores_and_caching): sled and its durability, the moka cache, and
-//!    your own store.
+//! 7. [Stores and caching](stores_and_caching): sled and its durability, the moka cache, your
+//!    own store, and these stores under actix-session.
 //! 8. [Running more than one instance](more_than_one_instance): sessions in Redis or
 //!    PostgreSQL.
 //! 9. [Security defaults, and why](security): what the middleware does without being asked.
+//! 10. [Coming from actix-session](coming_from_actix_session): the API side by side, the
+//!     defaults that differ and why, and the middleware built outside `HttpServer::new`.
 //!
 //! Every code block in the guide is compiled, and most run, as doctests of this crate: a
 //! chapter cannot drift from the API it describes.
@@ -40,6 +42,8 @@ macro_rules! chapter {
             "redis": "RedisStore" => "struct.RedisStore.html",
             "postgres": "PostgresStore" => "struct.PostgresStore.html",
             "test-util": "test_util::CookieSealer" => "test_util/struct.CookieSealer.html",
+            "actix-session": "actix_session" => "actix_session/index.html",
+            "actix-session": "actix_session::ActixSessionStore" => "actix_session/struct.ActixSessionStore.html",
         }
     };
 }
@@ -74,3 +78,4 @@ chapter!(testing, "testing.md");
 chapter!(stores_and_caching, "stores_and_caching.md");
 chapter!(more_than_one_instance, "more_than_one_instance.md");
 chapter!(security, "security.md");
+chapter!(coming_from_actix_session, "coming_from_actix_session.md");

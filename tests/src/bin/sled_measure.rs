@@ -57,8 +57,9 @@ fn parse<T: std::str::FromStr>(text: &str) -> io::Result<T> {
 fn changes(n: u64) -> Changes {
     let mut changes = Changes::new(SessionPolicy::default());
     changes
-        .set("test_key", "\"something\"")
-        .set("counter.n", n.to_string());
+        .insert("test_key", "something")
+        .and_then(|changes| changes.insert("counter.n", n))
+        .expect("a string and a number serialize");
     changes
 }
 

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
+
 use kv_sessions::{Changes, Expiry, Record, Saved, SessionId, SessionPolicy, SessionStore};
 
 use super::threads::on_threads;
@@ -15,10 +17,12 @@ fn policy() -> SessionPolicy {
     SessionPolicy::new(Expiry::OnInactivity(MINUTE))
 }
 
-fn setting(pairs: &[(&str, &str)]) -> Changes {
+fn setting<T: Serialize>(pairs: &[(&str, T)]) -> Changes {
     let mut changes = Changes::new(policy());
-    for (key, json) in pairs {
-        changes.set(*key, *json);
+    for (key, value) in pairs {
+        changes
+            .insert(*key, value)
+            .expect("a plain value serializes");
     }
     changes
 }
@@ -35,7 +39,10 @@ fn keys(record: &Record) -> Vec<&str> {
 }
 
 /// Creates a session holding `pairs`.
-async fn created<S: SessionStore>(store: &S, pairs: &[(&str, &str)]) -> (SessionId, Record) {
+async fn created<S: SessionStore, T: Serialize>(
+    store: &S,
+    pairs: &[(&str, T)],
+) -> (SessionId, Record) {
     let id = SessionId::generate();
     let record = stored(store.create(&id, &setting(pairs)).await.expect("create"));
     (id, record)
@@ -50,12 +57,12 @@ pub async fn an_unknown_id_loads_as_none<S: SessionStore>(store: S) {
 /// An update merges into the created session, one version up, and a load returns exactly what
 /// the update returned.
 pub async fn create_then_update_merges_and_counts_versions<S: SessionStore>(store: S) {
-    let (id, created) = created(&store, &[("a", "1")]).await;
+    let (id, created) = created(&store, &[("a", 1)]).await;
     assert_eq!(created.id(), id);
     assert_eq!(created.version(), 1);
     let merged = stored(
         store
-            .update(&id, &setting(&[("b", "2")]))
+            .update(&id, &setting(&[("b", 2)]))
             .await
             .expect("update"),
     );
@@ -71,13 +78,13 @@ pub async fn create_then_update_merges_and_counts_versions<S: SessionStore>(stor
 
 /// Removing a key, or clearing, acts on what the store holds.
 pub async fn removes_and_clears_apply_to_the_stored_copy<S: SessionStore>(store: S) {
-    let (id, _) = created(&store, &[("a", "1"), ("b", "2"), ("c", "3")]).await;
+    let (id, _) = created(&store, &[("a", 1), ("b", 2), ("c", 3)]).await;
     let mut remove = Changes::new(policy());
     remove.remove("a");
     let after_remove = stored(store.update(&id, &remove).await.expect("update"));
     assert_eq!(keys(&after_remove), ["b", "c"]);
     let mut clear = Changes::new(policy());
-    clear.clear().set("d", "4");
+    clear.clear().insert("d", 4).expect("a number serializes");
     store.update(&id, &clear).await.expect("update");
     let loaded = store.load(&id).await.expect("load").expect("stored");
     assert_eq!(loaded.entries().collect::<Vec<_>>(), [("d", "4")]);
@@ -86,13 +93,13 @@ pub async fn removes_and_clears_apply_to_the_stored_copy<S: SessionStore>(store:
 /// An update of an unknown or deleted session writes nothing and says the session is gone.
 pub async fn an_update_never_creates<S: SessionStore>(store: S) {
     let unknown = SessionId::generate();
-    let update = store.update(&unknown, &setting(&[("a", "1")])).await;
+    let update = store.update(&unknown, &setting(&[("a", 1)])).await;
     assert_eq!(update.expect("update"), Saved::Gone);
     assert_eq!(store.load(&unknown).await.expect("load"), None);
 
     let (id, _) = created(&store, &[("user", "alice")]).await;
     store.delete(&id).await.expect("delete");
-    let late = store.update(&id, &setting(&[("cart", "[1]")])).await;
+    let late = store.update(&id, &setting(&[("cart", [1])])).await;
     assert_eq!(
         late.expect("update"),
         Saved::Gone,
@@ -103,7 +110,7 @@ pub async fn an_update_never_creates<S: SessionStore>(store: S) {
 
 /// A delete hands back the live record it removed, and deleting nothing is no error.
 pub async fn delete_returns_the_live_record_and_tolerates_repeats<S: SessionStore>(store: S) {
-    let (id, record) = created(&store, &[("a", "1")]).await;
+    let (id, record) = created(&store, &[("a", 1)]).await;
     assert_eq!(store.delete(&id).await.expect("delete"), Some(record));
     assert_eq!(store.load(&id).await.expect("load"), None);
     assert_eq!(
@@ -120,16 +127,16 @@ pub async fn an_expired_session_is_never_loaded_updated_or_moved<S: SessionStore
     let mut short = Changes::new(SessionPolicy::new(Expiry::OnInactivity(
         Duration::from_millis(200),
     )));
-    short.set("secret", "1");
+    short.insert("secret", 1).expect("a number serializes");
     stored(store.create(&id, &short).await.expect("create"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(store.load(&id).await.expect("load"), None);
-    let update = store.update(&id, &setting(&[("b", "2")])).await;
+    let update = store.update(&id, &setting(&[("b", 2)])).await;
     assert_eq!(update.expect("update"), Saved::Gone);
     let new = SessionId::generate();
     let renewed = stored(
         store
-            .renew(&id, &new, &setting(&[("own", "1")]))
+            .renew(&id, &new, &setting(&[("own", 1)]))
             .await
             .expect("renew"),
     );
@@ -138,7 +145,7 @@ pub async fn an_expired_session_is_never_loaded_updated_or_moved<S: SessionStore
 
 /// A session's own expiry rule stays until a write sets another, and the deadline follows it.
 pub async fn the_stored_rule_survives_updates_that_set_none<S: SessionStore>(store: S) {
-    let (id, _) = created(&store, &[("a", "1")]).await;
+    let (id, _) = created(&store, &[("a", 1)]).await;
     let month = Expiry::OnInactivity(MINUTE * 60 * 24 * 30);
     let mut remember = Changes::new(policy());
     remember.set_expiry(Some(month));
@@ -146,7 +153,7 @@ pub async fn the_stored_rule_survives_updates_that_set_none<S: SessionStore>(sto
     assert_eq!(remembered.expiry(), Some(month));
     let later = stored(
         store
-            .update(&id, &setting(&[("b", "2")]))
+            .update(&id, &setting(&[("b", 2)]))
             .await
             .expect("update"),
     );
@@ -172,10 +179,12 @@ pub async fn the_size_cap_applies_to_the_merged_session<S: SessionStore>(store: 
     let capped = SessionPolicy::new(Expiry::OnInactivity(MINUTE)).with_max_size(20);
     let id = SessionId::generate();
     let mut first = Changes::new(capped);
-    first.set("a", "123456789");
+    first.insert("a", 123_456_789).expect("a number serializes");
     let before = stored(store.create(&id, &first).await.expect("create"));
     let mut second = Changes::new(capped);
-    second.set("b", "123456789012");
+    second
+        .insert("b", 123_456_789_012_u64)
+        .expect("a number serializes");
     let refused = store.update(&id, &second).await.expect("update");
     assert!(matches!(refused, Saved::TooLarge(_)), "{refused:?}");
     let after = store.load(&id).await.expect("load").expect("stored");
@@ -184,9 +193,9 @@ pub async fn the_size_cap_applies_to_the_merged_session<S: SessionStore>(store: 
 
 /// A session holding `seed`, and a copy of it loaded before another request wrote `x`.
 async fn stale_copy<S: SessionStore>(store: &S) -> (SessionId, Record) {
-    let (id, _) = created(store, &[("seed", "0")]).await;
+    let (id, _) = created(store, &[("seed", 0)]).await;
     let stale = store.load(&id).await.expect("load").expect("stored");
-    let update = store.update(&id, &setting(&[("x", "1")])).await;
+    let update = store.update(&id, &setting(&[("x", 1)])).await;
     stored(update.expect("update"));
     (id, stale)
 }
@@ -197,7 +206,7 @@ pub async fn a_stale_loaded_copy_never_loses_a_write<S: SessionStore>(store: S) 
     let (id, stale) = stale_copy(&store).await;
     let merged = stored(
         store
-            .update_from(&stale, &setting(&[("y", "2")]))
+            .update_from(&stale, &setting(&[("y", 2)]))
             .await
             .expect("update from a stale copy"),
     );
@@ -215,7 +224,7 @@ pub async fn a_stale_loaded_copy_never_loses_a_write<S: SessionStore>(store: S) 
 pub async fn a_clear_from_a_stale_copy_clears_the_latest_entries<S: SessionStore>(store: S) {
     let (id, stale) = stale_copy(&store).await;
     let mut clear = Changes::new(policy());
-    clear.clear().set("y", "2");
+    clear.clear().insert("y", 2).expect("a number serializes");
     let cleared = stored(
         store
             .update_from(&stale, &clear)
@@ -251,7 +260,7 @@ pub async fn renew_moves_the_latest_copy_and_keeps_the_creation_time<S: SessionS
     assert_eq!(moved.created_at(), created.created_at());
     assert_eq!(store.load(&old).await.expect("load"), None);
     assert_eq!(store.load(&new).await.expect("load"), Some(moved));
-    let stale = store.update(&old, &setting(&[("x", "1")])).await;
+    let stale = store.update(&old, &setting(&[("x", 1)])).await;
     assert_eq!(stale.expect("update"), Saved::Gone, "the old id is dead");
 }
 
@@ -262,7 +271,7 @@ pub async fn renew_of_a_gone_session_moves_none_of_its_data<S: SessionStore>(sto
     let new = SessionId::generate();
     let fresh = stored(
         store
-            .renew(&old, &new, &setting(&[("own", "1")]))
+            .renew(&old, &new, &setting(&[("own", 1)]))
             .await
             .expect("renew"),
     );
@@ -277,13 +286,13 @@ pub async fn renew_of_a_gone_session_moves_none_of_its_data<S: SessionStore>(sto
 /// Updates of different keys from 32 threads at once all survive, each counted once.
 pub async fn concurrent_updates_of_different_keys_all_survive<S: SessionStore + Clone>(store: S) {
     const WRITERS: usize = 32;
-    let (id, _) = created(&store, &[("seed", "0")]).await;
+    let (id, _) = created(&store, &[("seed", 0)]).await;
     let writer = store.clone();
     let saved = on_threads(WRITERS, move |i| {
         let store = writer.clone();
         async move {
             store
-                .update(&id, &setting(&[(&format!("k{i}"), "true")]))
+                .update(&id, &setting(&[(&format!("k{i}"), true)]))
                 .await
         }
     })
@@ -308,13 +317,15 @@ pub async fn concurrent_updates_of_different_keys_all_survive<S: SessionStore + 
 pub async fn concurrent_growth_never_passes_the_cap<S: SessionStore + Clone>(store: S) {
     let cap = 32 * 1024;
     let capped = SessionPolicy::new(Expiry::OnInactivity(MINUTE)).with_max_size(cap);
-    let (id, _) = created(&store, &[("seed", "0")]).await;
+    let (id, _) = created(&store, &[("seed", 0)]).await;
     let writer = store.clone();
     let saved = on_threads(10, move |i| {
         let store = writer.clone();
         async move {
             let mut changes = Changes::new(capped);
-            changes.set(format!("k{i}"), "x".repeat(10 * 1024));
+            changes
+                .insert(format!("k{i}"), "x".repeat(10 * 1024))
+                .expect("a string serializes");
             store.update(&id, &changes).await
         }
     })
@@ -356,12 +367,15 @@ pub async fn a_delete_racing_updates_and_renewals_always_wins_or_is_moved_past<
             let store = racer.clone();
             async move {
                 match i {
-                    0 => {
-                        Raced::Renewed(store.renew(&old, &new, &setting(&[])).await.expect("renew"))
-                    }
+                    0 => Raced::Renewed(
+                        store
+                            .renew(&old, &new, &Changes::new(policy()))
+                            .await
+                            .expect("renew"),
+                    ),
                     1 => {
                         store
-                            .update(&old, &setting(&[("late", "1")]))
+                            .update(&old, &setting(&[("late", 1)]))
                             .await
                             .expect("update");
                         Raced::Updated

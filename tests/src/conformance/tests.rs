@@ -53,16 +53,21 @@ impl Flawed {
         let mut whole = Changes::new(SessionPolicy::default());
         whole.clear().set_expiry(merged.expiry());
         for (key, json) in merged.entries() {
-            whole.set(key, json);
+            whole.insert(key, parsed(json)).expect("JSON serializes");
         }
         if let Some(known) = leave_behind.filter(|_| changes.clears_existing()) {
             let unknown = base.entries().filter(|(key, _)| known.get(key).is_none());
             for (key, json) in unknown.filter(|(key, _)| merged.get(key).is_none()) {
-                whole.set(key, json);
+                whole.insert(key, parsed(json)).expect("JSON serializes");
             }
         }
         self.inner.update(id, &whole).await
     }
+}
+
+/// A stored value, to be written again: stores hold only JSON.
+fn parsed(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).expect("a store holds JSON")
 }
 
 impl SessionStore for Flawed {
@@ -127,7 +132,9 @@ fn a_store_that_waits_between_read_and_write_loses_nothing_to_writers_on_one_thr
                 let store = store.clone();
                 tokio::spawn(async move {
                     let mut changes = Changes::new(policy);
-                    changes.set(format!("k{i}"), "true");
+                    changes
+                        .insert(format!("k{i}"), true)
+                        .expect("a bool serializes");
                     store.update(&id, &changes).await
                 })
             })
