@@ -53,7 +53,7 @@ pub trait SessionExt {
     ///
     /// Changes are saved when the response leaves the session middleware; changes made after
     /// that, from a response in a middleware outside it, are not saved.
-    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static;
+    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static + use<Self>;
 
     /// The request's session where it has already been loaded: by an extractor, by
     /// [`session`](SessionExt::session), or by the middleware before routing. `None` otherwise,
@@ -62,7 +62,7 @@ pub trait SessionExt {
 }
 
 impl SessionExt for HttpRequest {
-    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static {
+    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static + use<> {
         Session::load_from(&self.extensions())
     }
 
@@ -72,7 +72,7 @@ impl SessionExt for HttpRequest {
 }
 
 impl SessionExt for ServiceRequest {
-    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static {
+    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static + use<> {
         Session::load_from(&self.extensions())
     }
 
@@ -82,7 +82,7 @@ impl SessionExt for ServiceRequest {
 }
 
 impl<B> SessionExt for ServiceResponse<B> {
-    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static {
+    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static + use<B> {
         self.request().session()
     }
 
@@ -91,8 +91,8 @@ impl<B> SessionExt for ServiceResponse<B> {
     }
 }
 
-impl SessionExt for GuardContext<'_> {
-    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static {
+impl<'a> SessionExt for GuardContext<'a> {
+    fn session(&self) -> impl Future<Output = Result<Session, SessionError>> + 'static + use<'a> {
         Session::load_from(&self.req_data())
     }
 

@@ -55,8 +55,8 @@
 //! 1. [Quick start](guide::quick_start): an app with a session, and what happens on a request.
 //! 2. [Typed keys](guide::typed_keys): `#[derive(SessionKeys)]`, `prefix` and `rename`, the
 //!    accessors, and what does not compile.
-//! 3. [The untyped `Session`](guide::untyped_session): keys known at run time, and the
-//!    session's life.
+//! 3. [The untyped `Session`](guide::untyped_session): keys known at run time, the session's
+//!    life, and the session in guards and middleware.
 //! 4. [Login and logout](guide::login_and_logout): `renew` against session fixation, `purge`,
 //!    and a guard extractor.
 //! 5. [Expiry](guide::expiry): idle windows, fixed ends, "remember me", absolute lifetimes,

@@ -104,7 +104,8 @@ impl Session {
 
     /// Deletes `key` and returns the value it held as a `T`.
     ///
-    /// The key is deleted even where its value is not a `T`; the error then says so.
+    /// The key is deleted even where its value is not a `T`; the error then says so, where
+    /// actix-session's `remove_as` hands back the JSON text instead.
     pub fn remove_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         self.remove(key).map(|json| parse(key, &json)).transpose()
     }
@@ -140,7 +141,8 @@ impl Session {
     }
 
     /// Every key and its JSON text, as this request sees the session: the stored copy with this
-    /// request's writes and removals applied.
+    /// request's writes and removals applied. A copy, in key order, where actix-session lends
+    /// its map.
     pub fn entries(&self) -> BTreeMap<String, String> {
         let state = self.0.state.borrow();
         state
@@ -223,7 +225,8 @@ impl Session {
     /// It stays readable once the response has left the session middleware, from
     /// [`SessionExt::loaded_session`](crate::SessionExt::loaded_session) on the
     /// `ServiceResponse`; the keys then read as empty. It tells what the request asked for,
-    /// whatever the response: on a server error only a purge is carried out.
+    /// whatever became of it: on a server error only a purge is carried out, and writes to a
+    /// session that ended meanwhile are refused with [`SessionError::Ended`].
     pub fn status(&self) -> SessionStatus {
         self.0.status()
     }
@@ -500,5 +503,82 @@ impl RequestSession {
         };
         let plan = commit::plan(request, &self.config.lifetime);
         commit::carry_out(plan, &*self.config.store, &self.config.lifetime).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn stored() -> Record {
+        let created = UNIX_EPOCH + Duration::from_secs(1_000);
+        let entries = [("a", "1"), ("c", "3")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let expires = created + Duration::from_secs(3_600);
+        Record::new(SessionId::generate(), 1, created, expires, entries)
+    }
+
+    /// What a request does to its state.
+    type Act = fn(&mut State);
+
+    fn state(stored: bool, act: Act) -> State {
+        let stored = stored.then(self::stored);
+        let mut state = State::new(stored, SessionPolicy::default());
+        act(&mut state);
+        state
+    }
+
+    fn read(_: &mut State) {}
+
+    fn write(state: &mut State) {
+        state.changes.set("b", "2");
+    }
+
+    fn remove(state: &mut State) {
+        state.changes.remove("a");
+    }
+
+    fn clear(state: &mut State) {
+        state.changes.clear();
+    }
+
+    fn rule(state: &mut State) {
+        state.changes.set_expiry(None);
+    }
+
+    #[test]
+    fn the_status_is_changed_or_renewed_only_where_the_save_would_write() {
+        use SessionStatus::{Changed, Renewed, Unchanged};
+        let cases: [(&str, bool, Act, SessionStatus); 12] = [
+            ("a read", true, read, Unchanged),
+            ("a read of no session", false, read, Unchanged),
+            ("a write", true, write, Changed),
+            ("a first write", false, write, Changed),
+            ("a removal", true, remove, Changed),
+            ("a removal alone", false, remove, Unchanged),
+            ("a clear", true, clear, Changed),
+            ("a clear alone", false, clear, Unchanged),
+            ("a rule", true, rule, Changed),
+            ("a rule alone", false, rule, Unchanged),
+            ("a renewal", true, State::renew, Renewed),
+            ("a renewal of no session", false, State::renew, Unchanged),
+        ];
+        for (case, stored, act, expected) in cases {
+            assert_eq!(state(stored, act).status(), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn entries_are_the_stored_ones_with_the_requests_writes_and_removals() {
+        let changed = state(true, |state| {
+            state.changes.remove("a").set("b", "2").set("c", "4");
+        });
+        let entries: BTreeMap<&str, &str> = changed.entries().collect();
+        assert_eq!(entries, BTreeMap::from([("b", "2"), ("c", "4")]));
+        let cleared = state(true, |state| {
+            state.changes.clear().set("d", "5");
+        });
+        assert_eq!(cleared.entries().collect::<Vec<_>>(), [("d", "5")]);
     }
 }

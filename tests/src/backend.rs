@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use actix_web::cookie::Key;
+use actix_web::web::ServiceConfig;
 use kv_sessions::{MokaStore, SessionMiddlewareBuilder, StoreError};
 
 use crate::any_store::AnyStore;
@@ -112,8 +113,20 @@ impl Backend {
             SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
         ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
     ) -> Harness {
+        self.start_app(crate::app::routes, configure).await
+    }
+
+    /// Starts an app of the test's own on this backend: `routes` inside the middleware that
+    /// `configure` sets up.
+    pub async fn start_app(
+        self,
+        routes: fn(&mut ServiceConfig),
+        configure: impl FnOnce(
+            SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+        ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = self.open(dir.path()).await;
-        Harness::start(dir, store, Key::generate(), configure)
+        Harness::start_app(dir, store, Key::generate(), routes, configure)
     }
 }

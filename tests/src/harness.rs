@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use actix_test::TestServer;
+use actix_web::App;
 use actix_web::cookie::Key;
-use actix_web::{App, web};
+use actix_web::web::{self, ServiceConfig};
 use kv_sessions::{SessionMiddleware, SessionMiddlewareBuilder};
 use tempfile::TempDir;
 
@@ -42,6 +43,20 @@ impl Harness {
             SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
         ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
     ) -> Self {
+        Self::start_app(dir, store, key, crate::app::routes, configure)
+    }
+
+    /// Starts an app of the test's own, whose routes `routes` registers inside the session
+    /// middleware, as [`start`](Self::start) starts the test app.
+    pub fn start_app(
+        dir: TempDir,
+        store: AnyStore,
+        key: Key,
+        routes: fn(&mut ServiceConfig),
+        configure: impl FnOnce(
+            SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+        ) -> SessionMiddlewareBuilder<ProbeStore<AnyStore>>,
+    ) -> Self {
         let probe = Arc::new(Probe::default());
         let probed = ProbeStore::new(store.clone(), Arc::clone(&probe));
         let builder = SessionMiddleware::builder(probed, key.clone()).cookie_name("id");
@@ -53,7 +68,7 @@ impl Harness {
             App::new()
                 .app_data(app_gate.clone())
                 .wrap(middleware.clone())
-                .configure(crate::app::routes)
+                .configure(routes)
         });
         Self {
             server,

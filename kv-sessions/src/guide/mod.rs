@@ -5,7 +5,8 @@
 //! 1. [Quick start](quick_start): an app with a session, and what happens on a request.
 //! 2. [Typed keys](typed_keys): `#[derive(SessionKeys)]`, its attributes, and the mistakes it
 //!    turns into compile errors.
-//! 3. [The untyped `Session`](untyped_session): keys known at run time, and the session's life.
+//! 3. [The untyped `Session`](untyped_session): keys known at run time, the session's life, and
+//!    the session in guards and middleware.
 //! 4. [Login and logout](login_and_logout): renewing against session fixation, purging, and a
 //!    guard extractor for pages that need a signed-in user.
 //! 5. [Expiry](expiry): idle windows, fixed ends, "remember me", absolute lifetimes.
