@@ -120,9 +120,8 @@ fn a_read_only_file_system_names_the_directory_and_the_cause() {
     assert_eq!(
         open_error(&path),
         format!(
-            "Open(could not open the sled directory {path:?}: Read-only file system (os error \
-             30). The app needs a directory it can create, read and write, on a disk with free \
-             space)"
+            "could not open the sled directory {path:?}: Read-only file system (os error 30). \
+             The app needs a directory it can create, read and write, on a disk with free space"
         )
     );
 }
