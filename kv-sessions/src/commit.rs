@@ -42,6 +42,8 @@ pub(crate) struct Request {
     pub(crate) incoming: Incoming,
     /// What the request did to its session; `None` when no extractor ever loaded it.
     pub(crate) state: Option<State>,
+    /// Whether the cookie named a session that this middleware renewed away a moment ago.
+    pub(crate) renewed_away: bool,
     /// Whether the response is a server error.
     pub(crate) server_error: bool,
     pub(crate) now: SystemTime,
@@ -96,10 +98,13 @@ impl Plan {
 /// - A renewal moves the session, with the changes, to the id `renew` minted.
 /// - A loaded session is updated when the request changed it or a read is due to move its
 ///   deadline.
-/// - A new session is created only when the request wrote a value.
-pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
+/// - A new session is created only when the request wrote a value, and never for a request whose
+///   cookie names a session renewed away a moment ago: it comes from the page of a login, and
+///   the anonymous cookie of a new session could replace the login's. It fails with
+///   [`SessionError::Ended`] instead, as a write held across the renewal does.
+pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Result<Plan, SessionError> {
     let Some(state) = request.state else {
-        return Plan::cookie_only(CookieUpdate::Keep);
+        return Ok(Plan::cookie_only(CookieUpdate::Keep));
     };
     let State {
         stored,
@@ -126,14 +131,17 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Plan {
         {
             Some(Write::Update(stored.clone(), changes))
         }
+        (None, _) if changes.writes_a_value() && request.renewed_away => {
+            return Err(SessionError::Ended);
+        }
         (None, _) if changes.writes_a_value() => Some(Write::Create(changes)),
         _ => None,
     };
-    Plan {
+    Ok(Plan {
         delete: purged,
         write,
         cookie,
-    }
+    })
 }
 
 /// The cookie that follows the store's answer to a write that `wrote_a_value` or not.
@@ -315,13 +323,14 @@ mod tests {
         Request {
             incoming,
             state,
+            renewed_away: false,
             server_error: false,
             now: at(60),
         }
     }
 
     fn decide(request: Request) -> Plan {
-        plan(request, &Lifetime::default())
+        plan(request, &Lifetime::default()).expect("a plan")
     }
 
     fn cookie(cookie: CookieUpdate) -> Plan {
@@ -390,6 +399,34 @@ mod tests {
         removal.remove("k");
         let nothing = decide(request(Incoming::Absent, Some(state(None, removal))));
         assert_eq!(nothing, cookie(CookieUpdate::Keep), "no value, no session");
+    }
+
+    #[test]
+    fn a_cookie_renewed_away_a_moment_ago_never_starts_a_new_session() {
+        let id = SessionId::generate();
+        let renewed_away = |state: State, server_error| Request {
+            renewed_away: true,
+            server_error,
+            ..request(valid(id), Some(state))
+        };
+        let lifetime = Lifetime::default();
+        assert!(
+            matches!(
+                plan(renewed_away(state(None, writing()), false), &lifetime),
+                Err(SessionError::Ended)
+            ),
+            "a write fails rather than set an anonymous cookie over the login's"
+        );
+        for (state, server_error) in [
+            (state(None, changes()), false),
+            (state(None, writing()), true),
+        ] {
+            assert_eq!(
+                plan(renewed_away(state, server_error), &lifetime).expect("a plan"),
+                cookie(CookieUpdate::Keep),
+                "a read, or a write the server error discards, loses nothing"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::commit::Lifetime;
 use crate::cookie::{CookieConfig, CookieContent, SecretRing, SignatureWatch};
 use crate::expiry::Expiry;
 use crate::middleware::SessionMiddleware;
+use crate::renewals::RecentRenewals;
 use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
 
 /// Everything the middleware and the extractors share, fixed when the middleware is built.
@@ -22,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) signatures: SignatureWatch,
     /// Whether each request's session is loaded before the app routes it.
     pub(crate) load_before_routing: bool,
+    /// The ids this middleware renewed away a moment ago.
+    pub(crate) renewals: RecentRenewals,
 }
 
 /// Configures a [`SessionMiddleware`]; start with [`SessionMiddleware::builder`].
@@ -268,6 +271,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             lifetime: self.lifetime,
             signatures: SignatureWatch::default(),
             load_before_routing: self.load_before_routing,
+            renewals: RecentRenewals::default(),
         })
     }
 }

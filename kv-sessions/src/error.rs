@@ -227,9 +227,11 @@ pub enum SessionError {
     #[error("could not save the session")]
     TooLargeToSave(#[source] crate::changes::TooLarge),
     /// The session ended while this request was writing to it: by the time the response saved,
-    /// a concurrent request had purged or renewed it, or it had expired. The request's writes
-    /// were not kept, the session was not brought back, and the response sends no cookie, so
-    /// that it cannot replace a newer one (the cookie of the login that renewed it, say).
+    /// a concurrent request had purged or renewed it, or it had expired. Or the request's cookie
+    /// names a session that this middleware renewed away less than a minute before: the request
+    /// comes from the page of a login. The request's writes were not kept, the session was not
+    /// brought back, and the response sends no cookie, so that it cannot replace a newer one
+    /// (the cookie of the login that renewed it, say).
     ///
     /// It answers `409 Conflict`. A client may retry: the retry writes to whatever session its
     /// cookie then names, or to a new one.

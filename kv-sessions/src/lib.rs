@@ -122,6 +122,7 @@ mod id;
 mod key;
 mod middleware;
 mod record;
+mod renewals;
 mod session;
 mod store;
 #[cfg(feature = "test-util")]

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use actix_web::dev::{Extensions, Payload};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -313,6 +313,8 @@ pub(crate) struct RequestSession {
     purge_called: Cell<bool>,
     /// The status the request left, recorded when it committed.
     committed: Cell<Option<SessionStatus>>,
+    /// Whether the cookie named a session that this middleware renewed away a moment ago.
+    renewed_away: Cell<bool>,
 }
 
 /// What the request has done to its session so far.
@@ -404,6 +406,7 @@ impl RequestSession {
             state: RefCell::new(State::new(None, policy)),
             purge_called: Cell::new(false),
             committed: Cell::new(None),
+            renewed_away: Cell::new(false),
         }
     }
 
@@ -466,6 +469,8 @@ impl RequestSession {
         let stored = self.load_record(id).await?;
         if stored.is_none() {
             Rejection::NoLiveSession.log(&self.config.cookie.name);
+            let renewed = self.config.renewals.contains(&id, Instant::now());
+            self.renewed_away.set(renewed);
         }
         Ok(stored)
     }
@@ -498,10 +503,14 @@ impl RequestSession {
         let request = commit::Request {
             incoming: self.incoming.get(),
             state,
+            renewed_away: self.renewed_away.get(),
             server_error,
             now: SystemTime::now(),
         };
-        let plan = commit::plan(request, &self.config.lifetime);
+        let plan = commit::plan(request, &self.config.lifetime)?;
+        if let Some(commit::Write::Renew { from, .. }) = &plan.write {
+            self.config.renewals.record(*from, Instant::now());
+        }
         commit::carry_out(plan, &*self.config.store, &self.config.lifetime).await
     }
 }

@@ -18,6 +18,7 @@ kv_sessions_tests::for_every_backend!(
     a_logout_held_across_a_renewal_leaves_the_renewed_session,
     a_login_survives_reads_of_the_old_cookie_answered_after_it,
     a_write_held_across_a_renewal_is_refused_and_leaves_the_login,
+    a_write_with_the_old_cookie_just_after_a_login_is_refused_and_leaves_it,
     a_write_held_while_the_session_expires_is_refused,
     a_stale_write_keeps_a_rule_set_meanwhile,
     a_stale_write_keeps_a_shortened_rule,
@@ -222,6 +223,35 @@ async fn a_write_held_across_a_renewal_is_refused_and_leaves_the_login(backend: 
         login.body,
         "the retry wrote to the renewed session"
     );
+}
+
+/// A request of the login's page that reaches the server after the renewal: its session is
+/// gone, as an expired one would be, but a fresh session would put an anonymous cookie over the
+/// login's.
+async fn a_write_with_the_old_cookie_just_after_a_login_is_refused_and_leaves_it(backend: Backend) {
+    let harness = backend.start().await;
+    let (mut browser, _) = logged_in(&harness).await;
+    let old = browser.cookie_value().expect("cookie").to_owned();
+    browser.get("/renew").await;
+
+    let request = harness
+        .server
+        .get("/put/cart/1")
+        .insert_header((COOKIE, format!("id={old}")));
+    let late = send(request).await;
+    browser.receive(&late);
+
+    assert_eq!(late.status, StatusCode::CONFLICT, "the write was not kept");
+    assert!(
+        late.cookie("id").is_none(),
+        "no anonymous cookie over the login's"
+    );
+    assert_eq!(
+        browser.get("/get/user").await.body,
+        "alice",
+        "still signed in"
+    );
+    assert_eq!(browser.get("/get/cart").await.status, StatusCode::NOT_FOUND);
 }
 
 async fn a_write_held_while_the_session_expires_is_refused(backend: Backend) {
