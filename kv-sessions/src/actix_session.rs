@@ -113,7 +113,7 @@ use crate::error::{Chain, SessionError, StoreError};
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::SessionStore;
+use crate::store::{self, SessionStore};
 
 /// The entry that holds, in the state a load hands to actix-session, a copy of the entries
 /// loaded: what a save compares the request's state with. See [Saves](self#saves).
@@ -192,21 +192,6 @@ impl<S: SessionStore> ActixSessionStore<S> {
             .with_absolute_lifetime(self.absolute_lifetime);
         Changes::new(policy)
     }
-
-    /// Loads session `id`; a corrupt record is logged and deleted, and counts as no session, so
-    /// that the client gets a fresh one rather than an error it could never get past.
-    async fn load_record(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        match self.store.load(id).await {
-            Err(error @ StoreError::Corrupt(_)) => {
-                tracing::warn!(error = %Chain(&error), "discarding a corrupt session record");
-                if let Err(error) = self.store.delete(id).await {
-                    tracing::warn!(error = %Chain(&error), "could not delete a corrupt session record");
-                }
-                Ok(None)
-            }
-            loaded => loaded,
-        }
-    }
 }
 
 impl<S: SessionStore> ActixStore for ActixSessionStore<S> {
@@ -217,8 +202,7 @@ impl<S: SessionStore> ActixStore for ActixSessionStore<S> {
         let Some(id) = parse(session_key) else {
             return Ok(None);
         };
-        let record = self
-            .load_record(&id)
+        let record = store::load_for_request(&*self.store, &id)
             .await
             .map_err(|error| LoadError::Other(logged(error.into())))?;
         Ok(record.map(|record| state_of(&record)))

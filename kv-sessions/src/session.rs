@@ -17,11 +17,12 @@ use crate::changes::{Changes, SessionPolicy};
 use crate::commit::{self, CookieUpdate};
 use crate::config::Config;
 use crate::cookie::{Cookies, Fallbacks, Incoming, Rejection};
+use crate::error::SessionError;
 use crate::error::UnreadableValue;
-use crate::error::{Chain, SessionError, StoreError};
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
+use crate::store;
 
 /// The untyped session extractor: read and write any key, and control the session's life.
 ///
@@ -475,20 +476,9 @@ impl RequestSession {
         Ok(stored)
     }
 
-    /// Loads one record. A corrupt record is logged and deleted, and the client gets a fresh
-    /// session rather than an error it could never get past.
+    /// Loads one record; a corrupt one counts as none, as [`store::load_for_request`] says.
     async fn load_record(&self, id: SessionId) -> Result<Option<Record>, SessionError> {
-        match self.config.store.load(&id).await {
-            Ok(record) => Ok(record),
-            Err(error @ StoreError::Corrupt(_)) => {
-                tracing::warn!(error = %Chain(&error), "discarding a corrupt session record");
-                if let Err(error) = self.config.store.delete(&id).await {
-                    tracing::warn!(error = %Chain(&error), "could not delete a corrupt session record");
-                }
-                Ok(None)
-            }
-            Err(error) => Err(error.into()),
-        }
+        Ok(store::load_for_request(&*self.config.store, &id).await?)
     }
 
     /// Saves what the request changed, and says what to do with the cookie: the plan of

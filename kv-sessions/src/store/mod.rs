@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::SystemTime;
 
 use crate::changes::{Changes, Saved};
-use crate::error::StoreError;
+use crate::error::{Chain, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
 
@@ -46,6 +46,25 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 /// between, so only a session written by dozens of requests at once, without pause, runs out.
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) const WRITE_ATTEMPTS: usize = 64;
+
+/// Loads session `id` from `store` for a request. A corrupt record is logged and deleted, and
+/// counts as no session, so that the client gets a fresh one rather than an error it could never
+/// get past.
+pub(crate) async fn load_for_request(
+    store: &dyn DynStore,
+    id: &SessionId,
+) -> Result<Option<Record>, StoreError> {
+    match store.load(id).await {
+        Err(error @ StoreError::Corrupt(_)) => {
+            tracing::warn!(error = %Chain(&error), "discarding a corrupt session record");
+            if let Err(error) = store.delete(id).await {
+                tracing::warn!(error = %Chain(&error), "could not delete a corrupt session record");
+            }
+            Ok(None)
+        }
+        loaded => loaded,
+    }
+}
 
 /// A place to keep sessions.
 ///
