@@ -14,7 +14,7 @@ use crate::error::SessionError;
 use crate::expiry::Expiry;
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::session::State;
+use crate::session::{SessionStatus, State};
 use crate::store::DynStore;
 
 /// What the response must do with the session cookie.
@@ -106,6 +106,7 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Result<Plan, Sessio
     let Some(state) = request.state else {
         return Ok(Plan::cookie_only(CookieUpdate::Keep));
     };
+    let status = state.status();
     let State {
         stored,
         changes,
@@ -119,22 +120,23 @@ pub(crate) fn plan(request: Request, lifetime: &Lifetime) -> Result<Plan, Sessio
         }
         _ => CookieUpdate::Keep,
     };
-    let write = match (&stored, renewed_to) {
+    let write = match (status, &stored, renewed_to) {
         _ if request.server_error => None,
-        (Some(stored), Some(to)) => Some(Write::Renew {
+        (SessionStatus::Renewed, Some(stored), Some(to)) => Some(Write::Renew {
             from: stored.id(),
             to,
             changes,
         }),
-        (Some(stored), None)
-            if changes.is_dirty() || lifetime.needs_refresh(stored, request.now) =>
+        (SessionStatus::Changed, Some(stored), _) => Some(Write::Update(stored.clone(), changes)),
+        (SessionStatus::Unchanged, Some(stored), _)
+            if lifetime.needs_refresh(stored, request.now) =>
         {
             Some(Write::Update(stored.clone(), changes))
         }
-        (None, _) if changes.writes_a_value() && request.renewed_away => {
+        (SessionStatus::Changed, None, _) if request.renewed_away => {
             return Err(SessionError::Ended);
         }
-        (None, _) if changes.writes_a_value() => Some(Write::Create(changes)),
+        (SessionStatus::Changed, None, _) => Some(Write::Create(changes)),
         _ => None,
     };
     Ok(Plan {

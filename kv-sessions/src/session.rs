@@ -366,9 +366,9 @@ impl State {
         others.map(|(k, v)| k.len() + v.len()).sum::<usize>() + key.len() + json.len()
     }
 
-    /// What the save would do, short of a purge, which [`RequestSession`] tracks: the same
-    /// choice as [`commit::plan`]'s, leaving out a read's refresh.
-    fn status(&self) -> SessionStatus {
+    /// What the save would do, short of a purge, which [`RequestSession`] tracks, and leaving
+    /// out a read's refresh: the choice that [`commit::plan`] carries out.
+    pub(crate) fn status(&self) -> SessionStatus {
         match (&self.stored, self.renewed_to) {
             (_, Some(_)) => SessionStatus::Renewed,
             (Some(_), None) if self.changes.is_dirty() => SessionStatus::Changed,
