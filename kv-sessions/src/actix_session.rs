@@ -202,7 +202,7 @@ impl<S: SessionStore> ActixStore for ActixSessionStore<S> {
         let Some(id) = parse(session_key) else {
             return Ok(None);
         };
-        let record = store::load_for_request(&*self.store, &id)
+        let record = store::load_for_request(&*self.store, &id, 0)
             .await
             .map_err(|error| LoadError::Other(logged(error.into())))?;
         Ok(record.map(|record| state_of(&record)))

@@ -143,7 +143,10 @@ pub use crate::record::Record;
 pub use crate::session::{Session, SessionStatus};
 #[cfg(feature = "moka")]
 pub use crate::store::MokaStore;
-pub use crate::store::{BoxedStore, CacheEpoch, CachedStore, SessionCache, SessionStore};
+pub use crate::store::{
+    BoxedStore, CacheEpoch, CachedStore, Invalidation, InvalidationFeed, ParseInvalidationError,
+    SessionCache, SessionStore,
+};
 #[cfg(feature = "sled")]
 pub use crate::store::{Durability, SledStore, SledStoreBuilder};
 #[cfg(feature = "postgres")]

@@ -478,7 +478,7 @@ impl RequestSession {
 
     /// Loads one record; a corrupt one counts as none, as [`store::load_for_request`] says.
     async fn load_record(&self, id: SessionId) -> Result<Option<Record>, SessionError> {
-        Ok(store::load_for_request(&*self.config.store, &id).await?)
+        Ok(store::load_for_request(&*self.config.store, &id, 0).await?)
     }
 
     /// Saves what the request changed, and says what to do with the cookie: the plan of

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::SessionStore;
+use super::{InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -48,6 +48,14 @@ impl SessionStore for BoxedStore {
         self.0.load(id).await
     }
 
+    async fn load_at_least(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+    ) -> Result<Option<Record>, StoreError> {
+        self.0.load_at_least(id, at_least).await
+    }
+
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         self.0.create(id, changes).await
     }
@@ -72,6 +80,10 @@ impl SessionStore for BoxedStore {
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.0.delete(id).await
     }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.0.invalidations()
+    }
 }
 
 /// A boxed future, the price of calling a store through a trait object.
@@ -81,6 +93,12 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// parameter for the store.
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+
+    fn load_at_least<'a>(
+        &'a self,
+        id: &'a SessionId,
+        at_least: u64,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
     fn create<'a>(
         &'a self,
@@ -109,11 +127,21 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 
     fn delete<'a>(&'a self, id: &'a SessionId)
     -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
+
+    fn invalidations(&self) -> Option<InvalidationFeed>;
 }
 
 impl<S: SessionStore> DynStore for S {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::load(self, id))
+    }
+
+    fn load_at_least<'a>(
+        &'a self,
+        id: &'a SessionId,
+        at_least: u64,
+    ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(SessionStore::load_at_least(self, id, at_least))
     }
 
     fn create<'a>(
@@ -154,5 +182,9 @@ impl<S: SessionStore> DynStore for S {
         id: &'a SessionId,
     ) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::delete(self, id))
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        SessionStore::invalidations(self)
     }
 }

@@ -1,6 +1,10 @@
 //! A store that reads through a cache.
 
-use super::{SessionCache, SessionStore};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use super::boxed::BoxFuture;
+use super::{CacheEpoch, Invalidation, InvalidationFeed, SessionCache, SessionStore, Subscriber};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -21,22 +25,33 @@ use crate::record::Record;
 /// [`SessionCache`]). Because the cache keeps the newest version of a session when saves finish
 /// out of order, concurrent requests cannot leave it holding an older copy than the store.
 ///
-/// With several app instances over one shared store, each instance's cache can hold an older
-/// copy than the store after another instance saved. Until cross-instance coherence lands, run
-/// one instance per store when a cache is in front of it.
+/// # Several app instances
+/// Where the store offers an [`InvalidationFeed`] ([`SessionStore::invalidations`]), as the
+/// Redis and PostgreSQL stores do, the cache subscribes to it when it is put in front: every
+/// session another instance changes is forgotten here as soon as the notice arrives, and a load
+/// serves a cached copy only while the feed can vouch for it (see [`InvalidationFeed`]). Where
+/// the store offers none, the cache is safe for one instance only: another instance's changes
+/// would not reach it, and it would serve its old copy until the session's deadline.
 ///
 /// [`SessionMiddlewareBuilder::cache`](crate::SessionMiddlewareBuilder::cache) builds one of these
 /// for you.
 #[derive(Debug, Clone)]
 pub struct CachedStore<C, S> {
-    cache: C,
+    cache: Arc<C>,
     store: S,
+    feed: Option<InvalidationFeed>,
 }
 
 impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
-    /// Puts `cache` in front of `store`.
+    /// Puts `cache` in front of `store`, subscribed to the store's feed if it has one.
     pub fn new(cache: C, store: S) -> Self {
-        Self { cache, store }
+        let cache = Arc::new(cache);
+        let feed = store.invalidations();
+        if let Some(feed) = &feed {
+            let subscriber: Weak<dyn Subscriber> = Arc::downgrade(&cache) as Weak<dyn Subscriber>;
+            feed.subscribe(subscriber);
+        }
+        Self { cache, store, feed }
     }
 
     /// The cache.
@@ -53,7 +68,7 @@ impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
     async fn follow(
         &self,
         id: &SessionId,
-        seen: super::CacheEpoch,
+        seen: CacheEpoch,
         result: Result<Saved, StoreError>,
     ) -> Result<Saved, StoreError> {
         match &result {
@@ -65,9 +80,31 @@ impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
     }
 }
 
+impl<C: SessionCache> Subscriber for C {
+    fn hear<'a>(&'a self, invalidation: &'a Invalidation) -> BoxFuture<'a, ()> {
+        Box::pin(SessionCache::hear(self, invalidation))
+    }
+}
+
 impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        if let Some(record) = self.cache.get(id).await {
+        self.load_at_least(id, 0).await
+    }
+
+    async fn load_at_least(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+    ) -> Result<Option<Record>, StoreError> {
+        let cached = match &self.feed {
+            None if at_least == 0 => self.cache.get(id).await,
+            None => self.cache.get_fresh(id, at_least, None).await,
+            Some(feed) => {
+                let read_since = feed.read_since(Instant::now());
+                self.cache.get_fresh(id, at_least, Some(read_since)).await
+            }
+        };
+        if let Some(record) = cached {
             return Ok(Some(record));
         }
         let seen = self.cache.epoch(id);
@@ -117,5 +154,9 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
         let deleted = self.store.delete(id).await;
         self.cache.invalidate(id).await;
         deleted
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.feed.clone()
     }
 }

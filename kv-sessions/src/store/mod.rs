@@ -10,7 +10,7 @@
 //! | [`CachedStore`] | a store that reads through a cache into another store |
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::changes::{Changes, Saved};
 use crate::error::{Chain, StoreError};
@@ -19,6 +19,7 @@ use crate::record::Record;
 
 mod boxed;
 mod cached;
+mod feed;
 #[cfg(feature = "moka")]
 mod moka;
 #[cfg(feature = "postgres")]
@@ -31,6 +32,8 @@ mod sled;
 pub use self::boxed::BoxedStore;
 pub(crate) use self::boxed::DynStore;
 pub use self::cached::CachedStore;
+pub(crate) use self::feed::Subscriber;
+pub use self::feed::{Invalidation, InvalidationFeed, ParseInvalidationError};
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
 #[cfg(feature = "postgres")]
@@ -47,14 +50,16 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) const WRITE_ATTEMPTS: usize = 64;
 
-/// Loads session `id` from `store` for a request. A corrupt record is logged and deleted, and
-/// counts as no session, so that the client gets a fresh one rather than an error it could never
-/// get past.
+/// Loads session `id` from `store` for a request whose cookie says the session has reached
+/// version `at_least` (0 where the cookie does not say). A corrupt record is logged and deleted,
+/// and counts as no session, so that the client gets a fresh one rather than an error it could
+/// never get past.
 pub(crate) async fn load_for_request(
     store: &dyn DynStore,
     id: &SessionId,
+    at_least: u64,
 ) -> Result<Option<Record>, StoreError> {
-    match store.load(id).await {
+    match store.load_at_least(id, at_least).await {
         Err(error @ StoreError::Corrupt(_)) => {
             tracing::warn!(error = %Chain(&error), "discarding a corrupt session record");
             if let Err(error) = store.delete(id).await {
@@ -162,6 +167,19 @@ pub trait SessionStore: Send + Sync + 'static {
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
+    /// Reads the session `id`, which the caller knows to have reached version `at_least` (the
+    /// version the client's cookie was issued for): [`load`](SessionStore::load), except that a
+    /// cache must not answer with an older copy. A store always answers with its latest copy, and
+    /// the provided method simply loads.
+    fn load_at_least(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        let _ = at_least;
+        self.load(id)
+    }
+
     /// Creates the session `id`, a freshly minted id, from `changes` applied to nothing.
     fn create(
         &self,
@@ -225,22 +243,45 @@ pub trait SessionStore: Send + Sync + 'static {
         &self,
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// The feed on which this store announces every session it changes, for a cache in front of
+    /// it to subscribe to; `None`, the provided answer, where it has none.
+    ///
+    /// A store shared by several app instances should offer one: without it, a
+    /// [`CachedStore`] in front of it is safe for one instance only, since each instance's cache
+    /// would keep serving its copy of a session another instance changed or purged. Wrappers
+    /// ([`BoxedStore`], [`CachedStore`]) pass the feed of the store they wrap through.
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        None
+    }
 }
 
-/// Where a cache stands on one session id: how many times it was told to forget it. See
-/// [`SessionCache`].
+/// Where a cache stands on one session id: how many times it was told to forget it, and when it
+/// was asked. See [`SessionCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CacheEpoch(u64);
+pub struct CacheEpoch {
+    count: u64,
+    taken: Instant,
+}
 
 impl CacheEpoch {
-    /// The epoch numbered `count`.
+    /// The epoch numbered `count`, taken now.
     pub fn new(count: u64) -> Self {
-        Self(count)
+        Self {
+            count,
+            taken: Instant::now(),
+        }
     }
 
     /// Its number.
     pub fn get(self) -> u64 {
-        self.0
+        self.count
+    }
+
+    /// When it was taken: a copy the store returned after this moment was read from the store no
+    /// earlier than it.
+    pub fn taken(self) -> Instant {
+        self.taken
     }
 }
 
@@ -257,9 +298,37 @@ impl CacheEpoch {
 /// [`invalidate`](SessionCache::invalidate) in between moves the epoch on, and the insert must
 /// then do nothing. The check and the write must be atomic with respect to `invalidate`. Epochs
 /// may be shared between ids (a striped counter), which only costs an occasional skipped insert.
+///
+/// In front of a store that offers an [`InvalidationFeed`], the cache also hears the feed's
+/// [`Invalidation`]s, which name sessions by their [`SessionDigest`](crate::SessionDigest), and
+/// is asked for copies read from the store after a given moment: see
+/// [`get_fresh`](SessionCache::get_fresh) and [`hear`](SessionCache::hear).
 pub trait SessionCache: Send + Sync + 'static {
     /// The cached copy of session `id`, if there is a live one.
     fn get(&self, id: &SessionId) -> impl Future<Output = Option<Record>> + Send;
+
+    /// The cached copy of session `id`, if there is a live one at version `at_least` or later,
+    /// read from the store at or after `read_since` where that is given (the moment is the
+    /// [`CacheEpoch::taken`] of the insert that cached it).
+    ///
+    /// The provided method serves [`get`](SessionCache::get)'s copy where it is new enough and
+    /// no moment is given; a cache that does not remember when it read its copies misses
+    /// whenever one is.
+    fn get_fresh(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+        read_since: Option<Instant>,
+    ) -> impl Future<Output = Option<Record>> + Send {
+        async move {
+            if read_since.is_some() {
+                return None;
+            }
+            self.get(id)
+                .await
+                .filter(|record| record.version() >= at_least)
+        }
+    }
 
     /// The epoch of `id` now, to be passed to a later [`insert`](SessionCache::insert).
     fn epoch(&self, id: &SessionId) -> CacheEpoch;
@@ -281,4 +350,9 @@ pub trait SessionCache: Send + Sync + 'static {
 
     /// Forgets session `id`, and moves its epoch on.
     fn invalidate(&self, id: &SessionId) -> impl Future<Output = ()> + Send;
+
+    /// Takes in a notice from the store's feed: forgets the copy of the session it names unless
+    /// that copy is at least the notice's version, and refuses, from then on, an insert of an
+    /// older copy whose load was under way (an insert whose epoch was taken before this call).
+    fn hear(&self, invalidation: &Invalidation) -> impl Future<Output = ()> + Send;
 }

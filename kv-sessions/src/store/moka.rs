@@ -1,18 +1,17 @@
 //! Sessions in memory, on moka: a store of its own, or the cache in front of another store.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
-use super::{CacheEpoch, SessionCache, SessionStore};
+use super::{CacheEpoch, Invalidation, SessionCache, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::expiry::Expiry;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
 use crate::record::Record;
 
 /// Sessions in a bounded in-memory [moka](https://docs.rs/moka) cache.
@@ -25,43 +24,88 @@ use crate::record::Record;
 ///
 /// It holds at most `max_sessions` sessions and evicts the least useful ones past that (moka's
 /// TinyLFU policy), so as a store of its own it can lose sessions under load. Each entry leaves
-/// the cache at its session's deadline. Clones share the same cache.
+/// the cache at its session's deadline. Clones share the same cache. Entries are keyed by the
+/// [`SessionDigest`] of their id, the name a shared store's [`Invalidation`]s use.
 ///
 /// As a cache, it never puts back a session that was invalidated while a load of it was under
 /// way. That guarantee does not rest on an entry that eviction could drop: each invalidation
-/// moves on one of a fixed set of counters (the session's [`CacheEpoch`]), and an insert checks
-/// its counter under the entry's lock.
+/// moves on one of a fixed set of counters (the session's [`CacheEpoch`]) and is remembered
+/// beside it, and an insert checks them under the entry's lock. An insert that a notice from the
+/// store's feed spares (its copy is at least the version the notice announces) still goes in, so
+/// that an instance's own save, announced back to it, does not cost its next read a miss.
 ///
 /// As a cache, a session already cached is updated in place: a save then costs a lookup and a
 /// lock rather than one of moka's writes. The entry keeps the lifetime it was cached with, so a
 /// session whose deadline keeps moving is reloaded from the store now and then.
 #[derive(Clone)]
 pub struct MokaStore {
-    cache: Cache<SessionId, Cell, IdHash>,
-    epochs: Arc<[AtomicU64]>,
+    cache: Cache<SessionDigest, Cell, DigestHash>,
+    stripes: Arc<[Mutex<Stripe>]>,
 }
 
-/// How many epoch counters a cache keeps: enough that two sessions rarely share one, few enough
-/// to cost 32 KiB.
-const EPOCH_STRIPES: usize = 4096;
+/// How many epoch counters a cache keeps: enough that two sessions rarely share one.
+const EPOCH_STRIPES: usize = 1024;
+
+/// How many of its latest invalidations a stripe remembers, so that an insert whose epoch moved
+/// on can tell whether any of them concerned its session.
+const REMEMBERED: usize = 4;
+
+/// The invalidations of the sessions of one stripe: how many there were, and the latest few.
+#[derive(Default)]
+struct Stripe {
+    count: u64,
+    recent: [Option<Invalidation>; REMEMBERED],
+}
+
+impl Stripe {
+    fn note(&mut self, invalidation: Invalidation) {
+        // The remainder is below REMEMBERED, so the cast cannot truncate.
+        self.recent[(self.count % REMEMBERED as u64) as usize] = Some(invalidation);
+        self.count += 1;
+    }
+
+    /// Whether a copy at `version` of session `digest`, loaded when the count was `seen`, may
+    /// still be cached: every invalidation since then either concerns another session or spares
+    /// that version.
+    fn admits(&self, digest: SessionDigest, version: u64, seen: u64) -> bool {
+        let since = self.count.saturating_sub(seen);
+        if since == 0 {
+            return true;
+        }
+        if since > REMEMBERED as u64 {
+            return false;
+        }
+        (seen..self.count).all(|n| {
+            // As above, the remainder cannot truncate.
+            let noted = self.recent[(n % REMEMBERED as u64) as usize];
+            noted.is_some_and(|noted| noted.digest() != digest || noted.spares(version))
+        })
+    }
+}
 
 /// One cache entry, shared so that it can be updated where it sits.
-type Cell = Arc<Mutex<Record>>;
+type Cell = Arc<Mutex<Entry>>;
 
-fn cell(record: Record) -> Cell {
-    Arc::new(Mutex::new(record))
+/// A cached record, and the moment from which it is known to match the store.
+struct Entry {
+    record: Record,
+    read_at: Instant,
+}
+
+fn cell(record: Record, read_at: Instant) -> Cell {
+    Arc::new(Mutex::new(Entry { record, read_at }))
 }
 
 /// Locks a cell. A panic while it was locked cannot leave it half-written (it is only ever
 /// replaced whole), so a poisoned lock is still used.
-fn lock(cell: &Cell) -> MutexGuard<'_, Record> {
+fn lock(cell: &Cell) -> MutexGuard<'_, Entry> {
     cell.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The record a cell holds, if it is live.
 fn live(cell: &Cell) -> Option<Record> {
-    let record = lock(cell);
-    (!record.is_expired_at(SystemTime::now())).then(|| record.clone())
+    let entry = lock(cell);
+    (!entry.record.is_expired_at(SystemTime::now())).then(|| entry.record.clone())
 }
 
 /// Whether a cache that holds `cached` keeps it rather than `record`: only when it is a newer
@@ -84,23 +128,36 @@ impl MokaStore {
         let cache = Cache::builder()
             .max_capacity(max_sessions)
             .expire_after(UntilDeadline)
-            .build_with_hasher(IdHash);
-        let epochs = (0..EPOCH_STRIPES).map(|_| AtomicU64::new(0)).collect();
-        Self { cache, epochs }
+            .build_with_hasher(DigestHash);
+        let stripes = (0..EPOCH_STRIPES)
+            .map(|_| Mutex::new(Stripe::default()))
+            .collect();
+        Self { cache, stripes }
     }
 
     async fn get_live(&self, id: &SessionId) -> Option<Record> {
-        self.cache.get(id).await.and_then(|cell| live(&cell))
+        self.cache
+            .get(&id.digest())
+            .await
+            .and_then(|cell| live(&cell))
     }
 
-    fn counter(&self, id: &SessionId) -> &AtomicU64 {
-        let hash = IdHash.hash_one(id);
+    fn stripe(&self, digest: &SessionDigest) -> MutexGuard<'_, Stripe> {
+        let hash = DigestHash.hash_one(digest);
         // The modulus keeps the index below EPOCH_STRIPES, so the cast cannot truncate.
-        &self.epochs[(hash % EPOCH_STRIPES as u64) as usize]
+        let stripe = &self.stripes[(hash % EPOCH_STRIPES as u64) as usize];
+        stripe.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn current_epoch(&self, id: &SessionId) -> CacheEpoch {
-        CacheEpoch::new(self.counter(id).load(Ordering::Acquire))
+    fn current_epoch(&self, digest: &SessionDigest) -> CacheEpoch {
+        CacheEpoch::new(self.stripe(digest).count)
+    }
+
+    /// Whether `record`, loaded or saved when the epoch was `seen`, may be cached.
+    fn admits(&self, record: &Record, seen: CacheEpoch) -> bool {
+        let digest = record.id().digest();
+        self.stripe(&digest)
+            .admits(digest, record.version(), seen.get())
     }
 
     /// Applies `changes` to the entry of `id` through moka's compute path, which runs one
@@ -113,11 +170,11 @@ impl MokaStore {
     ) -> Result<Saved, StoreError> {
         let mut outcome = None;
         self.cache
-            .entry(*id)
+            .entry(id.digest())
             .and_compute_with(|stored| {
                 let merged = merge(stored.and_then(|entry| live(entry.value())));
                 let op = match &merged {
-                    Ok(Saved::Stored(record)) => Op::Put(cell(record.clone())),
+                    Ok(Saved::Stored(record)) => Op::Put(cell(record.clone(), Instant::now())),
                     _ => Op::Nop,
                 };
                 outcome = Some(merged);
@@ -127,18 +184,18 @@ impl MokaStore {
         outcome.unwrap_or_else(|| Err(StoreError::backend("moka skipped a session write")))
     }
 
-    /// Caches `record` through moka's compute path, unless `id` was invalidated since `seen` or
-    /// a newer version is cached.
+    /// Caches `record` through moka's compute path, unless an invalidation since `seen` forbids
+    /// it or a newer version is cached.
     async fn insert_entry(&self, record: Record, seen: CacheEpoch) {
         self.cache
-            .entry(record.id())
+            .entry(record.id().digest())
             .and_compute_with(|cached| {
-                let keep_cached = self.current_epoch(&record.id()) != seen
-                    || cached.is_some_and(|cached| outranks(&lock(cached.value()), &record));
+                let keep_cached = !self.admits(&record, seen)
+                    || cached.is_some_and(|cached| outranks(&lock(cached.value()).record, &record));
                 std::future::ready(if keep_cached {
                     Op::Nop
                 } else {
-                    Op::Put(cell(record))
+                    Op::Put(cell(record, seen.taken()))
                 })
             })
             .await;
@@ -149,26 +206,35 @@ impl MokaStore {
     async fn update_in_place(&self, cached: &Cell, record: &Record, seen: CacheEpoch) -> bool {
         {
             let mut slot = lock(cached);
-            if self.current_epoch(&record.id()) != seen {
+            if !self.admits(record, seen) {
                 return true;
             }
-            if !outranks(&slot, record) {
-                *slot = record.clone();
+            if !outranks(&slot.record, record) {
+                slot.record = record.clone();
+                slot.read_at = slot.read_at.max(seen.taken());
             }
         }
         self.cache
-            .get(&record.id())
+            .get(&record.id().digest())
             .await
             .is_some_and(|current| Arc::ptr_eq(&current, cached))
     }
 
-    /// Removes the entry of `id` through the compute path, so that no insert checking its epoch
-    /// can interleave, and returns the live record it held.
-    async fn remove(&self, id: &SessionId) -> Option<Record> {
+    /// Removes the entry of `digest` through the compute path, where `stale` says its record
+    /// must go, so that no insert checking its epoch can interleave, and returns the live record
+    /// it removed.
+    async fn remove_where(
+        &self,
+        digest: SessionDigest,
+        stale: impl FnOnce(&Record) -> bool,
+    ) -> Option<Record> {
         let removed = self
             .cache
-            .entry(*id)
-            .and_compute_with(|_| std::future::ready(Op::Remove))
+            .entry(digest)
+            .and_compute_with(|cached| {
+                let remove = cached.is_some_and(|cached| stale(&lock(cached.value()).record));
+                std::future::ready(if remove { Op::Remove } else { Op::Nop })
+            })
             .await;
         match removed {
             CompResult::Removed(entry) => live(entry.value()),
@@ -201,7 +267,7 @@ impl SessionStore for MokaStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        Ok(self.remove(id).await)
+        Ok(self.remove_where(id.digest(), |_| true).await)
     }
 }
 
@@ -210,12 +276,26 @@ impl SessionCache for MokaStore {
         self.get_live(id).await
     }
 
+    async fn get_fresh(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+        read_since: Option<Instant>,
+    ) -> Option<Record> {
+        let cell = self.cache.get(&id.digest()).await?;
+        let entry = lock(&cell);
+        let fresh = entry.record.version() >= at_least
+            && read_since.is_none_or(|since| entry.read_at >= since)
+            && !entry.record.is_expired_at(SystemTime::now());
+        fresh.then(|| entry.record.clone())
+    }
+
     fn epoch(&self, id: &SessionId) -> CacheEpoch {
-        self.current_epoch(id)
+        self.current_epoch(&id.digest())
     }
 
     async fn insert(&self, record: Record, seen: CacheEpoch) {
-        if let Some(cached) = self.cache.get(&record.id()).await {
+        if let Some(cached) = self.cache.get(&record.id().digest()).await {
             // The entry may have been evicted or replaced while it was being updated; then the
             // update went nowhere, and the record is cached the slow way.
             if self.update_in_place(&cached, &record, seen).await {
@@ -239,25 +319,36 @@ impl SessionCache for MokaStore {
             .max_capacity()
             .is_some_and(|capacity| self.cache.entry_count() >= capacity);
         if !full {
-            self.cache.insert(record.id(), cell(record)).await;
+            let digest = record.id().digest();
+            self.cache
+                .insert(digest, cell(record, Instant::now()))
+                .await;
         }
     }
 
     async fn invalidate(&self, id: &SessionId) {
-        self.counter(id).fetch_add(1, Ordering::AcqRel);
-        self.remove(id).await;
+        self.hear(&Invalidation::removed(id.digest())).await;
+    }
+
+    async fn hear(&self, invalidation: &Invalidation) {
+        self.stripe(&invalidation.digest()).note(*invalidation);
+        self.remove_where(invalidation.digest(), |cached| {
+            !invalidation.spares(cached.version())
+        })
+        .await;
     }
 }
 
-/// Hashes session ids by folding their bytes together.
+/// Hashes session digests by folding their bytes together.
 ///
-/// An id is 122 random bits from a cryptographic generator, and only ids the server minted reach
-/// the cache (a cookie's id counts only under a valid signature), so no client can choose ids
-/// that collide: the id's own bits are as good a hash as SipHash's, at a fraction of the cost.
+/// A digest is a SHA-256 of an id of 122 random bits, and only ids the server minted reach the
+/// cache (a cookie's id counts only under a valid signature), so no client can choose digests
+/// that collide: the digest's own bits are as good a hash as SipHash's, at a fraction of the
+/// cost.
 #[derive(Debug, Clone, Copy)]
-struct IdHash;
+struct DigestHash;
 
-impl BuildHasher for IdHash {
+impl BuildHasher for DigestHash {
     type Hasher = FoldHasher;
 
     fn build_hasher(&self) -> FoldHasher {
@@ -265,7 +356,7 @@ impl BuildHasher for IdHash {
     }
 }
 
-/// The hasher of [`IdHash`]: each 8-byte word of input is XORed into the state.
+/// The hasher of [`DigestHash`]: each 8-byte word of input is XORed into the state.
 struct FoldHasher(u64);
 
 impl Hasher for FoldHasher {
@@ -289,6 +380,7 @@ struct UntilDeadline;
 impl UntilDeadline {
     fn remaining(cell: &Cell) -> Option<Duration> {
         let left = lock(cell)
+            .record
             .expires_at()
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
@@ -296,14 +388,14 @@ impl UntilDeadline {
     }
 }
 
-impl moka::Expiry<SessionId, Cell> for UntilDeadline {
-    fn expire_after_create(&self, _: &SessionId, cell: &Cell, _: Instant) -> Option<Duration> {
+impl moka::Expiry<SessionDigest, Cell> for UntilDeadline {
+    fn expire_after_create(&self, _: &SessionDigest, cell: &Cell, _: Instant) -> Option<Duration> {
         Self::remaining(cell)
     }
 
     fn expire_after_update(
         &self,
-        _: &SessionId,
+        _: &SessionDigest,
         cell: &Cell,
         _: Instant,
         _: Option<Duration>,
@@ -415,14 +507,16 @@ mod tests {
         let id = SessionId::generate();
         insert(&cache, record(id, 1, "v1")).await;
         let seen_by_a_save = cache.epoch(&id);
-        let cached = cache.cache.get(&id).await.expect("cached");
-        cache.counter(&id).fetch_add(1, Ordering::AcqRel);
+        let cached = cache.cache.get(&id.digest()).await.expect("cached");
+        cache
+            .stripe(&id.digest())
+            .note(Invalidation::removed(id.digest()));
         assert!(
             cache
                 .update_in_place(&cached, &record(id, 2, "v2"), seen_by_a_save)
                 .await
         );
-        assert_eq!(lock(&cached).get("k"), Some("v1"));
+        assert_eq!(lock(&cached).record.get("k"), Some("v1"));
     }
 
     #[actix_rt::test]
