@@ -129,9 +129,15 @@ pub(crate) fn run(settings: &Settings) -> io::Result<()> {
     let epoch = Instant::now();
     let mut results = Vec::new();
     for trial in trials(settings) {
-        let measured = publisher.block_on(one(&trial, subscribers.handle(), epoch))?;
-        eprintln!("{}", table::progress(&trial, &measured));
-        results.push((trial, measured));
+        // A trial the server cannot take (PostgreSQL allows 100 connections by default) is
+        // reported and left out, so the others still make their tables.
+        match publisher.block_on(one(&trial, subscribers.handle(), epoch)) {
+            Ok(measured) => {
+                eprintln!("{}", table::progress(&trial, &measured));
+                results.push((trial, measured));
+            }
+            Err(error) => eprintln!("{}: {error}", table::name(&trial)),
+        }
     }
     println!("{}", table::markdown(&results));
     Ok(())

@@ -25,8 +25,13 @@ const SESSIONS: u64 = 1_000;
 /// Connections the publisher writes on at once: one connection's commits would cap the rate.
 const LANES: usize = 4;
 
+/// The error, with the server's message where the server refused: a database error's own
+/// text is only "db error".
 fn io_error(error: tokio_postgres::Error) -> io::Error {
-    io::Error::other(error)
+    match error.as_db_error() {
+        Some(refusal) => io::Error::other(format!("PostgreSQL: {}", refusal.message())),
+        None => io::Error::other(error),
+    }
 }
 
 fn config() -> io::Result<Config> {

@@ -15,14 +15,22 @@ const FLEET_WRITES: f64 = 10_000.0;
 /// too dear.
 const SERVER_BUDGET: f64 = 0.25;
 
-/// One line for the terminal while the trials run.
-pub(super) fn progress(trial: &Trial, measured: &Measured) -> String {
+/// The trial's engine, mode, fleet size and rate.
+pub(super) fn name(trial: &Trial) -> String {
     format!(
-        "{} {} {:>3} instances {:>5}/s: {:.0} writes/s, {:.0} messages/s, server {:.1}% of a core",
+        "{} {} {:>3} instances {:>5}/s",
         trial.engine.label(),
         trial.mode.label(),
         trial.instances,
         trial.rate,
+    )
+}
+
+/// One line for the terminal while the trials run.
+pub(super) fn progress(trial: &Trial, measured: &Measured) -> String {
+    format!(
+        "{}: {:.0} writes/s, {:.0} messages/s, server {:.1}% of a core",
+        name(trial),
         measured.sent as f64 / measured.seconds,
         measured.delivered as f64 / measured.seconds,
         100.0 * measured.server_cpu / measured.seconds,
