@@ -7,9 +7,10 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
 use self::columns::{Columns, CorruptRow, decode_record, millis};
+use self::listener::Listener;
 use self::sweeper::Sweeper;
 use self::table::{Param, Table};
-use super::{SessionStore, WRITE_ATTEMPTS};
+use super::{InvalidationFeed, SessionStore, WRITE_ATTEMPTS};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -20,6 +21,9 @@ pub use self::builder::PostgresStoreBuilder;
 mod builder;
 mod columns;
 mod error;
+#[cfg(test)]
+mod feed_tests;
+mod listener;
 mod name;
 mod statements;
 mod sweeper;
@@ -134,6 +138,8 @@ pub struct PostgresStore {
     table: Table,
     /// Held by every clone; the last one dropped stops the task.
     sweeper: Option<Arc<Sweeper>>,
+    /// Held by every clone; the last one dropped stops listening.
+    listener: Option<Arc<Listener>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -145,6 +151,7 @@ impl std::fmt::Debug for PostgresStore {
             .field("idle_connections", &pool.available)
             .field("operation_timeout", &self.table.timeout)
             .field("sweeping", &self.sweeper.is_some())
+            .field("invalidation_feed", &self.listener.is_some())
             .finish()
     }
 }
@@ -368,6 +375,12 @@ impl SessionStore for PostgresStore {
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.delete_at(id, SystemTime::now()).await
+    }
+
+    /// The feed of the table's channel, unless the store was built with
+    /// [`invalidation_feed(false)`](PostgresStoreBuilder::invalidation_feed).
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.listener.as_ref().map(|listener| listener.feed().clone())
     }
 }
 
