@@ -12,9 +12,9 @@ use tokio_postgres::error::DbError;
 
 use super::PostgresStore;
 use super::error::PostgresError;
+use super::listener::{Listener, Subscription};
 use super::name::TableName;
 use super::statements::Statements;
-use super::listener::{Listener, Subscription};
 use super::sweeper::Sweeper;
 use super::table::Table;
 use crate::error::{BoxError, StartError, StoreError};

@@ -192,7 +192,12 @@ async fn read(
 ///
 /// An answer comes after every notification the server sent before it, and the connection
 /// reports those first, so a confirmation reaches the feed after the notices it vouches for.
-async fn beat(client: Client, interval: Duration, timeout: Duration, events: UnboundedSender<Event>) {
+async fn beat(
+    client: Client,
+    interval: Duration,
+    timeout: Duration,
+    events: UnboundedSender<Event>,
+) {
     loop {
         tokio::time::sleep(interval).await;
         let sent_at = Instant::now();

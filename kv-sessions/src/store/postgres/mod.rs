@@ -21,7 +21,7 @@ pub use self::builder::PostgresStoreBuilder;
 mod builder;
 mod columns;
 mod error;
-#[cfg(test)]
+#[cfg(all(test, feature = "moka"))]
 mod feed_tests;
 mod listener;
 mod name;
@@ -380,7 +380,9 @@ impl SessionStore for PostgresStore {
     /// The feed of the table's channel, unless the store was built with
     /// [`invalidation_feed(false)`](PostgresStoreBuilder::invalidation_feed).
     fn invalidations(&self) -> Option<InvalidationFeed> {
-        self.listener.as_ref().map(|listener| listener.feed().clone())
+        self.listener
+            .as_ref()
+            .map(|listener| listener.feed().clone())
     }
 }
 

@@ -168,7 +168,11 @@ mod tests {
         let other = TableName::parse(&format!("{schema}.{}", "u".repeat(MAX_TABLE))).expect("fits");
         assert_eq!(long.channel().len(), MAX_IDENTIFIER);
         assert_ne!(long.channel(), other.channel());
-        assert_eq!(long.channel(), long.clone().channel(), "the same on every instance");
+        assert_eq!(
+            long.channel(),
+            long.clone().channel(),
+            "the same on every instance"
+        );
     }
 
     #[test]
