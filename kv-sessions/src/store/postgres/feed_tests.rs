@@ -518,3 +518,90 @@ fn another_instance_hears_a_write_within_milliseconds() {
     eprintln!("write to heard over {TRIALS} trials: median {median:?}, p99 {p99:?}");
     assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
 }
+
+/// Updates `sessions` through `store`, `per_session` times each, all sessions at once; how long
+/// it took.
+async fn updates(store: &PostgresStore, sessions: &[SessionId], per_session: usize) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = sessions
+        .iter()
+        .map(|id| {
+            let (store, id) = (store.clone(), *id);
+            tokio::spawn(async move {
+                let mut latest = store.load(&id).await.expect("load").expect("live");
+                for n in 0..per_session {
+                    let changes = writing(&["n"], &n.to_string());
+                    latest = stored(store.update_from(&latest, &changes).await.expect("update"));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join");
+    }
+    start.elapsed()
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture"]
+fn update_throughput_with_the_feed_on_and_off() {
+    let Some(scratch) = Scratch::new("update_throughput_with_the_feed_on_and_off") else {
+        return;
+    };
+    let notifying = scratch.store("on");
+    let quiet = scratch
+        .run(scratch.settings("off").invalidation_feed(false).build())
+        .expect("build");
+    for concurrent in [1, 8] {
+        let ratio = scratch.run(median_cost_ratio(&notifying, &quiet, concurrent));
+        eprintln!(
+            "{concurrent} session(s) updated at once: median time with the feed on / off = \
+             {ratio:.3}"
+        );
+    }
+}
+
+/// The median, over interleaved rounds, of the time `concurrent` sessions take to be updated
+/// through `notifying` over the time they take through `quiet`.
+async fn median_cost_ratio(
+    notifying: &PostgresStore,
+    quiet: &PostgresStore,
+    concurrent: usize,
+) -> f64 {
+    const ROUNDS: usize = 15;
+    const PER_SESSION: usize = 50;
+    let sessions: Vec<SessionId> = (0..concurrent).map(|_| SessionId::generate()).collect();
+    for id in &sessions {
+        stored(
+            quiet
+                .create(id, &writing(&["n"], "0"))
+                .await
+                .expect("create"),
+        );
+    }
+    // One round of each first, so that every connection is open and has prepared its
+    // statements before anything is timed.
+    updates(notifying, &sessions, PER_SESSION).await;
+    updates(quiet, &sessions, PER_SESSION).await;
+    let writes = (concurrent * PER_SESSION) as f64;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        // Each pair in alternating order, so that drift in the machine's load falls on both
+        // sides alike.
+        let (on, off) = if round % 2 == 0 {
+            let on = updates(notifying, &sessions, PER_SESSION).await;
+            (on, updates(quiet, &sessions, PER_SESSION).await)
+        } else {
+            let off = updates(quiet, &sessions, PER_SESSION).await;
+            (updates(notifying, &sessions, PER_SESSION).await, off)
+        };
+        eprintln!(
+            "{concurrent} at once, round {round}: feed on {:.0} updates/s, off {:.0} updates/s",
+            writes / on.as_secs_f64(),
+            writes / off.as_secs_f64()
+        );
+        ratios.push(on.as_secs_f64() / off.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ROUNDS / 2]
+}
