@@ -27,12 +27,12 @@ pub(super) struct Listener {
 }
 
 /// Where to listen, and what to do with what is heard.
-#[derive(Clone)]
 pub(super) struct Subscription {
     /// The connection settings, with the listener's own `application_name`.
     pub(super) config: Config,
     /// The channel, as the table names it.
     pub(super) channel: String,
+    /// The feed that hears every notice, and learns when the connection is lost and back.
     pub(super) feed: InvalidationFeed,
     /// How long connecting and listening, and each heartbeat, may take.
     pub(super) timeout: Duration,
