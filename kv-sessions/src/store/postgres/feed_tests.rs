@@ -296,6 +296,14 @@ fn writes_that_write_nothing_notify_no_one() {
             .expect("build"),
     );
     assert!(quiet.invalidations().is_none());
+    assert!(
+        format!("{quiet:?}").contains("invalidation_feed: false"),
+        "{quiet:?}"
+    );
+    assert!(
+        format!("{store:?}").contains("invalidation_feed: true"),
+        "{store:?}"
+    );
     let (_client, mut heard) = scratch.eavesdrop();
     let id = SessionId::generate();
     let payloads = scratch.run(async {

@@ -18,6 +18,9 @@ use crate::store::{Invalidation, InvalidationFeed};
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between attempts to connect again.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The shortest pause between heartbeats, so that a bound on staleness of zero, under which no
+/// cached copy is ever served, does not make the listener flood the server.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
 
 /// A running listener. Dropping it stops the task and closes its connection.
 #[derive(Debug)]
@@ -156,7 +159,7 @@ async fn listen(subscription: &Subscription) -> Result<Listening, BoxError> {
         // Dropping the client on a failure closes the connection, which ends `reader`.
         let listen = format!("LISTEN \"{}\"", subscription.channel);
         client.batch_execute(&listen).await?;
-        let interval = subscription.feed.heartbeat_interval();
+        let interval = subscription.feed.heartbeat_interval().max(MIN_HEARTBEAT);
         let heartbeat = tokio::spawn(beat(client, interval, timeout, sender)).abort_handle();
         Ok::<_, tokio_postgres::Error>(Listening {
             events,
