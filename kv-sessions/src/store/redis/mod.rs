@@ -8,8 +8,9 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use self::cas::{Attempt, Snapshot};
 use self::connections::Connections;
+use self::listener::Listener;
 use self::scripts::{LuaScript, Reply, SCRIPTS};
-use super::SessionStore;
+use super::{Invalidation, InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -20,6 +21,7 @@ mod builder;
 mod cas;
 mod connections;
 mod hash;
+mod listener;
 mod scripts;
 
 pub use self::builder::RedisStoreBuilder;
@@ -136,6 +138,11 @@ struct Inner {
     connections: Connections,
     key_prefix: String,
     timeout: Duration,
+    /// The channel the write scripts publish their notices on, empty where the feed is off.
+    channel: String,
+    feed: Option<InvalidationFeed>,
+    /// Hears the channel while the store lives; dropped with the last clone, which stops it.
+    _listener: Option<Listener>,
 }
 
 /// Shows where the store points, never the URL's user name or password.
@@ -146,6 +153,7 @@ impl std::fmt::Debug for RedisStore {
             .field("key_prefix", &self.inner.key_prefix)
             .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
+            .field("invalidation_feed", &self.inner.feed)
             .finish()
     }
 }
@@ -288,6 +296,8 @@ impl RedisStore {
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
         let mut call = SCRIPTS.update.call(&[&self.key(id)]);
+        let notice = Invalidation::saved(id.digest(), merged.version());
+        args::announcement(&mut call, &self.inner.channel, &notice);
         args::update(&mut call, copy.meta(), base, &merged);
         match self.write(&SCRIPTS.update, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(merged))),
@@ -330,6 +340,8 @@ impl RedisStore {
             Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
         };
         let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
+        let notice = Invalidation::removed(old.digest());
+        args::announcement(&mut call, &self.inner.channel, &notice);
         args::renew(&mut call, copy.meta(), &record);
         match self.write(&SCRIPTS.renew, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
@@ -375,7 +387,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let mut call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let notice = Invalidation::removed(id.digest());
+        args::announcement(&mut call, &self.inner.channel, &notice);
         let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
@@ -390,6 +404,12 @@ impl SessionStore for RedisStore {
                 Ok(None)
             }
         }
+    }
+
+    /// The feed of the notices every store over this Redis database and key prefix publishes,
+    /// unless [`RedisStoreBuilder::invalidation_feed`] turned it off.
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.inner.feed.clone()
     }
 }
 
