@@ -15,9 +15,10 @@ use tokio::task::AbortHandle;
 use crate::error::Chain;
 use crate::store::{Invalidation, InvalidationFeed};
 
-/// The name the listening connection gives itself (`CLIENT SETNAME`), by which operators and
-/// tests find it in `CLIENT LIST`.
-pub(super) const NAME: &str = "kv-sessions-listener";
+/// How the name the listening connection gives itself (`CLIENT SETNAME`) starts; its channel
+/// follows, so that operators and tests find it in `CLIENT LIST`, and tell apart the listeners of
+/// apps with different key prefixes.
+const NAME: &str = "kv-sessions-listener:";
 
 /// The pause before the first attempt to subscribe again after the connection was lost. It
 /// doubles after every failed attempt, up to [`MAX_BACKOFF`], so that a Redis that is down is
@@ -83,6 +84,16 @@ impl Drop for Listener {
     }
 }
 
+/// The name of the connection that listens on `channel`: [`NAME`], then the channel, each
+/// character a connection name may not hold (a space, a control character, anything outside
+/// ASCII) as `_`.
+pub(super) fn connection_name(channel: &str) -> String {
+    let shown = channel
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' });
+    NAME.chars().chain(shown).collect()
+}
+
 /// Where the listener subscribes.
 struct Channel {
     client: Client,
@@ -94,7 +105,8 @@ struct Channel {
 impl Channel {
     /// A named connection, subscribed to the channel.
     async fn subscribe(&self) -> Result<PubSub, ListenError> {
-        let mut subscribed = connect_named(&self.client).await?;
+        let name = connection_name(&self.name);
+        let mut subscribed = connect_named(&self.client, &name).await?;
         subscribed.subscribe(&self.name).await?;
         Ok(subscribed)
     }
@@ -206,13 +218,13 @@ async fn pass_on(feed: &InvalidationFeed, message: &Msg) {
     }
 }
 
-/// A pub/sub connection to the server of `client`, named [`NAME`].
+/// A pub/sub connection to the server of `client`, named `name`.
 ///
 /// redis-rs cannot name a pub/sub connection, and a subscribed RESP2 connection takes no command
 /// but (un)subscribing and `PING`. So over TCP the listener opens the socket itself, logs in,
 /// selects the database and names the connection, then hands redis-rs a connection with nothing
 /// left to set up. Over any other transport (a Unix socket) the connection is left unnamed.
-async fn connect_named(client: &Client) -> Result<PubSub, ListenError> {
+async fn connect_named(client: &Client, name: &str) -> Result<PubSub, ListenError> {
     let info = client.get_connection_info();
     let ConnectionAddr::Tcp(host, port) = info.addr() else {
         return Ok(client.get_async_pubsub().await?);
@@ -220,13 +232,17 @@ async fn connect_named(client: &Client) -> Result<PubSub, ListenError> {
     let socket = TcpStream::connect((host.as_str(), *port)).await?;
     // As the store's other connections do: a heartbeat must not wait on Nagle's algorithm.
     socket.set_nodelay(true)?;
-    let socket = introduce(socket, info.redis_settings()).await?;
+    let socket = introduce(socket, info.redis_settings(), name).await?;
     let set_up = RedisConnectionInfo::default().set_skip_set_lib_name();
     Ok(PubSub::new(&set_up, socket).await?)
 }
 
-/// Logs in on `socket` with `settings`, selects their database, and names the connection.
-async fn introduce<S>(mut socket: S, settings: &RedisConnectionInfo) -> Result<S, ListenError>
+/// Logs in on `socket` with `settings`, selects their database, and names the connection `name`.
+async fn introduce<S>(
+    mut socket: S,
+    settings: &RedisConnectionInfo,
+    name: &str,
+) -> Result<S, ListenError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -241,7 +257,7 @@ where
     if settings.db() != 0 {
         handshake.cmd("SELECT").arg(settings.db());
     }
-    handshake.cmd("CLIENT").arg("SETNAME").arg(NAME);
+    handshake.cmd("CLIENT").arg("SETNAME").arg(name);
     socket.write_all(&handshake.get_packed_pipeline()).await?;
     for _ in 0..handshake.len() {
         expect_ok(&mut socket).await?;
@@ -260,5 +276,22 @@ async fn expect_ok<S: AsyncRead + Unpin>(socket: &mut S) -> Result<(), ListenErr
         _ => Err(ListenError::Refused(
             String::from_utf8_lossy(&line).trim_end().to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_is_named_for_its_channel_in_characters_a_connection_name_may_hold() {
+        assert_eq!(
+            connection_name("shop:sessions:invalidations"),
+            "kv-sessions-listener:shop:sessions:invalidations"
+        );
+        assert_eq!(
+            connection_name("my app\u{e9}:invalidations"),
+            "kv-sessions-listener:my_app_:invalidations"
+        );
     }
 }

@@ -426,3 +426,5 @@ fn latest_copy(
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "moka"))]
+mod tests_feed;
