@@ -89,7 +89,7 @@ impl RedisStoreBuilder {
     /// Whether the store publishes a notice of every write on the channel `<key
     /// prefix>invalidations`, and listens there for the notices of every instance, so that a
     /// [`CachedStore`](crate::CachedStore) in front stays coherent (see
-    /// [`RedisStore`](super::RedisStore#caching)). Defaults to `true`.
+    /// [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed)). Defaults to `true`.
     ///
     /// Turn it off on every instance of an app or on none: an instance without it announces
     /// nothing, so the caches of the others would not hear its writes.
@@ -154,7 +154,11 @@ impl RedisStoreBuilder {
                 connections,
                 key_prefix: self.key_prefix,
                 timeout,
-                channel: if feed.is_some() { channel } else { String::new() },
+                channel: if feed.is_some() {
+                    channel
+                } else {
+                    String::new()
+                },
                 feed,
                 _listener: listener,
             }),

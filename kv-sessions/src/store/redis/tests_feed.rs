@@ -104,20 +104,39 @@ async fn writes_through_one_instance_drop_the_copies_another_instance_cached() {
     let (id, _) = created(writer, &[("a", "1")]).await;
 
     load(&other, &id).await;
-    let updated = stored(writer.update(&id, &setting(&[("a", "2")])).await.expect("update"));
-    assert!(forgotten(&other, &id).await.is_some(), "the update went unheard");
+    let updated = stored(
+        writer
+            .update(&id, &setting(&[("a", "2")]))
+            .await
+            .expect("update"),
+    );
+    assert!(
+        forgotten(&other, &id).await.is_some(),
+        "the update went unheard"
+    );
     let reloaded = load(&other, &id).await;
     assert_eq!(reloaded.version(), updated.version());
     assert_eq!(reloaded.get("a"), Some("2"));
 
     let renewed = SessionId::generate();
-    stored(writer.renew(&id, &renewed, &setting(&[])).await.expect("renew"));
-    assert!(forgotten(&other, &id).await.is_some(), "the renewal went unheard");
+    stored(
+        writer
+            .renew(&id, &renewed, &setting(&[]))
+            .await
+            .expect("renew"),
+    );
+    assert!(
+        forgotten(&other, &id).await.is_some(),
+        "the renewal went unheard"
+    );
     assert_eq!(other.load(&id).await.expect("load"), None);
 
     load(&other, &renewed).await;
     writer.delete(&renewed).await.expect("delete");
-    assert!(forgotten(&other, &renewed).await.is_some(), "the delete went unheard");
+    assert!(
+        forgotten(&other, &renewed).await.is_some(),
+        "the delete went unheard"
+    );
     assert_eq!(other.load(&renewed).await.expect("load"), None);
 }
 
@@ -140,8 +159,17 @@ async fn an_instance_keeps_its_own_newer_copy_when_it_hears_its_own_write() {
     );
     // The listener passes notices on in the order Redis sent them, so once the notice of this
     // later write has been heard, so has the notice of the instance's own write.
-    stored(scratch.store.update(&marker, &setting(&[("m", "2")])).await.expect("update"));
-    assert!(forgotten(&instance, &marker).await.is_some(), "the marker went unheard");
+    stored(
+        scratch
+            .store
+            .update(&marker, &setting(&[("m", "2")]))
+            .await
+            .expect("update"),
+    );
+    assert!(
+        forgotten(&instance, &marker).await.is_some(),
+        "the marker went unheard"
+    );
     assert_eq!(
         cached_version(&instance, &id).await,
         Some(saved.version()),
@@ -157,7 +185,10 @@ async fn a_script_that_writes_nothing_publishes_nothing() {
     };
     let client = redis::Client::open(scratch.url.as_str()).expect("URL");
     let mut subscribed = client.get_async_pubsub().await.expect("connect");
-    subscribed.subscribe(scratch.channel()).await.expect("SUBSCRIBE");
+    subscribed
+        .subscribe(scratch.channel())
+        .await
+        .expect("SUBSCRIBE");
     let mut heard = subscribed.into_on_message();
     let store = scratch.store.clone();
 
@@ -172,9 +203,19 @@ async fn a_script_that_writes_nothing_publishes_nothing() {
     let (taken, _) = created(&store, &[("b", "1")]).await;
     let in_use = store.renew(&id, &taken, &setting(&[])).await;
     assert!(in_use.is_err(), "{in_use:?}");
-    let second = stored(store.update(&id, &setting(&[("a", "2")])).await.expect("update"));
+    let second = stored(
+        store
+            .update(&id, &setting(&[("a", "2")]))
+            .await
+            .expect("update"),
+    );
     // Merged against the first copy, now stale: the first try writes nothing, the second writes.
-    let third = stored(store.update_from(&first, &setting(&[("c", "3")])).await.expect("update"));
+    let third = stored(
+        store
+            .update_from(&first, &setting(&[("c", "3")]))
+            .await
+            .expect("update"),
+    );
     let end = SessionId::generate();
     store.delete(&end).await.expect("delete");
 
@@ -220,7 +261,12 @@ async fn a_killed_listener_comes_back_and_copies_read_before_are_not_served_past
         .expect("connect");
     let (id, _) = created(&scratch.store, &[("a", "1")]).await;
     let cached = load(&instance, &id).await;
-    stored(silent.update(&id, &setting(&[("a", "2")])).await.expect("update"));
+    stored(
+        silent
+            .update(&id, &setting(&[("a", "2")]))
+            .await
+            .expect("update"),
+    );
     tokio::time::sleep(bound + Duration::from_millis(100)).await;
     assert_eq!(
         load(&instance, &id).await.version(),
@@ -255,13 +301,22 @@ async fn another_instance_hears_a_write_within_milliseconds() {
         load(&other, &id).await;
         let started = Instant::now();
         let changes = setting(&[("n", &trial.to_string())]);
-        latest = stored(scratch.store.update_from(&latest, &changes).await.expect("update"));
+        latest = stored(
+            scratch
+                .store
+                .update_from(&latest, &changes)
+                .await
+                .expect("update"),
+        );
         forgotten(&other, &id).await.expect("a write went unheard");
         heard.push(started.elapsed());
     }
     heard.sort();
     let median = heard[heard.len() / 2];
     let p99 = heard[heard.len() * 99 / 100];
-    eprintln!("write to heard over {} trials: median {median:?}, p99 {p99:?}", heard.len());
+    eprintln!(
+        "write to heard over {} trials: median {median:?}, p99 {p99:?}",
+        heard.len()
+    );
     assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
 }
