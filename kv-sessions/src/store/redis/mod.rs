@@ -145,12 +145,12 @@ pub use self::builder::RedisStoreBuilder;
 ///   was in use, the session was gone) announces nothing, and no write can be left unannounced by
 ///   an app that stopped between writing and publishing.
 /// - **The listener.** Each store keeps one connection of its own subscribed to the channel,
-///   named `kv-sessions-listener:<channel>` so that it shows in `CLIENT LIST`, as a task on the
-///   runtime that awaited [`build`](RedisStoreBuilder::build); the task stops when the last clone
-///   of the store is dropped. `build` fails unless Redis confirms the subscription within the
-///   operation timeout. A notice of version `v` makes a cache drop its copy if it is older than
-///   `v`, and spares a copy at least as new, so the notice of an instance's own save does not
-///   evict the copy that instance has just cached.
+///   named `kv-sessions-listener:<channel>` (over TCP) so that it can be found in `CLIENT LIST`,
+///   as a task on the runtime that awaited [`build`](RedisStoreBuilder::build); the task stops
+///   when the last clone of the store is dropped. `build` fails unless Redis confirms the
+///   subscription within the operation timeout. A notice of version `v` makes a cache drop its
+///   copy if it is older than `v`, and spares a copy at least as new, so the notice of an
+///   instance's own save does not evict the copy that instance has just cached.
 /// - **A lost channel.** The listener sends a `PING` on its connection every quarter of
 ///   [`max_staleness`](RedisStoreBuilder::max_staleness) (1 second by default); its answer proves
 ///   that every notice sent before it has arrived. Where the connection fails (Redis restarts,
