@@ -20,10 +20,11 @@ pub(super) fn announcement(call: &mut Cmd, channel: &str, notice: &Invalidation)
     }
 }
 
-/// The rest of the `ARGV` of `update.lua`, after the [`announcement`], which writes `merged`, merged in Rust against `base`, as the
-/// fields that changed: `meta`, the `meta` field of `base`'s hash as the write expects to find
-/// it; `merged`'s deadline in milliseconds; the counts of fields to set and to delete; the fields
-/// to set, each name then value, `meta` first; then the names of the fields to delete.
+/// The rest of the `ARGV` of `update.lua`, after the [`announcement`]. The script writes
+/// `merged`, merged in Rust against `base`, as the fields that changed: `meta`, the `meta` field
+/// of `base`'s hash as the write expects to find it; `merged`'s deadline in milliseconds; the
+/// counts of fields to set and to delete; the fields to set, each name then value, `meta` first;
+/// then the names of the fields to delete.
 pub(super) fn update(call: &mut Cmd, meta: &[u8], base: &Record, merged: &Record) {
     let changes = FieldChanges::between(base, merged);
     let (rule_set, rule_deleted) = match &changes.rule {
@@ -54,9 +55,9 @@ pub(super) fn update(call: &mut Cmd, meta: &[u8], base: &Record, merged: &Record
     }
 }
 
-/// The rest of the `ARGV` of `renew.lua`, after the [`announcement`], which moves a session to a fresh id as `record`: `old_meta`, the
-/// `meta` field of the old id's hash as the write expects to find it (empty for none), then
-/// `record` as [`fresh`] lays it out.
+/// The rest of the `ARGV` of `renew.lua`, after the [`announcement`]. The script moves a session
+/// to a fresh id as `record`: `old_meta`, the `meta` field of the old id's hash as the write
+/// expects to find it (empty for none), then `record` as [`fresh`] lays it out.
 pub(super) fn renew(call: &mut Cmd, old_meta: &[u8], record: &Record) {
     call.arg(old_meta);
     fresh(call, record);
