@@ -26,6 +26,9 @@ const NAME: &str = "kv-sessions-listener:";
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between two attempts to subscribe again.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The shortest pause between two heartbeats, whatever the staleness bound: a bound of zero would
+/// otherwise send `PING`s without pause.
+const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(10);
 /// The longest line a server may answer the handshake with: every answer is `+OK` or a short
 /// error.
 const MAX_ANSWER: usize = 512;
@@ -166,7 +169,7 @@ async fn hear(
         let sent_at = Instant::now();
         hear_until(&mut notices, feed, heartbeat(&mut sink, patience)).await??;
         feed.confirmed(sent_at);
-        let pause = tokio::time::sleep(feed.heartbeat_interval());
+        let pause = tokio::time::sleep(feed.heartbeat_interval().max(MIN_HEARTBEAT_INTERVAL));
         hear_until(&mut notices, feed, pause).await?;
     }
 }
