@@ -41,7 +41,7 @@ mod tests {
     }
 
     #[test]
-    fn this_thread_has_used_some_cpu_time_or_none() {
+    fn the_calling_threads_cpu_time_reads_from_proc() {
         assert!(this_thread().unwrap() >= 0.0);
     }
 }
