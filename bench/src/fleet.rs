@@ -10,9 +10,10 @@
 //! difference. From those figures it works out the cost at any fleet size, and prints the
 //! tables `bench/RESULTS.md` quotes.
 //!
-//! Two ways for an instance to hear of writes are compared on Redis: broadcast, which
-//! kv-sessions' stores use (every instance hears every write), and tracking (`CLIENT TRACKING`
-//! with `REDIRECT`: an instance hears only of the sessions it has read).
+//! Three ways for an instance to hear of writes are compared on Redis: broadcast, which
+//! kv-sessions' stores use (every instance hears every write); tracking (`CLIENT TRACKING` with
+//! `REDIRECT`: an instance hears only of the sessions it has read); and targeted, tracking done
+//! in the store's own scripts so that notices keep their version.
 
 use std::future::Future;
 use std::io;
@@ -31,6 +32,7 @@ mod notice;
 mod postgres;
 mod redis;
 mod table;
+mod targeted;
 mod wire;
 
 use notice::Tally;
@@ -42,6 +44,9 @@ pub(crate) enum Mode {
     Broadcast,
     /// An instance hears only of the sessions it has read (Redis `CLIENT TRACKING`).
     Tracking,
+    /// An instance hears only of the sessions it has loaded, on its own channel, from the
+    /// write script, which keeps a watcher set per session.
+    Targeted,
 }
 
 impl Mode {
@@ -49,6 +54,7 @@ impl Mode {
         match self {
             Self::Broadcast => "broadcast",
             Self::Tracking => "tracking",
+            Self::Targeted => "targeted",
         }
     }
 }
@@ -147,7 +153,7 @@ fn trials(settings: &Settings) -> Vec<Trial> {
     let mut trials = Vec::new();
     for &engine in &settings.engines {
         let modes: &[Mode] = match engine {
-            Engine::Redis => &[Mode::Broadcast, Mode::Tracking],
+            Engine::Redis => &[Mode::Broadcast, Mode::Tracking, Mode::Targeted],
             Engine::Postgres => &[Mode::Broadcast],
         };
         for &mode in modes {
@@ -171,6 +177,7 @@ async fn one(trial: &Trial, sub: &Handle, epoch: Instant) -> io::Result<Measured
     match (trial.engine, trial.mode) {
         (Engine::Redis, Mode::Broadcast) => redis::broadcast(trial, sub, epoch).await,
         (Engine::Redis, Mode::Tracking) => redis::tracking(trial, sub).await,
+        (Engine::Redis, Mode::Targeted) => targeted::targeted(trial, sub, epoch).await,
         (Engine::Postgres, _) => postgres::broadcast(trial, sub, epoch).await,
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! A notice has the shape of kv-sessions' invalidation text, `"<32 hex digest> <version>"`, so
 //! the server moves as many bytes as it would for the real thing. In the simulation the 32 hex
-//! digits carry a sequence number and the moment the notice was sent, which is what lets a
-//! subscriber in the same process measure the delay from publish to receipt.
+//! digits carry a number (the write's sequence number, or in the targeted simulation the
+//! session's, which tells the hearer what to load again) and the moment the notice was sent,
+//! which is what lets a subscriber in the same process measure the delay from publish to
+//! receipt.
 
 use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The text of notice `sequence`, sent now. The version is two digits, as for a session
+/// The text of notice `sequence` (the number it carries), sent now. The version is two digits, as for a session
 /// written a few dozen times, which keeps the text at the real notice's 35 bytes.
 pub(crate) fn text(epoch: Instant, sequence: u64) -> String {
     let sent = epoch.elapsed().as_nanos() as u64;
@@ -21,6 +23,11 @@ pub(crate) fn text(epoch: Instant, sequence: u64) -> String {
 pub(crate) fn age(epoch: Instant, text: &str) -> Option<Duration> {
     let sent = u64::from_str_radix(text.get(16..32)?, 16).ok()?;
     epoch.elapsed().checked_sub(Duration::from_nanos(sent))
+}
+
+/// The number notice `text` carries, or `None` where it is not one of [`text`]'s.
+pub(crate) fn number(text: &str) -> Option<u64> {
+    u64::from_str_radix(text.get(..16)?, 16).ok()
 }
 
 /// What one subscriber has heard: the bytes its connection received, its messages, and the
@@ -76,6 +83,11 @@ mod tests {
         let notice = text(epoch, 7);
         assert_eq!(notice.len(), 35);
         assert!(age(epoch, &notice).unwrap() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_notice_gives_back_the_number_it_carries() {
+        assert_eq!(number(&text(Instant::now(), 123_456)), Some(123_456));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The fleet on Redis: broadcast, where every instance subscribes to one channel and the write
 //! script publishes each notice there, and tracking, where each instance's data connection has
 //! `CLIENT TRACKING on REDIRECT` to its own subscriber and Redis tells it only about the keys it
-//! read.
+//! read. The third way, targeted, is in [`super::targeted`].
 
 use std::io;
 use std::sync::Arc;
@@ -24,15 +24,15 @@ const ADDR: &str = "127.0.0.1:6379";
 /// The channel Redis sends tracking invalidations on, to a RESP2 client's redirect target.
 const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
 /// Sessions each instance has cached in the tracking simulation, besides those it shares.
-const CACHED_PER_INSTANCE: u64 = 1_000;
+pub(super) const CACHED_PER_INSTANCE: u64 = 1_000;
 /// Connections the publisher writes on at once, so that one round trip does not cap the rate.
-const LANES: usize = 4;
+pub(super) const LANES: usize = 4;
 /// The write and its notice in one script, as kv-sessions' write script does: the notice goes
 /// out only if the write happened, and before any later write on the same key.
 const WRITE_AND_PUBLISH: &str = "redis.call('HSET', KEYS[1], 'version', ARGV[1]) \
                                  redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1";
 
-fn io_error(error: redis::RedisError) -> io::Error {
+pub(super) fn io_error(error: redis::RedisError) -> io::Error {
     io::Error::other(error)
 }
 
@@ -40,7 +40,7 @@ fn client() -> io::Result<Client> {
     Client::open(redis_url()).map_err(io_error)
 }
 
-async fn connection() -> io::Result<MultiplexedConnection> {
+pub(super) async fn connection() -> io::Result<MultiplexedConnection> {
     client()?
         .get_multiplexed_async_connection()
         .await
@@ -49,7 +49,7 @@ async fn connection() -> io::Result<MultiplexedConnection> {
 
 /// A RESP2 subscriber connection whose received bytes count into `tally`, and the local port by
 /// which `CLIENT LIST` names it.
-async fn subscriber(tally: &Tally) -> io::Result<(PubSub, u16)> {
+pub(super) async fn subscriber(tally: &Tally) -> io::Result<(PubSub, u16)> {
     let stream = CountedStream::connect(ADDR, Arc::clone(&tally.bytes)).await?;
     let port = stream.local_addr()?.port();
     let settings = client()?.get_connection_info().redis_settings().clone();
@@ -168,7 +168,7 @@ pub(super) async fn tracking(trial: &Trial, sub: &Handle) -> io::Result<Measured
 /// The sessions instance `instance` of `instances` has cached, out of `sessions`: every one
 /// whose number it is modulo `instances`, and every even one of its left neighbour's, so that
 /// half the sessions are cached by one instance and half by two, as after a client hopped.
-fn cached_by(instance: u64, instances: u64, sessions: u64) -> impl Iterator<Item = u64> {
+pub(super) fn cached_by(instance: u64, instances: u64, sessions: u64) -> impl Iterator<Item = u64> {
     (0..sessions).filter(move |session| {
         session % instances == instance
             || (session % 2 == 0 && (session + 1) % instances == instance)
@@ -243,7 +243,7 @@ fn invalidated_keys(message: &Msg) -> Vec<String> {
     message.get_payload().unwrap_or_default()
 }
 
-fn stop(tasks: Vec<JoinHandle<()>>) {
+pub(super) fn stop(tasks: Vec<JoinHandle<()>>) {
     for task in tasks {
         task.abort();
     }

@@ -154,8 +154,8 @@ struct Costs {
     subscriber_us: f64,
     /// Bytes on a subscriber's connection per message.
     bytes_per_message: f64,
-    /// Messages per write, all subscribers together, at the largest fleet measured; broadcast
-    /// is one per instance, so it is set from the fleet size instead.
+    /// Messages per write, all subscribers together, the median over the trials; broadcast is
+    /// one per instance, so it is set from the fleet size instead.
     messages_per_write: f64,
 }
 
@@ -204,7 +204,7 @@ impl Costs {
     fn messages(&self, instances: f64, writes: f64) -> f64 {
         match self.mode {
             Mode::Broadcast => instances * writes,
-            Mode::Tracking => self.messages_per_write * writes,
+            Mode::Tracking | Mode::Targeted => self.messages_per_write * writes,
         }
     }
 }
@@ -212,13 +212,13 @@ impl Costs {
 fn costs_table(md: &mut String, costs: &[Costs]) {
     md.push_str(
         "| engine | mode | server µs per write | server µs per message | subscriber µs per \
-         message | bytes per message | messages per write (tracking) |\n\
+         message | bytes per message | messages per write (tracking, targeted) |\n\
          |---|---|--:|--:|--:|--:|--:|\n",
     );
     for cost in costs {
         let per_write = match cost.mode {
             Mode::Broadcast => "one per instance".to_owned(),
-            Mode::Tracking => format!("{:.2}", cost.messages_per_write),
+            Mode::Tracking | Mode::Targeted => format!("{:.2}", cost.messages_per_write),
         };
         let _ = writeln!(
             md,
