@@ -19,9 +19,7 @@ use redis::aio::{MultiplexedConnection, PubSub};
 use tokio::runtime::Handle;
 
 use super::notice::{self, Tally};
-use super::redis::{
-    CACHED_PER_INSTANCE, LANES, cached_by, connection, io_error, stop, subscriber,
-};
+use super::redis::{CACHED_PER_INSTANCE, LANES, cached_by, connection, io_error, stop, subscriber};
 use super::{Measured, ServerCpu, Trial, measure, paced, spread};
 use crate::redis_keys;
 use crate::space::Space;
