@@ -17,7 +17,7 @@ use actix_web::cookie::Key;
 use actix_web::web;
 use kv_sessions::{
     BoxedStore, InvalidationFeed, MokaStore, PostgresStore, RedisStore, SessionMiddleware,
-    StoreError,
+    SessionStore, StoreError,
 };
 
 use crate::backend::Backend;
@@ -85,7 +85,6 @@ impl Instance {
 /// cluster is dropped.
 pub struct Cluster {
     instances: Vec<Instance>,
-    backend: Backend,
     /// Declared last, so that it is emptied after the servers stopped.
     _space: Space,
 }
@@ -106,14 +105,8 @@ impl Cluster {
         }
         Self {
             instances,
-            backend,
             _space: space,
         }
-    }
-
-    /// The backend the instances run on.
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// A browser with no cookie, talking to instance `at`; [`Browser::hop_to`] moves it.
@@ -156,7 +149,7 @@ impl Space {
         } else if std::ptr::eq(engine, &engine::POSTGRES) {
             let (creator, scratch) = PostgresScratch::new(&url).await;
             // Its listener, if any, must be up before the instances open and look for theirs.
-            if let Some(feed) = kv_sessions::SessionStore::invalidations(&creator) {
+            if let Some(feed) = creator.invalidations() {
                 until_listening(&feed).await;
             }
             Self::Postgres { url, scratch }
@@ -210,7 +203,7 @@ impl Space {
     ) -> Instance {
         let (store, listeners) =
             open_listening(&self.server(), self.name(), self.open(settings)).await;
-        let feed = kv_sessions::SessionStore::invalidations(&store);
+        let feed = store.invalidations();
         let probe = Arc::new(Probe::default());
         let builder =
             SessionMiddleware::builder(ProbeStore::new(store, Arc::clone(&probe)), key.clone());

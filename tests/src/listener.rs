@@ -40,16 +40,6 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// How many connections the store was seen to listen on when it opened.
-    pub fn len(&self) -> usize {
-        self.connections.len()
-    }
-
-    /// Whether the store was seen to listen on no connection at all.
-    pub fn is_empty(&self) -> bool {
-        self.connections.is_empty()
-    }
-
     /// Kills every one of these connections that is still open, and returns how many it killed.
     /// The store notices on its own, and connects again on a new connection.
     pub async fn kill(&self) -> usize {

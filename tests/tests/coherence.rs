@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
 use kv_sessions_tests::{
-    Backend, COOKIE_NAME, Cluster, Delays, Instance, InstanceSettings, Page, send, until_listening,
+    Backend, Browser, COOKIE_NAME, Cluster, Delays, Instance, InstanceSettings, Page, send,
+    until_listening,
 };
 
 kv_sessions_tests::for_every_shared_store!(
@@ -227,7 +228,7 @@ async fn an_instance_that_lost_its_listener_stops_serving_a_purged_session_withi
 }
 
 /// A client logged in through A, and its cookie, whose session B has read and holds.
-async fn held_by_b(cluster: &Cluster) -> (kv_sessions_tests::Browser<'_>, String) {
+async fn held_by_b(cluster: &Cluster) -> (Browser<'_>, String) {
     let mut client = cluster.browser(A);
     client.get("/put/user/alice").await;
     let cookie = held_cookie(client.cookie_value());
