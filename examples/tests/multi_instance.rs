@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{Instance, KEY, NO_VALUE};
 use kv_sessions_tests::shared::{self, PostgresScratch, RedisScratch, Scratch};
 
@@ -27,9 +29,10 @@ async fn a_client_hops_between_two_instances_over_postgres() {
     hop_between_two_instances("KV_SESSIONS_POSTGRES_URL", &url, &namespace, &scratch);
 }
 
-/// Starts two instances on the store at `url`, named by `variable`, in `namespace`, and checks
-/// that a session made on one is read, changed and purged on the other. `scratch` is emptied at
-/// the end.
+/// Starts two instances on the store at `url`, named by `variable`, in `namespace`, each with
+/// its moka cache, and hops a client between them across a write, a renewal and a logout: each
+/// instance sees at once what the client did through the other, and refuses the cookies that
+/// the other renewed or purged once its invalidation arrives. `scratch` is emptied at the end.
 fn hop_between_two_instances(variable: &str, url: &str, namespace: &str, scratch: &dyn Scratch) {
     let settings = [
         (variable, url),
@@ -43,15 +46,39 @@ fn hop_between_two_instances(variable: &str, url: &str, namespace: &str, scratch
     );
 
     assert_eq!(first.get("/", None).body, NO_VALUE);
-    let cookie = first.get("/set", None).session_cookie().expect("a cookie");
-    assert_eq!(second.get("/", Some(&cookie)).body, "something");
-    let link = second.get("/logout", Some(&cookie));
+    let set = first.get("/set", None).session_cookie().expect("a cookie");
+    assert_eq!(
+        second.get("/", Some(&set)).body,
+        "something",
+        "now cached there"
+    );
+
+    let visited = first.get("/visit", Some(&set));
+    assert_eq!(visited.body, "1");
+    let visited = visited.session_cookie().expect("a write sets the cookie");
+    let again = second.get("/visit", Some(&visited));
+    assert_eq!(
+        again.body, "2",
+        "the other instance reads past its cached copy at once"
+    );
+    let cookie = again.session_cookie().expect("a write sets the cookie");
+    let third = first.get("/visit", Some(&cookie));
+    assert_eq!(third.body, "3");
+    let cookie = third.session_cookie().expect("a write sets the cookie");
+
+    let renewed = second.post("/renew", Some(&cookie), "");
+    assert_eq!(renewed.status, 303);
+    let renewed = renewed.session_cookie().expect("a renewal sets the cookie");
+    assert_ne!(renewed, cookie);
+    until_refused(&first, &cookie, "the renewed-away id");
+    assert_eq!(first.get("/", Some(&renewed)).body, "something");
+
+    let link = second.get("/logout", Some(&renewed));
     assert_eq!(
         link.status, 404,
         "a GET, as a link on another site makes, signs no one out"
     );
-    assert_eq!(first.get("/", Some(&cookie)).body, "something");
-    let logout = second.post("/logout", Some(&cookie), "");
+    let logout = second.post("/logout", Some(&renewed), "");
     assert_eq!(logout.status, 303);
     assert!(
         logout
@@ -59,15 +86,23 @@ fn hop_between_two_instances(variable: &str, url: &str, namespace: &str, scratch
             .is_some_and(|c| c.contains("Max-Age=0")),
         "the cookie is removed"
     );
-    assert_eq!(
-        first.get("/", Some(&cookie)).body,
-        NO_VALUE,
-        "a logout on one instance holds on the other"
-    );
+    until_refused(&first, &renewed, "the purged session");
 
     let again = second.get("/set", None).session_cookie().expect("a cookie");
     assert_eq!(first.get("/", Some(&again)).body, "something");
     first.stop();
     second.stop();
     scratch.clear();
+}
+
+/// Replays `cookie` against `instance` until it is refused, which must happen within the
+/// invalidation feed's delay, far below a second.
+fn until_refused(instance: &Instance, cookie: &str, what: &str) {
+    let started = Instant::now();
+    while instance.get("/", Some(cookie)).body != NO_VALUE {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{what} was still served two seconds after it ended elsewhere"
+        );
+    }
 }

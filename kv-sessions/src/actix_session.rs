@@ -66,6 +66,12 @@
 //!   session, an idle window that each save and each `update_ttl` starts again; like every
 //!   deadline of this crate it lies at most [`Expiry::LONGEST`](crate::Expiry::LONGEST) (400
 //!   days) ahead.
+//! - **Read-your-writes across instances.** This crate's middleware stamps its cookie with the
+//!   version each save stored, so that an instance whose cache holds an older copy reads the
+//!   store; actix-session's cookie carries only the key. With a cache in front of a shared store,
+//!   a client that hops to another instance right after a save may be served that instance's
+//!   older copy until the store's invalidation notice arrives there (milliseconds; see
+//!   [the guide](crate::guide::more_than_one_instance#a-cache-in-front-of-a-shared-store)).
 //! - **Answers other than 500.** A failed save reaches the client as actix-session's opaque
 //!   `500 Internal Server Error`, whatever the cause: a store that failed, a session that ended
 //!   while the request ran, a session past its size cap. The cause goes to the log.

@@ -32,6 +32,8 @@ pub(crate) enum CookieUpdate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Issue {
     pub(crate) id: SessionId,
+    /// The version of the session saved, for the cookie's stamp.
+    pub(crate) version: u64,
     pub(crate) rule: Expiry,
     pub(crate) deadline: SystemTime,
 }
@@ -243,6 +245,7 @@ impl Lifetime {
 fn issue(record: &Record, lifetime: &Lifetime) -> Issue {
     Issue {
         id: record.id(),
+        version: record.version(),
         rule: lifetime.rule(record.expiry()),
         deadline: record.expires_at(),
     }
@@ -309,6 +312,7 @@ mod tests {
         Incoming::Valid {
             id,
             current_key: true,
+            version: 0,
         }
     }
 
@@ -453,6 +457,7 @@ mod tests {
         let old_key = Incoming::Valid {
             id,
             current_key: false,
+            version: 0,
         };
         let cases = [
             (valid(id), state(Some(record.clone()), writing())),
@@ -530,6 +535,7 @@ mod tests {
         let old_key = Incoming::Valid {
             id,
             current_key: false,
+            version: 0,
         };
         let plan = decide(request(
             old_key,
@@ -549,6 +555,7 @@ mod tests {
             cookie_after(Saved::Stored(record.clone()), true, &lifetime).expect("stored"),
             CookieUpdate::Set(Issue {
                 id: record.id(),
+                version: record.version(),
                 rule: Expiry::default(),
                 deadline: record.expires_at(),
             })

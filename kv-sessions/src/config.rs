@@ -25,6 +25,9 @@ pub(crate) struct Config {
     pub(crate) load_before_routing: bool,
     /// The ids this middleware renewed away a moment ago.
     pub(crate) renewals: RecentRenewals,
+    /// Whether cookies carry the version of the session they were set for: where the store
+    /// offers an invalidation feed, so that another instance's cache can tell its copy is older.
+    pub(crate) stamp_versions: bool,
 }
 
 /// Configures a [`SessionMiddleware`]; start with [`SessionMiddleware::builder`].
@@ -264,7 +267,9 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             panic!("kv_sessions::SessionMiddleware: {broken}");
         }
         self.keys.log_fingerprints(&self.cookie.name);
+        let stamp_versions = self.store.invalidations().is_some();
         SessionMiddleware::from_config(Config {
+            stamp_versions,
             store: Arc::new(self.store),
             keys: self.keys,
             cookie: self.cookie,

@@ -201,6 +201,7 @@ fn apply<B>(
         CookieUpdate::Keep => return Ok(()),
         CookieUpdate::Set(issue) => config.cookie.session_cookie(
             issue.id,
+            config.stamp_versions.then_some(issue.version),
             issue.rule,
             issue.deadline,
             SystemTime::now(),

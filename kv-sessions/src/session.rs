@@ -437,7 +437,7 @@ impl RequestSession {
         self.loaded
             .get_or_try_init(|| async {
                 let stored = match self.incoming.get() {
-                    Incoming::Valid { id, .. } => self.load_live(id).await?,
+                    Incoming::Valid { id, version, .. } => self.load_live(id, version).await?,
                     Incoming::Absent | Incoming::Rejected => None,
                 };
                 let stored = match stored {
@@ -455,9 +455,13 @@ impl RequestSession {
     /// request's cookie: a cookie planted for a dead or made-up session, sent first, does not
     /// push out a signed-in one.
     async fn load_fallback(&self) -> Result<Option<Record>, SessionError> {
-        for &(id, current_key) in self.fallbacks.iter().flatten() {
-            if let Some(record) = self.load_record(id).await? {
-                self.incoming.set(Incoming::Valid { id, current_key });
+        for &(id, current_key, version) in self.fallbacks.iter().flatten() {
+            if let Some(record) = self.load_record(id, version).await? {
+                self.incoming.set(Incoming::Valid {
+                    id,
+                    current_key,
+                    version,
+                });
                 return Ok(Some(record));
             }
         }
@@ -466,8 +470,8 @@ impl RequestSession {
 
     /// Loads the session the cookie names; where the store holds none, the log is told that the
     /// cookie opened no session.
-    async fn load_live(&self, id: SessionId) -> Result<Option<Record>, SessionError> {
-        let stored = self.load_record(id).await?;
+    async fn load_live(&self, id: SessionId, version: u64) -> Result<Option<Record>, SessionError> {
+        let stored = self.load_record(id, version).await?;
         if stored.is_none() {
             Rejection::NoLiveSession.log(&self.config.cookie.name);
             let renewed = self.config.renewals.contains(&id, Instant::now());
@@ -476,9 +480,14 @@ impl RequestSession {
         Ok(stored)
     }
 
-    /// Loads one record; a corrupt one counts as none, as [`store::load_for_request`] says.
-    async fn load_record(&self, id: SessionId) -> Result<Option<Record>, SessionError> {
-        Ok(store::load_for_request(&*self.config.store, &id, 0).await?)
+    /// Loads one record, at least at the version the cookie was stamped with; a corrupt one
+    /// counts as none, as [`store::load_for_request`] says.
+    async fn load_record(
+        &self,
+        id: SessionId,
+        version: u64,
+    ) -> Result<Option<Record>, SessionError> {
+        Ok(store::load_for_request(&*self.config.store, &id, version).await?)
     }
 
     /// Saves what the request changed, and says what to do with the cookie: the plan of

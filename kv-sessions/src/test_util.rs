@@ -57,7 +57,19 @@ impl CookieSealer {
     /// If actix-web's private cookie jar fails to encrypt `id`, which it does not do.
     pub fn seal(&self, id: SessionId) -> String {
         self.cookie
-            .seal(id, &self.keys.current)
+            .seal(id, None, &self.keys.current)
+            .expect("actix-web's private jar encrypts every value")
+    }
+
+    /// The cookie value that carries session `id` stamped with `version`, as a middleware over a
+    /// store with an invalidation feed sets it after saving that version.
+    ///
+    /// # Panics
+    ///
+    /// If actix-web's private cookie jar fails to encrypt the text, which it does not do.
+    pub fn seal_at(&self, id: SessionId, version: u64) -> String {
+        self.cookie
+            .seal(id, Some(version), &self.keys.current)
             .expect("actix-web's private jar encrypts every value")
     }
 

@@ -10,7 +10,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use kv_sessions::test_util::CookieSealer;
-use kv_sessions::{CookieContent, Expiry, MokaStore, SessionMiddleware};
+use kv_sessions::{
+    Changes, CookieContent, Expiry, InvalidationFeed, MokaStore, Record, Saved, SessionId,
+    SessionMiddleware, SessionStore, StoreError,
+};
 use kv_sessions_tests::{Backend, assert_fresh, routes, send};
 
 kv_sessions_tests::for_every_backend!(
@@ -127,4 +130,84 @@ async fn keeps_the_session_through_test_requests(content: CookieContent) {
     let request = TestRequest::get().uri("/").cookie(cookie).to_request();
     let page = call_service(&app, request).await;
     assert_eq!(read_body(page).await, "something");
+}
+
+/// A store in memory that offers an invalidation feed, as a shared store does.
+struct Announcing {
+    store: MokaStore,
+    feed: InvalidationFeed,
+}
+
+impl SessionStore for Announcing {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.store.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.store.create(id, changes).await
+    }
+
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.store.update(id, changes).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.store.delete(id).await
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        Some(self.feed.clone())
+    }
+}
+
+#[actix_rt::test]
+async fn over_a_store_with_a_feed_the_cookie_carries_the_version_each_save_stored() {
+    let key = Key::generate();
+    let store = MokaStore::new(100);
+    let announcing = Announcing {
+        store: store.clone(),
+        feed: InvalidationFeed::new(InvalidationFeed::DEFAULT_MAX_STALENESS),
+    };
+    let sessions = SessionMiddleware::builder(announcing, key.clone())
+        .cookie_name("id")
+        .build();
+    let app = init_service(App::new().wrap(sessions).configure(routes)).await;
+    let sealer = CookieSealer::new(&key, "id", CookieContent::Signed);
+
+    let set = call_service(&app, TestRequest::get().uri("/set").to_request()).await;
+    let first = set.response().cookies().find(|c| c.name() == "id");
+    let first = first.expect("a session cookie").into_owned();
+    let id = sealer.open(first.value()).expect("opens");
+    assert_eq!(
+        first.value(),
+        sealer.seal_at(id, 1),
+        "stamped with version 1"
+    );
+
+    let again = TestRequest::get().uri("/set").cookie(first.clone());
+    let again = call_service(&app, again.to_request()).await;
+    let second = again.response().cookies().find(|c| c.name() == "id");
+    let second = second.expect("a save sets the cookie").into_owned();
+    assert_eq!(
+        second.value(),
+        sealer.seal_at(id, 2),
+        "stamped with version 2"
+    );
+
+    let plain = SessionMiddleware::builder(store, key.clone())
+        .cookie_name("id")
+        .build();
+    let plain = init_service(App::new().wrap(plain).configure(routes)).await;
+    let read = TestRequest::get().uri("/").cookie(second);
+    let read = call_service(&plain, read.to_request()).await;
+    assert_eq!(
+        read_body(read).await,
+        "something",
+        "an instance whose store has no feed still reads a stamped cookie"
+    );
+    let unstamped = call_service(&plain, TestRequest::get().uri("/set").to_request()).await;
+    let unstamped = unstamped.response().cookies().find(|c| c.name() == "id");
+    let unstamped = unstamped.expect("a session cookie").into_owned();
+    let id = sealer.open(unstamped.value()).expect("opens");
+    assert_eq!(unstamped.value(), sealer.seal(id), "no feed, no stamp");
 }

@@ -4,6 +4,8 @@
 //!
 //! - `GET /` shows the stored value, or says that none is set.
 //! - `GET /set` stores "something" and redirects to `/`.
+//! - `GET /visit` counts the session's visits and shows the count.
+//! - `POST /renew` moves the session to a new id, as a login does.
 //! - `POST /logout` purges the session, on every instance at once. A POST, as the guide asks of
 //!   every sign-out, so that no link or image on another site can sign a user out.
 //!
@@ -14,10 +16,13 @@
 //! - `KV_SESSIONS_NAMESPACE`: the Redis key prefix or the PostgreSQL table (default
 //!   `kv_sessions`), so that apps sharing a server keep apart.
 //! - `SESSION_KEY`: the cookie key, the same for every instance (see the `basic` example).
+//! - `KV_SESSIONS_CACHE`: `off` to run without the moka cache in front of the store.
 //! - `PORT`, `RUST_LOG`: as in the `basic` example.
 //!
-//! No moka cache sits in front of the store: each instance's cache would serve its own copy of
-//! a session after another instance changed it, until cross-instance invalidation lands.
+//! Each instance keeps a moka cache in front of the shared store, and the store's invalidation
+//! feed keeps the caches coherent: what one instance writes, renews or purges, every other
+//! instance forgets within milliseconds, and a client that hops to another instance sees its own
+//! writes at once, since its cookie carries the version it last saved.
 
 use std::env;
 use std::io;
@@ -25,8 +30,8 @@ use std::io;
 use actix_web::http::header::LOCATION;
 use actix_web::{App, HttpResponse, HttpServer, get, post};
 use kv_sessions::{
-    BoxedStore, PostgresStore, RedisStore, Session, SessionError, SessionKey, SessionKeys,
-    SessionMiddleware,
+    BoxedStore, MokaStore, PostgresStore, RedisStore, Session, SessionError, SessionKey,
+    SessionKeys, SessionMiddleware,
 };
 use kv_sessions_examples::settings::{announce, init_logging, invalid, port, signing_key};
 
@@ -34,6 +39,7 @@ use kv_sessions_examples::settings::{announce, init_logging, invalid, port, sign
 #[derive(SessionKeys)]
 struct Demo {
     test_key: SessionKey<String>,
+    visits: SessionKey<u64>,
 }
 
 #[get("/")]
@@ -51,6 +57,21 @@ async fn set(demo: Demo) -> Result<HttpResponse, SessionError> {
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, "/"))
         .finish())
+}
+
+#[get("/visit")]
+async fn visit(demo: Demo) -> Result<HttpResponse, SessionError> {
+    demo.visits.update_or(1, |visits| visits + 1)?;
+    let visits = demo.visits.get()?.unwrap_or_default();
+    Ok(HttpResponse::Ok().body(visits.to_string()))
+}
+
+#[post("/renew")]
+async fn renew(session: Session) -> HttpResponse {
+    session.renew();
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/"))
+        .finish()
 }
 
 #[post("/logout")]
@@ -93,16 +114,22 @@ async fn main() -> io::Result<()> {
     let key = signing_key()?;
     let (store, described) = shared_store().await?;
 
-    // Built once, outside `HttpServer::new`: every worker shares the store and the key.
-    let sessions = SessionMiddleware::builder(store, key)
-        .cookie_name("SESSION_COOKIE")
-        .build();
+    // Built once, outside `HttpServer::new`: every worker shares the store, the cache and the
+    // key. The cache subscribes to the store's invalidation feed on its own.
+    let builder = SessionMiddleware::builder(store, key).cookie_name("SESSION_COOKIE");
+    let sessions = if env::var("KV_SESSIONS_CACHE").as_deref() == Ok("off") {
+        builder.build()
+    } else {
+        builder.cache(MokaStore::new(10_000)).build()
+    };
 
     let server = HttpServer::new(move || {
         App::new()
             .wrap(sessions.clone())
             .service(index)
             .service(set)
+            .service(visit)
+            .service(renew)
             .service(logout)
     })
     .bind(("127.0.0.1", port))?;

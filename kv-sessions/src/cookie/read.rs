@@ -17,7 +17,11 @@ const LOOKED_AT: usize = 4;
 const LONGEST_ESCAPED: usize = 3 * LONGEST_VALUE;
 
 /// The ids of cookies of ours that opened after the first, in the order they came.
-pub(crate) type Fallbacks = [Option<(SessionId, bool)>; LOOKED_AT - 1];
+pub(crate) type Fallbacks = [Option<Fallback>; LOOKED_AT - 1];
+
+/// A cookie of our name after the request's own that opened: its id, whether the current secret
+/// opened it, and its version stamp, as [`Incoming::Valid`] has them.
+pub(crate) type Fallback = (SessionId, bool, u64);
 
 /// What a request's cookies of our name say: the first's verdict, the ids of the others that
 /// opened, and, where none opened, why the last one tried did not.
@@ -30,11 +34,15 @@ pub(crate) struct Cookies {
 
 impl Cookies {
     /// Notes a cookie that opened: the request's own if it is the first, else a fallback.
-    fn found(&mut self, id: SessionId, current_key: bool) {
+    fn found(&mut self, id: SessionId, current_key: bool, version: u64) {
         if !matches!(self.incoming, Incoming::Valid { .. }) {
-            self.incoming = Incoming::Valid { id, current_key };
+            self.incoming = Incoming::Valid {
+                id,
+                current_key,
+                version,
+            };
         } else if let Some(free) = self.fallbacks.iter_mut().find(|slot| slot.is_none()) {
-            *free = Some((id, current_key));
+            *free = Some((id, current_key, version));
         }
     }
 }
@@ -53,6 +61,9 @@ pub(crate) enum Incoming {
         /// Whether the current secret opened it in the current format; `false` means a previous
         /// one or the legacy format did, and the cookie should be sealed again.
         current_key: bool,
+        /// The version of the session the response that set the cookie saved, where the cookie
+        /// carries one; 0 where it does not.
+        version: u64,
     },
 }
 
@@ -81,7 +92,11 @@ impl CookieConfig {
         for value in self.values(headers) {
             match self.open(value, ring) {
                 Incoming::Rejected => refused = Some(value),
-                Incoming::Valid { id, current_key } => cookies.found(id, current_key),
+                Incoming::Valid {
+                    id,
+                    current_key,
+                    version,
+                } => cookies.found(id, current_key, version),
                 Incoming::Absent => {}
             }
         }
@@ -132,13 +147,20 @@ impl CookieConfig {
 
     /// What `secret` finds in `value`; `current` says whether it is the current secret.
     fn open_with(&self, value: &str, secret: &CookieSecret, current: bool) -> Option<Incoming> {
-        if let Some(id) = self.open_current(value, secret) {
+        if let Some((id, version)) = self.open_current(value, secret) {
             let current_key = current;
-            return Some(Incoming::Valid { id, current_key });
+            return Some(Incoming::Valid {
+                id,
+                current_key,
+                version,
+            });
         }
         let id = self.open_legacy(value, secret)?;
-        let current_key = false;
-        Some(Incoming::Valid { id, current_key })
+        Some(Incoming::Valid {
+            id,
+            current_key: false,
+            version: 0,
+        })
     }
 }
 
@@ -185,7 +207,7 @@ mod tests {
     }
 
     fn sealed_value(config: &CookieConfig, id: SessionId, key: &Key) -> String {
-        config.seal(id, &key.clone().into()).expect("sealed")
+        config.seal(id, None, &key.clone().into()).expect("sealed")
     }
 
     fn ring(key: &Key) -> SecretRing {
@@ -196,6 +218,7 @@ mod tests {
         Incoming::Valid {
             id,
             current_key: true,
+            version: 0,
         }
     }
 
@@ -275,7 +298,8 @@ mod tests {
             config.read(&headers(&[header.as_bytes()]), &rotated),
             Incoming::Valid {
                 id,
-                current_key: false
+                current_key: false,
+                version: 0
             }
         );
         assert_eq!(
@@ -305,7 +329,8 @@ mod tests {
                         config.read(&headers(&[header.as_bytes()]), &ring),
                         Incoming::Valid {
                             id,
-                            current_key: false
+                            current_key: false,
+                            version: 0
                         },
                         "{content:?} {header}"
                     );

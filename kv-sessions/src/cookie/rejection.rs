@@ -78,7 +78,9 @@ mod tests {
 
     fn sealed(config: &CookieConfig, key: &Key) -> String {
         let secret = CookieSecret::from(key.clone());
-        config.seal(SessionId::generate(), &secret).expect("sealed")
+        config
+            .seal(SessionId::generate(), None, &secret)
+            .expect("sealed")
     }
 
     fn configs() -> [CookieConfig; 2] {

@@ -1,7 +1,10 @@
 //! Sealing a session id into a cookie value with one secret, and opening a value with one.
 //!
-//! A signed value is a 43-character HMAC-SHA256 tag over `<cookie name>=<id>`, then the id's 32
-//! hex digits. The tag is computed here rather than through actix-web's signed jar: the keyed
+//! A signed value is a 43-character HMAC-SHA256 tag over `<cookie name>=<text>`, then the text:
+//! the id's 32 hex digits, followed, where the store offers an invalidation feed, by a dot and the
+//! version of the session the response saved in 16 hex digits (`<id>.<version>`), so that an
+//! instance whose cache holds an older copy reads the session again. The stamp has one width, so
+//! a value has one of two lengths in each format, and the shape check stays as strict. The tag is computed here rather than through actix-web's signed jar: the keyed
 //! HMAC state is prepared once per secret, and nothing is allocated to check a cookie. A private
 //! value is the id sealed with AES-256-GCM by actix-web's private jar, which authenticates the
 //! cookie name too; it is opened here with a cipher prepared once per secret, in the jar's
@@ -69,27 +72,76 @@ const ID_LEN: usize = 32;
 /// The bytes of the nonce that starts a sealed private cookie.
 const NONCE_LEN: usize = 12;
 
-/// The bytes of a sealed private cookie: a 12-byte nonce, the id's 32 characters and a 16-byte
-/// tag.
-const PRIVATE_SEALED_LEN: usize = NONCE_LEN + ID_LEN + 16;
+/// A version stamp: a dot and the version's 16 hex digits.
+const STAMP_LEN: usize = 1 + 16;
 
-/// The characters of a private value: [`PRIVATE_SEALED_LEN`] bytes in base64, which needs no
-/// padding for them in either spelling.
+/// The text a stamped cookie seals: an id and a version stamp.
+const TEXT_LEN: usize = ID_LEN + STAMP_LEN;
+
+/// The bytes an AES-GCM seal adds to the text: a 12-byte nonce and a 16-byte tag.
+const PRIVATE_OVERHEAD: usize = NONCE_LEN + 16;
+
+/// The bytes of a sealed private cookie without a version stamp.
+const PRIVATE_SEALED_LEN: usize = PRIVATE_OVERHEAD + ID_LEN;
+
+/// The characters of a private value without a version stamp: [`PRIVATE_SEALED_LEN`] bytes in
+/// base64, which needs no padding for them in either spelling.
 const PRIVATE_VALUE_LEN: usize = PRIVATE_SEALED_LEN / 3 * 4;
 
-/// The longest value sealed in any spelling this middleware accepts: a private one.
-pub(super) const LONGEST_VALUE: usize = PRIVATE_VALUE_LEN;
+/// The bytes of a sealed private cookie with a version stamp.
+const PRIVATE_SEALED_MAX: usize = PRIVATE_OVERHEAD + TEXT_LEN;
+
+/// The characters of a private value with a version stamp, in unpadded base64.
+const PRIVATE_STAMPED_LEN: usize = (PRIVATE_SEALED_MAX * 4).div_ceil(3);
+
+/// The longest value sealed in any spelling this middleware accepts: a stamped private one.
+pub(super) const LONGEST_VALUE: usize = PRIVATE_STAMPED_LEN;
 
 const _: () =
-    assert!(TAG.len + ID_LEN <= LONGEST_VALUE && LEGACY_TAG.len + ID_LEN <= LONGEST_VALUE);
+    assert!(TAG.len + TEXT_LEN <= LONGEST_VALUE && LEGACY_TAG.len + ID_LEN <= LONGEST_VALUE);
+
+/// The id and the version stamp in a cookie's sealed text: `<id>` (version 0: no stamp) or
+/// `<id>.<version>`, the version in 16 lowercase hex digits.
+pub(super) fn read_text(text: &str) -> Option<(SessionId, u64)> {
+    let (id, stamp) = text.split_at_checked(ID_LEN)?;
+    let id = id.parse().ok()?;
+    if stamp.is_empty() {
+        return Some((id, 0));
+    }
+    let digits = stamp.strip_prefix('.')?;
+    let canonical = digits.len() == STAMP_LEN - 1
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let version = u64::from_str_radix(digits, 16).ok();
+    canonical
+        .then_some(version)
+        .flatten()
+        .map(|version| (id, version))
+}
+
+/// The text a cookie seals for `id` at `version`, or for `id` alone.
+fn text(id: SessionId, version: Option<u64>) -> String {
+    match version {
+        Some(version) => format!("{id}.{version:016x}"),
+        None => id.to_string(),
+    }
+}
 
 impl CookieConfig {
-    /// The value of the cookie that carries `id`, sealed with `secret`.
-    pub(crate) fn seal(&self, id: SessionId, secret: &CookieSecret) -> Option<String> {
+    /// The value of the cookie that carries `id`, stamped with `version` where one is given,
+    /// sealed with `secret`.
+    pub(crate) fn seal(
+        &self,
+        id: SessionId,
+        version: Option<u64>,
+        secret: &CookieSecret,
+    ) -> Option<String> {
+        let text = text(id, version);
         match self.content {
-            CookieContent::Signed => Some(self.sign(&id.to_string(), &secret.derived)),
+            CookieContent::Signed => Some(self.sign(&text, &secret.derived)),
             CookieContent::Private => {
-                let sealed = self.encrypt(id, &secret.derived.jar_key)?;
+                let sealed = self.encrypt(text, &secret.derived.jar_key)?;
                 transcode(&sealed, &STANDARD, &URL_SAFE_NO_PAD)
             }
         }
@@ -102,23 +154,32 @@ impl CookieConfig {
         self.sign(text, &secret.derived)
     }
 
-    /// The id in `value`, sealed in the current format with the secret derived from `secret`.
-    pub(super) fn open_current(&self, value: &str, secret: &CookieSecret) -> Option<SessionId> {
+    /// The id in `value`, and its version stamp (0 where it has none), sealed in the current
+    /// format with the secret derived from `secret`.
+    pub(super) fn open_current(
+        &self,
+        value: &str,
+        secret: &CookieSecret,
+    ) -> Option<(SessionId, u64)> {
         match self.content {
             CookieContent::Signed => self.verify(value, &secret.derived, &TAG),
             CookieContent::Private => self.decrypt(value, &URL_SAFE_NO_PAD, &secret.derived),
         }
     }
 
-    /// Opens a cookie of earlier builds of kv-sessions, if they are accepted.
+    /// Opens a cookie of earlier builds of kv-sessions, if they are accepted. They carried no
+    /// version stamp.
     pub(super) fn open_legacy(&self, value: &str, secret: &CookieSecret) -> Option<SessionId> {
         if !self.accept_legacy {
             return None;
         }
-        match self.content {
+        let opened = match self.content {
             CookieContent::Signed => self.verify(value, &secret.given, &LEGACY_TAG),
             CookieContent::Private => self.decrypt(value, &STANDARD, &secret.given),
-        }
+        };
+        opened
+            .filter(|&(_, version)| version == 0)
+            .map(|(id, _)| id)
     }
 
     /// Whether `value` has the shape of a value sealed in a spelling this middleware accepts.
@@ -127,11 +188,12 @@ impl CookieConfig {
         let legacy = self.accept_legacy;
         match self.content {
             CookieContent::Signed => {
-                looks_signed(value, &TAG) || (legacy && looks_signed(value, &LEGACY_TAG))
+                looks_signed(value, &TAG, true)
+                    || (legacy && looks_signed(value, &LEGACY_TAG, false))
             }
             CookieContent::Private => {
-                looks_encrypted(value, &URL_SAFE_NO_PAD)
-                    || (legacy && looks_encrypted(value, &STANDARD))
+                looks_encrypted(value, &URL_SAFE_NO_PAD, true)
+                    || (legacy && looks_encrypted(value, &STANDARD, false))
             }
         }
     }
@@ -142,13 +204,14 @@ impl CookieConfig {
         value: &str,
         engine: &impl Engine,
         secret: &PreparedSecret,
-    ) -> Option<SessionId> {
-        let mut sealed = [0; PRIVATE_SEALED_LEN];
-        if engine.decode_slice(value, &mut sealed).ok()? != PRIVATE_SEALED_LEN {
+    ) -> Option<(SessionId, u64)> {
+        let mut buffer = [0; PRIVATE_SEALED_MAX];
+        let len = engine.decode_slice(value, &mut buffer).ok()?;
+        if !sealed_len_fits(len) {
             return None;
         }
-        let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
-        let (text, tag) = rest.split_at_mut(ID_LEN);
+        let (nonce, rest) = buffer.get_mut(..len)?.split_at_mut(NONCE_LEN);
+        let (text, tag) = rest.split_at_mut(len - PRIVATE_OVERHEAD);
         #[cfg(test)]
         mac_count::add();
         let (nonce, tag) = (
@@ -160,14 +223,14 @@ impl CookieConfig {
             .cipher
             .decrypt_in_place_detached(nonce, name, text, tag)
             .ok()?;
-        std::str::from_utf8(text).ok()?.parse().ok()
+        read_text(std::str::from_utf8(text).ok()?)
     }
 
-    /// Seals `id` with actix-web's private jar, which spells it in standard base64.
-    fn encrypt(&self, id: SessionId, jar_key: &Key) -> Option<String> {
+    /// Seals `text` with actix-web's private jar, which spells it in standard base64.
+    fn encrypt(&self, text: String, jar_key: &Key) -> Option<String> {
         let mut jar = CookieJar::new();
         jar.private_mut(jar_key)
-            .add(Cookie::new(self.name.clone(), id.to_string()));
+            .add(Cookie::new(self.name.clone(), text));
         Some(jar.get(&self.name)?.value().to_owned())
     }
 
@@ -176,9 +239,9 @@ impl CookieConfig {
         value: &str,
         secret: &PreparedSecret,
         spelling: &TagSpelling,
-    ) -> Option<SessionId> {
+    ) -> Option<(SessionId, u64)> {
         let (tag, text) = value.split_at_checked(spelling.len)?;
-        let id = text.parse().ok()?;
+        let opened = read_text(text)?;
         let mut digest = [0; TAG_ROOM];
         let len = spelling.engine.decode_slice(tag, &mut digest).ok()?;
         #[cfg(test)]
@@ -187,7 +250,7 @@ impl CookieConfig {
             .tag(&self.name, text)
             .verify_slice(digest.get(..len)?)
             .ok()?;
-        Some(id)
+        Some(opened)
     }
 
     /// A signed value: the tag over `<name>=<text>`, then `text`.
@@ -200,24 +263,40 @@ impl CookieConfig {
     }
 }
 
-/// Whether `value` is a tag of a signature's length in `spelling`, then an id.
-fn looks_signed(value: &str, spelling: &TagSpelling) -> bool {
-    if value.len() != spelling.len + ID_LEN {
+/// Whether `value` is a tag of a signature's length in `spelling`, then an id and, where
+/// `stamped` allows, a version stamp.
+fn looks_signed(value: &str, spelling: &TagSpelling, stamped: bool) -> bool {
+    let len = value.len().saturating_sub(spelling.len);
+    if len != ID_LEN && !(stamped && len == TEXT_LEN) {
         return false;
     }
-    let Some((tag, id)) = value.split_at_checked(spelling.len) else {
+    let Some((tag, text)) = value.split_at_checked(spelling.len) else {
         return false;
     };
     let mut digest = [0; TAG_ROOM];
     let tag_len = spelling.engine.decode_slice(tag, &mut digest);
-    tag_len == Ok(SIGNATURE_LEN) && id.parse::<SessionId>().is_ok()
+    tag_len == Ok(SIGNATURE_LEN) && read_text(text).is_some()
 }
 
-/// Whether `value` is base64 in `engine`'s spelling of as many bytes as a sealed id.
-fn looks_encrypted(value: &str, engine: &impl Engine) -> bool {
-    let mut sealed = [0; PRIVATE_SEALED_LEN];
-    value.len() == PRIVATE_VALUE_LEN
-        && engine.decode_slice(value, &mut sealed) == Ok(PRIVATE_SEALED_LEN)
+/// Whether `value` is base64 in `engine`'s spelling of as many bytes as a sealed id, or, where
+/// `stamped` allows, a sealed id with a version stamp.
+fn looks_encrypted(value: &str, engine: &impl Engine, stamped: bool) -> bool {
+    if !stamped {
+        let mut sealed = [0; PRIVATE_SEALED_LEN];
+        return value.len() == PRIVATE_VALUE_LEN
+            && engine.decode_slice(value, &mut sealed) == Ok(PRIVATE_SEALED_LEN);
+    }
+    let mut sealed = [0; PRIVATE_SEALED_MAX];
+    match value.len() {
+        PRIVATE_VALUE_LEN => engine.decode_slice(value, &mut sealed) == Ok(PRIVATE_SEALED_LEN),
+        PRIVATE_STAMPED_LEN => engine.decode_slice(value, &mut sealed) == Ok(PRIVATE_SEALED_MAX),
+        _ => false,
+    }
+}
+
+/// Whether a sealed private cookie of `len` bytes holds an id, with or without a stamp.
+fn sealed_len_fits(len: usize) -> bool {
+    len == PRIVATE_SEALED_LEN || len == PRIVATE_SEALED_MAX
 }
 
 /// `value` decoded from one base64 alphabet and encoded in another. actix-web's private jar
@@ -260,12 +339,13 @@ pub(super) mod tests {
     }
 
     fn sealed(config: &CookieConfig, id: SessionId, key: &Key) -> String {
-        config.seal(id, &key.clone().into()).expect("sealed")
+        config.seal(id, None, &key.clone().into()).expect("sealed")
     }
 
     /// The id that `value` opens in the current format under the secret derived from `key`.
     fn opened(config: &CookieConfig, value: &str, key: &Key) -> Option<SessionId> {
-        config.open_current(value, &key.clone().into())
+        let opened = config.open_current(value, &key.clone().into());
+        opened.map(|(id, _)| id)
     }
 
     /// What an app's signed jar makes of a value a client chose, `<cookie name>=<id>`, cut into
@@ -404,6 +484,66 @@ pub(super) mod tests {
                 "{content:?}"
             );
             assert_eq!(accepting.open_current(&value, &secret), None, "{content:?}");
+        }
+    }
+
+    #[test]
+    fn a_stamped_value_carries_the_version_under_the_seal() {
+        let (key, id) = (Key::generate(), SessionId::generate());
+        for content in [CookieContent::Signed, CookieContent::Private] {
+            let config = config(content);
+            let secret = key.clone().into();
+            for version in [1, 42, u64::MAX] {
+                let value = config.seal(id, Some(version), &secret).expect("sealed");
+                assert!(value.len() <= LONGEST_VALUE, "{content:?}");
+                assert!(config.looks_sealed(&value), "{content:?}");
+                assert_eq!(
+                    config.open_current(&value, &secret),
+                    Some((id, version)),
+                    "{content:?}"
+                );
+            }
+            let unstamped = config.seal(id, None, &secret).expect("sealed");
+            assert_eq!(config.open_current(&unstamped, &secret), Some((id, 0)));
+        }
+    }
+
+    #[test]
+    fn a_version_stamp_cannot_be_altered_without_the_key() {
+        let (config, key, id) = (
+            CookieConfig::default(),
+            Key::generate(),
+            SessionId::generate(),
+        );
+        let secret = key.clone().into();
+        let value = config.seal(id, Some(7), &secret).expect("sealed");
+        assert!(value.ends_with(".0000000000000007"), "{value}");
+        let raised = format!("{}8", &value[..value.len() - 1]);
+        let dropped = &value[..value.len() - 2];
+        for forged in [raised.as_str(), dropped] {
+            assert_eq!(config.open_current(forged, &secret), None, "{forged}");
+        }
+    }
+
+    #[test]
+    fn only_canonical_version_stamps_are_read() {
+        let id = SessionId::generate();
+        assert_eq!(read_text(&format!("{id}")), Some((id, 0)));
+        assert_eq!(read_text(&format!("{id}.000000000000002a")), Some((id, 42)));
+        assert_eq!(
+            read_text(&format!("{id}.ffffffffffffffff")),
+            Some((id, u64::MAX))
+        );
+        for text in [
+            format!("{id}."),
+            format!("{id}.2a"),
+            format!("{id}.000000000000002A"),
+            format!("{id}.+00000000000002a"),
+            format!("{id}.000000000000002g"),
+            format!("{id}:000000000000002a"),
+            format!("{id}.0000000000000002a"),
+        ] {
+            assert_eq!(read_text(&text), None, "{text}");
         }
     }
 }

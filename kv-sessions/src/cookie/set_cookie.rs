@@ -75,19 +75,21 @@ impl Default for CookieConfig {
 const SET_COOKIE_ROOM: usize = 128;
 
 impl CookieConfig {
-    /// The `Set-Cookie` header of the cookie that carries `id`, sealed with `secret`, living until
-    /// `deadline` (or until the browser closes, under [`Expiry::OnSessionEnd`]).
+    /// The `Set-Cookie` header of the cookie that carries `id`, stamped with `version` where one
+    /// is given, sealed with `secret`, living until `deadline` (or until the browser closes,
+    /// under [`Expiry::OnSessionEnd`]).
     ///
     /// The error is a cookie path or domain that cannot go in a header.
     pub(crate) fn session_cookie(
         &self,
         id: SessionId,
+        version: Option<u64>,
         rule: Expiry,
         deadline: SystemTime,
         now: SystemTime,
         secret: &CookieSecret,
     ) -> Result<HeaderValue, InvalidHeaderValue> {
-        let Some(value) = self.seal(id, secret) else {
+        let Some(value) = self.seal(id, version, secret) else {
             return self.removal_cookie();
         };
         let lifetime = rule.persists_cookie().then(|| {
@@ -188,6 +190,7 @@ mod tests {
         let now = SystemTime::now();
         let set = parsed(config.session_cookie(
             SessionId::generate(),
+            None,
             Expiry::default(),
             now + Duration::from_secs(60),
             now,
@@ -216,9 +219,9 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let deadline = now + Duration::from_millis(3_599_500);
         let header = config
-            .session_cookie(id, Expiry::default(), deadline, now, &secret)
+            .session_cookie(id, None, Expiry::default(), deadline, now, &secret)
             .expect("a valid header");
-        let value = config.seal(id, &secret).expect("a sealed id");
+        let value = config.seal(id, None, &secret).expect("a sealed id");
         assert_eq!(
             header.to_str().expect("ASCII"),
             format!(
@@ -254,6 +257,7 @@ mod tests {
         let minute = Duration::from_secs(60);
         let idle = parsed(config.session_cookie(
             id,
+            None,
             Expiry::OnInactivity(minute),
             now + minute * 2,
             now,
@@ -263,6 +267,7 @@ mod tests {
         assert!(idle.expires_datetime().is_some());
         let browser = parsed(config.session_cookie(
             id,
+            None,
             Expiry::OnSessionEnd(minute),
             now + minute,
             now,
@@ -296,7 +301,7 @@ mod tests {
         let now = SystemTime::now();
         let rule = Expiry::default();
 
-        let header = config.session_cookie(id, rule, far_future(), now, &secret);
+        let header = config.session_cookie(id, None, rule, far_future(), now, &secret);
         let text = header.as_ref().map(|header| header.to_str());
         assert!(
             matches!(text, Ok(Ok(text)) if text.ends_with("; Expires=Fri, 31 Dec 9999 23:59:59 GMT")),
@@ -315,7 +320,7 @@ mod tests {
             "{max_age}"
         );
 
-        let early = parsed(config.session_cookie(id, rule, far_past(), now, &secret));
+        let early = parsed(config.session_cookie(id, None, rule, far_past(), now, &secret));
         assert_eq!(early.max_age(), Some(CookieDuration::ZERO));
         assert_eq!(early.expires_datetime(), Some(OffsetDateTime::UNIX_EPOCH));
     }
