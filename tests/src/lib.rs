@@ -42,7 +42,7 @@ pub use crate::delays::Delays;
 pub use crate::fault::{Faults, FaultyStore};
 pub use crate::gate::Gate;
 pub use crate::harness::Harness;
-pub use crate::listener::{Listeners, until_listening};
+pub use crate::listener::Listeners;
 pub use crate::log::{CapturedLog, capture_log};
 pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};

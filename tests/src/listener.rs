@@ -91,7 +91,7 @@ pub(crate) async fn open_listening<S: SessionStore>(
 }
 
 /// Waits until `feed` listens, and fails the test if it does not within [`LISTEN_TIMEOUT`].
-pub async fn until_listening(feed: &InvalidationFeed) {
+pub(crate) async fn until_listening(feed: &InvalidationFeed) {
     let started = Instant::now();
     while !feed.is_listening() {
         assert!(
