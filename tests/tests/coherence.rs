@@ -14,7 +14,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::COOKIE;
 use kv_sessions_tests::{
     Backend, Browser, COOKIE_NAME, Cluster, Delays, Instance, InstanceSettings, Page, send,
-    until_listening,
 };
 
 kv_sessions_tests::for_every_shared_store!(
