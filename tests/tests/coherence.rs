@@ -217,7 +217,10 @@ async fn an_instance_that_lost_its_listener_stops_serving_a_purged_session_withi
         "B served a purged session {refused_after:?} after the purge, past its bound of \
          {SHORT_STALENESS:?}"
     );
-    serves_until_listening(&cluster[B], &live).await;
+    let (answered, outage) = serves_until_listening(&cluster[B], &live).await;
+    eprintln!(
+        "{backend:?}: B answered {answered} request(s) in the {outage:.2?} it took to listen again"
+    );
     let (mut client, cookie) = held_by_b(&cluster).await;
     client.get("/purge").await;
     let purged = Instant::now();
@@ -230,11 +233,13 @@ async fn an_instance_that_lost_its_listener_stops_serving_a_purged_session_withi
 
 /// Replays `cookie`, a live session's, on `instance` in a tight loop until the instance's store
 /// listens again: however long the outage lasts, every answer must be the session's value.
-async fn serves_until_listening(instance: &Instance, cookie: &str) {
-    let Some(feed) = instance.feed() else {
-        return;
-    };
+/// Returns how many answers came, and how long it took.
+async fn serves_until_listening(instance: &Instance, cookie: &str) -> (usize, Duration) {
     let started = Instant::now();
+    let Some(feed) = instance.feed() else {
+        return (0, started.elapsed());
+    };
+    let mut answered = 0;
     while !feed.is_listening() {
         let page = replay(instance, cookie, "/get/user").await;
         assert_eq!(
@@ -247,8 +252,10 @@ async fn serves_until_listening(instance: &Instance, cookie: &str) {
             started.elapsed() < LISTEN_AGAIN,
             "the store did not listen again within {LISTEN_AGAIN:?}"
         );
+        answered += 1;
         tokio::task::yield_now().await;
     }
+    (answered, started.elapsed())
 }
 
 /// A client logged in through A, and its cookie, whose session B has read and holds.
