@@ -12,11 +12,13 @@ use tokio_postgres::error::DbError;
 
 use super::PostgresStore;
 use super::error::PostgresError;
+use super::listener::{Listener, Subscription};
 use super::name::TableName;
 use super::statements::Statements;
 use super::sweeper::Sweeper;
 use super::table::Table;
 use crate::error::{BoxError, StartError, StoreError};
+use crate::store::InvalidationFeed;
 
 /// The table a store uses unless told otherwise.
 const DEFAULT_TABLE: &str = "kv_sessions";
@@ -28,6 +30,9 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// What the store calls itself to the server (in `pg_stat_activity`), unless the URL names it.
 const APPLICATION_NAME: &str = "kv-sessions";
+/// What the listening connection adds to the application name, so that operators (and tests)
+/// can tell it from the pooled ones in `pg_stat_activity`.
+const LISTENER_SUFFIX: &str = " listener";
 
 /// Settings for a [`PostgresStore`], from [`PostgresStore::builder`].
 ///
@@ -40,6 +45,8 @@ pub struct PostgresStoreBuilder {
     pool_size: usize,
     operation_timeout: Duration,
     sweep_every: Option<Duration>,
+    invalidation_feed: bool,
+    max_staleness: Duration,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -49,6 +56,8 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
             .field("sweep_every", &self.sweep_every)
+            .field("invalidation_feed", &self.invalidation_feed)
+            .field("max_staleness", &self.max_staleness)
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +70,8 @@ impl PostgresStoreBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             sweep_every: Some(DEFAULT_SWEEP_EVERY),
+            invalidation_feed: true,
+            max_staleness: InvalidationFeed::DEFAULT_MAX_STALENESS,
         }
     }
 
@@ -102,9 +113,34 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// Whether the store announces every session it changes, so that a cache in front of it in
+    /// each app instance stays coherent: on by default. See the invalidation feed in
+    /// [`PostgresStore`]'s docs.
+    ///
+    /// Turn it off only where no instance caches sessions in front of the store: every write
+    /// then sends no notification, and no connection listens. A [`CachedStore`] in front of a
+    /// store without a feed is safe for one instance only.
+    ///
+    /// [`CachedStore`]: crate::CachedStore
+    pub fn invalidation_feed(mut self, enabled: bool) -> Self {
+        self.invalidation_feed = enabled;
+        self
+    }
+
+    /// How stale a cached copy may be served while the invalidation feed cannot vouch for it
+    /// (its connection is down, or its heartbeats are late): 1 second by default
+    /// ([`InvalidationFeed::DEFAULT_MAX_STALENESS`]). The listening connection sends a
+    /// heartbeat every quarter of it.
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
+    }
+
     /// Checks the settings, connects once to see that the database answers (within the
     /// operation timeout: an unreachable server fails here, it does not hang), checks the table,
-    /// and starts the sweeper.
+    /// starts the sweeper, and, with the invalidation feed on, listens on the table's channel
+    /// through a connection of its own (within the operation timeout, or it fails with
+    /// [`StoreError::Open`]).
     ///
     /// It does not create the table: where the table does not exist, it fails with a
     /// [`StoreError::Open`] that says to run [`migrate_up`](Self::migrate_up), at start-up or from
@@ -113,16 +149,43 @@ impl PostgresStoreBuilder {
     /// `migrate_up`. Its sessions cannot be carried over, since this build stores only digests.
     ///
     /// Await it on the runtime that will outlive the store, as `#[actix_web::main]` does in
-    /// `main`, before `HttpServer::new`: the sweeper is a task on the runtime that awaits
-    /// `build`, and the connection opened here is served by it too.
+    /// `main`, before `HttpServer::new`: the sweeper and the listener are tasks on the runtime
+    /// that awaits `build`, and the connections opened here are served by it too.
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
-        let (table, runtime) = self.open(self.pool_size).await?;
+        let (table, runtime, config) = self.open(self.pool_size).await?;
         table.check_layout().await?;
+        let listener = if self.invalidation_feed {
+            Some(Arc::new(self.listen(&runtime, &table, config).await?))
+        } else {
+            None
+        };
         let sweeper = self.sweep_every.map(|every| {
             let every = every.max(Duration::from_millis(1));
             Arc::new(Sweeper::start(&runtime, table.clone(), every))
         });
-        Ok(PostgresStore { table, sweeper })
+        Ok(PostgresStore {
+            table,
+            sweeper,
+            listener,
+        })
+    }
+
+    /// Listens on `table`'s channel through a connection of its own, made from `config`.
+    async fn listen(
+        &self,
+        runtime: &Handle,
+        table: &Table,
+        mut config: tokio_postgres::Config,
+    ) -> Result<Listener, StoreError> {
+        let name = config.get_application_name().unwrap_or(APPLICATION_NAME);
+        config.application_name(format!("{name}{LISTENER_SUFFIX}"));
+        let subscription = Subscription {
+            config,
+            channel: table.name.channel(),
+            feed: InvalidationFeed::new(self.max_staleness),
+            timeout: self.operation_timeout,
+        };
+        Listener::start(runtime, subscription).await
     }
 
     /// Creates the table and its index on `expires_at`, where they do not exist yet, through a
@@ -143,7 +206,7 @@ impl PostgresStoreBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
-        let (table, _) = self.open(1).await?;
+        let (table, ..) = self.open(1).await?;
         table.migrate_up().await
     }
 
@@ -151,13 +214,17 @@ impl PostgresStoreBuilder {
     /// connection of its own; [`PostgresStore::migrate_down`] does the same from a store.
     /// Dropping a table that does not exist is not an error; no other object is touched.
     pub async fn migrate_down(&self) -> Result<(), StoreError> {
-        let (table, _) = self.open(1).await?;
+        let (table, ..) = self.open(1).await?;
         table.batch(&table.statements.migrate_down).await
     }
 
     /// The table, reached through a pool of up to `pool_size` connections, once the settings
-    /// are checked and the server has answered; and the runtime that serves the connections.
-    async fn open(&self, pool_size: usize) -> Result<(Table, Handle), StoreError> {
+    /// are checked and the server has answered; the runtime that serves the connections; and
+    /// the settings they connect with.
+    async fn open(
+        &self,
+        pool_size: usize,
+    ) -> Result<(Table, Handle, tokio_postgres::Config), StoreError> {
         let name = TableName::parse(&self.table).map_err(StoreError::open)?;
         let runtime =
             Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
@@ -172,13 +239,13 @@ impl PostgresStoreBuilder {
             config.application_name(APPLICATION_NAME);
         }
         let server = describe(&config);
-        let pool = Pool::builder(Manager::new(config, NoTls))
+        let pool = Pool::builder(Manager::new(config.clone(), NoTls))
             .max_size(pool_size)
             .build()
             .map_err(StoreError::backend)?;
         let table = Table {
             pool,
-            statements: Arc::new(Statements::for_table(&name)),
+            statements: Arc::new(Statements::for_table(&name, self.invalidation_feed)),
             name: Arc::new(name),
             timeout: self.operation_timeout,
         };
@@ -186,7 +253,7 @@ impl PostgresStoreBuilder {
             StoreError::Backend(cause) => StoreError::open(not_started(server, cause)),
             other => other,
         })?;
-        Ok((table, runtime))
+        Ok((table, runtime, config))
     }
 }
 

@@ -19,6 +19,17 @@ pub(super) enum PostgresError {
     /// An operation, counting the wait for a pooled connection, took longer than allowed.
     #[error("the session database did not answer within {0:?}")]
     Timeout(Duration),
+    /// The connection that listens for invalidations was closed, by the server or the network.
+    #[error("the connection listening for session invalidations closed")]
+    ListenerClosed,
+    /// The store could not start listening for invalidations, so caches in front of it could
+    /// not stay coherent.
+    #[error("could not listen on the channel {channel:?} for session invalidations")]
+    NotListening {
+        channel: String,
+        #[source]
+        cause: crate::error::BoxError,
+    },
     /// The table does not exist: nobody ran the migration.
     #[error(
         "the session table {table} does not exist; create it with `migrate_up` \

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 use super::error::PostgresError;
 
 /// What the index on the deadline is called: the table's name with this after it.
@@ -11,6 +13,12 @@ const MAX_IDENTIFIER: usize = 63;
 /// The longest table name whose index name still fits in [`MAX_IDENTIFIER`], so that two long
 /// table names can never share one index name.
 const MAX_TABLE: usize = MAX_IDENTIFIER - INDEX_SUFFIX.len();
+
+/// What the channel of a table's invalidation feed is called: the table's name with this after it.
+const CHANNEL_SUFFIX: &str = "_invalidations";
+/// How many hex digits of a hash of the table's name stand in for the end of a channel name
+/// that would not fit.
+const CHANNEL_HASH_DIGITS: usize = 16;
 
 /// A table name, optionally schema-qualified, made only of lowercase ASCII letters, digits and
 /// underscores.
@@ -56,6 +64,27 @@ impl TableName {
     /// table's schema, so `CREATE INDEX` takes it unqualified.
     pub(super) fn index_quoted(&self) -> String {
         format!("\"{}{INDEX_SUFFIX}\"", self.table)
+    }
+
+    /// The channel the table's invalidation feed uses: `<name>_invalidations`, as in
+    /// `auth.sessions_invalidations`. Where that is longer than PostgreSQL allows a channel (63
+    /// bytes), its end is replaced by `_` and 16 hex digits of the SHA-256 of the whole name, so
+    /// that every instance derives the same channel and two tables almost surely do not share
+    /// one. It holds only lowercase letters, digits, `_` and `.`: it needs no escaping, quoted as
+    /// an identifier or as a string.
+    pub(super) fn channel(&self) -> String {
+        let full = format!("{self}{CHANNEL_SUFFIX}");
+        if full.len() <= MAX_IDENTIFIER {
+            return full;
+        }
+        let hash = Sha256::digest(full.as_bytes());
+        let hex: String = hash[..CHANNEL_HASH_DIGITS / 2]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        // The name is ASCII, so any byte count is a character boundary.
+        let kept = &full[..MAX_IDENTIFIER - CHANNEL_HASH_DIGITS - 1];
+        format!("{kept}_{hex}")
     }
 }
 
@@ -128,6 +157,22 @@ mod tests {
                 "{name:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn channels_are_named_for_their_table_and_always_fit() {
+        let qualified = TableName::parse("auth.sessions").expect("valid");
+        assert_eq!(qualified.channel(), "auth.sessions_invalidations");
+        let schema = "s".repeat(MAX_IDENTIFIER);
+        let long = TableName::parse(&format!("{schema}.{}", "t".repeat(MAX_TABLE))).expect("fits");
+        let other = TableName::parse(&format!("{schema}.{}", "u".repeat(MAX_TABLE))).expect("fits");
+        assert_eq!(long.channel().len(), MAX_IDENTIFIER);
+        assert_ne!(long.channel(), other.channel());
+        assert_eq!(
+            long.channel(),
+            long.clone().channel(),
+            "the same on every instance"
+        );
     }
 
     #[test]

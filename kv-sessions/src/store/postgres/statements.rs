@@ -1,8 +1,10 @@
 //! The SQL of a sessions table, from the files in `sql/`, with the table's name written in.
 //!
-//! The files name the table `{table}` (its index `{index}`, its advisory-lock key `{lock}`).
-//! Only a checked [`TableName`] ever fills those in. No statement merges: the store merges in
-//! Rust and writes whole records.
+//! The files name the table `{table}` (its index `{index}`, its advisory-lock key `{lock}`, the
+//! channel of its invalidation feed `{channel}`). Only a checked [`TableName`] ever fills those
+//! in. `{notifying}` is `true` where the store has a feed: the writes then announce what they
+//! wrote in the same statement. No statement merges: the store merges in Rust and writes whole
+//! records.
 
 use super::name::TableName;
 
@@ -20,14 +22,19 @@ pub(super) struct Statements {
 }
 
 impl Statements {
-    /// The statements of table `name`.
-    pub(super) fn for_table(name: &TableName) -> Self {
+    /// The statements of table `name`, whose writes announce themselves on its channel where
+    /// `notifying`.
+    pub(super) fn for_table(name: &TableName, notifying: bool) -> Self {
         let (table, index, lock) = (name.quoted(), name.index_quoted(), name.to_string());
+        let channel = format!("'{}'", name.channel());
+        let notifying = if notifying { "true" } else { "false" };
         let fill = |sql: &str| {
             without_comments(sql)
                 .replace("{table}", &table)
                 .replace("{index}", &index)
                 .replace("{lock}", &lock)
+                .replace("{channel}", &channel)
+                .replace("{notifying}", notifying)
         };
         Self {
             load: fill(include_str!("sql/load.sql")),
@@ -57,7 +64,7 @@ mod tests {
     #[test]
     fn every_placeholder_is_filled_and_no_comment_is_sent() {
         let name = TableName::parse("auth.sessions").expect("valid");
-        let statements = Statements::for_table(&name);
+        let statements = Statements::for_table(&name, true);
         for sql in [
             &statements.load,
             &statements.create,
@@ -68,11 +75,12 @@ mod tests {
             &statements.migrate_down,
             &statements.layout,
         ] {
-            for placeholder in ["{table}", "{index}", "{lock}"] {
+            for placeholder in ["{table}", "{index}", "{lock}", "{channel}", "{notifying}"] {
                 assert!(!sql.contains(placeholder), "{placeholder} left in {sql}");
             }
             assert!(!sql.contains("--"), "a comment left in {sql}");
         }
         assert!(statements.replace.contains("\"auth\".\"sessions\""));
+        assert!(statements.delete.contains("'auth.sessions_invalidations'"));
     }
 }

@@ -395,7 +395,7 @@ fn the_sweeper_stops_with_the_last_clone_of_the_store() {
 }
 
 /// Changes under the default policy that write `json` under each of `keys`.
-fn writing(keys: &[&str], json: &str) -> Changes {
+pub(super) fn writing(keys: &[&str], json: &str) -> Changes {
     let mut changes = Changes::new(SessionPolicy::default());
     for key in keys {
         changes.set(*key, json);
@@ -404,7 +404,7 @@ fn writing(keys: &[&str], json: &str) -> Changes {
 }
 
 /// The record in `saved`, or a panic saying what came instead.
-fn stored(saved: Saved) -> Record {
+pub(super) fn stored(saved: Saved) -> Record {
     match saved {
         Saved::Stored(record) => record,
         other => panic!("expected a stored record, got {other:?}"),

@@ -1,15 +1,30 @@
-//! What the scripts are told, as their `ARGV`: a record merged in Rust, written whole or as the
-//! fields that changed, and the `meta` field the write expects to find.
+//! What the scripts are told, as their `ARGV`: the notice a write announces, a record merged in
+//! Rust, written whole or as the fields that changed, and the `meta` field the write expects to
+//! find.
 
 use redis::{Cmd, RedisWrite as _};
 
 use super::hash::{self, ENTRY, FieldChanges, META, Meta, RULE};
 use crate::record::Record;
+use crate::store::Invalidation;
 
-/// The `ARGV` of `update.lua`, which writes `merged`, merged in Rust against `base`, as the
-/// fields that changed: `meta`, the `meta` field of `base`'s hash as the write expects to find
-/// it; `merged`'s deadline in milliseconds; the counts of fields to set and to delete; the fields
-/// to set, each name then value, `meta` first; then the names of the fields to delete.
+/// The first two `ARGV` of every script that announces its write (`update.lua`, `renew.lua`,
+/// `delete.lua`): the channel to publish `notice` on, then `notice` in its text form; both empty
+/// where `channel` is, which tells the script that the feed is off.
+pub(super) fn announcement(call: &mut Cmd, channel: &str, notice: &Invalidation) {
+    call.arg(channel);
+    if channel.is_empty() {
+        call.arg("");
+    } else {
+        call.write_arg_fmt(notice);
+    }
+}
+
+/// The rest of the `ARGV` of `update.lua`, after the [`announcement`]. The script writes
+/// `merged`, merged in Rust against `base`, as the fields that changed: `meta`, the `meta` field
+/// of `base`'s hash as the write expects to find it; `merged`'s deadline in milliseconds; the
+/// counts of fields to set and to delete; the fields to set, each name then value, `meta` first;
+/// then the names of the fields to delete.
 pub(super) fn update(call: &mut Cmd, meta: &[u8], base: &Record, merged: &Record) {
     let changes = FieldChanges::between(base, merged);
     let (rule_set, rule_deleted) = match &changes.rule {
@@ -40,9 +55,9 @@ pub(super) fn update(call: &mut Cmd, meta: &[u8], base: &Record, merged: &Record
     }
 }
 
-/// The `ARGV` of `renew.lua`, which moves a session to a fresh id as `record`: `old_meta`, the
-/// `meta` field of the old id's hash as the write expects to find it (empty for none), then
-/// `record` as [`fresh`] lays it out.
+/// The rest of the `ARGV` of `renew.lua`, after the [`announcement`]. The script moves a session
+/// to a fresh id as `record`: `old_meta`, the `meta` field of the old id's hash as the write
+/// expects to find it (empty for none), then `record` as [`fresh`] lays it out.
 pub(super) fn renew(call: &mut Cmd, old_meta: &[u8], record: &Record) {
     call.arg(old_meta);
     fresh(call, record);
@@ -152,6 +167,16 @@ mod tests {
                 "k:a"
             ]
         );
+    }
+
+    #[test]
+    fn an_announcement_carries_the_channel_and_the_notice_or_nothing_where_the_feed_is_off() {
+        let digest = SessionId::generate().digest();
+        let notice = Invalidation::saved(digest, 7);
+        let argv = text(|call| announcement(call, "shop:invalidations", &notice));
+        assert_eq!(argv, ["shop:invalidations", &format!("{digest} 7")]);
+        let argv = text(|call| announcement(call, "", &Invalidation::removed(digest)));
+        assert_eq!(argv, ["", ""]);
     }
 
     #[test]

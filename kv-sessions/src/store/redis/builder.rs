@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::connections::{self, Connections};
+use super::listener::Listener;
 use super::{Failure, Inner, RedisStore};
 use crate::error::{BoxError, StartError, StoreError};
+use crate::store::InvalidationFeed;
 
 /// The prefix of every key by default.
 const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
@@ -13,6 +15,8 @@ const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many connections a store opens by default.
 const DEFAULT_POOL_SIZE: usize = 1;
+/// What the channel of the invalidation feed is called, after the key prefix.
+const CHANNEL: &str = "invalidations";
 
 /// Settings for a [`RedisStore`], from [`RedisStore::builder`].
 #[derive(Clone)]
@@ -22,6 +26,8 @@ pub struct RedisStoreBuilder {
     key_prefix: String,
     pool_size: usize,
     operation_timeout: Duration,
+    invalidation_feed: bool,
+    max_staleness: Duration,
 }
 
 /// Shows where the store will point, never the URL's user name or password.
@@ -32,6 +38,8 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("key_prefix", &self.key_prefix)
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
+            .field("invalidation_feed", &self.invalidation_feed)
+            .field("max_staleness", &self.max_staleness)
             .finish()
     }
 }
@@ -44,6 +52,8 @@ impl RedisStoreBuilder {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            invalidation_feed: true,
+            max_staleness: InvalidationFeed::DEFAULT_MAX_STALENESS,
         }
     }
 
@@ -76,8 +86,33 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects, and fails where Redis cannot be reached within the operation timeout, with a
-    /// [`StoreError::Open`] whose message names the server and the cause.
+    /// Whether the store publishes a notice of every write on the channel `<key
+    /// prefix>invalidations`, and listens there for the notices of every instance, so that a
+    /// [`CachedStore`](crate::CachedStore) in front stays coherent (see
+    /// [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed)). Defaults to `true`.
+    ///
+    /// Turn it off on every instance of an app or on none: an instance without it announces
+    /// nothing, so the caches of the others would not hear its writes.
+    pub fn invalidation_feed(mut self, on: bool) -> Self {
+        self.invalidation_feed = on;
+        self
+    }
+
+    /// How stale a cached copy may be served while the invalidation feed cannot vouch for it,
+    /// because its connection is down or its heartbeats are late (see
+    /// [`InvalidationFeed`]). Defaults to [`InvalidationFeed::DEFAULT_MAX_STALENESS`], one
+    /// second. The listener sends a heartbeat every quarter of it.
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
+    }
+
+    /// Connects, and subscribes to the invalidation channel where the feed is on. Fails where
+    /// Redis cannot be reached, or the subscription is not confirmed, within the operation
+    /// timeout, with a [`StoreError::Open`] whose message names the server and the cause.
+    ///
+    /// The listener runs as a task on the runtime that awaits this, and stops when the last
+    /// clone of the store is dropped.
     pub async fn build(self) -> Result<RedisStore, StoreError> {
         let client = connections::client(&self.url).map_err(|cause| {
             StoreError::open(StartError::BadUrl {
@@ -88,12 +123,26 @@ impl RedisStoreBuilder {
         })?;
         let server = connections::server(client.get_connection_info());
         let timeout = self.operation_timeout;
-        let opening = Connections::open(client, server.clone(), self.pool_size, timeout);
+        let channel = format!("{}{CHANNEL}", self.key_prefix);
+        let feed = self
+            .invalidation_feed
+            .then(|| InvalidationFeed::new(self.max_staleness));
+        let opening = async {
+            let connections =
+                Connections::open(client.clone(), server.clone(), self.pool_size, timeout).await?;
+            let listener = match &feed {
+                Some(feed) => {
+                    Some(Listener::start(client, channel.clone(), feed.clone(), timeout).await?)
+                }
+                None => None,
+            };
+            Ok::<_, BoxError>((connections, listener))
+        };
         let opened: Result<_, BoxError> = match tokio::time::timeout(timeout, opening).await {
-            Ok(opened) => opened.map_err(Into::into),
+            Ok(opened) => opened,
             Err(_) => Err(Failure::TimedOut(timeout).into()),
         };
-        let connections = opened.map_err(|cause| {
+        let (connections, listener) = opened.map_err(|cause| {
             StoreError::open(StartError::Unreachable {
                 engine: "Redis",
                 server,
@@ -105,6 +154,13 @@ impl RedisStoreBuilder {
                 connections,
                 key_prefix: self.key_prefix,
                 timeout,
+                channel: if feed.is_some() {
+                    channel
+                } else {
+                    String::new()
+                },
+                feed,
+                _listener: listener,
             }),
         })
     }

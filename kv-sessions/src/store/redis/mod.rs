@@ -8,8 +8,9 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use self::cas::{Attempt, Snapshot};
 use self::connections::Connections;
+use self::listener::Listener;
 use self::scripts::{LuaScript, Reply, SCRIPTS};
-use super::SessionStore;
+use super::{Invalidation, InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -20,6 +21,7 @@ mod builder;
 mod cas;
 mod connections;
 mod hash;
+mod listener;
 mod scripts;
 
 pub use self::builder::RedisStoreBuilder;
@@ -122,10 +124,56 @@ pub use self::builder::RedisStoreBuilder;
 /// own on its first operation and runs their I/O on its own runtime, so that no operation is
 /// handed from one thread to another. See [`RedisStoreBuilder::pool_size`].
 ///
-/// # Caching
-/// A [`CachedStore`](crate::CachedStore) in front serves loads from memory. With several app
-/// instances over one Redis, each instance's cache can serve a copy that another instance has
-/// since changed; see [`CachedStore`](crate::CachedStore).
+/// # Caching, and the invalidation feed
+/// A [`CachedStore`](crate::CachedStore) in front
+/// ([`SessionMiddlewareBuilder::cache`](crate::SessionMiddlewareBuilder::cache) puts one there)
+/// serves loads from memory, and stays coherent across app instances through the store's
+/// [`InvalidationFeed`](crate::InvalidationFeed), on by default
+/// ([`RedisStoreBuilder::invalidation_feed`]):
+///
+/// - **The channel.** Every store publishes on, and listens to, the Redis channel `<key
+///   prefix>invalidations` (`kv-sessions:invalidations` by default), so that apps with different
+///   prefixes do not hear each other.
+/// - **The messages.** One per write, in the text form of an [`Invalidation`](crate::Invalidation):
+///   the 32 hex digits of the session's digest, a space, then the version Redis now holds (after
+///   an update) or `-` (after a delete, and for the old id of a renewal). Like the keys, they
+///   carry digests, never ids, and never session data. A delete is announced even where it found
+///   nothing, since another instance may still cache a session that Redis evicted. A create is
+///   not announced: no cache can hold a session under an id that was just generated.
+/// - **Atomic with the write.** The write script runs `PUBLISH` itself, so a notice goes out
+///   exactly when a write is made: a script that writes nothing (the copy was stale, the fresh id
+///   was in use, the session was gone) announces nothing, and no write can be left unannounced by
+///   an app that stopped between writing and publishing.
+/// - **The listener.** Each store keeps one connection of its own subscribed to the channel,
+///   named `kv-sessions-listener:<channel>` (over TCP) so that it can be found in `CLIENT LIST`,
+///   as a task on the runtime that awaited [`build`](RedisStoreBuilder::build); the task stops
+///   when the last clone of the store is dropped. `build` fails unless Redis confirms the
+///   subscription within the operation timeout. A notice of version `v` makes a cache drop its
+///   copy if it is older than `v`, and spares a copy at least as new, so the notice of an
+///   instance's own save does not evict the copy that instance has just cached.
+/// - **A lost channel.** The listener sends a `PING` on its connection every quarter of
+///   [`max_staleness`](RedisStoreBuilder::max_staleness) (1 second by default); its answer proves
+///   that every notice sent before it has arrived. Where the connection fails (Redis restarts,
+///   `CLIENT KILL`, the network drops) or an answer is later than the operation timeout (or two
+///   heartbeat intervals, where that is longer), the feed logs a warning once, and the listener
+///   connects again after a pause of 50 ms, doubled after each failed attempt up to 1 s, then
+///   logs the recovery once. Notices sent in between are lost, so until it listens again, and for
+///   every copy read before it did, a cache serves a copy only for `max_staleness` after reading
+///   it from Redis, then reads it again: a lost channel makes staleness bounded, not impossible.
+/// - **Why `PUBLISH` rather than Redis' client-side caching (`CLIENT TRACKING`).** Tracking
+///   tells a client that a key changed, not what it now holds, so an instance would evict the
+///   copy its own save had just cached; these notices carry the version. Tracking pushes its
+///   invalidations over RESP3, or under RESP2 redirects them to a second connection of each
+///   tracking connection, and in its default mode Redis remembers every key each connection has
+///   read; this needs RESP2 only, and one subscriber connection per instance.
+/// - **A broadcast.** Every instance hears the notice of every write made under its key prefix,
+///   whether or not it has that session cached, so the traffic on the channel is the write rate
+///   times the number of instances.
+///
+/// [`RedisStoreBuilder::invalidation_feed`]`(false)` turns the feed off: the store then neither
+/// publishes nor listens, and a cache in front of it is safe for one instance only. Turn it off
+/// on every instance of an app or on none, since the caches of the others would not hear the
+/// writes of an instance without it.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -136,6 +184,11 @@ struct Inner {
     connections: Connections,
     key_prefix: String,
     timeout: Duration,
+    /// The channel the write scripts publish their notices on, empty where the feed is off.
+    channel: String,
+    feed: Option<InvalidationFeed>,
+    /// Hears the channel while the store lives; dropped with the last clone, which stops it.
+    _listener: Option<Listener>,
 }
 
 /// Shows where the store points, never the URL's user name or password.
@@ -146,6 +199,7 @@ impl std::fmt::Debug for RedisStore {
             .field("key_prefix", &self.inner.key_prefix)
             .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
+            .field("invalidation_feed", &self.inner.feed)
             .finish()
     }
 }
@@ -288,6 +342,8 @@ impl RedisStore {
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
         let mut call = SCRIPTS.update.call(&[&self.key(id)]);
+        let notice = Invalidation::saved(id.digest(), merged.version());
+        args::announcement(&mut call, &self.inner.channel, &notice);
         args::update(&mut call, copy.meta(), base, &merged);
         match self.write(&SCRIPTS.update, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(merged))),
@@ -330,6 +386,8 @@ impl RedisStore {
             Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
         };
         let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
+        let notice = Invalidation::removed(old.digest());
+        args::announcement(&mut call, &self.inner.channel, &notice);
         args::renew(&mut call, copy.meta(), &record);
         match self.write(&SCRIPTS.renew, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
@@ -375,7 +433,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let mut call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let notice = Invalidation::removed(id.digest());
+        args::announcement(&mut call, &self.inner.channel, &notice);
         let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
@@ -390,6 +450,12 @@ impl SessionStore for RedisStore {
                 Ok(None)
             }
         }
+    }
+
+    /// The feed of the notices every store over this Redis database and key prefix publishes,
+    /// unless [`RedisStoreBuilder::invalidation_feed`] turned it off.
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.inner.feed.clone()
     }
 }
 
@@ -406,3 +472,5 @@ fn latest_copy(
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "moka"))]
+mod tests_feed;

@@ -6,7 +6,10 @@
 //! [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only check and write.
 //!
 //! The sources sit beside this file, in `lua/`. Every script but delete starts with a prelude
-//! generated here from [`META`], so the layout is spelled out once, and with `fields.lua`.
+//! generated here from [`META`], so the layout is spelled out once, and with `fields.lua`. Every
+//! script but create also announces its write on the store's invalidation feed, through
+//! `announce.lua`, which they all include: a create needs no notice, since no cache can hold a
+//! session under an id that was just generated.
 
 use std::sync::LazyLock;
 
@@ -20,7 +23,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     create: LuaScript::writing(include_str!("lua/create.lua")),
     update: LuaScript::writing(include_str!("lua/update.lua")),
     renew: LuaScript::writing(include_str!("lua/renew.lua")),
-    delete: LuaScript::new(include_str!("lua/delete.lua").to_owned()),
+    delete: LuaScript::announcing(include_str!("lua/delete.lua")),
 });
 
 /// Every script the store runs.
@@ -35,6 +38,9 @@ pub(super) struct Scripts {
     /// Deletes a session and returns it.
     pub(super) delete: LuaScript,
 }
+
+/// The function that publishes a write's notice, shared by every script that announces one.
+const ANNOUNCE: &str = include_str!("lua/announce.lua");
 
 /// The arguments a call has room for before its buffers grow: enough for the keys, the metadata
 /// and a few entries, so that most calls allocate once.
@@ -54,13 +60,19 @@ impl LuaScript {
         Self { source, hash }
     }
 
-    /// A script that writes fields: the prelude that names them, `fields.lua`, then `body`.
+    /// A script that writes fields: the prelude that names them, `fields.lua`, `announce.lua`,
+    /// then `body`.
     fn writing(body: &str) -> Self {
         Self::new(format!(
-            "{}\n{}\n{body}",
+            "{}\n{}\n{ANNOUNCE}\n{body}",
             prelude(),
             include_str!("lua/fields.lua")
         ))
+    }
+
+    /// A script that only announces what it did: `announce.lua`, then `body`.
+    fn announcing(body: &str) -> Self {
+        Self::new(format!("{ANNOUNCE}\n{body}"))
     }
 
     /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.

@@ -26,16 +26,16 @@ fn now() -> SystemTime {
 
 /// A store under a key prefix of its own, with a plain connection to look beneath it. Dropping
 /// it deletes every key under the prefix.
-struct Scratch {
-    store: RedisStore,
-    raw: redis::aio::MultiplexedConnection,
-    url: String,
-    prefix: String,
+pub(super) struct Scratch {
+    pub(super) store: RedisStore,
+    pub(super) raw: redis::aio::MultiplexedConnection,
+    pub(super) url: String,
+    pub(super) prefix: String,
 }
 
 impl Scratch {
     /// The scratch store of `test`, or `None` after saying on stderr that it is skipped.
-    async fn open(test: &str) -> Option<Self> {
+    pub(super) async fn open(test: &str) -> Option<Self> {
         let Some(url) = std::env::var("KV_SESSIONS_REDIS_URL")
             .ok()
             .filter(|url| !url.is_empty())
@@ -62,7 +62,7 @@ impl Scratch {
         })
     }
 
-    fn key(&self, id: &SessionId) -> String {
+    pub(super) fn key(&self, id: &SessionId) -> String {
         self.store.key(id)
     }
 
@@ -114,14 +114,14 @@ impl Drop for Scratch {
     }
 }
 
-fn stored(saved: Saved) -> Record {
+pub(super) fn stored(saved: Saved) -> Record {
     match saved {
         Saved::Stored(record) => record,
         other => panic!("expected a stored record, got {other:?}"),
     }
 }
 
-fn setting(pairs: &[(&str, &str)]) -> Changes {
+pub(super) fn setting(pairs: &[(&str, &str)]) -> Changes {
     let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(MINUTE)));
     for (key, json) in pairs {
         changes.set(*key, *json);
@@ -130,7 +130,7 @@ fn setting(pairs: &[(&str, &str)]) -> Changes {
 }
 
 /// Creates a session holding `pairs`.
-async fn created(store: &RedisStore, pairs: &[(&str, &str)]) -> (SessionId, Record) {
+pub(super) async fn created(store: &RedisStore, pairs: &[(&str, &str)]) -> (SessionId, Record) {
     let id = SessionId::generate();
     let record = stored(store.create(&id, &setting(pairs)).await.expect("create"));
     (id, record)

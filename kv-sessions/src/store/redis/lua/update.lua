@@ -1,17 +1,19 @@
 -- update: where the session KEYS[1] still holds the copy that Rust merged against (its meta
--- field equals ARGV[1]), sets and deletes the fields that turn it into the merged session.
--- ARGV, as `args::update` lays it out: that meta, the merged deadline, the counts of fields to
--- set and to delete, then those fields. Where another save changed meta, it writes nothing and
--- answers "stale" with the latest hash; where there is no session, "gone".
+-- field equals ARGV[3]), sets and deletes the fields that turn it into the merged session, and
+-- announces its new version. ARGV, as `args::announcement` and `args::update` lay it out: the
+-- channel and the notice (see announce.lua), that meta, the merged deadline, the counts of
+-- fields to set and to delete, then those fields. Where another save changed meta, it writes
+-- nothing and answers "stale" with the latest hash; where there is no session, "gone".
 local meta = redis.call("HGET", KEYS[1], META)
 if not meta then
   return "gone"
 end
-if meta ~= ARGV[1] then
+if meta ~= ARGV[3] then
   return { "stale", redis.call("HGETALL", KEYS[1]) }
 end
-local first_delete = 5 + 2 * tonumber(ARGV[3])
-over_args("HSET", KEYS[1], 5, first_delete - 1)
-over_args("HDEL", KEYS[1], first_delete, first_delete + tonumber(ARGV[4]) - 1)
-redis.call("PEXPIREAT", KEYS[1], ARGV[2])
+local first_delete = 7 + 2 * tonumber(ARGV[5])
+over_args("HSET", KEYS[1], 7, first_delete - 1)
+over_args("HDEL", KEYS[1], first_delete, first_delete + tonumber(ARGV[6]) - 1)
+redis.call("PEXPIREAT", KEYS[1], ARGV[4])
+announce()
 return "written"
