@@ -184,7 +184,7 @@ impl Space {
                 Ok(BoxedStore::new(builder.build().await?))
             }
             Self::Postgres { url, scratch } => {
-                let mut builder = PostgresStore::builder(url.as_str())
+                let mut builder = PostgresStore::builder(named_after(url, scratch.table()))
                     .table(scratch.table())
                     .invalidation_feed(!settings.without_feed);
                 if let Some(bound) = settings.max_staleness {
@@ -227,4 +227,12 @@ impl Space {
             listeners,
         }
     }
+}
+
+/// `url` with `name` as the connections' `application_name`, which the store's listening
+/// connection carries too: other processes' listeners on the shared server are then told apart
+/// from this test's by name, not only by when they appeared.
+fn named_after(url: &str, name: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}application_name={name}")
 }
