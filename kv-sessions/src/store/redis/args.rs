@@ -1,23 +1,26 @@
-//! What the scripts are told, as their `ARGV`: the notice a write announces, a record merged in
-//! Rust, written whole or as the fields that changed, and the `meta` field the write expects to
-//! find.
+//! What the scripts are told, as their `ARGV`: the notice a write announces and to whom, a
+//! record merged in Rust, written whole or as the fields that changed, and the `meta` field the
+//! write expects to find.
 
 use redis::{Cmd, RedisWrite as _};
 
 use super::hash::{self, ENTRY, FieldChanges, META, Meta, RULE};
+use super::mode::Routing;
 use crate::record::Record;
 use crate::store::Invalidation;
 
-/// The first two `ARGV` of every script that announces its write (`update.lua`, `renew.lua`,
-/// `delete.lua`): the channel to publish `notice` on, then `notice` in its text form; both empty
-/// where `channel` is, which tells the script that the feed is off.
-pub(super) fn announcement(call: &mut Cmd, channel: &str, notice: &Invalidation) {
-    call.arg(channel);
-    if channel.is_empty() {
+/// The first three `ARGV` of every script that announces its write (`update.lua`, `renew.lua`,
+/// `delete.lua`): the channel of `routing`, `notice` in its text form (empty where the channel
+/// is, which tells the script that the feed is off), then the writing instance's id, empty but in
+/// targeted mode.
+pub(super) fn announcement(call: &mut Cmd, routing: &Routing, notice: &Invalidation) {
+    call.arg(routing.channel());
+    if routing.channel().is_empty() {
         call.arg("");
     } else {
         call.write_arg_fmt(notice);
     }
+    call.arg(routing.instance());
 }
 
 /// The rest of the `ARGV` of `update.lua`, after the [`announcement`]. The script writes
@@ -76,6 +79,7 @@ mod tests {
 
     use super::*;
     use crate::changes::{Changes, SessionPolicy};
+    use crate::store::redis::mode::InvalidationMode;
     use crate::expiry::Expiry;
     use crate::id::SessionId;
 
@@ -170,13 +174,21 @@ mod tests {
     }
 
     #[test]
-    fn an_announcement_carries_the_channel_and_the_notice_or_nothing_where_the_feed_is_off() {
+    fn an_announcement_carries_the_channel_the_notice_and_the_writer_or_nothing_where_the_feed_is_off()
+    {
         let digest = SessionId::generate().digest();
         let notice = Invalidation::saved(digest, 7);
-        let argv = text(|call| announcement(call, "shop:invalidations", &notice));
-        assert_eq!(argv, ["shop:invalidations", &format!("{digest} 7")]);
-        let argv = text(|call| announcement(call, "", &Invalidation::removed(digest)));
-        assert_eq!(argv, ["", ""]);
+        let broadcast = Routing::new(InvalidationMode::Broadcast, "shop:");
+        let argv = text(|call| announcement(call, &broadcast, &notice));
+        assert_eq!(argv, ["shop:invalidations", &format!("{digest} 7"), ""]);
+        let targeted = Routing::new(InvalidationMode::Targeted, "shop:");
+        let argv = text(|call| announcement(call, &targeted, &notice));
+        assert_eq!(
+            argv,
+            ["shop:invalidations:", &format!("{digest} 7"), targeted.instance()]
+        );
+        let argv = text(|call| announcement(call, &Routing::off(), &Invalidation::removed(digest)));
+        assert_eq!(argv, ["", "", ""]);
     }
 
     #[test]

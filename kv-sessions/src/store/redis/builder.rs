@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::connections::{self, Connections};
 use super::listener::Listener;
+use super::mode::{InvalidationMode, Routing};
 use super::{Failure, Inner, RedisStore};
 use crate::error::{BoxError, StartError, StoreError};
 use crate::store::InvalidationFeed;
@@ -15,8 +16,6 @@ const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many connections a store opens by default.
 const DEFAULT_POOL_SIZE: usize = 1;
-/// What the channel of the invalidation feed is called, after the key prefix.
-const CHANNEL: &str = "invalidations";
 
 /// Settings for a [`RedisStore`], from [`RedisStore::builder`].
 #[derive(Clone)]
@@ -27,6 +26,7 @@ pub struct RedisStoreBuilder {
     pool_size: usize,
     operation_timeout: Duration,
     invalidation_feed: bool,
+    invalidation_mode: InvalidationMode,
     max_staleness: Duration,
 }
 
@@ -39,6 +39,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
             .field("invalidation_feed", &self.invalidation_feed)
+            .field("invalidation_mode", &self.invalidation_mode)
             .field("max_staleness", &self.max_staleness)
             .finish()
     }
@@ -53,6 +54,7 @@ impl RedisStoreBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             invalidation_feed: true,
+            invalidation_mode: InvalidationMode::default(),
             max_staleness: InvalidationFeed::DEFAULT_MAX_STALENESS,
         }
     }
@@ -98,6 +100,16 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Which instances hear the notice of a write: every one, on the shared channel `<key
+    /// prefix>invalidations` ([`InvalidationMode::Broadcast`], the default), or only those that
+    /// loaded the session since its last write, each on a channel of its own
+    /// ([`InvalidationMode::Targeted`]). Give every instance of an app the same mode. See
+    /// [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed) for the costs.
+    pub fn invalidation_mode(mut self, mode: InvalidationMode) -> Self {
+        self.invalidation_mode = mode;
+        self
+    }
+
     /// How stale a cached copy may be served while the invalidation feed cannot vouch for it,
     /// because its connection is down or its heartbeats are late (see
     /// [`InvalidationFeed`]). Defaults to [`InvalidationFeed::DEFAULT_MAX_STALENESS`], one
@@ -107,7 +119,8 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects, and subscribes to the invalidation channel where the feed is on. Fails where
+    /// Connects, and subscribes to the invalidation channel where the feed is on (in targeted
+    /// mode, a channel of this store's own, named for an instance id drawn at random here). Fails where
     /// Redis cannot be reached, or the subscription is not confirmed, within the operation
     /// timeout, with a [`StoreError::Open`] whose message names the server and the cause.
     ///
@@ -123,17 +136,20 @@ impl RedisStoreBuilder {
         })?;
         let server = connections::server(client.get_connection_info());
         let timeout = self.operation_timeout;
-        let channel = format!("{}{CHANNEL}", self.key_prefix);
         let feed = self
             .invalidation_feed
             .then(|| InvalidationFeed::new(self.max_staleness));
+        let routing = match &feed {
+            Some(_) => Routing::new(self.invalidation_mode, &self.key_prefix),
+            None => Routing::off(),
+        };
         let opening = async {
             let connections =
                 Connections::open(client.clone(), server.clone(), self.pool_size, timeout).await?;
             let listener = match &feed {
-                Some(feed) => {
-                    Some(Listener::start(client, channel.clone(), feed.clone(), timeout).await?)
-                }
+                Some(feed) => Some(
+                    Listener::start(client, routing.listens_on(), feed.clone(), timeout).await?,
+                ),
                 None => None,
             };
             Ok::<_, BoxError>((connections, listener))
@@ -154,11 +170,7 @@ impl RedisStoreBuilder {
                 connections,
                 key_prefix: self.key_prefix,
                 timeout,
-                channel: if feed.is_some() {
-                    channel
-                } else {
-                    String::new()
-                },
+                routing,
                 feed,
                 _listener: listener,
             }),

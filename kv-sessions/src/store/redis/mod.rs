@@ -9,6 +9,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 use self::cas::{Attempt, Snapshot};
 use self::connections::Connections;
 use self::listener::Listener;
+use self::mode::Routing;
 use self::scripts::{LuaScript, Reply, SCRIPTS};
 use super::{Invalidation, InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
@@ -22,9 +23,11 @@ mod cas;
 mod connections;
 mod hash;
 mod listener;
+mod mode;
 mod scripts;
 
 pub use self::builder::RedisStoreBuilder;
+pub use self::mode::InvalidationMode;
 
 /// Sessions in [Redis](https://redis.io), where every instance of an app can reach them, and
 /// where Redis itself deletes each session at its deadline.
@@ -184,8 +187,8 @@ struct Inner {
     connections: Connections,
     key_prefix: String,
     timeout: Duration,
-    /// The channel the write scripts publish their notices on, empty where the feed is off.
-    channel: String,
+    /// Where the write scripts publish their notices, and whether loads record watchers.
+    routing: Routing,
     feed: Option<InvalidationFeed>,
     /// Hears the channel while the store lives; dropped with the last clone, which stops it.
     _listener: Option<Listener>,
@@ -200,6 +203,7 @@ impl std::fmt::Debug for RedisStore {
             .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
             .field("invalidation_feed", &self.inner.feed)
+            .field("invalidation_channel", &self.inner.routing.listens_on())
             .finish()
     }
 }
@@ -228,6 +232,12 @@ impl RedisStore {
         format!("{}{}", self.inner.key_prefix, id.digest())
     }
 
+    /// The key of the watcher set of session `id` (targeted mode): the prefix, `w:`, then the hex
+    /// digits of the id's digest.
+    fn watchers(&self, id: &SessionId) -> String {
+        mode::watchers_key(&self.inner.key_prefix, id.digest())
+    }
+
     /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
     async fn timed<T, F>(
         &self,
@@ -254,6 +264,15 @@ impl RedisStore {
                 .await
         })
         .await
+    }
+
+    /// The fields of the hash of session `id`, as [`fields`](Self::fields) reads them, recording
+    /// this instance among the session's watchers where there is a hash.
+    async fn watched_fields(&self, id: &SessionId) -> Result<Vec<hash::RawField>, StoreError> {
+        let mut call = SCRIPTS.load.call(&[&self.key(id), &self.watchers(id)]);
+        call.arg(self.inner.routing.instance());
+        let flat = self.run(&SCRIPTS.load, &call).await?;
+        hash::pairs(flat).map_err(StoreError::backend)
     }
 
     /// The latest copy of session `id`, for a write at `now` to merge against.
@@ -341,9 +360,9 @@ impl RedisStore {
             // A loaded copy may be stale, and the latest copy may leave room for the changes.
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
-        let mut call = SCRIPTS.update.call(&[&self.key(id)]);
+        let mut call = SCRIPTS.update.call(&[&self.key(id), &self.watchers(id)]);
         let notice = Invalidation::saved(id.digest(), merged.version());
-        args::announcement(&mut call, &self.inner.channel, &notice);
+        args::announcement(&mut call, &self.inner.routing, &notice);
         args::update(&mut call, copy.meta(), base, &merged);
         match self.write(&SCRIPTS.update, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(merged))),
@@ -385,9 +404,15 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
         };
-        let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
+        let keys = [
+            &self.key(old),
+            &self.key(new),
+            &self.watchers(old),
+            &self.watchers(new),
+        ];
+        let mut call = SCRIPTS.renew.call(&keys.map(String::as_str));
         let notice = Invalidation::removed(old.digest());
-        args::announcement(&mut call, &self.inner.channel, &notice);
+        args::announcement(&mut call, &self.inner.routing, &notice);
         args::renew(&mut call, copy.meta(), &record);
         match self.write(&SCRIPTS.renew, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
@@ -399,8 +424,14 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
+    /// Reads the hash, and in targeted mode records this instance among the session's watchers
+    /// in the same step.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let fields = self.fields(id).await?;
+        let fields = if self.inner.routing.registers_loads() {
+            self.watched_fields(id).await?
+        } else {
+            self.fields(id).await?
+        };
         if fields.is_empty() {
             return Ok(None);
         }
@@ -433,9 +464,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let mut call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let mut call = SCRIPTS.delete.call(&[&self.key(id), &self.watchers(id)]);
         let notice = Invalidation::removed(id.digest());
-        args::announcement(&mut call, &self.inner.channel, &notice);
+        args::announcement(&mut call, &self.inner.routing, &notice);
         let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
