@@ -505,3 +505,5 @@ fn latest_copy(
 mod tests;
 #[cfg(all(test, feature = "moka"))]
 mod tests_feed;
+#[cfg(all(test, feature = "moka"))]
+mod tests_targeted;
