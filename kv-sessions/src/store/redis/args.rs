@@ -79,9 +79,9 @@ mod tests {
 
     use super::*;
     use crate::changes::{Changes, SessionPolicy};
-    use crate::store::redis::mode::InvalidationMode;
     use crate::expiry::Expiry;
     use crate::id::SessionId;
+    use crate::store::redis::mode::InvalidationMode;
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn an_announcement_carries_the_channel_the_notice_and_the_writer_or_nothing_where_the_feed_is_off()
-    {
+     {
         let digest = SessionId::generate().digest();
         let notice = Invalidation::saved(digest, 7);
         let broadcast = Routing::new(InvalidationMode::Broadcast, "shop:");
@@ -185,7 +185,11 @@ mod tests {
         let argv = text(|call| announcement(call, &targeted, &notice));
         assert_eq!(
             argv,
-            ["shop:invalidations:", &format!("{digest} 7"), targeted.instance()]
+            [
+                "shop:invalidations:",
+                &format!("{digest} 7"),
+                targeted.instance()
+            ]
         );
         let argv = text(|call| announcement(call, &Routing::off(), &Invalidation::removed(digest)));
         assert_eq!(argv, ["", "", ""]);

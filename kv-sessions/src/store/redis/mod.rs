@@ -134,9 +134,11 @@ pub use self::mode::InvalidationMode;
 /// [`InvalidationFeed`](crate::InvalidationFeed), on by default
 /// ([`RedisStoreBuilder::invalidation_feed`]):
 ///
-/// - **The channel.** Every store publishes on, and listens to, the Redis channel `<key
-///   prefix>invalidations` (`kv-sessions:invalidations` by default), so that apps with different
-///   prefixes do not hear each other.
+/// - **The channel.** In the default mode, [`InvalidationMode::Broadcast`], every store publishes
+///   on, and listens to, the Redis channel `<key prefix>invalidations`
+///   (`kv-sessions:invalidations` by default), so that apps with different prefixes do not hear
+///   each other. In [`InvalidationMode::Targeted`], each store listens on a channel of its own
+///   instead (see [below](#two-modes-broadcast-and-targeted)).
 /// - **The messages.** One per write, in the text form of an [`Invalidation`](crate::Invalidation):
 ///   the 32 hex digits of the session's digest, a space, then the version Redis now holds (after
 ///   an update) or `-` (after a delete, and for the old id of a renewal). Like the keys, they
@@ -169,9 +171,42 @@ pub use self::mode::InvalidationMode;
 ///   invalidations over RESP3, or under RESP2 redirects them to a second connection of each
 ///   tracking connection, and in its default mode Redis remembers every key each connection has
 ///   read; this needs RESP2 only, and one subscriber connection per instance.
-/// - **A broadcast.** Every instance hears the notice of every write made under its key prefix,
-///   whether or not it has that session cached, so the traffic on the channel is the write rate
-///   times the number of instances.
+///
+/// # Two modes: broadcast and targeted
+/// [`RedisStoreBuilder::invalidation_mode`] chooses which instances hear a write. Give every
+/// instance of an app the same mode: a broadcasting instance neither records what it loads nor
+/// listens on a channel of its own, and a targeted one does not listen on the shared channel, so
+/// in a mixed fleet some writes go unheard.
+///
+/// - **[`InvalidationMode::Broadcast`]**, the default. A write publishes one notice, and Redis
+///   delivers it to every instance, whether or not it has that session cached: each write costs
+///   as many deliveries as there are instances, and the channel carries the write rate times the
+///   number of instances. It costs no memory in Redis, and a load stays a plain `HGETALL`.
+/// - **[`InvalidationMode::Targeted`]**. Each store draws a random instance id at
+///   [`build`](RedisStoreBuilder::build) and listens on `<key prefix>invalidations:<instance
+///   id>`. A load is a short script that reads the hash and, where there is one, adds the
+///   instance id to the session's *watcher set*, the Redis set `<key prefix>w:<digest>` (a
+///   session key holds only hex digits after the prefix, so the two cannot collide), which
+///   expires with the session; still one round trip. An update, a renewal (for the old id) and a
+///   delete publish their notice on the channel of every instance in the set, then empty it;
+///   an update and a renewal then add the writer to the set of the session they wrote, since the
+///   writer caches what it wrote. Each write thus costs one message per instance in the set:
+///   those that loaded the session since its last write, and the instance that made that write;
+///   not one per instance of the app. A session that one instance serves costs one message per
+///   write, however large the fleet. In exchange every load from Redis (with a cache in front,
+///   every miss) writes to Redis, which replicas and the append-only file see too, and Redis
+///   holds one small set per session loaded since its last write, of 32-character ids. The ids
+///   are random, so an instance that restarts starts with no copies, and its old id leaves each
+///   set at the next write or with the session. It needs Redis 7.0 or later (`PEXPIRETIME`).
+///
+/// Targeted pays where the instances are many and each session is loaded by few of them between
+/// two writes (by one, behind a sticky load balancer); broadcast costs less where the instances
+/// are few, since its loads write nothing. For where the two cross, measured, see
+/// `bench/RESULTS.md`. Whichever the mode, the rest of this
+/// section holds: notices carry digests and versions, go out from inside the write, and a lost
+/// channel makes staleness bounded. In targeted mode, the notices sent to an instance's channel
+/// while its listener is down are lost as in broadcast mode, and covered the same way: every
+/// copy read before it listens again is served for `max_staleness` at most.
 ///
 /// [`RedisStoreBuilder::invalidation_feed`]`(false)` turns the feed off: the store then neither
 /// publishes nor listens, and a cache in front of it is safe for one instance only. Turn it off

@@ -122,7 +122,10 @@ mod tests {
         let other = Routing::new(InvalidationMode::Targeted, "shop:");
         assert_eq!(one.channel(), "shop:invalidations:");
         assert_eq!(one.instance().len(), 32);
-        assert_eq!(one.listens_on(), format!("shop:invalidations:{}", one.instance()));
+        assert_eq!(
+            one.listens_on(),
+            format!("shop:invalidations:{}", one.instance())
+        );
         assert_ne!(one.instance(), other.instance());
         assert!(one.registers_loads());
     }

@@ -38,6 +38,12 @@ impl Scratch {
     /// Kills every connection that listens on this prefix's channel, as an operator would, and
     /// returns how many there were.
     async fn kill_listeners(&mut self) -> usize {
+        self.kill_listeners_on(&self.channel()).await
+    }
+
+    /// Kills every connection that listens on `channel`, as an operator would, and returns how
+    /// many there were.
+    pub(super) async fn kill_listeners_on(&mut self, channel: &str) -> usize {
         let clients: String = redis::cmd("CLIENT")
             .arg("LIST")
             .arg("TYPE")
@@ -45,7 +51,7 @@ impl Scratch {
             .query_async(&mut self.raw)
             .await
             .expect("CLIENT LIST");
-        let name = format!("name={}", connection_name(&self.channel()));
+        let name = format!("name={}", connection_name(channel));
         let ids: Vec<&str> = clients
             .lines()
             .filter(|client| client.split(' ').any(|field| field == name))
@@ -78,7 +84,9 @@ pub(super) async fn load(instance: &Instance, id: &SessionId) -> Record {
 
 /// How long `holds` took to come true, or `None` where it did not within [`PATIENCE`]. It
 /// yields between looks, so that the listener's task runs.
-pub(super) async fn within<F: Future<Output = bool>>(mut holds: impl FnMut() -> F) -> Option<Duration> {
+pub(super) async fn within<F: Future<Output = bool>>(
+    mut holds: impl FnMut() -> F,
+) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < PATIENCE {
         if holds().await {

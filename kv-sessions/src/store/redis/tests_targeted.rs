@@ -9,7 +9,7 @@ use redis::AsyncCommands as _;
 use redis::aio::PubSubStream;
 
 use super::tests::{Scratch, created, setting, stored};
-use super::tests_feed::{Instance, PATIENCE, cached_version, forgotten, load};
+use super::tests_feed::{Instance, PATIENCE, cached_version, forgotten, load, within};
 use super::*;
 use crate::store::{CachedStore, MokaStore};
 
@@ -186,20 +186,13 @@ async fn in_targeted_mode_a_script_that_writes_nothing_publishes_nothing() {
     let (deleted, copy) = created(&store, &[("a", "1")]).await;
     watcher.load(&id).await.expect("load");
     watcher.load(&deleted).await.expect("load");
-    let () = scratch
-        .raw
-        .del(scratch.key(&deleted))
-        .await
-        .expect("DEL");
+    let () = scratch.raw.del(scratch.key(&deleted)).await.expect("DEL");
     let gone = store.update_from(&copy, &setting(&[("a", "2")])).await;
     assert!(matches!(gone, Ok(Saved::Gone)), "{gone:?}");
     let (taken, _) = created(&store, &[("b", "1")]).await;
     let in_use = store.renew(&id, &taken, &setting(&[])).await;
     assert!(in_use.is_err(), "{in_use:?}");
-    store
-        .delete(&SessionId::generate())
-        .await
-        .expect("delete");
+    store.delete(&SessionId::generate()).await.expect("delete");
     let second = stored(
         store
             .update(&id, &setting(&[("a", "2")]))
@@ -277,14 +270,14 @@ async fn in_targeted_mode_every_instance_that_loaded_a_session_hears_its_write()
 
     load(&one, &id).await;
     load(&other, &id).await;
-    let mut both = vec![
-        instance_id(one.store()),
-        instance_id(other.store()),
-    ];
+    let mut both = vec![instance_id(one.store()), instance_id(other.store())];
     both.sort();
     assert_eq!(scratch.watchers(&id).await, both);
     let (session, watchers) = scratch.deadlines(&id).await;
-    assert_eq!(watchers, session, "the watcher set expires with the session");
+    assert_eq!(
+        watchers, session,
+        "the watcher set expires with the session"
+    );
 
     stored(
         writer
@@ -293,17 +286,56 @@ async fn in_targeted_mode_every_instance_that_loaded_a_session_hears_its_write()
             .expect("update"),
     );
     assert!(forgotten(&one, &id).await.is_some(), "one went unheard");
-    assert!(forgotten(&other, &id).await.is_some(), "the other went unheard");
+    assert!(
+        forgotten(&other, &id).await.is_some(),
+        "the other went unheard"
+    );
     assert_eq!(
         scratch.watchers(&id).await,
         [instance_id(&writer)],
         "a write tells the watchers, then leaves only the writer, which caches what it wrote"
     );
     let (session, watchers) = scratch.deadlines(&id).await;
-    assert_eq!(watchers, session, "the watcher set follows the session's new deadline");
+    assert_eq!(
+        watchers, session,
+        "the watcher set follows the session's new deadline"
+    );
 
     writer.delete(&id).await.expect("delete");
     assert_eq!(scratch.watchers(&id).await, Vec::<String>::new());
+}
+
+#[actix_rt::test]
+async fn in_targeted_mode_a_killed_listener_subscribes_to_its_own_channel_again() {
+    let Some(mut scratch) = Scratch::open("in_targeted_mode_a_killed_listener").await else {
+        return;
+    };
+    let writer = scratch.targeted().await;
+    let instance = scratch.targeted_instance().await;
+    let feed = instance.invalidations().expect("the feed is on by default");
+    let (id, _) = created(&writer, &[("a", "1")]).await;
+
+    let channel = instance.store().inner.routing.listens_on();
+    assert_eq!(scratch.kill_listeners_on(&channel).await, 1);
+    assert!(
+        within(|| async { !feed.is_listening() }).await.is_some(),
+        "the feed did not notice the loss"
+    );
+    assert!(
+        within(|| async { feed.is_listening() }).await.is_some(),
+        "the feed was not back within {PATIENCE:?}"
+    );
+    load(&instance, &id).await;
+    stored(
+        writer
+            .update(&id, &setting(&[("a", "2")]))
+            .await
+            .expect("update"),
+    );
+    assert!(
+        forgotten(&instance, &id).await.is_some(),
+        "the listener came back on another channel than the one its loads record"
+    );
 }
 
 #[actix_rt::test]
@@ -320,12 +352,7 @@ async fn in_targeted_mode_another_instance_hears_a_write_within_milliseconds() {
         load(&other, &id).await;
         let started = Instant::now();
         let changes = setting(&[("n", &trial.to_string())]);
-        latest = stored(
-            writer
-                .update_from(&latest, &changes)
-                .await
-                .expect("update"),
-        );
+        latest = stored(writer.update_from(&latest, &changes).await.expect("update"));
         forgotten(&other, &id).await.expect("a write went unheard");
         heard.push(started.elapsed());
     }
