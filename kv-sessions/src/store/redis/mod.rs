@@ -170,7 +170,8 @@ pub use self::mode::InvalidationMode;
 ///   copy its own save had just cached; these notices carry the version. Tracking pushes its
 ///   invalidations over RESP3, or under RESP2 redirects them to a second connection of each
 ///   tracking connection, and in its default mode Redis remembers every key each connection has
-///   read; this needs RESP2 only, and one subscriber connection per instance.
+///   read; this needs RESP2 only, and one subscriber connection per instance. Targeted mode
+///   (below) keeps what tracking does well, telling only the instances that read a session.
 ///
 /// # Two modes: broadcast and targeted
 /// [`RedisStoreBuilder::invalidation_mode`] chooses which instances hear a write. Give every
@@ -193,8 +194,8 @@ pub use self::mode::InvalidationMode;
 ///   writer caches what it wrote. Each write thus costs one message per instance in the set:
 ///   those that loaded the session since its last write, and the instance that made that write;
 ///   not one per instance of the app. A session that one instance serves costs one message per
-///   write, however large the fleet. In exchange every load from Redis (with a cache in front,
-///   every miss) writes to Redis, which replicas and the append-only file see too, and Redis
+///   write, however large the fleet. In exchange every load from Redis that finds a session
+///   (with a cache in front, every miss) writes to Redis, which replicas and the append-only file see too, and Redis
 ///   holds one small set per session loaded since its last write, of 32-character ids. The ids
 ///   are random, so an instance that restarts starts with no copies, and its old id leaves each
 ///   set at the next write or with the session. It needs Redis 7.0 or later (`PEXPIRETIME`).
@@ -202,11 +203,11 @@ pub use self::mode::InvalidationMode;
 /// Targeted pays where the instances are many and each session is loaded by few of them between
 /// two writes (by one, behind a sticky load balancer); broadcast costs less where the instances
 /// are few, since its loads write nothing. For where the two cross, measured, see
-/// `bench/RESULTS.md`. Whichever the mode, the rest of this
-/// section holds: notices carry digests and versions, go out from inside the write, and a lost
-/// channel makes staleness bounded. In targeted mode, the notices sent to an instance's channel
-/// while its listener is down are lost as in broadcast mode, and covered the same way: every
-/// copy read before it listens again is served for `max_staleness` at most.
+/// `bench/RESULTS.md`. Whichever the mode, the section above holds: notices carry digests and
+/// versions, go out from inside the write, and a lost channel makes staleness bounded. In
+/// targeted mode, the notices sent to an instance's channel while its listener is down are lost
+/// as in broadcast mode, and covered the same way: every copy read before it listens again is
+/// served for `max_staleness` at most.
 ///
 /// [`RedisStoreBuilder::invalidation_feed`]`(false)` turns the feed off: the store then neither
 /// publishes nor listens, and a cache in front of it is safe for one instance only. Turn it off

@@ -77,7 +77,8 @@ impl Routing {
         }
     }
 
-    /// What the scripts take as the channel: see [`Routing::channel`](Self).
+    /// What the scripts take as the channel: the one channel (broadcast), the start of every
+    /// instance's channel (targeted), or nothing (the feed is off).
     pub(super) fn channel(&self) -> &str {
         &self.channel
     }

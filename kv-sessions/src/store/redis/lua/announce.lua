@@ -9,6 +9,9 @@
 -- ARGV[1] is the start of each instance's own channel, and the notice goes to every instance in
 -- the session's watcher set `watchers` (those that loaded it since its last write), which is
 -- then emptied: they will read the session again, and be recorded again, before they cache it.
+-- The writer is told too where it is in the set: its cache follows its own writes, but a clone
+-- of its store used without the cache writes under the same instance id, and the cache must hear
+-- those writes.
 local function announce(watchers)
   if ARGV[1] == "" then
     return
