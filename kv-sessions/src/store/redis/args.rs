@@ -66,7 +66,14 @@ pub(super) fn renew(call: &mut Cmd, old_meta: &[u8], record: &Record) {
     fresh(call, record);
 }
 
-/// The `ARGV` that writes a whole record merged in Rust, by `create.lua` and at the end of
+/// The `ARGV` of `create.lua`: the creating instance's id, empty but in targeted mode, then
+/// `record` as [`fresh`] lays it out.
+pub(super) fn create(call: &mut Cmd, routing: &Routing, record: &Record) {
+    call.arg(routing.instance());
+    fresh(call, record);
+}
+
+/// The `ARGV` that writes a whole record merged in Rust, at the end of `create.lua` and of
 /// `renew.lua`: its deadline in milliseconds, then the names and values of its hash's fields.
 pub(super) fn fresh(call: &mut Cmd, record: &Record) {
     call.arg(hash::millis(record.expires_at()));
@@ -205,6 +212,17 @@ mod tests {
                 "70", "meta", "4:10:70", "rule", "2:70", "k:a", "1", "k:b", "2"
             ]
         );
+    }
+
+    #[test]
+    fn a_create_carries_the_creator_in_targeted_mode_then_the_record() {
+        let record = base(None);
+        let targeted = Routing::new(InvalidationMode::Targeted, "shop:");
+        let argv = text(|call| create(call, &targeted, &record));
+        assert_eq!(argv[..3], [targeted.instance(), "70", "meta"]);
+        let broadcast = Routing::new(InvalidationMode::Broadcast, "shop:");
+        let argv = text(|call| create(call, &broadcast, &record));
+        assert_eq!(argv[..3], ["", "70", "meta"]);
     }
 
     #[test]

@@ -188,7 +188,8 @@ pub use self::mode::InvalidationMode;
 ///   id>`. A load is a short script that reads the hash and, where there is one, adds the
 ///   instance id to the session's *watcher set*, the Redis set `<key prefix>w:<digest>` (a
 ///   session key holds only hex digits after the prefix, so the two cannot collide), which
-///   expires with the session; still one round trip. An update, a renewal (for the old id) and a
+///   expires with the session; still one round trip. A create adds its instance too, since it
+///   caches what it created. An update, a renewal (for the old id) and a
 ///   delete publish their notice on the channel of every instance in the set, then empty it;
 ///   an update and a renewal then add the writer to the set of the session they wrote, since the
 ///   writer caches what it wrote. Each write thus costs one message per instance in the set:
@@ -352,8 +353,8 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
-        let mut call = SCRIPTS.create.call(&[&self.key(id)]);
-        args::fresh(&mut call, &record);
+        let mut call = SCRIPTS.create.call(&[&self.key(id), &self.watchers(id)]);
+        args::create(&mut call, &self.inner.routing, &record);
         match self.write(&SCRIPTS.create, &call).await? {
             Reply::Written => Ok(Saved::Stored(record)),
             Reply::InUse => Err(StoreError::id_in_use()),

@@ -10,8 +10,8 @@
 //! prelude generated here from [`META`], so the layout is spelled out once, and with `fields.lua`.
 //! Every write script but create also announces its write on the store's invalidation feed,
 //! through `announce.lua`, which they all include: a create needs no notice, since no cache can
-//! hold a session under an id that was just generated. Update, renew and load record watchers
-//! through `watch.lua`.
+//! hold a session under an id that was just generated. Create, update, renew and load record
+//! watchers through `watch.lua`.
 
 use std::sync::LazyLock;
 

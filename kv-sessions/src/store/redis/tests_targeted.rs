@@ -36,22 +36,19 @@ impl Scratch {
         members
     }
 
-    /// The moments, in milliseconds since the Unix epoch, at which Redis deletes the hash of `id`
-    /// and its watcher set.
+    /// The moment, in milliseconds since the Unix epoch, at which Redis deletes `key`.
+    async fn deadline(&mut self, key: String) -> i64 {
+        redis::cmd("PEXPIRETIME")
+            .arg(key)
+            .query_async(&mut self.raw)
+            .await
+            .expect("PEXPIRETIME")
+    }
+
+    /// The moments at which Redis deletes the hash of `id` and its watcher set.
     async fn deadlines(&mut self, id: &SessionId) -> (i64, i64) {
-        let mut deadline = |key: String| {
-            let mut raw = self.raw.clone();
-            async move {
-                let millis: i64 = redis::cmd("PEXPIRETIME")
-                    .arg(key)
-                    .query_async(&mut raw)
-                    .await
-                    .expect("PEXPIRETIME");
-                millis
-            }
-        };
-        let session = deadline(self.store.key(id)).await;
-        let watchers = deadline(self.store.watchers(id)).await;
+        let session = self.deadline(self.store.key(id)).await;
+        let watchers = self.deadline(self.store.watchers(id)).await;
         (session, watchers)
     }
 }
@@ -264,15 +261,19 @@ async fn in_targeted_mode_every_instance_that_loaded_a_session_hears_its_write()
     let (id, _) = created(&writer, &[("a", "1")]).await;
     assert_eq!(
         scratch.watchers(&id).await,
-        Vec::<String>::new(),
-        "a create records no watcher"
+        [instance_id(&writer)],
+        "a create records its instance, which caches what it created"
     );
 
     load(&one, &id).await;
     load(&other, &id).await;
-    let mut both = vec![instance_id(one.store()), instance_id(other.store())];
-    both.sort();
-    assert_eq!(scratch.watchers(&id).await, both);
+    let mut all = vec![
+        instance_id(&writer),
+        instance_id(one.store()),
+        instance_id(other.store()),
+    ];
+    all.sort();
+    assert_eq!(scratch.watchers(&id).await, all);
     let (session, watchers) = scratch.deadlines(&id).await;
     assert_eq!(
         watchers, session,
@@ -303,6 +304,34 @@ async fn in_targeted_mode_every_instance_that_loaded_a_session_hears_its_write()
 
     writer.delete(&id).await.expect("delete");
     assert_eq!(scratch.watchers(&id).await, Vec::<String>::new());
+}
+
+#[actix_rt::test]
+async fn in_targeted_mode_the_instance_that_created_a_session_hears_its_purge_elsewhere() {
+    let Some(scratch) = Scratch::open("in_targeted_mode_the_instance_that_created").await else {
+        return;
+    };
+    let creator = scratch.targeted_instance().await;
+    let other = scratch.targeted().await;
+    let id = SessionId::generate();
+    let created = stored(
+        creator
+            .create(&id, &setting(&[("a", "1")]))
+            .await
+            .expect("create"),
+    );
+    assert_eq!(
+        cached_version(&creator, &id).await,
+        Some(created.version()),
+        "the creator caches what it created"
+    );
+
+    other.delete(&id).await.expect("delete");
+    assert!(
+        forgotten(&creator, &id).await.is_some(),
+        "the purge went unheard by the instance that created the session"
+    );
+    assert_eq!(creator.load(&id).await.expect("load"), None);
 }
 
 #[actix_rt::test]
