@@ -9,6 +9,7 @@
 //! kv-sessions-bench serve <variant> <port> <dir> <space>     one server, until killed
 //! kv-sessions-bench seed <store> <sessions> <dir> <cookies>  fill a cold-read store
 //! kv-sessions-bench footprint <store> <sessions> <dir>       memory, disk and open time
+//! kv-sessions-bench fleet [options]                          invalidation cost at fleet scale
 //! kv-sessions-bench list                                     variants, scenarios and stores
 //! ```
 
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod driver;
+mod fleet;
 mod footprint;
 mod http;
 mod redis_keys;
@@ -32,7 +34,7 @@ use crate::driver::Options;
 use crate::footprint::FootprintStore;
 use crate::scenario::Scenario;
 use crate::space::Space;
-use crate::variant::{ColdStore, Side, VARIANTS, Variant};
+use crate::variant::{ColdStore, Engine, Side, VARIANTS, Variant};
 use crate::wrk::Load;
 
 const USAGE: &str = "\
@@ -44,12 +46,18 @@ usage: kv-sessions-bench drive [--quick] [--rounds N] [--duration SECS] [--warmu
        kv-sessions-bench serve <variant> <port> <dir> <space>
        kv-sessions-bench seed <store> <sessions> <dir> <cookie-file>
        kv-sessions-bench footprint <store> <sessions> <dir>
+       kv-sessions-bench fleet [--instances N,...] [--rates N,...] [--seconds SECS]
+                               [--engines redis,postgres]
        kv-sessions-bench list
 
 drive runs every variant in every scenario for each round (default 5 rounds of 4 s after a
 1 s warm-up, wrk -t1 -c32), then measures each store's footprint at 100,000 and 1,000,000
 sessions. --quick is one round of 2 s. Bare actix-web is always measured: every ratio is
-against it.";
+against it.
+
+fleet runs N lightweight subscribers (default 0,20,50,100) in this process against the local
+Redis and PostgreSQL while one publisher writes at each rate (default 1000,2000,5000 writes/s,
+3 s each), and prints what delivery costs, with the cost at 100 instances and 10,000 writes/s.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -83,6 +91,7 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("{}", footprint.to_line());
             Ok(())
         }
+        ("fleet", flags) => fleet::run(&fleet_settings(flags)?).map_err(io),
         ("list", []) => {
             list();
             Ok(())
@@ -159,6 +168,32 @@ fn drive_options(flags: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
+fn fleet_settings(flags: &[String]) -> Result<fleet::Settings, String> {
+    let mut settings = fleet::Settings::default();
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let value = flags.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--instances" => settings.instances = numbers(value)?,
+            "--rates" => settings.rates = numbers(value)?,
+            "--seconds" => settings.duration = Duration::from_secs(number(value)?),
+            "--engines" => settings.engines = engines(value)?,
+            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+        }
+    }
+    Ok(settings)
+}
+
+fn engines(list: &str) -> Result<Vec<Engine>, String> {
+    list.split(',')
+        .map(|name| match name {
+            "redis" => Ok(Engine::Redis),
+            "postgres" => Ok(Engine::Postgres),
+            _ => Err(format!("no engine {name}: redis or postgres")),
+        })
+        .collect()
+}
+
 /// The variants named in a comma-separated list, with bare actix-web added first.
 fn variants(list: &str) -> Result<Vec<&'static Variant>, String> {
     let mut chosen: Vec<&'static Variant> = VARIANTS
@@ -178,6 +213,10 @@ fn scenarios(list: &str) -> Result<Vec<Scenario>, String> {
     list.split(',')
         .map(|name| Scenario::from_name(name).ok_or(format!("no scenario {name}; see `list`")))
         .collect()
+}
+
+fn numbers<T: std::str::FromStr>(list: &str) -> Result<Vec<T>, String> {
+    list.split(',').map(number).collect()
 }
 
 fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {

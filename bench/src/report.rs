@@ -156,6 +156,9 @@ pub(crate) fn write(report: &Report<'_>) -> io::Result<()> {
             comparison.end_marker()
         );
     }
+    if let Some(kept) = coherence_part(&previous) {
+        let _ = write!(md, "{COHERENCE_START}{kept}{COHERENCE_END}\n\n");
+    }
     fs::write(&path, md.trim_end().to_owned() + "\n")?;
     eprintln!("wrote {}", path.display());
     Ok(())
@@ -166,8 +169,23 @@ fn title() -> String {
      Two comparisons, each written by the last run that measured its kv-sessions variants, so \
      each names its own date and settings: kv-sessions on its in-process stores against every \
      peer, and kv-sessions on the shared stores against the peers on the same engine. Ratios \
-     are only ever taken within one run. Produced by `bench/run`.\n\n"
+     are only ever taken within one run. Produced by `bench/run`. After them, what coherence \
+     across instances costs, from `kv-sessions-bench fleet`.\n\n"
         .to_owned()
+}
+
+/// The line that opens the coherence part, which no run writes: it quotes `kv-sessions-bench
+/// fleet` and the same-engine part, with the reasoning between them, so every run keeps it.
+const COHERENCE_START: &str = "<!-- part coherence: written from `kv-sessions-bench fleet` and the \
+                               same-engine part, kept by every run -->";
+/// The line that closes the coherence part.
+const COHERENCE_END: &str = "<!-- end of part coherence -->";
+
+/// The text of the coherence part in `previous`, between its markers.
+fn coherence_part(previous: &str) -> Option<&str> {
+    let (_, rest) = previous.split_once(COHERENCE_START)?;
+    let (part, _) = rest.split_once(COHERENCE_END)?;
+    Some(part)
 }
 
 /// The text of `comparison`'s part in `previous`, between its markers.
@@ -515,6 +533,13 @@ mod tests {
             Some("old figures\n")
         );
         assert_eq!(kept_part(&previous, Comparison::SameEngine), None);
+    }
+
+    #[test]
+    fn the_coherence_part_is_kept_by_every_run() {
+        let previous = format!("# title\n\n{COHERENCE_START}\nfleet figures\n{COHERENCE_END}\n");
+        assert_eq!(coherence_part(&previous), Some("\nfleet figures\n"));
+        assert_eq!(coherence_part("# title\n"), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! sled store names the function that opens it, so a store setting is a variant too:
 //! `kv-moka-sled-durable` is the default set-up with [`Durability::Immediate`], for the
 //! durable-update scenario. `kv-redis` and `kv-postgres` run the same server code on a shared
-//! server, each sample in a [`Space`](crate::space::Space) of its own there.
+//! server, each sample in a [`Space`](crate::space::Space) of its own there; their `-quiet`
+//! twins turn the store's invalidation feed off, to show what announcing each change costs.
 
 use std::path::Path;
 
@@ -31,10 +32,12 @@ pub(crate) type OpenSled = fn(&Path) -> Result<SledStore, StoreError>;
 pub(crate) enum KvStore {
     /// A `SledStore` in the server's directory, opened by the function named.
     Sled(OpenSled),
-    /// A `RedisStore` with its default settings, under the sample's own key prefix.
-    Redis,
-    /// A `PostgresStore` with its default settings, in the sample's own table.
-    Postgres,
+    /// A `RedisStore` with its default settings, under the sample's own key prefix; with its
+    /// invalidation feed turned off where `feed` is not set.
+    Redis { feed: bool },
+    /// A `PostgresStore` with its default settings, in the sample's own table; with its
+    /// invalidation feed turned off where `feed` is not set.
+    Postgres { feed: bool },
 }
 
 /// A server that sessions live on, shared by every instance of an app.
@@ -168,11 +171,11 @@ impl Variant {
     pub(crate) fn engine(&self) -> Option<Engine> {
         match self.stack {
             Stack::Kv {
-                store: KvStore::Redis,
+                store: KvStore::Redis { .. },
                 ..
             } => Some(Engine::Redis),
             Stack::Kv {
-                store: KvStore::Postgres,
+                store: KvStore::Postgres { .. },
                 ..
             } => Some(Engine::Postgres),
             #[cfg(feature = "peers")]
@@ -263,7 +266,7 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, moka over Redis",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Redis,
+            store: KvStore::Redis { feed: true },
             cache: true,
         },
         HOT,
@@ -273,7 +276,17 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, Redis",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Redis,
+            store: KvStore::Redis { feed: true },
+            cache: false,
+        },
+        HOT,
+    ),
+    Variant::new(
+        "kv-redis-quiet",
+        "kv-sessions, Redis, no invalidation feed",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Redis { feed: false },
             cache: false,
         },
         HOT,
@@ -283,7 +296,7 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, moka over PostgreSQL",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Postgres,
+            store: KvStore::Postgres { feed: true },
             cache: true,
         },
         HOT,
@@ -293,7 +306,17 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, PostgreSQL",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Postgres,
+            store: KvStore::Postgres { feed: true },
+            cache: false,
+        },
+        HOT,
+    ),
+    Variant::new(
+        "kv-postgres-quiet",
+        "kv-sessions, PostgreSQL, no invalidation feed",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Postgres { feed: false },
             cache: false,
         },
         HOT,

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    Comparison, Report, Row, failure_notes, run_description, thousands, throughput_table, times,
+    Comparison, Report, Row, failure_notes, ratio_to, run_description, thousands, throughput_table,
+    times,
 };
 use crate::scenario::Scenario;
 use crate::space::REDIS_DB;
@@ -16,6 +17,7 @@ pub(super) fn part(report: &Report<'_>, rows: &[Row]) -> String {
         String::from("## Shared stores: kv-sessions against its peers on the same engine\n\n");
     md.push_str(&run_description(report.options, Comparison::SameEngine));
     md.push_str(&comparison_table(rows));
+    md.push_str(&feed_table(report, rows));
     md.push_str("### Every variant\n\n");
     md.push_str(&throughput_table(rows, "× best peer, same engine"));
     md.push_str(&notes(report));
@@ -72,6 +74,53 @@ fn comparison_table(rows: &[Row]) -> String {
         "\nkv-sessions is ahead of the best peer on its engine in {ahead} of these {lines} lines.\n"
     );
     md
+}
+
+/// Each shared store with its invalidation feed (the default), and the same store without.
+const FEED_PAIRS: [(Engine, &str, &str); 2] = [
+    (Engine::Redis, "kv-redis", "kv-redis-quiet"),
+    (Engine::Postgres, "kv-postgres", "kv-postgres-quiet"),
+];
+
+/// What announcing each change costs a request: each store against itself with
+/// `.invalidation_feed(false)`, in the scenarios both ran. Empty where the run measured no pair.
+fn feed_table(report: &Report<'_>, rows: &[Row]) -> String {
+    let mut lines = String::new();
+    for (engine, on, off) in FEED_PAIRS {
+        for scenario in Scenario::ALL {
+            let row = |name: &str| {
+                rows.iter()
+                    .find(|row| row.scenario == scenario && row.variant.name == name)
+            };
+            let (Some(with), Some(without)) = (row(on), row(off)) else {
+                continue;
+            };
+            let ratio = ratio_to(report.samples, scenario, on, |v| v.name == off);
+            let _ = writeln!(
+                lines,
+                "| {} | {} | {} | {} | {} | {} |",
+                engine.label(),
+                scenario.name(),
+                thousands(with.requests_per_sec),
+                thousands(without.requests_per_sec),
+                times(ratio),
+                ratio.map_or("–".to_owned(), |r| format!("{:+.1}%", 100.0 * (1.0 - r))),
+            );
+        }
+    }
+    if lines.is_empty() {
+        return lines;
+    }
+    format!(
+        "### What the invalidation feed costs\n\n\
+         The goal: publishing costs a write at most about 10%. kv-sessions' `RedisStore` and \
+         `PostgresStore` announce every change by default (`invalidation_feed(true)`); the \
+         quiet variants are the same stores with `.invalidation_feed(false)`, run interleaved \
+         with them. Each ratio is the median over rounds of the store's throughput over its \
+         quiet self's in the same round; the cost is one minus that ratio.\n\n\
+         | engine | scenario | feed on, req/s | feed off, req/s | × feed off | cost |\n\
+         |---|---|--:|--:|--:|--:|\n{lines}\n"
+    )
 }
 
 fn notes(report: &Report<'_>) -> String {

@@ -51,8 +51,8 @@ pub(super) fn serve(
         // Each store is built on the runtime that serves, as the shared stores require.
         let sessions = match store {
             KvStore::Sled(open) => middleware(open(dir), cache),
-            KvStore::Redis => middleware(open_redis(space).await, cache),
-            KvStore::Postgres => middleware(open_postgres(space).await, cache),
+            KvStore::Redis { feed } => middleware(open_redis(space, feed).await, cache),
+            KvStore::Postgres { feed } => middleware(open_postgres(space, feed).await, cache),
         }
         .map_err(io::Error::other)?;
         HttpServer::new(move || {
@@ -82,15 +82,18 @@ fn middleware<S: SessionStore>(
     })
 }
 
-async fn open_redis(space: &Space) -> Result<RedisStore, StoreError> {
+async fn open_redis(space: &Space, feed: bool) -> Result<RedisStore, StoreError> {
     RedisStore::builder(redis_url())
         .key_prefix(space.key_prefix())
+        .invalidation_feed(feed)
         .build()
         .await
 }
 
-async fn open_postgres(space: &Space) -> Result<PostgresStore, StoreError> {
-    let settings = PostgresStore::builder(POSTGRES_URL).table(space.table());
+async fn open_postgres(space: &Space, feed: bool) -> Result<PostgresStore, StoreError> {
+    let settings = PostgresStore::builder(POSTGRES_URL)
+        .table(space.table())
+        .invalidation_feed(feed);
     settings.migrate_up().await?;
     settings.build().await
 }
@@ -99,11 +102,11 @@ async fn open_postgres(space: &Space) -> Result<PostgresStore, StoreError> {
 pub(super) fn clear(store: KvStore, space: &Space) -> io::Result<()> {
     match store {
         KvStore::Sled(_) => Ok(()),
-        KvStore::Redis => {
+        KvStore::Redis { .. } => {
             redis_keys::delete_prefixed(&space.key_prefix())?;
             Ok(())
         }
-        KvStore::Postgres => block_on(async {
+        KvStore::Postgres { .. } => block_on(async {
             let settings = PostgresStore::builder(POSTGRES_URL).table(space.table());
             settings.migrate_down().await.map_err(io::Error::other)
         }),

@@ -47,6 +47,7 @@ pub struct PostgresStoreBuilder {
     sweep_every: Option<Duration>,
     invalidation_feed: bool,
     max_staleness: Duration,
+    synchronous_commit: bool,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
@@ -58,6 +59,7 @@ impl fmt::Debug for PostgresStoreBuilder {
             .field("sweep_every", &self.sweep_every)
             .field("invalidation_feed", &self.invalidation_feed)
             .field("max_staleness", &self.max_staleness)
+            .field("synchronous_commit", &self.synchronous_commit)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +74,7 @@ impl PostgresStoreBuilder {
             sweep_every: Some(DEFAULT_SWEEP_EVERY),
             invalidation_feed: true,
             max_staleness: InvalidationFeed::DEFAULT_MAX_STALENESS,
+            synchronous_commit: false,
         }
     }
 
@@ -121,6 +124,15 @@ impl PostgresStoreBuilder {
     /// then sends no notification, and no connection listens. A [`CachedStore`] in front of a
     /// store without a feed is safe for one instance only.
     ///
+    /// Every instance hears every write, so PostgreSQL delivers instances × writes per second
+    /// notifications, each read from its queue by the listening backend. Measured with
+    /// `kv-sessions-bench fleet` (`bench/RESULTS.md`, "Coherence across instances"), one costs
+    /// PostgreSQL about 24 µs of CPU, and each instance about 3 µs and 71 bytes on its
+    /// listening connection. Up to about 10,000 instances × writes per second (20 instances
+    /// writing 500 times a second in all), delivery takes less than a quarter of a core; past
+    /// that the notification queue's lock also slows the writes themselves, so weigh what the
+    /// cache saves against it, and without a cache turn the feed off.
+    ///
     /// [`CachedStore`]: crate::CachedStore
     pub fn invalidation_feed(mut self, enabled: bool) -> Self {
         self.invalidation_feed = enabled;
@@ -133,6 +145,31 @@ impl PostgresStoreBuilder {
     /// heartbeat every quarter of it.
     pub fn max_staleness(mut self, bound: Duration) -> Self {
         self.max_staleness = bound;
+        self
+    }
+
+    /// Whether each session write waits until PostgreSQL has flushed it to disk before it is
+    /// acknowledged: `false` by default, which sets `synchronous_commit = off` on the store's
+    /// pooled connections, and on nothing else.
+    ///
+    /// The reason is the invalidation feed. A transaction that calls `pg_notify` takes, at
+    /// commit, a lock that every notifying transaction of the server shares, and holds it until
+    /// its commit has ended, WAL flush included; so with synchronous commits, writes that
+    /// announce themselves run one at a time, each waiting for the disk, where writes that do
+    /// not flush together. Measured on this project's bench, that made session updates 3 to 4
+    /// times slower (see `bench/RESULTS.md`). With asynchronous commits the lock is held for
+    /// microseconds, and the announcement stays in the very statement that writes.
+    ///
+    /// What it costs: PostgreSQL acknowledges a write once it is in its WAL buffers, and its WAL
+    /// writer flushes them within `wal_writer_delay` (200 ms by default; three times that at
+    /// worst). A crash of the database server, not of the app, can lose the session writes of
+    /// that last moment, as Redis with `appendfsync everysec` loses its last second; the
+    /// database is never left inconsistent, and every listener reconnects after such a crash,
+    /// so no cache keeps trusting its copies. Set `true` where every acknowledged session write
+    /// must survive a database crash, and accept the serialised notifying commits, or turn the
+    /// feed off where no instance caches.
+    pub fn synchronous_commit(mut self, synchronous: bool) -> Self {
+        self.synchronous_commit = synchronous;
         self
     }
 
@@ -239,7 +276,7 @@ impl PostgresStoreBuilder {
             config.application_name(APPLICATION_NAME);
         }
         let server = describe(&config);
-        let pool = Pool::builder(Manager::new(config.clone(), NoTls))
+        let pool = Pool::builder(Manager::new(self.pooled(&config), NoTls))
             .max_size(pool_size)
             .build()
             .map_err(StoreError::backend)?;
@@ -254,6 +291,19 @@ impl PostgresStoreBuilder {
             other => other,
         })?;
         Ok((table, runtime, config))
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// The settings of the pooled connections: `config`, with asynchronous commits unless
+    /// [`synchronous_commit`](Self::synchronous_commit) asks otherwise.
+    fn pooled(&self, config: &tokio_postgres::Config) -> tokio_postgres::Config {
+        let mut pooled = config.clone();
+        if !self.synchronous_commit {
+            let options = config.get_options().unwrap_or_default();
+            pooled.options(format!("{options} -c synchronous_commit=off").trim_start());
+        }
+        pooled
     }
 }
 

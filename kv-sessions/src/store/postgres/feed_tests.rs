@@ -551,6 +551,28 @@ async fn updates(store: &PostgresStore, sessions: &[SessionId], per_session: usi
 }
 
 #[test]
+fn writes_commit_asynchronously_unless_synchronous_commits_are_asked_for() {
+    let Some(scratch) = Scratch::new("writes_commit_asynchronously_unless_asked") else {
+        return;
+    };
+    let setting = |store: &PostgresStore| {
+        scratch.run(async {
+            let connection = store.table.pool.get().await.expect("a pooled connection");
+            let row = connection
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .expect("show");
+            row.get::<_, String>(0)
+        })
+    };
+    assert_eq!(setting(&scratch.store("default")), "off");
+    let durable = scratch
+        .run(scratch.settings("durable").synchronous_commit(true).build())
+        .expect("build");
+    assert_ne!(setting(&durable), "off");
+}
+
+#[test]
 #[ignore = "a measurement, not a check: run with --ignored --nocapture"]
 fn update_throughput_with_the_feed_on_and_off() {
     let Some(scratch) = Scratch::new("update_throughput_with_the_feed_on_and_off") else {

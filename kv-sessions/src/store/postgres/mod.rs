@@ -146,16 +146,18 @@ mod tests;
 ///   `max_staleness` ago (1 s by default), since notices sent meanwhile are lost.
 ///
 /// Two costs come with it. NOTIFY is broadcast: every instance's listener hears every write of
-/// every instance, and with it the server signals every listening connection. And PostgreSQL
-/// delivers notifications in commit order by taking one lock, cluster-wide, from the moment a
-/// notifying transaction starts to commit until it has (`PreCommit_Notify` in
-/// `src/backend/commands/async.c`; the `NOTIFY` reference page does not mention it): notifying
-/// commits, WAL flush included, take turns, where other commits are flushed together. Measured
+/// every instance, and with it the server signals every listening connection; `bench/RESULTS.md`
+/// measures how far that goes as a fleet grows. And PostgreSQL delivers notifications in commit
+/// order by taking one lock, cluster-wide, from the moment a notifying transaction starts to
+/// commit until it has (`PreCommit_Notify` in `src/backend/commands/async.c`; the `NOTIFY`
+/// reference page does not mention it). With synchronous commits that includes the WAL flush,
+/// so notifying writes would take turns at the disk where other commits are flushed together:
 /// on a shared two-core machine (PostgreSQL 15, `fsync` on; the ignored test
-/// `update_throughput_with_the_feed_on_and_off`), updates take a median 1.16 times as long
-/// with the feed on for one session updated at a time, and 2.4 times as long for eight at once.
-/// A store whose writes reach thousands a second, and that no cache stands in front of, is
-/// better off without it.
+/// `update_throughput_with_the_feed_on_and_off`), updates took a median 1.16 times as long with
+/// the feed on for one session updated at a time, and 2.4 times as long for eight at once. So
+/// the store's connections commit asynchronously by default, and the lock is held for
+/// microseconds; [`PostgresStoreBuilder::synchronous_commit`] says what that trades away, and
+/// turns it back.
 ///
 /// Writes made to the table other than through a store (by hand, or by a migration) are not
 /// announced, and a cache keeps serving its copy while its feed listens.
