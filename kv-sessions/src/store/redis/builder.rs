@@ -88,21 +88,23 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Whether the store publishes a notice of every write on the channel `<key
-    /// prefix>invalidations`, and listens there for the notices of every instance, so that a
-    /// [`CachedStore`](crate::CachedStore) in front stays coherent (see
-    /// [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed)). Defaults to `true`.
+    /// Whether the store publishes a notice of every write, and listens for the notices of
+    /// every instance (on the channel `<key prefix>invalidations`, or in targeted mode on a
+    /// channel of its own), so that a [`CachedStore`](crate::CachedStore) in front stays
+    /// coherent (see [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed)).
+    /// Defaults to `true`.
     ///
     /// Turn it off on every instance of an app or on none: an instance without it announces
     /// nothing, so the caches of the others would not hear its writes.
     ///
-    /// Every instance hears every write, so Redis delivers instances × writes per second
-    /// notices. Measured with `kv-sessions-bench fleet` (`bench/RESULTS.md`, "Coherence across
-    /// instances"), one costs Redis about 3 µs of CPU, and each instance about 4 µs and 105
-    /// bytes on its subscriber connection. Up to about 90,000 instances × writes per second
-    /// (100 instances writing 900 times a second in all), delivery takes less than a quarter
-    /// of Redis' one core; past that, weigh what the cache saves against it, and without a
-    /// cache turn the feed off.
+    /// In broadcast mode, the default, every instance hears every write, so Redis delivers
+    /// instances × writes per second notices. Measured with `kv-sessions-bench fleet`
+    /// (`bench/RESULTS.md`, "Coherence across instances"), one costs Redis about 3 µs of CPU,
+    /// and each instance about 4 µs and 105 bytes on its subscriber connection. Up to about
+    /// 90,000 instances × writes per second (100 instances writing 900 times a second in all),
+    /// delivery takes less than a quarter of Redis' one core; past that, consider
+    /// [`InvalidationMode::Targeted`] ([`invalidation_mode`](Self::invalidation_mode)), which
+    /// tells only the instances that loaded the session, or, without a cache, turn the feed off.
     pub fn invalidation_feed(mut self, on: bool) -> Self {
         self.invalidation_feed = on;
         self
