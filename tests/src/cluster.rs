@@ -16,8 +16,8 @@ use actix_web::App;
 use actix_web::cookie::Key;
 use actix_web::web;
 use kv_sessions::{
-    BoxedStore, InvalidationFeed, MokaStore, PostgresStore, RedisStore, SessionMiddleware,
-    SessionStore, StoreError,
+    BoxedStore, InvalidationFeed, InvalidationMode, MokaStore, PostgresStore, RedisStore,
+    SessionMiddleware, SessionStore, StoreError,
 };
 
 use crate::backend::Backend;
@@ -132,6 +132,7 @@ enum Space {
     Redis {
         url: String,
         scratch: RedisScratch,
+        mode: InvalidationMode,
     },
     Postgres {
         url: String,
@@ -143,9 +144,16 @@ impl Space {
     async fn make(backend: Backend) -> Self {
         let engine = backend.engine();
         let url = backend.server_url();
-        if std::ptr::eq(engine, &engine::REDIS) {
+        let redis_mode = if std::ptr::eq(engine, &engine::REDIS) {
+            Some(InvalidationMode::Broadcast)
+        } else if std::ptr::eq(engine, &engine::REDIS_TARGETED) {
+            Some(InvalidationMode::Targeted)
+        } else {
+            None
+        };
+        if let Some(mode) = redis_mode {
             let scratch = RedisScratch::new(&url);
-            Self::Redis { url, scratch }
+            Self::Redis { url, scratch, mode }
         } else if std::ptr::eq(engine, &engine::POSTGRES) {
             let (creator, scratch) = PostgresScratch::new(&url).await;
             // Its listener, if any, must be up before the instances open and look for theirs.
@@ -174,9 +182,10 @@ impl Space {
 
     async fn open(&self, settings: InstanceSettings) -> Result<BoxedStore, StoreError> {
         match self {
-            Self::Redis { url, scratch } => {
+            Self::Redis { url, scratch, mode } => {
                 let mut builder = RedisStore::builder(url.as_str())
                     .key_prefix(scratch.prefix())
+                    .invalidation_mode(*mode)
                     .invalidation_feed(!settings.without_feed);
                 if let Some(bound) = settings.max_staleness {
                     builder = builder.max_staleness(bound);

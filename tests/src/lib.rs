@@ -107,6 +107,10 @@ macro_rules! __every_backend {
             /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
             /// [`RedisStore`](kv_sessions::RedisStore).
             moka_over_redis => MokaOverRedis = Cached(REDIS) if KV_SESSIONS_REDIS_URL,
+            /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
+            /// [`RedisStore`](kv_sessions::RedisStore) in
+            /// [`InvalidationMode::Targeted`](kv_sessions::InvalidationMode::Targeted).
+            moka_over_redis_targeted => MokaOverRedisTargeted = Cached(REDIS_TARGETED) if KV_SESSIONS_REDIS_URL,
             /// [`PostgresStore`](kv_sessions::PostgresStore) alone, at
             /// `KV_SESSIONS_POSTGRES_URL`, on a table of the test's own.
             postgres => Postgres = Alone(POSTGRES) if KV_SESSIONS_POSTGRES_URL,
