@@ -149,10 +149,10 @@ pub use crate::store::{
 };
 #[cfg(feature = "sled")]
 pub use crate::store::{Durability, SledStore, SledStoreBuilder};
+#[cfg(feature = "redis")]
+pub use crate::store::{InvalidationMode, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "postgres")]
 pub use crate::store::{PostgresStore, PostgresStoreBuilder};
-#[cfg(feature = "redis")]
-pub use crate::store::{RedisStore, RedisStoreBuilder};
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything
 /// here may change in any release.

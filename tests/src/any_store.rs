@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use kv_sessions::{
-    BoxedStore, CachedStore, Changes, MokaStore, Record, Saved, SessionId, SessionStore, SledStore,
-    StoreError,
+    BoxedStore, CachedStore, Changes, InvalidationFeed, MokaStore, Record, Saved, SessionId,
+    SessionStore, SledStore, StoreError,
 };
 
 use crate::engine::Opened;
@@ -98,12 +98,24 @@ impl SessionStore for AnyStore {
         self.top.load(id).await
     }
 
+    async fn load_at_least(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+    ) -> Result<Option<Record>, StoreError> {
+        self.top.load_at_least(id, at_least).await
+    }
+
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         self.top.create(id, changes).await
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         self.top.update(id, changes).await
+    }
+
+    async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        self.top.update_from(loaded, changes).await
     }
 
     async fn renew(
@@ -117,6 +129,10 @@ impl SessionStore for AnyStore {
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.top.delete(id).await
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.top.invalidations()
     }
 }
 

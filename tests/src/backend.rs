@@ -79,6 +79,16 @@ impl Backend {
         shared::required_url(variable)
     }
 
+    /// Whether this backend puts a cache in front of its engine's store.
+    pub fn is_cached(self) -> bool {
+        matches!(self.layout(), Layout::Cached(_))
+    }
+
+    /// The engine beneath any cache.
+    pub(crate) fn engine(self) -> &'static Engine {
+        self.layout().engine()
+    }
+
     /// Opens this backend's store; an embedded store lives in `dir`.
     pub async fn open(self, dir: &Path) -> AnyStore {
         let layout = self.layout();

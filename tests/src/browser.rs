@@ -47,6 +47,12 @@ impl<'s> Browser<'s> {
         self.value.as_deref()
     }
 
+    /// Sends later requests to `server`, keeping the cookie: a client that a load balancer moves
+    /// to another instance of the app.
+    pub fn hop_to(&mut self, server: &'s TestServer) {
+        self.server = server;
+    }
+
     /// Replaces the held cookie value, as a user tampering with it would.
     pub fn set_cookie_value(&mut self, value: Option<String>) {
         self.value = value;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kv_sessions::{
-    BoxedStore, MokaStore, PostgresStore, RedisStore, SessionStore, SledStore, StoreError,
+    BoxedStore, InvalidationMode, MokaStore, PostgresStore, RedisStore, SessionStore, SledStore,
+    StoreError,
 };
 
 use crate::shared::{PostgresScratch, RedisScratch, Scratch};
@@ -79,7 +80,12 @@ pub static SLED: Engine = Engine::Embedded(|dir| {
 pub static MOKA: Engine = Engine::Embedded(|_| Opened::new(cache()));
 
 /// [`RedisStore`], under a key prefix of the test's own.
-pub static REDIS: Engine = Engine::Server(|reach| Box::pin(redis(reach)));
+pub static REDIS: Engine =
+    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Broadcast)));
+
+/// [`RedisStore`] in [`InvalidationMode::Targeted`], under a key prefix of the test's own.
+pub static REDIS_TARGETED: Engine =
+    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Targeted)));
 
 /// [`PostgresStore`], on a table of the test's own.
 pub static POSTGRES: Engine = Engine::Server(|reach| Box::pin(postgres(reach)));
@@ -90,9 +96,11 @@ pub(crate) fn cache() -> MokaStore {
     MokaStore::new(10_000)
 }
 
-async fn redis(reach: Reach) -> Result<Opened, StoreError> {
+async fn redis(reach: Reach, mode: InvalidationMode) -> Result<Opened, StoreError> {
     let scratch = RedisScratch::new(&reach.server);
-    let mut builder = RedisStore::builder(reach.url).key_prefix(scratch.prefix());
+    let mut builder = RedisStore::builder(reach.url)
+        .key_prefix(scratch.prefix())
+        .invalidation_mode(mode);
     if let Some(timeout) = reach.timeout {
         builder = builder.operation_timeout(timeout);
     }

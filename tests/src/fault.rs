@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use kv_sessions::{Changes, Record, Saved, SessionId, SessionStore, StoreError};
+use kv_sessions::{Changes, InvalidationFeed, Record, Saved, SessionId, SessionStore, StoreError};
 
 use crate::gate::Gate;
 
@@ -110,5 +110,9 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.inner.delete(id).await
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.inner.invalidations()
     }
 }

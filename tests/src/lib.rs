@@ -8,6 +8,9 @@
 //! `tests/store_contract.rs` runs each of the store contract's [`rules`] on each line. A new
 //! backend over an existing [engine] is one line there.
 //!
+//! [`for_every_shared_store!`] runs scenarios on each line whose store lives on a shared server,
+//! where a [`Cluster`] of app instances can share it.
+//!
 //! A store of your own runs the same [`rules`], each a test of its own, with
 //! [`store_rule_tests!`], or all in one test with [`check_store`].
 
@@ -15,11 +18,14 @@ mod any_store;
 mod app;
 mod backend;
 mod browser;
+mod cluster;
 mod conformance;
+mod delays;
 pub mod engine;
 mod fault;
 mod gate;
 mod harness;
+mod listener;
 mod log;
 mod panics;
 mod probe;
@@ -30,10 +36,13 @@ pub use crate::any_store::{AnyStore, ScratchGuard};
 pub use crate::app::{NO_VALUE, routes};
 pub use crate::backend::Backend;
 pub use crate::browser::{Browser, Page, send};
+pub use crate::cluster::{COOKIE_NAME, Cluster, Instance, InstanceSettings};
 pub use crate::conformance::{check_store, rules};
+pub use crate::delays::Delays;
 pub use crate::fault::{Faults, FaultyStore};
 pub use crate::gate::Gate;
 pub use crate::harness::Harness;
+pub use crate::listener::Listeners;
 pub use crate::log::{CapturedLog, capture_log};
 pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
@@ -98,6 +107,10 @@ macro_rules! __every_backend {
             /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
             /// [`RedisStore`](kv_sessions::RedisStore).
             moka_over_redis => MokaOverRedis = Cached(REDIS) if KV_SESSIONS_REDIS_URL,
+            /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
+            /// [`RedisStore`](kv_sessions::RedisStore) in
+            /// [`InvalidationMode::Targeted`](kv_sessions::InvalidationMode::Targeted).
+            moka_over_redis_targeted => MokaOverRedisTargeted = Cached(REDIS_TARGETED) if KV_SESSIONS_REDIS_URL,
             /// [`PostgresStore`](kv_sessions::PostgresStore) alone, at
             /// `KV_SESSIONS_POSTGRES_URL`, on a table of the test's own.
             postgres => Postgres = Alone(POSTGRES) if KV_SESSIONS_POSTGRES_URL,
@@ -140,6 +153,26 @@ macro_rules! for_every_server {
         $($crate::for_every_server!(@line $scenarios $module $variant $layout $(if $variable)?);)*
     };
     (@line $scenarios:tt $module:ident $variant:ident Alone if $variable:ident) => {
+        $crate::__scenario_module!($module $variant $scenarios if $variable);
+    };
+    (@line $($other:tt)*) => {};
+}
+
+/// Defines one test per scenario on each backend whose store lives on a shared server, cached or
+/// not: the backends that several app instances can share, as a [`Cluster`] does. Otherwise as
+/// [`for_every_backend!`].
+#[macro_export]
+macro_rules! for_every_shared_store {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::__every_backend!([$crate::for_every_shared_store] @lines [$($scenario),*]);
+    };
+    (@lines $scenarios:tt $(
+        $(#[$doc:meta])*
+        $module:ident => $variant:ident = $layout:ident($engine:ident) $(if $variable:ident)?,
+    )*) => {
+        $($crate::for_every_shared_store!(@line $scenarios $module $variant $(if $variable)?);)*
+    };
+    (@line $scenarios:tt $module:ident $variant:ident if $variable:ident) => {
         $crate::__scenario_module!($module $variant $scenarios if $variable);
     };
     (@line $($other:tt)*) => {};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use kv_sessions::{Changes, Record, Saved, SessionId, SessionStore, StoreError};
+use kv_sessions::{Changes, InvalidationFeed, Record, Saved, SessionId, SessionStore, StoreError};
 
 /// Text carried by the errors of a failing [`ProbeStore`]. No response may ever contain it.
 pub const STORE_SECRET: &str = "connection to 10.9.8.7 refused: password=hunter2";
@@ -57,6 +57,9 @@ impl Probe {
 }
 
 /// A store that passes every call to `S`, counting it, or fails it while the probe says so.
+///
+/// It passes on `S`'s [`InvalidationFeed`] too, so that a cache in front of it subscribes as it
+/// would in front of `S`, and counts a [`load_at_least`](SessionStore::load_at_least) as a load.
 #[derive(Debug, Clone)]
 pub struct ProbeStore<S> {
     inner: S,
@@ -74,6 +77,15 @@ impl<S: SessionStore> SessionStore for ProbeStore<S> {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.probe.count(&self.probe.loads)?;
         self.inner.load(id).await
+    }
+
+    async fn load_at_least(
+        &self,
+        id: &SessionId,
+        at_least: u64,
+    ) -> Result<Option<Record>, StoreError> {
+        self.probe.count(&self.probe.loads)?;
+        self.inner.load_at_least(id, at_least).await
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
@@ -104,5 +116,9 @@ impl<S: SessionStore> SessionStore for ProbeStore<S> {
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.probe.count(&self.probe.deletes)?;
         self.inner.delete(id).await
+    }
+
+    fn invalidations(&self) -> Option<InvalidationFeed> {
+        self.inner.invalidations()
     }
 }

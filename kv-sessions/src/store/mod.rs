@@ -39,7 +39,7 @@ pub use self::moka::MokaStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisStore, RedisStoreBuilder};
+pub use self::redis::{InvalidationMode, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sled")]
 pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 

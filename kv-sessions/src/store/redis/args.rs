@@ -1,23 +1,26 @@
-//! What the scripts are told, as their `ARGV`: the notice a write announces, a record merged in
-//! Rust, written whole or as the fields that changed, and the `meta` field the write expects to
-//! find.
+//! What the scripts are told, as their `ARGV`: the notice a write announces and to whom, a
+//! record merged in Rust, written whole or as the fields that changed, and the `meta` field the
+//! write expects to find.
 
 use redis::{Cmd, RedisWrite as _};
 
 use super::hash::{self, ENTRY, FieldChanges, META, Meta, RULE};
+use super::mode::Routing;
 use crate::record::Record;
 use crate::store::Invalidation;
 
-/// The first two `ARGV` of every script that announces its write (`update.lua`, `renew.lua`,
-/// `delete.lua`): the channel to publish `notice` on, then `notice` in its text form; both empty
-/// where `channel` is, which tells the script that the feed is off.
-pub(super) fn announcement(call: &mut Cmd, channel: &str, notice: &Invalidation) {
-    call.arg(channel);
-    if channel.is_empty() {
+/// The first three `ARGV` of every script that announces its write (`update.lua`, `renew.lua`,
+/// `delete.lua`): the channel of `routing`, `notice` in its text form (empty where the channel
+/// is, which tells the script that the feed is off), then the writing instance's id, empty but in
+/// targeted mode.
+pub(super) fn announcement(call: &mut Cmd, routing: &Routing, notice: &Invalidation) {
+    call.arg(routing.channel());
+    if routing.channel().is_empty() {
         call.arg("");
     } else {
         call.write_arg_fmt(notice);
     }
+    call.arg(routing.instance());
 }
 
 /// The rest of the `ARGV` of `update.lua`, after the [`announcement`]. The script writes
@@ -63,7 +66,14 @@ pub(super) fn renew(call: &mut Cmd, old_meta: &[u8], record: &Record) {
     fresh(call, record);
 }
 
-/// The `ARGV` that writes a whole record merged in Rust, by `create.lua` and at the end of
+/// The `ARGV` of `create.lua`: the creating instance's id, empty but in targeted mode, then
+/// `record` as [`fresh`] lays it out.
+pub(super) fn create(call: &mut Cmd, routing: &Routing, record: &Record) {
+    call.arg(routing.instance());
+    fresh(call, record);
+}
+
+/// The `ARGV` that writes a whole record merged in Rust, at the end of `create.lua` and of
 /// `renew.lua`: its deadline in milliseconds, then the names and values of its hash's fields.
 pub(super) fn fresh(call: &mut Cmd, record: &Record) {
     call.arg(hash::millis(record.expires_at()));
@@ -78,6 +88,7 @@ mod tests {
     use crate::changes::{Changes, SessionPolicy};
     use crate::expiry::Expiry;
     use crate::id::SessionId;
+    use crate::store::redis::mode::InvalidationMode;
 
     const MINUTE: Duration = Duration::from_secs(60);
 
@@ -170,13 +181,25 @@ mod tests {
     }
 
     #[test]
-    fn an_announcement_carries_the_channel_and_the_notice_or_nothing_where_the_feed_is_off() {
+    fn an_announcement_carries_the_channel_the_notice_and_the_writer_or_nothing_where_the_feed_is_off()
+     {
         let digest = SessionId::generate().digest();
         let notice = Invalidation::saved(digest, 7);
-        let argv = text(|call| announcement(call, "shop:invalidations", &notice));
-        assert_eq!(argv, ["shop:invalidations", &format!("{digest} 7")]);
-        let argv = text(|call| announcement(call, "", &Invalidation::removed(digest)));
-        assert_eq!(argv, ["", ""]);
+        let broadcast = Routing::new(InvalidationMode::Broadcast, "shop:");
+        let argv = text(|call| announcement(call, &broadcast, &notice));
+        assert_eq!(argv, ["shop:invalidations", &format!("{digest} 7"), ""]);
+        let targeted = Routing::new(InvalidationMode::Targeted, "shop:");
+        let argv = text(|call| announcement(call, &targeted, &notice));
+        assert_eq!(
+            argv,
+            [
+                "shop:invalidations:",
+                &format!("{digest} 7"),
+                targeted.instance()
+            ]
+        );
+        let argv = text(|call| announcement(call, &Routing::off(), &Invalidation::removed(digest)));
+        assert_eq!(argv, ["", "", ""]);
     }
 
     #[test]
@@ -189,6 +212,17 @@ mod tests {
                 "70", "meta", "4:10:70", "rule", "2:70", "k:a", "1", "k:b", "2"
             ]
         );
+    }
+
+    #[test]
+    fn a_create_carries_the_creator_in_targeted_mode_then_the_record() {
+        let record = base(None);
+        let targeted = Routing::new(InvalidationMode::Targeted, "shop:");
+        let argv = text(|call| create(call, &targeted, &record));
+        assert_eq!(argv[..3], [targeted.instance(), "70", "meta"]);
+        let broadcast = Routing::new(InvalidationMode::Broadcast, "shop:");
+        let argv = text(|call| create(call, &broadcast, &record));
+        assert_eq!(argv[..3], ["", "70", "meta"]);
     }
 
     #[test]

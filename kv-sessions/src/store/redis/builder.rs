@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::connections::{self, Connections};
 use super::listener::Listener;
+use super::mode::{InvalidationMode, Routing};
 use super::{Failure, Inner, RedisStore};
 use crate::error::{BoxError, StartError, StoreError};
 use crate::store::InvalidationFeed;
@@ -15,8 +16,6 @@ const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many connections a store opens by default.
 const DEFAULT_POOL_SIZE: usize = 1;
-/// What the channel of the invalidation feed is called, after the key prefix.
-const CHANNEL: &str = "invalidations";
 
 /// Settings for a [`RedisStore`], from [`RedisStore::builder`].
 #[derive(Clone)]
@@ -27,6 +26,7 @@ pub struct RedisStoreBuilder {
     pool_size: usize,
     operation_timeout: Duration,
     invalidation_feed: bool,
+    invalidation_mode: InvalidationMode,
     max_staleness: Duration,
 }
 
@@ -39,6 +39,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
             .field("invalidation_feed", &self.invalidation_feed)
+            .field("invalidation_mode", &self.invalidation_mode)
             .field("max_staleness", &self.max_staleness)
             .finish()
     }
@@ -53,6 +54,7 @@ impl RedisStoreBuilder {
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             invalidation_feed: true,
+            invalidation_mode: InvalidationMode::default(),
             max_staleness: InvalidationFeed::DEFAULT_MAX_STALENESS,
         }
     }
@@ -86,23 +88,35 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Whether the store publishes a notice of every write on the channel `<key
-    /// prefix>invalidations`, and listens there for the notices of every instance, so that a
-    /// [`CachedStore`](crate::CachedStore) in front stays coherent (see
-    /// [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed)). Defaults to `true`.
+    /// Whether the store publishes a notice of every write, and listens for the notices of
+    /// every instance (on the channel `<key prefix>invalidations`, or in targeted mode on a
+    /// channel of its own), so that a [`CachedStore`](crate::CachedStore) in front stays
+    /// coherent (see [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed)).
+    /// Defaults to `true`.
     ///
     /// Turn it off on every instance of an app or on none: an instance without it announces
     /// nothing, so the caches of the others would not hear its writes.
     ///
-    /// Every instance hears every write, so Redis delivers instances × writes per second
-    /// notices. Measured with `kv-sessions-bench fleet` (`bench/RESULTS.md`, "Coherence across
-    /// instances"), one costs Redis about 3 µs of CPU, and each instance about 4 µs and 105
-    /// bytes on its subscriber connection. Up to about 90,000 instances × writes per second
-    /// (100 instances writing 900 times a second in all), delivery takes less than a quarter
-    /// of Redis' one core; past that, weigh what the cache saves against it, and without a
-    /// cache turn the feed off.
+    /// In broadcast mode, the default, every instance hears every write, so Redis delivers
+    /// instances × writes per second notices. Measured with `kv-sessions-bench fleet`
+    /// (`bench/RESULTS.md`, "Coherence across instances"), one costs Redis about 3 µs of CPU,
+    /// and each instance about 4 µs and 105 bytes on its subscriber connection. Up to about
+    /// 90,000 instances × writes per second (100 instances writing 900 times a second in all),
+    /// delivery takes less than a quarter of Redis' one core; past that, consider
+    /// [`InvalidationMode::Targeted`] ([`invalidation_mode`](Self::invalidation_mode)), which
+    /// tells only the instances that loaded the session, or, without a cache, turn the feed off.
     pub fn invalidation_feed(mut self, on: bool) -> Self {
         self.invalidation_feed = on;
+        self
+    }
+
+    /// Which instances hear the notice of a write: every one, on the shared channel `<key
+    /// prefix>invalidations` ([`InvalidationMode::Broadcast`], the default), or only those that
+    /// loaded the session since its last write, each on a channel of its own
+    /// ([`InvalidationMode::Targeted`]). Give every instance of an app the same mode. See
+    /// [`RedisStore`](super::RedisStore#caching-and-the-invalidation-feed) for the costs.
+    pub fn invalidation_mode(mut self, mode: InvalidationMode) -> Self {
+        self.invalidation_mode = mode;
         self
     }
 
@@ -115,7 +129,8 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects, and subscribes to the invalidation channel where the feed is on. Fails where
+    /// Connects, and subscribes to the invalidation channel where the feed is on (in targeted
+    /// mode, a channel of this store's own, named for an instance id drawn at random here). Fails where
     /// Redis cannot be reached, or the subscription is not confirmed, within the operation
     /// timeout, with a [`StoreError::Open`] whose message names the server and the cause.
     ///
@@ -131,17 +146,20 @@ impl RedisStoreBuilder {
         })?;
         let server = connections::server(client.get_connection_info());
         let timeout = self.operation_timeout;
-        let channel = format!("{}{CHANNEL}", self.key_prefix);
         let feed = self
             .invalidation_feed
             .then(|| InvalidationFeed::new(self.max_staleness));
+        let routing = match &feed {
+            Some(_) => Routing::new(self.invalidation_mode, &self.key_prefix),
+            None => Routing::off(),
+        };
         let opening = async {
             let connections =
                 Connections::open(client.clone(), server.clone(), self.pool_size, timeout).await?;
             let listener = match &feed {
-                Some(feed) => {
-                    Some(Listener::start(client, channel.clone(), feed.clone(), timeout).await?)
-                }
+                Some(feed) => Some(
+                    Listener::start(client, routing.listens_on(), feed.clone(), timeout).await?,
+                ),
                 None => None,
             };
             Ok::<_, BoxError>((connections, listener))
@@ -162,11 +180,7 @@ impl RedisStoreBuilder {
                 connections,
                 key_prefix: self.key_prefix,
                 timeout,
-                channel: if feed.is_some() {
-                    channel
-                } else {
-                    String::new()
-                },
+                routing,
                 feed,
                 _listener: listener,
             }),

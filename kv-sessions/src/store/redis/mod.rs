@@ -9,6 +9,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 use self::cas::{Attempt, Snapshot};
 use self::connections::Connections;
 use self::listener::Listener;
+use self::mode::Routing;
 use self::scripts::{LuaScript, Reply, SCRIPTS};
 use super::{Invalidation, InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
@@ -22,9 +23,11 @@ mod cas;
 mod connections;
 mod hash;
 mod listener;
+mod mode;
 mod scripts;
 
 pub use self::builder::RedisStoreBuilder;
+pub use self::mode::InvalidationMode;
 
 /// Sessions in [Redis](https://redis.io), where every instance of an app can reach them, and
 /// where Redis itself deletes each session at its deadline.
@@ -131,9 +134,11 @@ pub use self::builder::RedisStoreBuilder;
 /// [`InvalidationFeed`](crate::InvalidationFeed), on by default
 /// ([`RedisStoreBuilder::invalidation_feed`]):
 ///
-/// - **The channel.** Every store publishes on, and listens to, the Redis channel `<key
-///   prefix>invalidations` (`kv-sessions:invalidations` by default), so that apps with different
-///   prefixes do not hear each other.
+/// - **The channel.** In the default mode, [`InvalidationMode::Broadcast`], every store publishes
+///   on, and listens to, the Redis channel `<key prefix>invalidations`
+///   (`kv-sessions:invalidations` by default), so that apps with different prefixes do not hear
+///   each other. In [`InvalidationMode::Targeted`], each store listens on a channel of its own
+///   instead (see [below](#two-modes-broadcast-and-targeted)).
 /// - **The messages.** One per write, in the text form of an [`Invalidation`](crate::Invalidation):
 ///   the 32 hex digits of the session's digest, a space, then the version Redis now holds (after
 ///   an update) or `-` (after a delete, and for the old id of a renewal). Like the keys, they
@@ -165,10 +170,45 @@ pub use self::builder::RedisStoreBuilder;
 ///   copy its own save had just cached; these notices carry the version. Tracking pushes its
 ///   invalidations over RESP3, or under RESP2 redirects them to a second connection of each
 ///   tracking connection, and in its default mode Redis remembers every key each connection has
-///   read; this needs RESP2 only, and one subscriber connection per instance.
-/// - **A broadcast.** Every instance hears the notice of every write made under its key prefix,
-///   whether or not it has that session cached, so the traffic on the channel is the write rate
-///   times the number of instances.
+///   read; this needs RESP2 only, and one subscriber connection per instance. Targeted mode
+///   (below) keeps what tracking does well, telling only the instances that read a session.
+///
+/// # Two modes: broadcast and targeted
+/// [`RedisStoreBuilder::invalidation_mode`] chooses which instances hear a write. Give every
+/// instance of an app the same mode: a broadcasting instance neither records what it loads nor
+/// listens on a channel of its own, and a targeted one does not listen on the shared channel, so
+/// in a mixed fleet some writes go unheard.
+///
+/// - **[`InvalidationMode::Broadcast`]**, the default. A write publishes one notice, and Redis
+///   delivers it to every instance, whether or not it has that session cached: each write costs
+///   as many deliveries as there are instances, and the channel carries the write rate times the
+///   number of instances. It costs no memory in Redis, and a load stays a plain `HGETALL`.
+/// - **[`InvalidationMode::Targeted`]**. Each store draws a random instance id at
+///   [`build`](RedisStoreBuilder::build) and listens on `<key prefix>invalidations:<instance
+///   id>`. A load is a short script that reads the hash and, where there is one, adds the
+///   instance id to the session's *watcher set*, the Redis set `<key prefix>w:<digest>` (a
+///   session key holds only hex digits after the prefix, so the two cannot collide), which
+///   expires with the session; still one round trip. A create adds its instance too, since it
+///   caches what it created. An update, a renewal (for the old id) and a
+///   delete publish their notice on the channel of every instance in the set, then empty it;
+///   an update and a renewal then add the writer to the set of the session they wrote, since the
+///   writer caches what it wrote. Each write thus costs one message per instance in the set:
+///   those that loaded the session since its last write, and the instance that made that write;
+///   not one per instance of the app. A session that one instance serves costs one message per
+///   write, however large the fleet. In exchange every load from Redis that finds a session
+///   (with a cache in front, every miss) writes to Redis, which replicas and the append-only file see too, and Redis
+///   holds one small set per session loaded since its last write, of 32-character ids. The ids
+///   are random, so an instance that restarts starts with no copies, and its old id leaves each
+///   set at the next write or with the session. It needs Redis 7.0 or later (`PEXPIRETIME`).
+///
+/// Targeted pays where the instances are many and each session is loaded by few of them between
+/// two writes (by one, behind a sticky load balancer); broadcast costs less where the instances
+/// are few, since its loads write nothing. For where the two cross, measured, see
+/// `bench/RESULTS.md`. Whichever the mode, the section above holds: notices carry digests and
+/// versions, go out from inside the write, and a lost channel makes staleness bounded. In
+/// targeted mode, the notices sent to an instance's channel while its listener is down are lost
+/// as in broadcast mode, and covered the same way: every copy read before it listens again is
+/// served for `max_staleness` at most.
 ///
 /// [`RedisStoreBuilder::invalidation_feed`]`(false)` turns the feed off: the store then neither
 /// publishes nor listens, and a cache in front of it is safe for one instance only. Turn it off
@@ -184,8 +224,8 @@ struct Inner {
     connections: Connections,
     key_prefix: String,
     timeout: Duration,
-    /// The channel the write scripts publish their notices on, empty where the feed is off.
-    channel: String,
+    /// Where the write scripts publish their notices, and whether loads record watchers.
+    routing: Routing,
     feed: Option<InvalidationFeed>,
     /// Hears the channel while the store lives; dropped with the last clone, which stops it.
     _listener: Option<Listener>,
@@ -200,6 +240,7 @@ impl std::fmt::Debug for RedisStore {
             .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
             .field("invalidation_feed", &self.inner.feed)
+            .field("invalidation_channel", &self.inner.routing.listens_on())
             .finish()
     }
 }
@@ -228,6 +269,12 @@ impl RedisStore {
         format!("{}{}", self.inner.key_prefix, id.digest())
     }
 
+    /// The key of the watcher set of session `id` (targeted mode): the prefix, `w:`, then the hex
+    /// digits of the id's digest.
+    fn watchers(&self, id: &SessionId) -> String {
+        mode::watchers_key(&self.inner.key_prefix, id.digest())
+    }
+
     /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
     async fn timed<T, F>(
         &self,
@@ -254,6 +301,15 @@ impl RedisStore {
                 .await
         })
         .await
+    }
+
+    /// The fields of the hash of session `id`, as [`fields`](Self::fields) reads them, recording
+    /// this instance among the session's watchers where there is a hash.
+    async fn watched_fields(&self, id: &SessionId) -> Result<Vec<hash::RawField>, StoreError> {
+        let mut call = SCRIPTS.load.call(&[&self.key(id), &self.watchers(id)]);
+        call.arg(self.inner.routing.instance());
+        let flat = self.run(&SCRIPTS.load, &call).await?;
+        hash::pairs(flat).map_err(StoreError::backend)
     }
 
     /// The latest copy of session `id`, for a write at `now` to merge against.
@@ -297,8 +353,8 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
-        let mut call = SCRIPTS.create.call(&[&self.key(id)]);
-        args::fresh(&mut call, &record);
+        let mut call = SCRIPTS.create.call(&[&self.key(id), &self.watchers(id)]);
+        args::create(&mut call, &self.inner.routing, &record);
         match self.write(&SCRIPTS.create, &call).await? {
             Reply::Written => Ok(Saved::Stored(record)),
             Reply::InUse => Err(StoreError::id_in_use()),
@@ -341,9 +397,9 @@ impl RedisStore {
             // A loaded copy may be stale, and the latest copy may leave room for the changes.
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
-        let mut call = SCRIPTS.update.call(&[&self.key(id)]);
+        let mut call = SCRIPTS.update.call(&[&self.key(id), &self.watchers(id)]);
         let notice = Invalidation::saved(id.digest(), merged.version());
-        args::announcement(&mut call, &self.inner.channel, &notice);
+        args::announcement(&mut call, &self.inner.routing, &notice);
         args::update(&mut call, copy.meta(), base, &merged);
         match self.write(&SCRIPTS.update, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(merged))),
@@ -385,9 +441,15 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
         };
-        let mut call = SCRIPTS.renew.call(&[&self.key(old), &self.key(new)]);
+        let keys = [
+            &self.key(old),
+            &self.key(new),
+            &self.watchers(old),
+            &self.watchers(new),
+        ];
+        let mut call = SCRIPTS.renew.call(&keys.map(String::as_str));
         let notice = Invalidation::removed(old.digest());
-        args::announcement(&mut call, &self.inner.channel, &notice);
+        args::announcement(&mut call, &self.inner.routing, &notice);
         args::renew(&mut call, copy.meta(), &record);
         match self.write(&SCRIPTS.renew, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
@@ -399,8 +461,14 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
+    /// Reads the hash, and in targeted mode records this instance among the session's watchers
+    /// in the same step.
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let fields = self.fields(id).await?;
+        let fields = if self.inner.routing.registers_loads() {
+            self.watched_fields(id).await?
+        } else {
+            self.fields(id).await?
+        };
         if fields.is_empty() {
             return Ok(None);
         }
@@ -433,9 +501,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let mut call = SCRIPTS.delete.call(&[&self.key(id)]);
+        let mut call = SCRIPTS.delete.call(&[&self.key(id), &self.watchers(id)]);
         let notice = Invalidation::removed(id.digest());
-        args::announcement(&mut call, &self.inner.channel, &notice);
+        args::announcement(&mut call, &self.inner.routing, &notice);
         let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
@@ -474,3 +542,5 @@ fn latest_copy(
 mod tests;
 #[cfg(all(test, feature = "moka"))]
 mod tests_feed;
+#[cfg(all(test, feature = "moka"))]
+mod tests_targeted;

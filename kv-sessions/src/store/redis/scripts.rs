@@ -3,13 +3,15 @@
 //! Each states one rule: create writes unless the key exists; update writes the changed fields
 //! where `meta` is still the one Rust merged against; renew moves a session on the same
 //! condition; delete takes the hash and deletes it. None of them merges: Rust does, with
-//! [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only check and write.
+//! [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only check and write. The
+//! load script, run in targeted mode only, reads a hash and records the reader as its watcher.
 //!
-//! The sources sit beside this file, in `lua/`. Every script but delete starts with a prelude
-//! generated here from [`META`], so the layout is spelled out once, and with `fields.lua`. Every
-//! script but create also announces its write on the store's invalidation feed, through
-//! `announce.lua`, which they all include: a create needs no notice, since no cache can hold a
-//! session under an id that was just generated.
+//! The sources sit beside this file, in `lua/`. Every write script but delete starts with a
+//! prelude generated here from [`META`], so the layout is spelled out once, and with `fields.lua`.
+//! Every write script but create also announces its write on the store's invalidation feed,
+//! through `announce.lua`, which they all include: a create needs no notice, since no cache can
+//! hold a session under an id that was just generated. Create, update, renew and load record
+//! watchers through `watch.lua`.
 
 use std::sync::LazyLock;
 
@@ -24,6 +26,7 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     update: LuaScript::writing(include_str!("lua/update.lua")),
     renew: LuaScript::writing(include_str!("lua/renew.lua")),
     delete: LuaScript::announcing(include_str!("lua/delete.lua")),
+    load: LuaScript::watching(include_str!("lua/load.lua")),
 });
 
 /// Every script the store runs.
@@ -37,10 +40,15 @@ pub(super) struct Scripts {
     pub(super) renew: LuaScript,
     /// Deletes a session and returns it.
     pub(super) delete: LuaScript,
+    /// Reads a session and records the reader among its watchers (targeted mode).
+    pub(super) load: LuaScript,
 }
 
 /// The function that publishes a write's notice, shared by every script that announces one.
 const ANNOUNCE: &str = include_str!("lua/announce.lua");
+/// The function that records an instance as a watcher of a session, shared by every script that
+/// leaves an instance with a copy.
+const WATCH: &str = include_str!("lua/watch.lua");
 
 /// The arguments a call has room for before its buffers grow: enough for the keys, the metadata
 /// and a few entries, so that most calls allocate once.
@@ -61,10 +69,10 @@ impl LuaScript {
     }
 
     /// A script that writes fields: the prelude that names them, `fields.lua`, `announce.lua`,
-    /// then `body`.
+    /// `watch.lua`, then `body`.
     fn writing(body: &str) -> Self {
         Self::new(format!(
-            "{}\n{}\n{ANNOUNCE}\n{body}",
+            "{}\n{}\n{ANNOUNCE}\n{WATCH}\n{body}",
             prelude(),
             include_str!("lua/fields.lua")
         ))
@@ -73,6 +81,11 @@ impl LuaScript {
     /// A script that only announces what it did: `announce.lua`, then `body`.
     fn announcing(body: &str) -> Self {
         Self::new(format!("{ANNOUNCE}\n{body}"))
+    }
+
+    /// A script that only records watchers: `watch.lua`, then `body`.
+    fn watching(body: &str) -> Self {
+        Self::new(format!("{WATCH}\n{body}"))
     }
 
     /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.

@@ -13,19 +13,19 @@ use super::*;
 use crate::store::{CachedStore, MokaStore, SessionCache};
 
 /// How long a test waits for a notice, or for the listener to come back, before it fails.
-const PATIENCE: Duration = Duration::from_secs(2);
+pub(super) const PATIENCE: Duration = Duration::from_secs(2);
 
 /// A cache in front of a store, as one app instance has it.
-type Instance = CachedStore<MokaStore, RedisStore>;
+pub(super) type Instance = CachedStore<MokaStore, RedisStore>;
 
 impl Scratch {
     /// Settings for another store over the same Redis and key prefix: another app instance.
-    fn another(&self) -> RedisStoreBuilder {
+    pub(super) fn another(&self) -> RedisStoreBuilder {
         RedisStore::builder(self.url.as_str()).key_prefix(self.prefix.as_str())
     }
 
     /// Another app instance, with a cache in front of its store.
-    async fn instance(&self) -> Instance {
+    pub(super) async fn instance(&self) -> Instance {
         let store = self.another().build().await.expect("connect");
         CachedStore::new(MokaStore::new(100), store)
     }
@@ -38,6 +38,12 @@ impl Scratch {
     /// Kills every connection that listens on this prefix's channel, as an operator would, and
     /// returns how many there were.
     async fn kill_listeners(&mut self) -> usize {
+        self.kill_listeners_on(&self.channel()).await
+    }
+
+    /// Kills every connection that listens on `channel`, as an operator would, and returns how
+    /// many there were.
+    pub(super) async fn kill_listeners_on(&mut self, channel: &str) -> usize {
         let clients: String = redis::cmd("CLIENT")
             .arg("LIST")
             .arg("TYPE")
@@ -45,7 +51,7 @@ impl Scratch {
             .query_async(&mut self.raw)
             .await
             .expect("CLIENT LIST");
-        let name = format!("name={}", connection_name(&self.channel()));
+        let name = format!("name={}", connection_name(channel));
         let ids: Vec<&str> = clients
             .lines()
             .filter(|client| client.split(' ').any(|field| field == name))
@@ -65,12 +71,12 @@ impl Scratch {
 }
 
 /// The version of the copy of `id` that `instance` has cached, if any.
-async fn cached_version(instance: &Instance, id: &SessionId) -> Option<u64> {
+pub(super) async fn cached_version(instance: &Instance, id: &SessionId) -> Option<u64> {
     instance.cache().get(id).await.map(|copy| copy.version())
 }
 
 /// Loads `id` through `instance`, which caches it, and returns it.
-async fn load(instance: &Instance, id: &SessionId) -> Record {
+pub(super) async fn load(instance: &Instance, id: &SessionId) -> Record {
     let record = instance.load(id).await.expect("load").expect("a session");
     assert_eq!(cached_version(instance, id).await, Some(record.version()));
     record
@@ -78,7 +84,9 @@ async fn load(instance: &Instance, id: &SessionId) -> Record {
 
 /// How long `holds` took to come true, or `None` where it did not within [`PATIENCE`]. It
 /// yields between looks, so that the listener's task runs.
-async fn within<F: Future<Output = bool>>(mut holds: impl FnMut() -> F) -> Option<Duration> {
+pub(super) async fn within<F: Future<Output = bool>>(
+    mut holds: impl FnMut() -> F,
+) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < PATIENCE {
         if holds().await {
@@ -90,7 +98,7 @@ async fn within<F: Future<Output = bool>>(mut holds: impl FnMut() -> F) -> Optio
 }
 
 /// How long `instance` took to forget its copy of `id`, or `None` where it kept it.
-async fn forgotten(instance: &Instance, id: &SessionId) -> Option<Duration> {
+pub(super) async fn forgotten(instance: &Instance, id: &SessionId) -> Option<Duration> {
     within(|| async { cached_version(instance, id).await.is_none() }).await
 }
 

@@ -4,8 +4,8 @@
 --
 -- The scripts merge nothing: Rust merges, and a script writes the result only where the stored
 -- META is the one Rust merged against. They run on every request, and Lua builds every function
--- a script defines on every call, so they define three functions (these two, and announce.lua's)
--- and answer with a bare tag but where a write found a newer copy.
+-- a script defines on every call, so they define four functions (these two, announce.lua's and
+-- watch.lua's) and answer with a bare tag but where a write found a newer copy.
 
 -- Commands take a hash's fields this many values at a time, because unpack is limited by Lua's
 -- stack. It must stay even.
