@@ -219,3 +219,57 @@ impl Cacher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn watchers(data: &mut MultiplexedConnection, keys: &Keys, session: u64) -> Vec<u64> {
+        let mut members: Vec<u64> = redis::cmd("SMEMBERS")
+            .arg(keys.watchers(session))
+            .query_async(data)
+            .await
+            .unwrap();
+        members.sort_unstable();
+        members
+    }
+
+    async fn load(data: &mut MultiplexedConnection, keys: &Keys, session: u64, id: u64) {
+        let script = Script::new(LOAD);
+        let mut invocation = script.key(keys.session(session));
+        invocation.key(keys.watchers(session)).arg(id);
+        let _: redis::Value = invocation.invoke_async(data).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_write_notifies_the_loaders_and_leaves_only_the_writer_watching() {
+        if std::env::var_os("KV_SESSIONS_REDIS_URL").is_none() {
+            eprintln!("KV_SESSIONS_REDIS_URL is unset: skipping the targeted scripts' test");
+            return;
+        }
+        let keys = Keys {
+            prefix: Space::generate().key_prefix(),
+        };
+        let mut data = connection().await.unwrap();
+        seed(&mut data, &keys, 1).await.unwrap();
+        load(&mut data, &keys, 0, 3).await;
+        load(&mut data, &keys, 0, 7).await;
+        load(&mut data, &keys, 1, 7).await;
+        assert_eq!(watchers(&mut data, &keys, 0).await, [3, 7]);
+        assert_eq!(watchers(&mut data, &keys, 1).await, [] as [u64; 0]);
+
+        let script = Script::new(WRITE);
+        let mut write = script.key(keys.session(0));
+        write
+            .key(keys.watchers(0))
+            .arg(1)
+            .arg(SESSION_TTL_MS)
+            .arg(keys.channels())
+            .arg("notice")
+            .arg(3);
+        let notices: i64 = write.invoke_async(&mut data).await.unwrap();
+        assert_eq!(notices, 2);
+        assert_eq!(watchers(&mut data, &keys, 0).await, [3]);
+        redis_keys::delete_prefixed(&keys.prefix).unwrap();
+    }
+}
