@@ -5,7 +5,9 @@
 //! `kv-moka-sled-durable` is the default set-up with [`Durability::Immediate`], for the
 //! durable-update scenario. `kv-redis` and `kv-postgres` run the same server code on a shared
 //! server, each sample in a [`Space`](crate::space::Space) of its own there; their `-quiet`
-//! twins turn the store's invalidation feed off, to show what announcing each change costs.
+//! twins turn the store's invalidation feed off, to show what announcing each change costs, and
+//! `kv-postgres-durable` waits for each write's WAL flush, as tower-sessions' PostgreSQL store
+//! does, where kv-sessions' store commits asynchronously by default.
 
 use std::path::Path;
 
@@ -36,8 +38,9 @@ pub(crate) enum KvStore {
     /// invalidation feed turned off where `feed` is not set.
     Redis { feed: bool },
     /// A `PostgresStore` with its default settings, in the sample's own table; with its
-    /// invalidation feed turned off where `feed` is not set.
-    Postgres { feed: bool },
+    /// invalidation feed turned off where `feed` is not set, and waiting for each write's WAL
+    /// flush where `synchronous` is set.
+    Postgres { feed: bool, synchronous: bool },
 }
 
 /// A server that sessions live on, shared by every instance of an app.
@@ -296,7 +299,10 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, moka over PostgreSQL",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Postgres { feed: true },
+            store: KvStore::Postgres {
+                feed: true,
+                synchronous: false,
+            },
             cache: true,
         },
         HOT,
@@ -306,7 +312,23 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, PostgreSQL",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Postgres { feed: true },
+            store: KvStore::Postgres {
+                feed: true,
+                synchronous: false,
+            },
+            cache: false,
+        },
+        HOT,
+    ),
+    Variant::new(
+        "kv-postgres-durable",
+        "kv-sessions, PostgreSQL, synchronous commits",
+        Side::KvSessions,
+        Stack::Kv {
+            store: KvStore::Postgres {
+                feed: true,
+                synchronous: true,
+            },
             cache: false,
         },
         HOT,
@@ -316,7 +338,10 @@ pub(crate) const VARIANTS: &[Variant] = &[
         "kv-sessions, PostgreSQL, no invalidation feed",
         Side::KvSessions,
         Stack::Kv {
-            store: KvStore::Postgres { feed: false },
+            store: KvStore::Postgres {
+                feed: false,
+                synchronous: false,
+            },
             cache: false,
         },
         HOT,

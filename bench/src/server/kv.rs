@@ -52,7 +52,9 @@ pub(super) fn serve(
         let sessions = match store {
             KvStore::Sled(open) => middleware(open(dir), cache),
             KvStore::Redis { feed } => middleware(open_redis(space, feed).await, cache),
-            KvStore::Postgres { feed } => middleware(open_postgres(space, feed).await, cache),
+            KvStore::Postgres { feed, synchronous } => {
+                middleware(open_postgres(space, feed, synchronous).await, cache)
+            }
         }
         .map_err(io::Error::other)?;
         HttpServer::new(move || {
@@ -90,10 +92,15 @@ async fn open_redis(space: &Space, feed: bool) -> Result<RedisStore, StoreError>
         .await
 }
 
-async fn open_postgres(space: &Space, feed: bool) -> Result<PostgresStore, StoreError> {
+async fn open_postgres(
+    space: &Space,
+    feed: bool,
+    synchronous: bool,
+) -> Result<PostgresStore, StoreError> {
     let settings = PostgresStore::builder(POSTGRES_URL)
         .table(space.table())
-        .invalidation_feed(feed);
+        .invalidation_feed(feed)
+        .synchronous_commit(synchronous);
     settings.migrate_up().await?;
     settings.build().await
 }
