@@ -107,11 +107,16 @@ async fn writes_through_one_instance_drop_the_copies_another_instance_cached() {
     let Some(scratch) = Scratch::open("writes_through_one_instance_drop_the_copies").await else {
         return;
     };
-    let writer = &scratch.store;
     let other = scratch.instance().await;
+    writes_drop_the_copies_of(&scratch.store, &other).await;
+}
+
+/// Checks that an update, a renewal and a delete made through `writer` each make `other` forget
+/// the copy it cached.
+pub(super) async fn writes_drop_the_copies_of(writer: &RedisStore, other: &Instance) {
     let (id, _) = created(writer, &[("a", "1")]).await;
 
-    load(&other, &id).await;
+    load(other, &id).await;
     let updated = stored(
         writer
             .update(&id, &setting(&[("a", "2")]))
@@ -119,10 +124,10 @@ async fn writes_through_one_instance_drop_the_copies_another_instance_cached() {
             .expect("update"),
     );
     assert!(
-        forgotten(&other, &id).await.is_some(),
+        forgotten(other, &id).await.is_some(),
         "the update went unheard"
     );
-    let reloaded = load(&other, &id).await;
+    let reloaded = load(other, &id).await;
     assert_eq!(reloaded.version(), updated.version());
     assert_eq!(reloaded.get("a"), Some("2"));
 
@@ -134,15 +139,15 @@ async fn writes_through_one_instance_drop_the_copies_another_instance_cached() {
             .expect("renew"),
     );
     assert!(
-        forgotten(&other, &id).await.is_some(),
+        forgotten(other, &id).await.is_some(),
         "the renewal went unheard"
     );
     assert_eq!(other.load(&id).await.expect("load"), None);
 
-    load(&other, &renewed).await;
+    load(other, &renewed).await;
     writer.delete(&renewed).await.expect("delete");
     assert!(
-        forgotten(&other, &renewed).await.is_some(),
+        forgotten(other, &renewed).await.is_some(),
         "the delete went unheard"
     );
     assert_eq!(other.load(&renewed).await.expect("load"), None);
@@ -154,32 +159,39 @@ async fn an_instance_keeps_its_own_newer_copy_when_it_hears_its_own_write() {
         return;
     };
     let instance = scratch.instance().await;
-    let (id, _) = created(&scratch.store, &[("a", "1")]).await;
-    let (marker, _) = created(&scratch.store, &[("m", "1")]).await;
-    load(&instance, &marker).await;
+    keeps_its_own_newer_copy(&scratch.store, &instance).await;
+}
 
-    let loaded = load(&instance, &id).await;
+/// Checks that `instance`, saving a session, keeps the copy it saved when it hears its own
+/// write; `writer` writes a marker that shows the notice has come.
+pub(super) async fn keeps_its_own_newer_copy(writer: &RedisStore, instance: &Instance) {
+    let (id, _) = created(writer, &[("a", "1")]).await;
+    let (marker, _) = created(writer, &[("m", "1")]).await;
+
+    let loaded = load(instance, &id).await;
     let saved = stored(
         instance
             .update_from(&loaded, &setting(&[("a", "2")]))
             .await
             .expect("update"),
     );
-    // The listener passes notices on in the order Redis sent them, so once the notice of this
-    // later write has been heard, so has the notice of the instance's own write.
+    // The instance hears its own write (in targeted mode, as a watcher of the session). Redis
+    // sends the notices of one channel in order, and the instance hears the marker on the same
+    // channel, so once the notice of the later write to the marker has been heard, so has that
+    // one.
+    load(instance, &marker).await;
     stored(
-        scratch
-            .store
+        writer
             .update(&marker, &setting(&[("m", "2")]))
             .await
             .expect("update"),
     );
     assert!(
-        forgotten(&instance, &marker).await.is_some(),
+        forgotten(instance, &marker).await.is_some(),
         "the marker went unheard"
     );
     assert_eq!(
-        cached_version(&instance, &id).await,
+        cached_version(instance, &id).await,
         Some(saved.version()),
         "the notice of the instance's own write evicted the copy it had just saved"
     );
@@ -303,27 +315,31 @@ async fn another_instance_hears_a_write_within_milliseconds() {
         return;
     };
     let other = scratch.instance().await;
-    let (id, mut latest) = created(&scratch.store, &[("n", "0")]).await;
+    hears_writes_within_milliseconds(&scratch.store, &other, "broadcast").await;
+}
+
+/// Times, over 50 trials, how long `other` takes to forget its copy after `writer` writes, in
+/// the invalidation mode named `mode`, and prints the median and the p99.
+pub(super) async fn hears_writes_within_milliseconds(
+    writer: &RedisStore,
+    other: &Instance,
+    mode: &str,
+) {
+    let (id, mut latest) = created(writer, &[("n", "0")]).await;
     let mut heard = Vec::new();
     for trial in 0..50 {
-        load(&other, &id).await;
+        load(other, &id).await;
         let started = Instant::now();
         let changes = setting(&[("n", &trial.to_string())]);
-        latest = stored(
-            scratch
-                .store
-                .update_from(&latest, &changes)
-                .await
-                .expect("update"),
-        );
-        forgotten(&other, &id).await.expect("a write went unheard");
+        latest = stored(writer.update_from(&latest, &changes).await.expect("update"));
+        forgotten(other, &id).await.expect("a write went unheard");
         heard.push(started.elapsed());
     }
     heard.sort();
     let median = heard[heard.len() / 2];
     let p99 = heard[heard.len() * 99 / 100];
     eprintln!(
-        "write to heard over {} trials: median {median:?}, p99 {p99:?}",
+        "{mode}: write to heard over {} trials: median {median:?}, p99 {p99:?}",
         heard.len()
     );
     assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");

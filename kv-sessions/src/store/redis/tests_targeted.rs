@@ -1,15 +1,15 @@
 //! Targeted invalidations against a real Redis: a load records the instance among the session's
 //! watchers, and a write tells those watchers alone, each on its own channel. Each test works
 //! under a key prefix of its own.
-
-use std::time::{Duration, Instant};
-
 use futures_util::StreamExt as _;
 use redis::AsyncCommands as _;
 use redis::aio::PubSubStream;
 
 use super::tests::{Scratch, created, setting, stored};
-use super::tests_feed::{Instance, PATIENCE, cached_version, forgotten, load, within};
+use super::tests_feed::{
+    Instance, PATIENCE, cached_version, forgotten, hears_writes_within_milliseconds,
+    keeps_its_own_newer_copy, load, within, writes_drop_the_copies_of,
+};
 use super::*;
 use crate::store::{CachedStore, MokaStore};
 
@@ -89,45 +89,8 @@ async fn in_targeted_mode_writes_through_one_instance_drop_the_copies_another_in
     let Some(scratch) = Scratch::open("in_targeted_mode_writes_drop_the_copies").await else {
         return;
     };
-    let writer = scratch.targeted().await;
     let other = scratch.targeted_instance().await;
-    let (id, _) = created(&writer, &[("a", "1")]).await;
-
-    load(&other, &id).await;
-    let updated = stored(
-        writer
-            .update(&id, &setting(&[("a", "2")]))
-            .await
-            .expect("update"),
-    );
-    assert!(
-        forgotten(&other, &id).await.is_some(),
-        "the update went unheard"
-    );
-    let reloaded = load(&other, &id).await;
-    assert_eq!(reloaded.version(), updated.version());
-    assert_eq!(reloaded.get("a"), Some("2"));
-
-    let renewed = SessionId::generate();
-    stored(
-        writer
-            .renew(&id, &renewed, &setting(&[]))
-            .await
-            .expect("renew"),
-    );
-    assert!(
-        forgotten(&other, &id).await.is_some(),
-        "the renewal went unheard"
-    );
-    assert_eq!(other.load(&id).await.expect("load"), None);
-
-    load(&other, &renewed).await;
-    writer.delete(&renewed).await.expect("delete");
-    assert!(
-        forgotten(&other, &renewed).await.is_some(),
-        "the delete went unheard"
-    );
-    assert_eq!(other.load(&renewed).await.expect("load"), None);
+    writes_drop_the_copies_of(&scratch.targeted().await, &other).await;
 }
 
 #[actix_rt::test]
@@ -137,36 +100,7 @@ async fn in_targeted_mode_an_instance_keeps_its_own_newer_copy_when_it_hears_its
         return;
     };
     let instance = scratch.targeted_instance().await;
-    let writer = scratch.targeted().await;
-    let (id, _) = created(&writer, &[("a", "1")]).await;
-    let (marker, _) = created(&writer, &[("m", "1")]).await;
-
-    let loaded = load(&instance, &id).await;
-    let saved = stored(
-        instance
-            .update_from(&loaded, &setting(&[("a", "2")]))
-            .await
-            .expect("update"),
-    );
-    // The instance was a watcher when it wrote, so it is told of its own write. Redis sends the
-    // notices of one channel in order, so once the notice of the later write to the marker has
-    // been heard, so has that one.
-    load(&instance, &marker).await;
-    stored(
-        writer
-            .update(&marker, &setting(&[("m", "2")]))
-            .await
-            .expect("update"),
-    );
-    assert!(
-        forgotten(&instance, &marker).await.is_some(),
-        "the marker went unheard"
-    );
-    assert_eq!(
-        cached_version(&instance, &id).await,
-        Some(saved.version()),
-        "the notice of the instance's own write evicted the copy it had just saved"
-    );
+    keeps_its_own_newer_copy(&scratch.targeted().await, &instance).await;
 }
 
 #[actix_rt::test]
@@ -373,24 +307,6 @@ async fn in_targeted_mode_another_instance_hears_a_write_within_milliseconds() {
     else {
         return;
     };
-    let writer = scratch.targeted().await;
     let other = scratch.targeted_instance().await;
-    let (id, mut latest) = created(&writer, &[("n", "0")]).await;
-    let mut heard = Vec::new();
-    for trial in 0..50 {
-        load(&other, &id).await;
-        let started = Instant::now();
-        let changes = setting(&[("n", &trial.to_string())]);
-        latest = stored(writer.update_from(&latest, &changes).await.expect("update"));
-        forgotten(&other, &id).await.expect("a write went unheard");
-        heard.push(started.elapsed());
-    }
-    heard.sort();
-    let median = heard[heard.len() / 2];
-    let p99 = heard[heard.len() * 99 / 100];
-    eprintln!(
-        "targeted: write to heard over {} trials: median {median:?}, p99 {p99:?}",
-        heard.len()
-    );
-    assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
+    hears_writes_within_milliseconds(&scratch.targeted().await, &other, "targeted").await;
 }
