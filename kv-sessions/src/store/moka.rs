@@ -330,12 +330,19 @@ impl SessionCache for MokaStore {
         self.hear(&Invalidation::removed(id.digest())).await;
     }
 
+    /// Notes the notice in the session's stripe first, so that from then on no insert of a copy
+    /// it does not spare gets in; then looks the session up the cheap way, and takes moka's
+    /// compute path only where it finds a copy the notice does not spare. Most notices need no
+    /// more: an instance's own saves, announced back to it, spare its copy, and in a broadcast
+    /// fleet most notices name sessions this instance never cached.
     async fn hear(&self, invalidation: &Invalidation) {
-        self.stripe(&invalidation.digest()).note(*invalidation);
-        self.remove_where(invalidation.digest(), |cached| {
-            !invalidation.spares(cached.version())
-        })
-        .await;
+        let digest = invalidation.digest();
+        self.stripe(&digest).note(*invalidation);
+        let stale = |cached: &Record| !invalidation.spares(cached.version());
+        let cached = self.cache.get(&digest).await;
+        if cached.is_some_and(|cell| stale(&lock(&cell).record)) {
+            self.remove_where(digest, stale).await;
+        }
     }
 }
 
