@@ -13,7 +13,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use super::tests::{stored, writing};
+use super::tests::{server, stored, writing};
 use super::{PostgresStore, PostgresStoreBuilder};
 use crate::changes::{Changes, Saved, SessionPolicy};
 use crate::id::SessionId;
@@ -35,17 +35,7 @@ struct Scratch {
 impl Scratch {
     /// A migrated table, or `None` where no server is configured.
     fn new(test: &str) -> Option<Self> {
-        let Some(url) = std::env::var("KV_SESSIONS_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        else {
-            eprintln!("skipping {test}: KV_SESSIONS_POSTGRES_URL is not set");
-            return None;
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let (url, runtime) = server(test)?;
         let unique = &SessionId::generate().to_string()[..16];
         let scratch = Self {
             runtime,

@@ -22,6 +22,23 @@ use crate::id::SessionId;
 use crate::record::Record;
 use crate::store::SessionStore;
 
+/// The server's URL and a runtime to drive connections to it, or `None`, said on stderr, where
+/// `KV_SESSIONS_POSTGRES_URL` is unset.
+pub(super) fn server(test: &str) -> Option<(String, Runtime)> {
+    let Some(url) = std::env::var("KV_SESSIONS_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        eprintln!("skipping {test}: KV_SESSIONS_POSTGRES_URL is not set");
+        return None;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    Some((url, runtime))
+}
+
 /// A store on a fresh table, with the runtime that drives its connections.
 struct Scratch {
     runtime: Runtime,
@@ -38,17 +55,7 @@ impl Scratch {
     /// A migrated table of its own, swept `every` so often, or `None` where no server is
     /// configured.
     fn sweeping(test: &str, every: Option<Duration>) -> Option<Self> {
-        let Some(url) = std::env::var("KV_SESSIONS_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        else {
-            eprintln!("skipping {test}: KV_SESSIONS_POSTGRES_URL is not set");
-            return None;
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let (url, runtime) = server(test)?;
         let table = format!("kv_test_{}", &SessionId::generate().to_string()[..16]);
         let store = runtime.block_on(async {
             let settings = PostgresStore::builder(&url).table(table).sweep_every(every);
