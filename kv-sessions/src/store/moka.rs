@@ -153,9 +153,9 @@ impl MokaStore {
         CacheEpoch::new(self.stripe(digest).count)
     }
 
-    /// Whether `record`, loaded or saved when the epoch was `seen`, may be cached.
-    fn admits(&self, record: &Record, seen: CacheEpoch) -> bool {
-        let digest = record.id().digest();
+    /// Whether `record`, of the session `digest`, loaded or saved when the epoch was `seen`, may
+    /// be cached.
+    fn admits(&self, digest: SessionDigest, record: &Record, seen: CacheEpoch) -> bool {
         self.stripe(&digest)
             .admits(digest, record.version(), seen.get())
     }
@@ -184,13 +184,13 @@ impl MokaStore {
         outcome.unwrap_or_else(|| Err(StoreError::backend("moka skipped a session write")))
     }
 
-    /// Caches `record` through moka's compute path, unless an invalidation since `seen` forbids
-    /// it or a newer version is cached.
-    async fn insert_entry(&self, record: Record, seen: CacheEpoch) {
+    /// Caches `record`, of the session `digest`, through moka's compute path, unless an
+    /// invalidation since `seen` forbids it or a newer version is cached.
+    async fn insert_entry(&self, digest: SessionDigest, record: Record, seen: CacheEpoch) {
         self.cache
-            .entry(record.id().digest())
+            .entry(digest)
             .and_compute_with(|cached| {
-                let keep_cached = !self.admits(&record, seen)
+                let keep_cached = !self.admits(digest, &record, seen)
                     || cached.is_some_and(|cached| outranks(&lock(cached.value()).record, &record));
                 std::future::ready(if keep_cached {
                     Op::Nop
@@ -201,12 +201,18 @@ impl MokaStore {
             .await;
     }
 
-    /// Updates the cached cell of `record`'s session in place, and says whether that cell is
-    /// still the one in the cache, so that the update counts.
-    async fn update_in_place(&self, cached: &Cell, record: &Record, seen: CacheEpoch) -> bool {
+    /// Updates the cached cell of `record`'s session, `digest`, in place, and says whether that
+    /// cell is still the one in the cache, so that the update counts.
+    async fn update_in_place(
+        &self,
+        digest: SessionDigest,
+        cached: &Cell,
+        record: &Record,
+        seen: CacheEpoch,
+    ) -> bool {
         {
             let mut slot = lock(cached);
-            if !self.admits(record, seen) {
+            if !self.admits(digest, record, seen) {
                 return true;
             }
             if !outranks(&slot.record, record) {
@@ -215,7 +221,7 @@ impl MokaStore {
             }
         }
         self.cache
-            .get(&record.id().digest())
+            .get(&digest)
             .await
             .is_some_and(|current| Arc::ptr_eq(&current, cached))
     }
@@ -295,14 +301,15 @@ impl SessionCache for MokaStore {
     }
 
     async fn insert(&self, record: Record, seen: CacheEpoch) {
-        if let Some(cached) = self.cache.get(&record.id().digest()).await {
+        let digest = record.id().digest();
+        if let Some(cached) = self.cache.get(&digest).await {
             // The entry may have been evicted or replaced while it was being updated; then the
             // update went nowhere, and the record is cached the slow way.
-            if self.update_in_place(&cached, &record, seen).await {
+            if self.update_in_place(digest, &cached, &record, seen).await {
                 return;
             }
         }
-        self.insert_entry(record, seen).await;
+        self.insert_entry(digest, record, seen).await;
     }
 
     /// A plain moka insert, with no lookup first and no per-key lock, and only while the cache
@@ -520,7 +527,7 @@ mod tests {
             .note(Invalidation::removed(id.digest()));
         assert!(
             cache
-                .update_in_place(&cached, &record(id, 2, "v2"), seen_by_a_save)
+                .update_in_place(id.digest(), &cached, &record(id, 2, "v2"), seen_by_a_save)
                 .await
         );
         assert_eq!(lock(&cached).record.get("k"), Some("v1"));
