@@ -2,13 +2,15 @@
 //! copy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::expiry::Expiry;
 use crate::id::SessionId;
-use crate::record::{Entry, Record, Redacted, position};
+use crate::owner::SessionOwner;
+use crate::record::{Bound, Entry, Record, Redacted, position};
 
 /// The writes one request made to a session, to be applied to the latest stored copy.
 ///
@@ -26,6 +28,7 @@ pub struct Changes {
     clear: bool,
     writes: BTreeMap<String, Option<String>>,
     expiry: Option<Option<Expiry>>,
+    owner: Option<Option<Arc<SessionOwner>>>,
     created_at: Option<SystemTime>,
     policy: SessionPolicy,
 }
@@ -38,6 +41,7 @@ impl Changes {
             clear: false,
             writes: BTreeMap::new(),
             expiry: None,
+            owner: None,
             created_at: None,
             policy,
         }
@@ -54,6 +58,7 @@ impl Changes {
             clear: true,
             writes,
             expiry: Some(record.expiry),
+            owner: Some(record.bound.as_ref().map(|bound| Arc::clone(&bound.owner))),
             created_at: Some(record.created_at),
             policy: merged_under.policy,
         }
@@ -67,6 +72,25 @@ impl Changes {
     pub fn set_expiry(&mut self, expiry: Option<Expiry>) -> &mut Self {
         self.expiry = Some(expiry.map(Expiry::in_whole_millis));
         self
+    }
+
+    /// Binds the session to `owner` with this save, replacing any earlier binding; see
+    /// [`Session::bind`](crate::Session::bind).
+    pub fn bind(&mut self, owner: SessionOwner) -> &mut Self {
+        self.owner = Some(Some(Arc::new(owner)));
+        self
+    }
+
+    /// Unbinds the session from its user with this save.
+    pub fn unbind(&mut self) -> &mut Self {
+        self.owner = Some(None);
+        self
+    }
+
+    /// What these changes do to the session's binding: `Some(Some(owner))` binds it,
+    /// `Some(None)` unbinds it, `None` leaves the stored binding as it is.
+    pub fn owner(&self) -> Option<Option<&SessionOwner>> {
+        self.owner.as_ref().map(Option::as_deref)
     }
 
     /// The rules of the merge: default expiry, absolute lifetime, size cap.
@@ -105,10 +129,12 @@ impl Changes {
         self
     }
 
-    /// Drops every stored entry before the writes are applied, and forgets earlier writes.
+    /// Drops every stored entry and the binding to a user before the writes are applied, and
+    /// forgets earlier writes.
     pub fn clear(&mut self) -> &mut Self {
         self.clear = true;
         self.writes.clear();
+        self.owner = Some(None);
         self
     }
 
@@ -123,9 +149,10 @@ impl Changes {
         self.writes.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
-    /// Whether the changes write at least one value, so that a new session is worth creating.
+    /// Whether the changes write at least one value or bind the session to a user, so that a
+    /// new session is worth creating.
     pub fn writes_a_value(&self) -> bool {
-        self.writes.values().any(Option::is_some)
+        self.writes.values().any(Option::is_some) || matches!(self.owner, Some(Some(_)))
     }
 
     /// The JSON text these changes leave under `key`: `Some(Some(json))` for a write,
@@ -147,7 +174,7 @@ impl Changes {
 
     /// Whether applying these changes alters anything but the deadline.
     pub(crate) fn is_dirty(&self) -> bool {
-        self.clear || !self.writes.is_empty() || self.expiry.is_some()
+        self.clear || !self.writes.is_empty() || self.expiry.is_some() || self.owner.is_some()
     }
 
     /// Merges these changes into `base`, the latest stored copy, and returns the record to store
@@ -157,6 +184,8 @@ impl Changes {
     /// - Entries: the stored ones, minus those cleared or removed, plus those written.
     /// - Expiry rule: the one these changes set, or else the stored one.
     /// - Deadline: computed by the [`SessionPolicy`] from that rule, the creation time and `now`.
+    /// - Binding: the one these changes set, or else the stored one; a bound record is stamped
+    ///   as saved at `now`.
     /// - Version: one above `base`'s, or 1.
     ///
     /// An expired `base` counts as absent: its entries never come back. Times in the result are
@@ -184,6 +213,10 @@ impl Changes {
             None => whole_millis(self.created_at.unwrap_or(now)),
         };
         let expiry = self.rule_over(base);
+        let owner = match &self.owner {
+            Some(owner) => owner.clone(),
+            None => base.and_then(|record| record.bound.as_ref().map(|b| Arc::clone(&b.owner))),
+        };
         Ok(Record {
             id,
             version: base.map_or(1, |record| record.version + 1),
@@ -191,6 +224,10 @@ impl Changes {
             expires_at: whole_millis(self.policy.deadline(expiry, created_at, now)),
             expiry,
             entries: entries.into(),
+            bound: owner.map(|owner| Bound {
+                owner,
+                saved_at: whole_millis(now),
+            }),
         })
     }
 
@@ -220,6 +257,7 @@ impl std::fmt::Debug for Changes {
             .field("clear", &self.clear)
             .field("writes", &Redacted(self.writes().collect()))
             .field("expiry", &self.expiry)
+            .field("owner", &self.owner)
             .field("created_at", &self.created_at)
             .field("policy", &self.policy)
             .finish()
@@ -377,7 +415,7 @@ fn later(time: SystemTime, by: Duration) -> SystemTime {
 }
 
 /// `time` rounded down to a whole millisecond since the Unix epoch.
-fn whole_millis(time: SystemTime) -> SystemTime {
+pub(crate) fn whole_millis(time: SystemTime) -> SystemTime {
     match time.duration_since(UNIX_EPOCH) {
         Ok(since) => {
             UNIX_EPOCH + Duration::from_millis(since.as_millis().try_into().unwrap_or(u64::MAX))

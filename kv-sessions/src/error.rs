@@ -38,6 +38,11 @@ pub enum StoreError {
     /// ```
     #[error(transparent)]
     Open(BoxError),
+    /// The store does not do what was asked of it: a store of your own that keeps no binding
+    /// between sessions and users, asked to list or revoke a user's sessions. It names the
+    /// operation, so that the gap shows up as an error rather than as an empty list.
+    #[error("the session store cannot {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -61,6 +66,11 @@ impl StoreError {
     /// already holds, which the contract asks of every store.
     pub fn id_in_use() -> Self {
         Self::backend(IdInUse)
+    }
+
+    /// The answer of a store that cannot list or revoke a user's sessions.
+    pub(crate) fn owners_unsupported() -> Self {
+        Self::Unsupported("list or revoke a user's sessions: it keeps no binding between sessions and users")
     }
 
     /// The failure of a write that found, at every one of its `attempts`, that another request
@@ -245,6 +255,14 @@ pub enum SessionError {
         /// What serde_json reported.
         #[source]
         source: serde_json::Error,
+    },
+    /// [`Session::bind`](crate::Session::bind) was given a user id that is empty or longer than
+    /// [`SessionOwner::MAX_USER_LEN`](crate::SessionOwner::MAX_USER_LEN) bytes; the session was
+    /// left as it was.
+    #[error("a session cannot be bound to a user id of {len} bytes: it takes 1 to 256")]
+    InvalidOwner {
+        /// The user id's length in bytes.
+        len: usize,
     },
 }
 

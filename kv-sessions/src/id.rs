@@ -82,6 +82,32 @@ impl fmt::Display for SessionDigest {
     }
 }
 
+impl FromStr for SessionDigest {
+    type Err = ParseSessionIdError;
+
+    /// Parses the 32 lowercase hex digits written by [`Display`](fmt::Display), as an app reads
+    /// back the handle of a [`UserSession`](crate::UserSession) from a form.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.as_bytes();
+        if text.len() != 2 * Self::LEN {
+            return Err(ParseSessionIdError(()));
+        }
+        let mut digest = [0; Self::LEN];
+        for (byte, pair) in digest.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
+        }
+        Ok(Self(digest))
+    }
+}
+
+fn hex_digit(digit: u8) -> Result<u8, ParseSessionIdError> {
+    match digit {
+        b'0'..=b'9' => Ok(digit - b'0'),
+        b'a'..=b'f' => Ok(digit - b'a' + 10),
+        _ => Err(ParseSessionIdError(())),
+    }
+}
+
 /// Digests print in full only through [`Display`](fmt::Display), as ids do.
 impl fmt::Debug for SessionDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -177,6 +203,17 @@ mod tests {
         assert_eq!(SessionDigest::from_bytes(*digest.as_bytes()), digest);
         assert_ne!(SessionId::generate().digest(), digest);
         assert_eq!(format!("{digest:?}"), "SessionDigest(374708ff…)");
+    }
+
+    #[test]
+    fn digests_round_trip_through_text_and_other_spellings_are_refused() {
+        let digest = SessionId::generate().digest();
+        assert_eq!(digest.to_string().parse::<SessionDigest>(), Ok(digest));
+        let upper = digest.to_string().to_uppercase();
+        let long = format!("{digest}0");
+        for text in [upper.as_str(), "", &long, &"g".repeat(32), &"é".repeat(16)] {
+            assert!(text.parse::<SessionDigest>().is_err(), "{text:?} parsed");
+        }
     }
 
     #[test]

@@ -121,6 +121,7 @@ pub mod guide;
 mod id;
 mod key;
 mod middleware;
+mod owner;
 mod record;
 mod renewals;
 mod session;
@@ -139,6 +140,7 @@ pub use crate::ext::SessionExt;
 pub use crate::id::{ParseSessionIdError, SessionDigest, SessionId};
 pub use crate::key::{SessionKey, SessionKeys, SessionValue};
 pub use crate::middleware::SessionMiddleware;
+pub use crate::owner::{SessionOwner, UserSession, UserSessions};
 pub use crate::record::Record;
 pub use crate::session::{Session, SessionStatus};
 #[cfg(feature = "moka")]

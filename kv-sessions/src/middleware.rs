@@ -15,6 +15,7 @@ use crate::cache_control;
 use crate::commit::CookieUpdate;
 use crate::config::{Config, SessionMiddlewareBuilder};
 use crate::cookie::KeyFingerprint;
+use crate::owner::UserSessions;
 use crate::session::RequestSession;
 use crate::store::SessionStore;
 
@@ -119,6 +120,13 @@ impl SessionMiddleware {
     pub fn previous_key_fingerprints(&self) -> Vec<KeyFingerprint> {
         let previous = self.config.keys.previous.iter();
         previous.map(|secret| secret.fingerprint).collect()
+    }
+
+    /// A handle on the sessions of the middleware's store by user, to list and revoke them
+    /// outside a request (a handler can also extract [`UserSessions`] directly). Share it with
+    /// handlers through [`web::Data`](actix_web::web::Data) or move it into a background task.
+    pub fn user_sessions(&self) -> UserSessions {
+        UserSessions::new(Arc::clone(&self.config.store), None)
     }
 
     pub(crate) fn from_config(config: Config) -> Self {

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use crate::expiry::Expiry;
 use crate::id::SessionId;
+use crate::owner::SessionOwner;
 
 /// One stored session: its entries, its deadline and its version.
 ///
@@ -20,6 +21,15 @@ pub struct Record {
     pub(crate) expires_at: SystemTime,
     pub(crate) expiry: Option<Expiry>,
     pub(crate) entries: Arc<[Entry]>,
+    pub(crate) bound: Option<Bound>,
+}
+
+/// The user a session is bound to, and when it was last saved: kept only for bound sessions, so
+/// an unbound one costs no byte more than before binding existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Bound {
+    pub(crate) owner: Arc<SessionOwner>,
+    pub(crate) saved_at: SystemTime,
 }
 
 /// A key and its JSON text.
@@ -60,7 +70,30 @@ impl Record {
             expires_at,
             expiry: None,
             entries: entries.into(),
+            bound: None,
         }
+    }
+
+    /// The same record bound to `owner`, last saved at `saved_at`, as a store that keeps
+    /// [`Record::owner`] hands it back. The time is kept in whole milliseconds.
+    pub fn with_owner(mut self, owner: SessionOwner, saved_at: SystemTime) -> Self {
+        self.bound = Some(Bound {
+            owner: Arc::new(owner),
+            saved_at: crate::changes::whole_millis(saved_at),
+        });
+        self
+    }
+
+    /// The user the session is bound to, with the app's label for it, or `None` where it is
+    /// bound to no one; see [`Session::bind`](crate::Session::bind).
+    pub fn owner(&self) -> Option<&SessionOwner> {
+        self.bound.as_ref().map(|bound| &*bound.owner)
+    }
+
+    /// When the session was last saved, for a session bound to a user; `None` for any other,
+    /// whose stores keep no such time.
+    pub fn saved_at(&self) -> Option<SystemTime> {
+        self.bound.as_ref().map(|bound| bound.saved_at)
     }
 
     /// The same record with the session's own expiry rule; see [`Record::expiry`]. The rule is
@@ -139,6 +172,8 @@ impl std::fmt::Debug for Record {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("expiry", &self.expiry)
+            .field("owner", &self.owner())
+            .field("saved_at", &self.saved_at())
             .field(
                 "entries",
                 &Redacted(

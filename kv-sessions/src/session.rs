@@ -20,7 +20,8 @@ use crate::cookie::{Cookies, Fallbacks, Incoming, Rejection};
 use crate::error::SessionError;
 use crate::error::UnreadableValue;
 use crate::expiry::Expiry;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::SessionOwner;
 use crate::record::Record;
 use crate::store;
 
@@ -157,7 +158,7 @@ impl Session {
         self.0.state.borrow().get(key).is_some()
     }
 
-    /// Deletes every key. The session and its id stay.
+    /// Deletes every key and unbinds the session from its user. The session and its id stay.
     pub fn clear(&self) {
         self.0.state.borrow_mut().changes.clear();
     }
@@ -221,6 +222,43 @@ impl Session {
             .or_else(|| state.stored.as_ref().map(Record::id))
     }
 
+    /// Binds the session to `owner`, the user who signed in on it, with the app's label for the
+    /// device, if any: the session then appears in [`UserSessions::list`] for that user and goes
+    /// with [`UserSessions::revoke_all`]. Typically called on login, right after
+    /// [`renew`](Session::renew); the binding is saved with the session and moves with every
+    /// later renewal.
+    ///
+    /// Binding again replaces the binding; [`clear`](Session::clear) and
+    /// [`purge`](Session::purge) remove it, as does [`unbind`](Session::unbind). A request that
+    /// leaves the binding alone pays nothing for it.
+    ///
+    /// [`SessionError::InvalidOwner`] where the user id is empty or longer than
+    /// [`SessionOwner::MAX_USER_LEN`] bytes; the session then stays as it was.
+    ///
+    /// [`UserSessions::list`]: crate::UserSessions::list
+    /// [`UserSessions::revoke_all`]: crate::UserSessions::revoke_all
+    pub fn bind(&self, owner: SessionOwner) -> Result<(), SessionError> {
+        owner.check()?;
+        self.0.state.borrow_mut().changes.bind(owner);
+        Ok(())
+    }
+
+    /// Unbinds the session from its user, keeping its keys: it no longer appears among the
+    /// user's sessions.
+    pub fn unbind(&self) {
+        self.0.state.borrow_mut().changes.unbind();
+    }
+
+    /// The user this session is bound to, as this request sees it: the stored binding, or the
+    /// one this request set.
+    pub fn owner(&self) -> Option<SessionOwner> {
+        let state = self.0.state.borrow();
+        match state.changes.owner() {
+            Some(owner) => owner.cloned(),
+            None => state.stored.as_ref()?.owner().cloned(),
+        }
+    }
+
     /// What this request has done to the session, for a test or an outer middleware to check.
     ///
     /// It stays readable once the response has left the session middleware, from
@@ -277,6 +315,11 @@ impl FromRequest for Session {
 }
 
 impl Session {
+    /// The request's session state.
+    pub(crate) fn request(&self) -> &RequestSession {
+        &self.0
+    }
+
     /// Finds the request's session and loads it, once per request.
     pub(crate) fn extract(req: &HttpRequest) -> SessionFuture {
         Self::load_from(&req.extensions())
@@ -413,6 +456,12 @@ impl RequestSession {
 
     pub(crate) fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The digest of the stored session the request's cookie named, if it named a live one.
+    pub(crate) fn stored_digest(&self) -> Option<SessionDigest> {
+        let state = self.state.borrow();
+        state.stored.as_ref().map(|record| record.id().digest())
     }
 
     /// What the request has done to its session, or what it had done when it committed.

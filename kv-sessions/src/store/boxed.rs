@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::{InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::UserSession;
 use crate::record::Record;
 
 /// Any [`SessionStore`] behind one type, for an app that picks its store at run time.
@@ -84,6 +85,22 @@ impl SessionStore for BoxedStore {
     fn invalidations(&self) -> Option<InvalidationFeed> {
         self.0.invalidations()
     }
+
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.0.sessions_of(user).await
+    }
+
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        self.0.revoke(user, session).await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &str,
+        except: Option<SessionDigest>,
+    ) -> Result<Vec<SessionDigest>, StoreError> {
+        self.0.revoke_all(user, except).await
+    }
 }
 
 /// A boxed future, the price of calling a store through a trait object.
@@ -129,6 +146,21 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
 
     fn invalidations(&self) -> Option<InvalidationFeed>;
+
+    fn sessions_of<'a>(&'a self, user: &'a str)
+    -> BoxFuture<'a, Result<Vec<UserSession>, StoreError>>;
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        session: SessionDigest,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a str,
+        except: Option<SessionDigest>,
+    ) -> BoxFuture<'a, Result<Vec<SessionDigest>, StoreError>>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -186,5 +218,28 @@ impl<S: SessionStore> DynStore for S {
 
     fn invalidations(&self) -> Option<InvalidationFeed> {
         SessionStore::invalidations(self)
+    }
+
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<UserSession>, StoreError>> {
+        Box::pin(SessionStore::sessions_of(self, user))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        session: SessionDigest,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(SessionStore::revoke(self, user, session))
+    }
+
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a str,
+        except: Option<SessionDigest>,
+    ) -> BoxFuture<'a, Result<Vec<SessionDigest>, StoreError>> {
+        Box::pin(SessionStore::revoke_all(self, user, except))
     }
 }

@@ -7,7 +7,8 @@ use super::boxed::BoxFuture;
 use super::{CacheEpoch, Invalidation, InvalidationFeed, SessionCache, SessionStore, Subscriber};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::UserSession;
 use crate::record::Record;
 
 /// A [`SessionStore`] that keeps copies of `S`'s sessions in the cache `C`.
@@ -15,8 +16,9 @@ use crate::record::Record;
 /// - A load asks the cache first; on a miss it loads from the store and caches the result.
 /// - A write goes to the store first, then the stored result goes into the cache (a created
 ///   session through [`SessionCache::insert_created`], which a cache may decline).
-/// - A write the store answers with [`Saved::Gone`], a delete, a renewal's old id, and any write
-///   that fails are forgotten by the cache. A write can fail after the store applied it (a
+/// - A write the store answers with [`Saved::Gone`], a delete, a renewal's old id, a revoked
+///   session, and any write that fails are forgotten by the cache. Listing a user's sessions
+///   always asks the store, which keeps the index. A write can fail after the store applied it (a
 ///   flush that fails after the write), so after an error the cache cannot know which copy is
 ///   current, and asks the store next time.
 ///
@@ -159,4 +161,19 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
     fn invalidations(&self) -> Option<InvalidationFeed> {
         self.feed.clone()
     }
+
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.store.sessions_of(user).await
+    }
+
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        let revoked = self.store.revoke(user, session).await;
+        if !matches!(revoked, Ok(false)) {
+            self.cache.hear(&Invalidation::removed(session)).await;
+        }
+        revoked
+    }
+
+    // `revoke_all` is the provided method, over the two above, so that the cache forgets each
+    // session as it is revoked, even where a later step fails.
 }

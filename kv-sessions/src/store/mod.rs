@@ -14,7 +14,8 @@ use std::time::{Instant, SystemTime};
 
 use crate::changes::{Changes, Saved};
 use crate::error::{Chain, StoreError};
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::UserSession;
 use crate::record::Record;
 
 mod boxed;
@@ -49,6 +50,11 @@ pub use self::sled::{Durability, SledStore, SledStoreBuilder};
 /// between, so only a session written by dozens of requests at once, without pause, runs out.
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) const WRITE_ATTEMPTS: usize = 64;
+
+/// How many times [`SessionStore::revoke_all`]'s provided method lists a user's sessions and
+/// revokes what it found before it gives up: every pass after the first exists only because a
+/// session of the user was renewed or created while the pass before it ran.
+const REVOKE_PASSES: usize = 16;
 
 /// Loads session `id` from `store` for a request whose cookie says the session has reached
 /// version `at_least` (0 where the cookie does not say). A corrupt record is logged and deleted,
@@ -105,6 +111,23 @@ pub(crate) async fn load_for_request(
 ///   removed, if there was one.
 /// - A record that cannot be decoded is reported as [`StoreError::Corrupt`]; any other failure
 ///   as [`StoreError::Backend`].
+///
+/// A store that keeps [`Record::owner`] (every store of this crate does) also answers
+/// [`sessions_of`](SessionStore::sessions_of) and [`revoke`](SessionStore::revoke):
+///
+/// - The binding is part of the record: every write stores the [`Record::owner`] that
+///   `apply_to` returns, and a store keeps an index from each user to their sessions, changed in
+///   the same atomic step as the record, and only by a write that changes the binding (so a
+///   save that leaves it alone costs nothing more). A renewal moves the index entry with the
+///   session; a delete and expiry remove it (expiry at the latest by the store's next sweep, or
+///   where the index is lazily trimmed, by the next listing).
+/// - `sessions_of` answers from the index, at a cost proportional to the user's sessions, and
+///   never lists a session that has expired or is bound to someone else.
+/// - `revoke` deletes a session only where it is live and bound to the given user, and
+///   announces the deletion on the store's feed, as `delete` does.
+/// - A store that keeps no binding leaves both provided methods, which fail with
+///   [`StoreError::Unsupported`]: an app asking for a user's sessions learns that it cannot
+///   have them, rather than that there are none.
 ///
 /// The futures must be `Send`, so one store can serve every actix worker thread. Write the
 /// methods as `async fn` in your `impl`.
@@ -254,7 +277,74 @@ pub trait SessionStore: Send + Sync + 'static {
     fn invalidations(&self) -> Option<InvalidationFeed> {
         None
     }
+
+    /// The live sessions bound to `user`, in any order. The provided method fails with
+    /// [`StoreError::Unsupported`].
+    fn sessions_of(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Vec<UserSession>, StoreError>> + Send {
+        let _ = user;
+        async { Err(StoreError::owners_unsupported()) }
+    }
+
+    /// Deletes the session whose digest is `session` where it is live and bound to `user`, and
+    /// says whether it did. The provided method fails with [`StoreError::Unsupported`].
+    fn revoke(
+        &self,
+        user: &str,
+        session: SessionDigest,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (user, session);
+        async { Err(StoreError::owners_unsupported()) }
+    }
+
+    /// Revokes every live session bound to `user` but `except`, and returns the digests of the
+    /// sessions it revoked.
+    ///
+    /// When it returns, no session bound to `user` is live but `except` and those bound after
+    /// it started: a session renewed meanwhile is revoked under its new id (a renewal moves the
+    /// binding atomically, so the new id shows up in the next listing), and a request under way
+    /// on a revoked session cannot bring it back. A login of the same user that binds a new
+    /// session meanwhile may or may not be revoked, depending on whether its save lands before
+    /// the last listing.
+    ///
+    /// The provided method lists the user's sessions and revokes each, and lists again until a
+    /// listing finds nothing more to revoke; after 16 listings that each found another session,
+    /// it fails with [`StoreError::Backend`]. Override it where the backend can do it in one
+    /// step.
+    fn revoke_all(
+        &self,
+        user: &str,
+        except: Option<SessionDigest>,
+    ) -> impl Future<Output = Result<Vec<SessionDigest>, StoreError>> + Send {
+        async move {
+            let mut revoked = Vec::new();
+            for _ in 0..REVOKE_PASSES {
+                let listed = self.sessions_of(user).await?;
+                let targets: Vec<SessionDigest> = listed
+                    .iter()
+                    .map(UserSession::handle)
+                    .filter(|handle| Some(*handle) != except)
+                    .collect();
+                if targets.is_empty() {
+                    return Ok(revoked);
+                }
+                for target in targets {
+                    if self.revoke(user, target).await? {
+                        revoked.push(target);
+                    }
+                }
+            }
+            Err(StoreError::backend(RevokeOutpaced(REVOKE_PASSES)))
+        }
+    }
 }
+
+/// The failure of a revoke-all that kept finding new sessions of the user.
+#[derive(Debug, thiserror::Error)]
+#[error("new sessions of the user kept appearing: {0} listings each found another to revoke")]
+struct RevokeOutpaced(usize);
 
 /// Where a cache stands on one session id: how many times it was told to forget it, and when it
 /// was asked. See [`SessionCache`].
