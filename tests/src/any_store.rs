@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use kv_sessions::{
-    BoxedStore, CachedStore, Changes, InvalidationFeed, MokaStore, Record, Saved, SessionId,
-    SessionStore, SledStore, StoreError,
+    BoxedStore, CachedStore, Changes, InvalidationFeed, MokaStore, Record, Saved, SessionDigest,
+    SessionId, SessionStore, SledStore, StoreError, UserSession,
 };
 
 use crate::engine::Opened;
@@ -133,6 +133,22 @@ impl SessionStore for AnyStore {
 
     fn invalidations(&self) -> Option<InvalidationFeed> {
         self.top.invalidations()
+    }
+
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.top.sessions_of(user).await
+    }
+
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        self.top.revoke(user, session).await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &str,
+        except: Option<SessionDigest>,
+    ) -> Result<Vec<SessionDigest>, StoreError> {
+        self.top.revoke_all(user, except).await
     }
 }
 

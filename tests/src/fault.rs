@@ -4,7 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use kv_sessions::{Changes, InvalidationFeed, Record, Saved, SessionId, SessionStore, StoreError};
+use kv_sessions::{
+    Changes, InvalidationFeed, Record, Saved, SessionDigest, SessionId, SessionStore, StoreError,
+    UserSession,
+};
 
 use crate::gate::Gate;
 
@@ -114,5 +117,21 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
 
     fn invalidations(&self) -> Option<InvalidationFeed> {
         self.inner.invalidations()
+    }
+
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.inner.sessions_of(user).await
+    }
+
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        self.inner.revoke(user, session).await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &str,
+        except: Option<SessionDigest>,
+    ) -> Result<Vec<SessionDigest>, StoreError> {
+        self.inner.revoke_all(user, except).await
     }
 }

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use kv_sessions::{Changes, InvalidationFeed, Record, Saved, SessionId, SessionStore, StoreError};
+use kv_sessions::{
+    Changes, InvalidationFeed, Record, Saved, SessionDigest, SessionId, SessionStore, StoreError,
+    UserSession,
+};
 
 /// Text carried by the errors of a failing [`ProbeStore`]. No response may ever contain it.
 pub const STORE_SECRET: &str = "connection to 10.9.8.7 refused: password=hunter2";
@@ -14,6 +17,7 @@ pub struct Probe {
     loads: AtomicUsize,
     saves: AtomicUsize,
     deletes: AtomicUsize,
+    listings: AtomicUsize,
     failing: AtomicBool,
     failing_saves: AtomicBool,
 }
@@ -29,9 +33,15 @@ impl Probe {
         self.saves.load(Ordering::SeqCst)
     }
 
-    /// How many deletes reached the store.
+    /// How many deletes reached the store, revocations (of one session or of all a user's)
+    /// included.
     pub fn deletes(&self) -> usize {
         self.deletes.load(Ordering::SeqCst)
+    }
+
+    /// How many listings of a user's sessions reached the store.
+    pub fn listings(&self) -> usize {
+        self.listings.load(Ordering::SeqCst)
     }
 
     /// Makes every later call fail (`true`) or succeed again (`false`).
@@ -120,5 +130,24 @@ impl<S: SessionStore> SessionStore for ProbeStore<S> {
 
     fn invalidations(&self) -> Option<InvalidationFeed> {
         self.inner.invalidations()
+    }
+
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.probe.count(&self.probe.listings)?;
+        self.inner.sessions_of(user).await
+    }
+
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        self.probe.count(&self.probe.deletes)?;
+        self.inner.revoke(user, session).await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &str,
+        except: Option<SessionDigest>,
+    ) -> Result<Vec<SessionDigest>, StoreError> {
+        self.probe.count(&self.probe.deletes)?;
+        self.inner.revoke_all(user, except).await
     }
 }
