@@ -297,6 +297,119 @@ async fn signing_in_keeps_none_of_the_values_of_the_session_it_renews() {
     );
 }
 
+#[test]
+fn the_sessions_page_sends_an_anonymous_visitor_to_sign_in() {
+    let auth = Auth::start();
+    for response in [
+        auth.app.get("/sessions", None),
+        auth.app.post("/sessions/revoke-others", None, ""),
+    ] {
+        assert_eq!(response.status, 303);
+        assert_eq!(response.header("location"), Some("/login"));
+    }
+}
+
+#[test]
+fn your_sessions_lists_every_device_of_the_user_and_signs_one_out() {
+    let auth = Auth::start();
+    let laptop = auth.signed_in("alice", "wonderland");
+    let phone = auth.signed_in("alice", "wonderland");
+    let bobs = auth.signed_in("bob", "builder");
+
+    let page = auth.app.get("/sessions", Some(&laptop));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.body.matches(r#"<tr class="session">"#).count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("This device").count(), 1, "{}", page.body);
+    let handles = handles(&page.body);
+    assert_eq!(handles.len(), 1, "one other device: {}", page.body);
+
+    let revoked = auth.app.post(
+        "/sessions/revoke",
+        Some(&laptop),
+        &format!("handle={}", handles[0]),
+    );
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert_eq!(revoked.header("location"), Some("/sessions"));
+    assert!(!auth.opens_the_account(&phone), "the phone is signed out");
+    assert!(
+        auth.opens_the_account(&laptop),
+        "the laptop stays signed in"
+    );
+    assert!(auth.opens_the_account(&bobs), "another user is untouched");
+    let page = auth.app.get("/sessions", Some(&laptop));
+    assert_eq!(
+        page.body.matches(r#"<tr class="session">"#).count(),
+        1,
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn a_handle_of_another_users_session_signs_nothing_out() {
+    let auth = Auth::start();
+    let alices = auth.signed_in("alice", "wonderland");
+    let alices_other = auth.signed_in("alice", "wonderland");
+    let bobs = auth.signed_in("bob", "builder");
+    let alices_handles = handles(&auth.app.get("/sessions", Some(&alices)).body);
+
+    let attempt = auth.app.post(
+        "/sessions/revoke",
+        Some(&bobs),
+        &format!("handle={}", alices_handles[0]),
+    );
+    assert_eq!(attempt.status, 303, "{}", attempt.body);
+    assert!(
+        auth.opens_the_account(&alices_other),
+        "alice's session survives bob's form"
+    );
+
+    let garbage = auth
+        .app
+        .post("/sessions/revoke", Some(&bobs), "handle=not-a-handle");
+    assert_eq!(garbage.status, 400, "{}", garbage.body);
+}
+
+#[test]
+fn signing_out_everywhere_else_keeps_only_this_device() {
+    let auth = Auth::start();
+    let this = auth.signed_in("alice", "wonderland");
+    let others = [
+        auth.signed_in("alice", "wonderland"),
+        auth.signed_in("alice", "wonderland"),
+    ];
+
+    let response = auth.app.post("/sessions/revoke-others", Some(&this), "");
+    assert_eq!(response.status, 303, "{}", response.body);
+    for other in &others {
+        assert!(
+            !auth.opens_the_account(other),
+            "another device is signed out"
+        );
+    }
+    assert!(auth.opens_the_account(&this), "this device stays signed in");
+    let page = auth.app.get("/sessions", Some(&this));
+    assert_eq!(
+        page.body.matches(r#"<tr class="session">"#).count(),
+        1,
+        "{}",
+        page.body
+    );
+}
+
+/// The handles in the "Sign out" buttons of a sessions page.
+fn handles(page: &str) -> Vec<String> {
+    let marker = r#"name="handle" value=""#;
+    page.match_indices(marker)
+        .map(|(at, _)| page[at + marker.len()..].chars().take(32).collect())
+        .collect()
+}
+
 /// The sealer of the app's cookies, under the key the tests give it.
 fn sealer() -> CookieSealer {
     let key = Key::try_from(STANDARD.decode(KEY).expect("base64").as_slice()).expect("a key");

@@ -70,7 +70,9 @@ impl StoreError {
 
     /// The answer of a store that cannot list or revoke a user's sessions.
     pub(crate) fn owners_unsupported() -> Self {
-        Self::Unsupported("list or revoke a user's sessions: it keeps no binding between sessions and users")
+        Self::Unsupported(
+            "list or revoke a user's sessions: it keeps no binding between sessions and users",
+        )
     }
 
     /// The failure of a write that found, at every one of its `attempts`, that another request

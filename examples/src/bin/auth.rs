@@ -10,7 +10,15 @@
 //!   lasts 30 days of inactivity; without it, the cookie is a browser-session cookie, dropped when
 //!   the browser closes, and the server forgets the session after an hour of inactivity. A wrong
 //!   username or password gives the form again with `401 Unauthorized`, and stores nothing.
+//!   The session is also bound to the user, labelled with the browser and system its
+//!   `User-Agent` names, so that it shows among the user's sessions.
 //! - `GET /account`: signed-in users only; anyone else is sent to `/login`.
+//! - `GET /sessions`: "Your sessions": every device signed in as the user, with when it signed in
+//!   and when it was last seen, a "Sign out" button beside each other device and a "Sign out
+//!   everywhere else" button. Signed-in users only.
+//! - `POST /sessions/revoke`: signs out the device whose handle the form sends, if it is one of
+//!   the user's (a handle of anyone else's session does nothing), and goes back to `/sessions`.
+//! - `POST /sessions/revoke-others`: signs out every device of the user but this one.
 //! - `POST /logout`: deletes the session and its cookie, and sends the browser to `/`. Signing
 //!   out is a POST so that no link or image on another site can sign a user out; the cookie's
 //!   default `SameSite=Lax` keeps other sites' forms from posting with it.
@@ -37,16 +45,17 @@ use std::env;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, ContentType, LOCATION};
+use actix_web::http::header::{CACHE_CONTROL, ContentType, LOCATION, USER_AGENT};
 use actix_web::{
     App, FromRequest, HttpRequest, HttpResponse, HttpServer, ResponseError, get, post, web,
 };
 use kv_sessions::{
-    Expiry, MokaStore, Session, SessionError, SessionKey, SessionKeys, SessionMiddleware, SledStore,
+    Expiry, MokaStore, Session, SessionDigest, SessionError, SessionKey, SessionKeys,
+    SessionMiddleware, SessionOwner, SledStore, UserSession, UserSessions,
 };
 use kv_sessions_examples::settings::{announce, init_logging, port, signing_key};
 use serde::Deserialize;
@@ -146,6 +155,7 @@ async fn login_form() -> HttpResponse {
 
 #[post("/login")]
 async fn login(
+    request: HttpRequest,
     session: Session,
     auth: Auth,
     form: web::Form<Credentials>,
@@ -166,17 +176,134 @@ async fn login(
     // remembered before goes back to the default.
     session.set_expiry(form.remember.is_some().then_some(REMEMBERED));
     auth.user.set(user.to_owned())?;
+    let user_agent = request.headers().get(USER_AGENT);
+    let device = device_name(user_agent.and_then(|agent| agent.to_str().ok()));
+    session.bind(SessionOwner::new(user).with_label(device))?;
     Ok(see_other("/account"))
 }
 
 #[get("/account")]
 async fn account(signed_in: SignedIn) -> HttpResponse {
     let body = format!(
-        "<h1>Account</h1>\n<p>Signed in as {}.</p>\n\
+        "<h1>Account</h1>\n<p>Signed in as {}. <a href=\"/sessions\">Your sessions</a></p>\n\
          <form method=\"post\" action=\"/logout\"><button type=\"submit\" id=\"sign-out\">Sign out</button></form>",
         escape(&signed_in.user)
     );
     html(StatusCode::OK, "Account", &body)
+}
+
+/// "Your sessions": the devices signed in as the user, this one first.
+#[get("/sessions")]
+async fn your_sessions(
+    signed_in: SignedIn,
+    sessions: UserSessions,
+) -> Result<HttpResponse, SessionError> {
+    let mut listed = sessions.list(&signed_in.user).await?;
+    listed.sort_by_key(|session| !session.is_current());
+    let now = SystemTime::now();
+    let rows: String = listed
+        .iter()
+        .map(|session| session_row(session, now))
+        .collect();
+    let body = format!(
+        "<h1>Your sessions</h1>\n<p>Signed in as {} on {} device(s).</p>\n\
+         <table id=\"sessions\">\n<tr><th>Device</th><th>Signed in</th><th>Last seen</th><th></th></tr>\n\
+         {rows}</table>\n\
+         <form method=\"post\" action=\"/sessions/revoke-others\">\
+         <button type=\"submit\" id=\"sign-out-others\">Sign out everywhere else</button></form>\n\
+         <p><a href=\"/account\">Back to your account</a></p>",
+        escape(&signed_in.user),
+        listed.len()
+    );
+    Ok(html(StatusCode::OK, "Your sessions", &body))
+}
+
+/// One device in the table: this one is marked, every other has its own "Sign out" button.
+fn session_row(session: &UserSession, now: SystemTime) -> String {
+    let device = escape(session.label().unwrap_or("Unknown device"));
+    let action = if session.is_current() {
+        "<strong class=\"current\">This device</strong>".to_owned()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"/sessions/revoke\">\
+             <input type=\"hidden\" name=\"handle\" value=\"{}\">\
+             <button type=\"submit\" class=\"sign-out-device\">Sign out</button></form>",
+            session.handle()
+        )
+    };
+    format!(
+        "<tr class=\"session\"><td>{device}</td><td>{}</td><td>{}</td><td>{action}</td></tr>\n",
+        ago(now, session.created_at()),
+        ago(now, session.saved_at())
+    )
+}
+
+/// The form of a "Sign out" button beside another device.
+#[derive(Deserialize)]
+struct Revoke {
+    handle: String,
+}
+
+#[post("/sessions/revoke")]
+async fn revoke_device(
+    signed_in: SignedIn,
+    sessions: UserSessions,
+    form: web::Form<Revoke>,
+) -> Result<HttpResponse, SessionError> {
+    let Ok(handle) = form.handle.parse::<SessionDigest>() else {
+        return Ok(HttpResponse::BadRequest().body("not a session handle"));
+    };
+    // Revokes nothing unless the session is the signed-in user's own.
+    sessions.revoke(&signed_in.user, handle).await?;
+    Ok(see_other("/sessions"))
+}
+
+#[post("/sessions/revoke-others")]
+async fn revoke_other_devices(
+    signed_in: SignedIn,
+    sessions: UserSessions,
+) -> Result<HttpResponse, SessionError> {
+    sessions.revoke_others(&signed_in.user).await?;
+    Ok(see_other("/sessions"))
+}
+
+/// A short name for the device a `User-Agent` describes, such as "Chrome on Linux": enough for
+/// a user to tell their devices apart, and no more of the header than that.
+fn device_name(user_agent: Option<&str>) -> String {
+    const BROWSERS: [(&str, &str); 4] = [
+        ("Firefox/", "Firefox"),
+        ("Edg/", "Edge"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ];
+    const SYSTEMS: [(&str, &str); 5] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let agent = user_agent.unwrap_or_default();
+    let find = |names: &[(&'static str, &'static str)]| {
+        let found = names.iter().find(|(token, _)| agent.contains(token));
+        found.map(|&(_, name)| name)
+    };
+    match (find(&BROWSERS), find(&SYSTEMS)) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(name), None) | (None, Some(name)) => name.to_owned(),
+        (None, None) => "Unknown device".to_owned(),
+    }
+}
+
+/// How long before `now` the moment `then` was, in the largest whole unit.
+fn ago(now: SystemTime, then: SystemTime) -> String {
+    let seconds = now.duration_since(then).unwrap_or_default().as_secs();
+    match seconds {
+        0..60 => "just now".to_owned(),
+        60..3_600 => format!("{} min ago", seconds / 60),
+        3_600..86_400 => format!("{} h ago", seconds / 3_600),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
 }
 
 #[post("/logout")]
@@ -285,6 +412,9 @@ async fn main() -> io::Result<()> {
             .service(login_form)
             .service(login)
             .service(account)
+            .service(your_sessions)
+            .service(revoke_device)
+            .service(revoke_other_devices)
             .service(logout)
     })
     .bind(("127.0.0.1", port))?;
@@ -305,6 +435,30 @@ mod tests {
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
         assert_eq!(escape("alice"), "alice");
+    }
+
+    #[test]
+    fn a_device_is_named_by_its_browser_and_system() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      HeadlessChrome/120.0.0.0 Safari/537.36";
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
+        assert_eq!(device_name(Some(chrome)), "Chrome on Linux");
+        assert_eq!(device_name(Some(firefox)), "Firefox on Windows");
+        assert_eq!(device_name(Some("curl/8.5.0")), "Unknown device");
+        assert_eq!(device_name(None), "Unknown device");
+    }
+
+    #[test]
+    fn times_read_in_their_largest_whole_unit() {
+        let now = SystemTime::now();
+        let before = |seconds| now - Duration::from_secs(seconds);
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now, before(59)), "just now");
+        assert_eq!(ago(now, before(120)), "2 min ago");
+        assert_eq!(ago(now, before(7_200)), "2 h ago");
+        assert_eq!(ago(now, before(3 * 86_400)), "3 days ago");
+        assert_eq!(ago(now, now + Duration::from_secs(5)), "just now");
     }
 
     #[test]

@@ -147,8 +147,10 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 
     fn invalidations(&self) -> Option<InvalidationFeed>;
 
-    fn sessions_of<'a>(&'a self, user: &'a str)
-    -> BoxFuture<'a, Result<Vec<UserSession>, StoreError>>;
+    fn sessions_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<UserSession>, StoreError>>;
 
     fn revoke<'a>(
         &'a self,
