@@ -164,6 +164,45 @@ async fn auth_a_second_profile_does_not_see_the_first_ones_session() {
 }
 
 #[actix_rt::test]
+async fn auth_signs_out_another_profile_from_the_sessions_page() {
+    let test = "auth_signs_out_another_profile_from_the_sessions_page";
+    let Some(chromedriver) = Chromedriver::start_or_skip(test) else {
+        return;
+    };
+    let auth = App::start(AUTH);
+    let first = chromedriver.open(&screenshots(test)).await;
+    let second = chromedriver.open(&screenshots(test)).await;
+    for browser in [&first, &second] {
+        browser.goto(&auth.url("/login")).await;
+        sign_in(browser, "wonderland", false).await;
+        browser
+            .expect_page("sessions-signed-in", "/account", "Signed in as alice")
+            .await;
+    }
+
+    first.goto(&auth.url("/sessions")).await;
+    first
+        .expect_page("sessions-two-devices", "/sessions", "on 2 device(s)")
+        .await;
+    assert_eq!(first.text_of(".current").await, "This device");
+    first.click(".sign-out-device").await;
+    first
+        .expect_page("sessions-one-device", "/sessions", "on 1 device(s)")
+        .await;
+
+    second.goto(&auth.url("/account")).await;
+    second
+        .expect_page("sessions-signed-out-profile", "/login", "Sign in")
+        .await;
+    first.goto(&auth.url("/account")).await;
+    first
+        .expect_page("sessions-still-signed-in", "/account", "Signed in as alice")
+        .await;
+    second.close().await;
+    first.close().await;
+}
+
+#[actix_rt::test]
 async fn a_sign_in_survives_the_pages_parallel_fetches_that_answer_after_it() {
     let test = "a_sign_in_survives_the_pages_parallel_fetches_that_answer_after_it";
     let Some(chromedriver) = Chromedriver::start_or_skip(test) else {
