@@ -9,14 +9,16 @@
 //!    the session in guards and middleware.
 //! 4. [Login and logout](login_and_logout): renewing against session fixation, purging, and a
 //!    guard extractor for pages that need a signed-in user.
-//! 5. [Expiry](expiry): idle windows, fixed ends, "remember me", absolute lifetimes.
-//! 6. [Testing your app](testing): in process, over HTTP, and with a session already in place.
-//! 7. [Stores and caching](stores_and_caching): sled and its durability, the moka cache, your
+//! 5. [A user's sessions](users_sessions): binding a session to its user, listing their devices,
+//!    and signing one or all of them out.
+//! 6. [Expiry](expiry): idle windows, fixed ends, "remember me", absolute lifetimes.
+//! 7. [Testing your app](testing): in process, over HTTP, and with a session already in place.
+//! 8. [Stores and caching](stores_and_caching): sled and its durability, the moka cache, your
 //!    own store, and these stores under actix-session.
-//! 8. [Running more than one instance](more_than_one_instance): sessions in Redis or
+//! 9. [Running more than one instance](more_than_one_instance): sessions in Redis or
 //!    PostgreSQL.
-//! 9. [Security defaults, and why](security): what the middleware does without being asked.
-//! 10. [Coming from actix-session](coming_from_actix_session): the API side by side, the
+//! 10. [Security defaults, and why](security): what the middleware does without being asked.
+//! 11. [Coming from actix-session](coming_from_actix_session): the API side by side, the
 //!     defaults that differ and why, and the middleware built outside `HttpServer::new`.
 //!
 //! Every code block in the guide is compiled, and most run, as doctests of this crate: a
@@ -73,6 +75,7 @@ chapter!(quick_start, "quick_start.md");
 chapter!(typed_keys, "typed_keys.md");
 chapter!(untyped_session, "untyped_session.md");
 chapter!(login_and_logout, "login_and_logout.md");
+chapter!(users_sessions, "users_sessions.md");
 chapter!(expiry, "expiry.md");
 chapter!(testing, "testing.md");
 chapter!(stores_and_caching, "stores_and_caching.md");
