@@ -12,7 +12,8 @@ use self::trees::SessionTrees;
 use super::SessionStore;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::UserSession;
 use crate::record::Record;
 
 mod codec;
@@ -63,6 +64,15 @@ const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// sweeper walks an index ordered by deadline, so a sweep reads only the sessions that are due,
 /// however many live ones there are. [`SledStore::sweep_expired`] sweeps at once. The thread
 /// starts with the store and stops when the last clone is dropped.
+///
+/// # A user's sessions
+/// A session bound to a user ([`Session::bind`](crate::Session::bind)) has an entry in an index
+/// tree keyed by user, written in the same sled transaction as the record by every write that
+/// changes the binding (a bind, an unbind, a renewal, a delete, a revocation, the sweep of an
+/// expired session), and by no other: a save that leaves the binding alone costs what it did
+/// before, and an unbound record is stored in as many bytes as before binding existed.
+/// [`sessions_of`](SessionStore::sessions_of) reads the user's entries and their records, so it
+/// costs in proportion to that user's sessions.
 ///
 /// # Disk and memory
 /// sled reclaims the space of deleted records as it rewrites its log segments, so the directory
@@ -260,6 +270,20 @@ impl SessionStore for SledStore {
         self.write(Write::EndOfId, move |trees| trees.delete(id))
             .await
     }
+
+    /// Scans the user's keys in the owners index and reads each of their records.
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let (trees, user) = (self.inner.trees.clone(), user.to_owned());
+        self.inner.io()?.run(move || trees.sessions_of(&user)).await
+    }
+
+    /// Removes the record and its owners entry in one transaction, and answers once that is on
+    /// disk, as a delete does.
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        let user = user.to_owned();
+        self.write(Write::EndOfId, move |trees| trees.revoke(&user, session))
+            .await
+    }
 }
 
 /// What a write does to a session, which decides when it is answered.
@@ -446,13 +470,8 @@ mod tests {
             actix_rt::time::sleep(Duration::from_millis(10)).await;
         }
         drop(store);
-        // The store's threads are gone. sled's own thread pool may still be finishing a log write
-        // that holds the database file, and its lock, for a moment after the drop.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while let Err(error) = SledStore::open(&path) {
-            assert!(std::time::Instant::now() < deadline, "{error}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        // The store's threads are gone, and the directory is free again.
+        reopen(&path);
     }
 
     fn stored(saved: Saved) -> Record {
@@ -506,6 +525,60 @@ mod tests {
         assert_eq!(cleared.version(), 3);
         let keys: Vec<_> = cleared.entries().map(|(key, _)| key).collect();
         assert_eq!(keys, ["c"]);
+    }
+
+    /// Opens the store at `path` once the store dropped before it has let go of the directory:
+    /// sled's own thread pool may hold its lock for a moment after the drop.
+    fn reopen(path: &Path) -> SledStore {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match SledStore::open(path) {
+                Ok(store) => return store,
+                Err(error) => assert!(std::time::Instant::now() < deadline, "{error}"),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_users_sessions_survive_a_reopen_and_can_be_revoked_after_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s");
+        let store = SledStore::open(&path).expect("open");
+        let (laptop, phone, other) = (
+            SessionId::generate(),
+            SessionId::generate(),
+            SessionId::generate(),
+        );
+        for (id, user) in [(laptop, "alice"), (phone, "alice"), (other, "bob")] {
+            let mut binding = changes(Duration::from_secs(600));
+            binding.bind(crate::SessionOwner::new(user));
+            stored(store.create(&id, &binding).await.expect("create"));
+        }
+        drop(store);
+
+        let store = reopen(&path);
+        let mut listed: Vec<_> = store
+            .sessions_of("alice")
+            .await
+            .expect("list")
+            .iter()
+            .map(UserSession::handle)
+            .collect();
+        listed.sort();
+        let mut expected = vec![laptop.digest(), phone.digest()];
+        expected.sort();
+        assert_eq!(listed, expected);
+
+        assert!(!store.revoke("bob", laptop.digest()).await.expect("revoke"));
+        let revoked = store
+            .revoke_all("alice", Some(laptop.digest()))
+            .await
+            .expect("revoke all");
+        assert_eq!(revoked, [phone.digest()]);
+        assert!(store.load(&phone).await.expect("load").is_none());
+        assert!(store.load(&laptop).await.expect("load").is_some());
+        assert_eq!(store.sessions_of("bob").await.expect("list").len(), 1);
     }
 
     #[actix_rt::test]

@@ -1,4 +1,4 @@
-//! The two sled trees behind a [`SledStore`](super::SledStore) and the synchronous operations
+//! The three sled trees behind a [`SledStore`](super::SledStore) and the synchronous operations
 //! on them.
 //!
 //! `sessions` maps the 16 bytes of a session's [`SessionDigest`] to its encoded record (see
@@ -17,23 +17,43 @@
 //! whose record is gone once its slot is a minute past, since until then a save may be about to
 //! write that record. A renewal moves a record to a new digest in one transaction over both
 //! trees, which writes the new digest's entry with it.
+//!
+//! `owners` indexes bound records by user: empty-valued keys made of the user's length (u16, big
+//! endian), the user's bytes and the record's digest. The length comes first so that no user's
+//! keys are a prefix of another's: a listing scans the prefix of one user and reads nothing else.
+//!
+//! The rule the owners index keeps: **a record bound to a user has exactly one entry, under that
+//! user, written and removed in the same transaction as the record itself.** Only a write whose
+//! result is bound to another user than the stored record (a bind, an unbind, a rebind, a
+//! renewal, a delete, a revocation, a sweep) is a transaction over `owners`; every other save is
+//! the compare-and-swap it was, and writes nothing there. The one entry the rule cannot remove
+//! is that of a record whose bytes were unreadable when it was replaced or removed, since its
+//! user cannot be read: a listing drops an entry whose record is missing or bound to someone
+//! else.
 
 use std::ops::Bound;
 use std::time::SystemTime;
 
+use std::sync::Arc;
+
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionResult, TransactionalTree,
+};
 
 use super::codec;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::{SessionDigest, SessionId};
+use crate::owner::{SessionOwner, UserSession};
 use crate::record::Record;
 
 /// The tree that holds one record per session.
 const SESSIONS_TREE: &str = "sessions";
 /// The tree that indexes records by deadline.
 const EXPIRY_TREE: &str = "expiry";
+/// The tree that indexes bound records by user.
+const OWNERS_TREE: &str = "owners";
 /// How many index entries a sweep reads at a time.
 const SWEEP_BATCH: usize = 1024;
 
@@ -62,19 +82,29 @@ enum Swept {
     NotYet,
 }
 
-/// The sessions tree and the deadline index of one store, and the operations that keep the two
-/// in step. Clones share them.
+/// A user id too long for the owners index, whose keys give its length in two bytes.
+/// [`Session::bind`](crate::Session::bind) refuses far shorter ones; only a store driven by hand
+/// can meet it.
+#[derive(Debug, thiserror::Error)]
+#[error("a user id of {0} bytes is too long to index: at most 65535")]
+struct UserTooLong(usize);
+
+/// The sessions tree, the deadline index and the owners index of one store, and the operations
+/// that keep them in step. Clones share them.
 #[derive(Clone)]
 pub(super) struct SessionTrees {
     sessions: sled::Tree,
     expiry: sled::Tree,
+    owners: sled::Tree,
 }
 
 impl SessionTrees {
     pub(super) fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        let tree = |name| db.open_tree(name).map_err(StoreError::backend);
         Ok(Self {
-            sessions: db.open_tree(SESSIONS_TREE).map_err(StoreError::backend)?,
-            expiry: db.open_tree(EXPIRY_TREE).map_err(StoreError::backend)?,
+            sessions: tree(SESSIONS_TREE)?,
+            expiry: tree(EXPIRY_TREE)?,
+            owners: tree(OWNERS_TREE)?,
         })
     }
 
@@ -133,7 +163,9 @@ impl SessionTrees {
     /// starts over when another write got in first. `merge` answers `Err` with what to report
     /// when there is nothing to write.
     ///
-    /// The record's index entry, where it needs one, is written before the record.
+    /// The record's index entry, where it needs one, is written before the record. Where the
+    /// result is bound to another user than the stored record, the record and its owners entries
+    /// change in one transaction; otherwise the owners index is not touched.
     fn write(
         &self,
         id: SessionId,
@@ -149,6 +181,11 @@ impl SessionTrees {
             let base = stored
                 .as_deref()
                 .and_then(|bytes| decode_live(id, bytes, now));
+            let before = match (&base, stored.as_deref()) {
+                (Some(base), _) => base.bound.as_ref().map(|bound| Arc::clone(&bound.owner)),
+                (None, Some(bytes)) => stored_owner(bytes).map(Arc::new),
+                (None, None) => None,
+            };
             let record = match merge(base)? {
                 Ok(record) => record,
                 Err(outcome) => return Ok(outcome),
@@ -157,14 +194,51 @@ impl SessionTrees {
             if needs_entry(stored.as_deref(), slot) {
                 self.index(slot, digest)?;
             }
-            let swapped = self
-                .sessions
-                .compare_and_swap(digest.as_bytes(), stored, Some(codec::encode(&record)))
-                .map_err(StoreError::backend)?;
-            if swapped.is_ok() {
+            let before = before.as_deref().map(SessionOwner::user);
+            let swapped = if before == record.owner().map(SessionOwner::user) {
+                self.sessions
+                    .compare_and_swap(digest.as_bytes(), stored, Some(codec::encode(&record)))
+                    .map_err(StoreError::backend)?
+                    .is_ok()
+            } else {
+                self.rebind(digest, stored.as_ref(), before, &record)?
+            };
+            if swapped {
                 return Ok(Saved::Stored(record));
             }
         }
+    }
+
+    /// Replaces the record of `digest`, bound to `before`, with `record`, bound to another user
+    /// (or to none), and moves its owners entry, in one transaction; reports whether it did,
+    /// which it does not where the record is no longer `stored`.
+    fn rebind(
+        &self,
+        digest: SessionDigest,
+        stored: Option<&sled::IVec>,
+        before: Option<&str>,
+        record: &Record,
+    ) -> Result<bool, StoreError> {
+        let old_key = before.map(|user| owner_key(user, digest)).transpose()?;
+        let new_key = record
+            .owner()
+            .map(|owner| owner_key(owner.user(), digest))
+            .transpose()?;
+        let bytes = codec::encode(record);
+        let swapped = (&self.sessions, &self.owners).transaction(|(sessions, owners)| {
+            if sessions.get(digest.as_bytes())?.as_ref() != stored {
+                return Ok(false);
+            }
+            if let Some(key) = &old_key {
+                owners.remove(key.as_slice())?;
+            }
+            if let Some(key) = &new_key {
+                owners.insert(key.as_slice(), &[])?;
+            }
+            sessions.insert(digest.as_bytes(), bytes.as_slice())?;
+            Ok(true)
+        });
+        outcome(swapped)
     }
 
     /// Moves the live record of `old`, with `changes` applied, to `new`, in one transaction over
@@ -177,7 +251,8 @@ impl SessionTrees {
     ) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
         let (from, to) = (old.digest(), new.digest());
-        let renewed = (&self.sessions, &self.expiry).transaction(|(sessions, expiry)| {
+        let trees = (&self.sessions, &self.expiry, &self.owners);
+        let renewed = trees.transaction(|(sessions, expiry, owners)| {
             let base = sessions
                 .get(from.as_bytes())?
                 .and_then(|bytes| decode_live(old, &bytes, now));
@@ -191,28 +266,113 @@ impl SessionTrees {
             if sessions.get(to.as_bytes())?.is_some() {
                 return Err(ConflictableTransactionError::Abort(StoreError::id_in_use()));
             }
-            if base.is_some() {
+            if let Some(base) = &base {
                 sessions.remove(from.as_bytes())?;
+                unindex_owner(owners, base.owner(), from)?;
+            }
+            if let Some(owner) = record.owner() {
+                let key =
+                    owner_key(owner.user(), to).map_err(ConflictableTransactionError::Abort)?;
+                owners.insert(key, &[])?;
             }
             let slot = slot_of(codec::to_millis(record.expires_at()));
             expiry.insert(&index_key(slot, to)[..], &[])?;
             sessions.insert(to.as_bytes(), codec::encode(&record))?;
             Ok(Saved::Stored(record))
         });
-        renewed.map_err(|error| match error {
-            TransactionError::Abort(error) => error,
-            TransactionError::Storage(error) => StoreError::backend(error),
-        })
+        outcome(renewed)
     }
 
-    /// Deletes the record of `id`, and returns it if it was live. Its index entry stays until the
-    /// sweeper meets it.
+    /// Deletes the record of `id`, and returns it if it was live. Its deadline index entry stays
+    /// until the sweeper meets it; its owners entry goes with it.
     pub(super) fn delete(&self, id: SessionId) -> Result<Option<Record>, StoreError> {
-        let removed = self
-            .sessions
-            .remove(id.digest().as_bytes())
-            .map_err(StoreError::backend)?;
-        Ok(removed.and_then(|bytes| decode_live(id, &bytes, SystemTime::now())))
+        let digest = id.digest();
+        loop {
+            let Some(bytes) = self
+                .sessions
+                .get(digest.as_bytes())
+                .map_err(StoreError::backend)?
+            else {
+                return Ok(None);
+            };
+            if self.remove_if_unchanged(digest, &bytes)? {
+                return Ok(decode_live(id, &bytes, SystemTime::now()));
+            }
+        }
+    }
+
+    /// The live sessions bound to `user`, read from the owners index: the cost grows with the
+    /// user's entries, not with the store. An entry whose record is gone or bound to someone
+    /// else (see the module's rule) is dropped on the way.
+    pub(super) fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let prefix = owner_key(user, SessionDigest::from_bytes([0; SessionDigest::LEN]))?;
+        let prefix = &prefix[..prefix.len() - SessionDigest::LEN];
+        let now = SystemTime::now();
+        let mut sessions = Vec::new();
+        for key in self.owners.scan_prefix(prefix).keys() {
+            let key = key.map_err(StoreError::backend)?;
+            let Some(digest) = parse_owner_key(&key, prefix.len()) else {
+                continue;
+            };
+            let stored = self
+                .sessions
+                .get(digest.as_bytes())
+                .map_err(StoreError::backend)?;
+            let Some(bytes) = &stored else {
+                self.drop_stale_owner_entry(&key, digest, None)?;
+                continue;
+            };
+            match codec::summary(bytes) {
+                Ok(summary) if summary.user() == Some(user) => {
+                    sessions.extend(listed(digest, summary, now));
+                }
+                Ok(_) => self.drop_stale_owner_entry(&key, digest, stored.as_ref())?,
+                // Left for the load or the sweep that meets it, which removes the record.
+                Err(_) => {}
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Deletes the record of `digest` where it is live and bound to `user`, with its owners
+    /// entry, and says whether it did.
+    pub(super) fn revoke(&self, user: &str, digest: SessionDigest) -> Result<bool, StoreError> {
+        loop {
+            let Some(bytes) = self
+                .sessions
+                .get(digest.as_bytes())
+                .map_err(StoreError::backend)?
+            else {
+                return Ok(false);
+            };
+            let owned_and_live = codec::summary(&bytes).is_ok_and(|summary| {
+                summary.user() == Some(user) && summary.expires_at > SystemTime::now()
+            });
+            if !owned_and_live {
+                return Ok(false);
+            }
+            if self.remove_if_unchanged(digest, &bytes)? {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Removes the owners entry `key` of `digest`, where the record of `digest` is still
+    /// `seen` (none, or one bound to someone else), so that an entry a concurrent write has
+    /// just made right is never dropped.
+    fn drop_stale_owner_entry(
+        &self,
+        key: &[u8],
+        digest: SessionDigest,
+        seen: Option<&sled::IVec>,
+    ) -> Result<(), StoreError> {
+        let dropped = (&self.sessions, &self.owners).transaction(|(sessions, owners)| {
+            if sessions.get(digest.as_bytes())?.as_ref() == seen {
+                owners.remove(key)?;
+            }
+            Ok(())
+        });
+        outcome(dropped)
     }
 
     /// Deletes every record whose deadline is at or before `now`, and returns how many.
@@ -295,18 +455,29 @@ impl SessionTrees {
         Ok(Swept::Moved)
     }
 
-    /// Removes a record unless a concurrent save has replaced it meanwhile; reports whether it
-    /// did.
+    /// Removes a record unless a concurrent save has replaced it meanwhile, with its owners
+    /// entry where it is bound; reports whether it did.
     fn remove_if_unchanged(
         &self,
         digest: SessionDigest,
         seen: &sled::IVec,
     ) -> Result<bool, StoreError> {
-        let swapped = self
-            .sessions
-            .compare_and_swap(digest.as_bytes(), Some(seen), None::<&[u8]>)
-            .map_err(StoreError::backend)?;
-        Ok(swapped.is_ok())
+        let Some(owner) = stored_owner(seen) else {
+            let swapped = self
+                .sessions
+                .compare_and_swap(digest.as_bytes(), Some(seen), None::<&[u8]>)
+                .map_err(StoreError::backend)?;
+            return Ok(swapped.is_ok());
+        };
+        let removed = (&self.sessions, &self.owners).transaction(|(sessions, owners)| {
+            if sessions.get(digest.as_bytes())?.as_ref() != Some(seen) {
+                return Ok(false);
+            }
+            sessions.remove(digest.as_bytes())?;
+            unindex_owner(owners, Some(&owner), digest)?;
+            Ok(true)
+        });
+        outcome(removed)
     }
 
     fn index(&self, slot: u64, digest: SessionDigest) -> Result<(), StoreError> {
@@ -321,6 +492,81 @@ impl SessionTrees {
     fn indexed(&self) -> usize {
         self.expiry.len()
     }
+
+    /// The owners entries, as (user, digest); for the tests of the owners index.
+    #[cfg(test)]
+    fn owner_entries(&self) -> Vec<(String, SessionDigest)> {
+        self.owners
+            .iter()
+            .keys()
+            .map(|key| {
+                let key = key.expect("read");
+                let len = usize::from(u16::from_be_bytes([key[0], key[1]]));
+                let user = String::from_utf8(key[2..2 + len].to_vec()).expect("utf-8");
+                (user, parse_owner_key(&key, 2 + len).expect("digest"))
+            })
+            .collect()
+    }
+}
+
+/// The result of a transaction whose aborts carry a [`StoreError`].
+fn outcome<T>(result: TransactionResult<T, StoreError>) -> Result<T, StoreError> {
+    result.map_err(|error| match error {
+        TransactionError::Abort(error) => error,
+        TransactionError::Storage(error) => StoreError::backend(error),
+    })
+}
+
+/// The owner of a stored record, where it is bound and readable.
+fn stored_owner(bytes: &[u8]) -> Option<SessionOwner> {
+    codec::summary(bytes).ok()?.bound.map(|(owner, _)| owner)
+}
+
+/// Removes the owners entry of `digest` under `owner`, where there is an owner, in a
+/// transaction.
+fn unindex_owner(
+    owners: &TransactionalTree,
+    owner: Option<&SessionOwner>,
+    digest: SessionDigest,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    if let Some(owner) = owner {
+        let key = owner_key(owner.user(), digest).map_err(ConflictableTransactionError::Abort)?;
+        owners.remove(key)?;
+    }
+    Ok(())
+}
+
+/// The listing of a record bound to its user, where it is live at `now`.
+fn listed(digest: SessionDigest, summary: codec::Summary, now: SystemTime) -> Option<UserSession> {
+    let (owner, saved_at) = summary.bound?;
+    (summary.expires_at > now).then(|| {
+        UserSession::new(
+            digest,
+            summary.created_at,
+            saved_at,
+            summary.expires_at,
+            owner.label(),
+        )
+    })
+}
+
+/// The owners index key of `digest` under `user`: the user's length (u16 big endian), the user,
+/// the digest.
+fn owner_key(user: &str, digest: SessionDigest) -> Result<Vec<u8>, StoreError> {
+    let len =
+        u16::try_from(user.len()).map_err(|_| StoreError::backend(UserTooLong(user.len())))?;
+    let mut key = Vec::with_capacity(2 + user.len() + SessionDigest::LEN);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(user.as_bytes());
+    key.extend_from_slice(digest.as_bytes());
+    Ok(key)
+}
+
+/// The digest of an owners key whose user prefix is `prefix_len` bytes long; `None` for a key
+/// of another shape.
+fn parse_owner_key(key: &[u8], prefix_len: usize) -> Option<SessionDigest> {
+    let digest = key.get(prefix_len..)?.try_into().ok()?;
+    Some(SessionDigest::from_bytes(digest))
 }
 
 /// Decodes the stored copy a write starts from, where it is live. A corrupt copy counts as no
@@ -660,5 +906,232 @@ mod contract {
         ));
         assert!(trees.load(old).expect("load").is_some());
         assert_eq!(trees.load(new).expect("load"), None);
+    }
+}
+
+#[cfg(test)]
+mod owners {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::changes::SessionPolicy;
+    use crate::expiry::Expiry;
+
+    fn open() -> SessionTrees {
+        let db = sled::Config::new().temporary(true).open().expect("sled");
+        SessionTrees::open(&db).expect("trees")
+    }
+
+    fn changes(ttl: Duration) -> Changes {
+        let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));
+        changes.set("k", "1");
+        changes
+    }
+
+    fn writing() -> Changes {
+        changes(Duration::from_secs(600))
+    }
+
+    fn binding(user: &str) -> Changes {
+        let mut changes = writing();
+        changes.bind(SessionOwner::new(user).with_label("laptop"));
+        changes
+    }
+
+    fn entries(trees: &SessionTrees) -> Vec<(String, SessionDigest)> {
+        trees.owner_entries()
+    }
+
+    fn entry(user: &str, id: SessionId) -> (String, SessionDigest) {
+        (user.to_owned(), id.digest())
+    }
+
+    fn listed(trees: &SessionTrees, user: &str) -> Vec<SessionDigest> {
+        let mut listed: Vec<_> = trees
+            .sessions_of(user)
+            .expect("list")
+            .iter()
+            .map(UserSession::handle)
+            .collect();
+        listed.sort();
+        listed
+    }
+
+    #[test]
+    fn the_index_follows_a_bind_a_rebind_and_an_unbind() {
+        let trees = open();
+        let id = SessionId::generate();
+        trees.create(id, &binding("alice")).expect("create");
+        assert_eq!(entries(&trees), [entry("alice", id)]);
+
+        trees.update(id, &binding("bob")).expect("rebind");
+        assert_eq!(entries(&trees), [entry("bob", id)]);
+        assert_eq!(listed(&trees, "alice"), []);
+        assert_eq!(listed(&trees, "bob"), [id.digest()]);
+
+        let mut unbinding = writing();
+        unbinding.unbind();
+        trees.update(id, &unbinding).expect("unbind");
+        assert_eq!(entries(&trees), []);
+        assert_eq!(listed(&trees, "bob"), []);
+    }
+
+    #[test]
+    fn a_renewal_moves_the_entry_to_the_new_id() {
+        let trees = open();
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        trees.create(old, &binding("alice")).expect("create");
+        trees.renew(old, new, &writing()).expect("renew");
+        assert_eq!(entries(&trees), [entry("alice", new)]);
+        assert_eq!(listed(&trees, "alice"), [new.digest()]);
+    }
+
+    #[test]
+    fn a_renewal_that_binds_indexes_only_the_new_id() {
+        let trees = open();
+        let (old, new) = (SessionId::generate(), SessionId::generate());
+        trees.create(old, &writing()).expect("create");
+        trees.renew(old, new, &binding("alice")).expect("renew");
+        assert_eq!(entries(&trees), [entry("alice", new)]);
+    }
+
+    #[test]
+    fn a_delete_and_a_revocation_remove_the_entry() {
+        let trees = open();
+        let (deleted, revoked) = (SessionId::generate(), SessionId::generate());
+        trees.create(deleted, &binding("alice")).expect("create");
+        trees.create(revoked, &binding("alice")).expect("create");
+        trees.delete(deleted).expect("delete");
+        assert_eq!(entries(&trees), [entry("alice", revoked)]);
+
+        assert!(!trees.revoke("bob", revoked.digest()).expect("revoke"));
+        assert!(trees.load(revoked).expect("load").is_some());
+        assert!(trees.revoke("alice", revoked.digest()).expect("revoke"));
+        assert!(!trees.revoke("alice", revoked.digest()).expect("revoke"));
+        assert_eq!(trees.load(revoked).expect("load"), None);
+        assert_eq!(entries(&trees), []);
+    }
+
+    #[test]
+    fn the_sweep_of_an_expired_session_removes_its_entry() {
+        let trees = open();
+        let (short, long) = (SessionId::generate(), SessionId::generate());
+        let mut expiring = changes(Duration::from_millis(1));
+        expiring.bind(SessionOwner::new("alice"));
+        trees.create(short, &expiring).expect("create");
+        trees.create(long, &binding("alice")).expect("create");
+        std::thread::sleep(Duration::from_millis(5));
+
+        assert_eq!(
+            listed(&trees, "alice"),
+            [long.digest()],
+            "expired: not listed"
+        );
+        assert!(!trees.revoke("alice", short.digest()).expect("revoke"));
+        assert_eq!(
+            trees
+                .sweep(SystemTime::now() + Duration::from_secs(61))
+                .expect("sweep"),
+            1
+        );
+        assert_eq!(entries(&trees), [entry("alice", long)]);
+    }
+
+    #[test]
+    fn loading_an_expired_session_removes_its_entry() {
+        let trees = open();
+        let id = SessionId::generate();
+        let mut expiring = changes(Duration::from_millis(1));
+        expiring.bind(SessionOwner::new("alice"));
+        trees.create(id, &expiring).expect("create");
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(trees.load(id).expect("load"), None);
+        assert_eq!(entries(&trees), []);
+    }
+
+    #[test]
+    fn a_save_that_leaves_the_binding_alone_writes_nothing_to_the_owners_tree() {
+        let trees = open();
+        let (unbound, bound) = (SessionId::generate(), SessionId::generate());
+        trees.create(bound, &binding("alice")).expect("create");
+        let owners_writes = trees.owners.watch_prefix(Vec::new());
+
+        trees.create(unbound, &writing()).expect("create");
+        trees.update(unbound, &writing()).expect("update");
+        trees.update(bound, &writing()).expect("update");
+        trees.update(bound, &binding("alice")).expect("relabel");
+        trees.delete(unbound).expect("delete");
+        let mut owners_writes = owners_writes;
+        assert!(
+            owners_writes
+                .next_timeout(Duration::from_millis(50))
+                .is_err(),
+            "the owners tree was written"
+        );
+
+        trees.update(bound, &binding("bob")).expect("rebind");
+        assert!(owners_writes.next_timeout(Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn a_listing_shows_the_owners_label_and_times() {
+        let trees = open();
+        let id = SessionId::generate();
+        let Saved::Stored(record) = trees.create(id, &binding("alice")).expect("create") else {
+            panic!("not stored");
+        };
+        let listed = trees.sessions_of("alice").expect("list");
+        let expected = UserSession::new(
+            id.digest(),
+            record.created_at(),
+            record.saved_at().expect("bound"),
+            record.expires_at(),
+            Some("laptop"),
+        );
+        assert_eq!(listed, [expected]);
+    }
+
+    #[test]
+    fn users_whose_ids_share_a_prefix_are_listed_apart() {
+        let trees = open();
+        let (short, long) = (SessionId::generate(), SessionId::generate());
+        trees.create(short, &binding("al")).expect("create");
+        trees.create(long, &binding("alice")).expect("create");
+        assert_eq!(listed(&trees, "al"), [short.digest()]);
+        assert_eq!(listed(&trees, "alice"), [long.digest()]);
+        assert_eq!(listed(&trees, "a"), []);
+    }
+
+    #[test]
+    fn a_listing_drops_the_entry_of_a_record_that_was_unreadable_when_deleted() {
+        let trees = open();
+        let id = SessionId::generate();
+        trees.create(id, &binding("alice")).expect("create");
+        trees.insert_raw(id, b"garbage").expect("damage");
+        assert_eq!(listed(&trees, "alice"), []);
+        assert_eq!(
+            entries(&trees),
+            [entry("alice", id)],
+            "the record is still there"
+        );
+        trees.delete(id).expect("delete");
+        assert_eq!(
+            entries(&trees),
+            [entry("alice", id)],
+            "its user could not be read"
+        );
+        assert_eq!(listed(&trees, "alice"), []);
+        assert_eq!(entries(&trees), []);
+    }
+
+    #[test]
+    fn a_user_id_too_long_to_index_is_an_error_not_a_panic() {
+        let trees = open();
+        let mut huge = writing();
+        huge.bind(SessionOwner::new("u".repeat(70_000)));
+        assert!(trees.create(SessionId::generate(), &huge).is_err());
+        assert!(trees.sessions_of(&"u".repeat(70_000)).is_err());
+        assert_eq!(entries(&trees), []);
+        assert!(trees.is_empty());
     }
 }
