@@ -181,9 +181,11 @@ impl PostgresStoreBuilder {
     ///
     /// It does not create the table: where the table does not exist, it fails with a
     /// [`StoreError::Open`] that says to run [`migrate_up`](Self::migrate_up), at start-up or from
-    /// a deployment step. A table created by an earlier build, which kept session ids in clear,
-    /// is refused the same way: drop it, or run [`migrate_down`](Self::migrate_down) then
-    /// `migrate_up`. Its sessions cannot be carried over, since this build stores only digests.
+    /// a deployment step. So does a table created by an earlier release without the columns of
+    /// a session's binding: `migrate_up` adds them and keeps the sessions. A table created by an
+    /// earlier build, which kept session ids in clear, is refused the same way: drop it, or run
+    /// [`migrate_down`](Self::migrate_down) then `migrate_up`. Its sessions cannot be carried
+    /// over, since this build stores only digests.
     ///
     /// Await it on the runtime that will outlive the store, as `#[actix_web::main]` does in
     /// `main`, before `HttpServer::new`: the sweeper and the listener are tasks on the runtime
@@ -225,13 +227,16 @@ impl PostgresStoreBuilder {
         Listener::start(runtime, subscription).await
     }
 
-    /// Creates the table and its index on `expires_at`, where they do not exist yet, through a
-    /// connection of its own: run it before [`build`](Self::build).
+    /// Creates the table, its index on `expires_at`, the columns of a session's binding and
+    /// their index, where they do not exist yet, through a connection of its own: run it before
+    /// [`build`](Self::build).
     ///
     /// Running it again, or from several instances at once, is harmless: instances take turns
-    /// under an advisory lock, and a table that exists already is left as it is, with nothing
-    /// logged above debug level. It creates nothing else, and never alters a table that exists;
-    /// a table in the layout of an earlier build is refused, as `build` refuses it.
+    /// under an advisory lock, and what exists already is left as it is, with nothing logged
+    /// above debug level. On a table an earlier release created, it adds the binding's columns
+    /// and their index and keeps every session, unbound; it alters a table in no other way, and
+    /// a table in the layout of an earlier build, which kept ids in clear, is refused, as `build`
+    /// refuses it.
     ///
     /// ```no_run
     /// # async fn start() -> Result<(), kv_sessions::StoreError> {
@@ -247,7 +252,7 @@ impl PostgresStoreBuilder {
         table.migrate_up().await
     }
 
-    /// Drops the table, and every session with it, together with its index, through a
+    /// Drops the table, and every session with it, together with its indexes, through a
     /// connection of its own; [`PostgresStore::migrate_down`] does the same from a store.
     /// Dropping a table that does not exist is not an error; no other object is touched.
     pub async fn migrate_down(&self) -> Result<(), StoreError> {

@@ -1,7 +1,8 @@
 //! How a session's parts are kept in the table's columns, both ways: the session's digest as the
 //! key, times as milliseconds since the Unix epoch, the expiry rule in its [`StoredRule`] form,
-//! and the entries as one JSON object whose values are JSON strings holding each entry's JSON
-//! text.
+//! the entries as one JSON object whose values are JSON strings holding each entry's JSON
+//! text, and the binding as three nullable columns (user, label, saved at), NULL in all three
+//! on an unbound session.
 //!
 //! Entries are strings inside the object, not JSON values, because `jsonb` rewrites the JSON it
 //! stores (it adds spaces, reorders keys, drops duplicates); a string holding the text comes
@@ -15,7 +16,8 @@ use tokio_postgres::types::Type;
 
 use super::table::Param;
 use crate::expiry::{Expiry, StoredRule, UnknownRule};
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::{SessionOwner, UserSession};
 use crate::record::Record;
 
 /// Why a stored row is not a session record.
@@ -33,6 +35,10 @@ pub(super) enum CorruptRow {
     UnknownRule(#[source] UnknownRule),
     #[error("stored row's data is not a JSON object of strings")]
     Entries(#[source] serde_json::Error),
+    #[error("stored row is bound to a user but has no time it was saved")]
+    BoundWithoutSavedAt,
+    #[error("stored row's id has {0} bytes, not a session digest's {len}", len = SessionDigest::LEN)]
+    DigestLength(usize),
 }
 
 /// `time` in whole milliseconds since the Unix epoch, rounded down: 0 before the epoch, and
@@ -65,6 +71,9 @@ pub(super) struct Columns {
     rule_kind: i16,
     rule_ms: i64,
     data: String,
+    owner_user: Option<String>,
+    owner_label: Option<String>,
+    saved_at: Option<i64>,
 }
 
 impl Columns {
@@ -78,12 +87,19 @@ impl Columns {
             rule_kind: i16::from(rule.kind),
             rule_ms: i64::try_from(rule.millis).unwrap_or(i64::MAX),
             data: encode_entries(record.entries()),
+            owner_user: record.owner().map(|owner| owner.user().to_owned()),
+            owner_label: record
+                .owner()
+                .and_then(SessionOwner::label)
+                .map(str::to_owned),
+            saved_at: record.saved_at().map(millis),
         }
     }
 
     /// The columns as parameters, in the order every write statement takes them after the id:
-    /// `version`, `created_at`, `expires_at`, `rule_kind`, `rule_ms`, `data`.
-    pub(super) fn params(&self) -> [Param<'_>; 6] {
+    /// `version`, `created_at`, `expires_at`, `rule_kind`, `rule_ms`, `data`, `owner_user`,
+    /// `owner_label`, `saved_at`.
+    pub(super) fn params(&self) -> [Param<'_>; 9] {
         [
             (&self.version, Type::INT8),
             (&self.created_at, Type::INT8),
@@ -91,6 +107,9 @@ impl Columns {
             (&self.rule_kind, Type::INT2),
             (&self.rule_ms, Type::INT8),
             (&self.data, Type::TEXT),
+            (&self.owner_user, Type::TEXT),
+            (&self.owner_label, Type::TEXT),
+            (&self.saved_at, Type::INT8),
         ]
     }
 }
@@ -118,7 +137,8 @@ fn decode_rule(kind: i16, ms: i64) -> Result<Option<Expiry>, CorruptRow> {
 }
 
 /// The record of session `id` in `row`, which holds the columns `version`, `created_at`,
-/// `expires_at`, `rule_kind`, `rule_ms` and `data` (as text), as the statements return them.
+/// `expires_at`, `rule_kind`, `rule_ms`, `data` (as text), `owner_user`, `owner_label` and
+/// `saved_at`, as the statements return them.
 pub(super) fn decode_record(id: SessionId, row: &Row) -> Result<Record, CorruptRow> {
     let column = |name| row.try_get::<_, i64>(name).map_err(CorruptRow::Column);
     let version = column("version")?;
@@ -132,7 +152,49 @@ pub(super) fn decode_record(id: SessionId, row: &Row) -> Result<Record, CorruptR
         time(column("expires_at")?)?,
         decode_entries(data)?,
     );
-    Ok(record.with_expiry(decode_rule(rule_kind, column("rule_ms")?)?))
+    let record = record.with_expiry(decode_rule(rule_kind, column("rule_ms")?)?);
+    Ok(match decode_owner(row)? {
+        Some((owner, saved_at)) => record.with_owner(owner, saved_at),
+        None => record,
+    })
+}
+
+/// The binding in `row`'s `owner_user`, `owner_label` and `saved_at`, and when it was saved;
+/// `None` where the row has no user.
+fn decode_owner(row: &Row) -> Result<Option<(SessionOwner, SystemTime)>, CorruptRow> {
+    let user: Option<String> = row.try_get("owner_user").map_err(CorruptRow::Column)?;
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let label: Option<String> = row.try_get("owner_label").map_err(CorruptRow::Column)?;
+    let owner = match label {
+        Some(label) => SessionOwner::new(user).with_label(label),
+        None => SessionOwner::new(user),
+    };
+    Ok(Some((owner, saved_at(row)?)))
+}
+
+/// The `saved_at` of a bound row.
+fn saved_at(row: &Row) -> Result<SystemTime, CorruptRow> {
+    let saved_at: Option<i64> = row.try_get("saved_at").map_err(CorruptRow::Column)?;
+    time(saved_at.ok_or(CorruptRow::BoundWithoutSavedAt)?)
+}
+
+/// One of a user's sessions in `row`, which holds the columns `id`, `created_at`, `saved_at`,
+/// `expires_at` and `owner_label`, as the listing returns them.
+pub(super) fn decode_user_session(row: &Row) -> Result<UserSession, CorruptRow> {
+    let column = |name| row.try_get::<_, i64>(name).map_err(CorruptRow::Column);
+    let id: &[u8] = row.try_get("id").map_err(CorruptRow::Column)?;
+    let digest =
+        <[u8; SessionDigest::LEN]>::try_from(id).map_err(|_| CorruptRow::DigestLength(id.len()))?;
+    let label: Option<&str> = row.try_get("owner_label").map_err(CorruptRow::Column)?;
+    Ok(UserSession::new(
+        SessionDigest::from_bytes(digest),
+        time(column("created_at")?)?,
+        saved_at(row)?,
+        time(column("expires_at")?)?,
+        label,
+    ))
 }
 
 #[cfg(test)]

@@ -36,6 +36,14 @@ pub(super) enum PostgresError {
          (PostgresStoreBuilder::migrate_up, at start-up or from a deployment step)"
     )]
     Unmigrated { table: String },
+    /// The table was created by an earlier release, before sessions could be bound to a user,
+    /// and has no columns for the binding.
+    #[error(
+        "the session table {table} has no columns for the user a session is bound to (an \
+         earlier release created it); add them with `migrate_up` (PostgresStoreBuilder::migrate_up, \
+         at start-up or from a deployment step), which keeps every session"
+    )]
+    Unbindable { table: String },
     /// The table was created by an earlier build, which kept session ids in clear where this
     /// one keeps their digests.
     #[error(

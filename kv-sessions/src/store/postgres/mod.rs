@@ -6,14 +6,15 @@ use std::time::SystemTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 
-use self::columns::{Columns, CorruptRow, decode_record, millis};
+use self::columns::{Columns, CorruptRow, decode_record, decode_user_session, millis};
 use self::listener::Listener;
 use self::sweeper::Sweeper;
 use self::table::{Param, Table};
 use super::{InvalidationFeed, SessionStore, WRITE_ATTEMPTS};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::UserSession;
 use crate::record::Record;
 
 pub use self::builder::PostgresStoreBuilder;
@@ -56,10 +57,11 @@ mod tests;
 /// ```
 ///
 /// # The table
-/// [`PostgresStoreBuilder::migrate_up`] creates it, and an index on the deadline for the
-/// sweeper; [`migrate_down`](PostgresStore::migrate_down) drops both. Nothing else is created.
-/// [`build`](PostgresStoreBuilder::build) refuses a table that does not exist, and one left by
-/// an earlier build.
+/// [`PostgresStoreBuilder::migrate_up`] creates it, with an index on the deadline for the
+/// sweeper and a partial index on the bound user for [`sessions_of`](SessionStore::sessions_of);
+/// [`migrate_down`](PostgresStore::migrate_down) drops all three. Nothing else is created.
+/// [`build`](PostgresStoreBuilder::build) refuses a table that does not exist, one left by an
+/// earlier build, and one without the binding's columns.
 ///
 /// ```sql
 /// CREATE TABLE kv_sessions (
@@ -73,7 +75,19 @@ mod tests;
 ///     data jsonb NOT NULL          -- {"key": "<the JSON text of its value>", ...}
 /// );
 /// CREATE INDEX kv_sessions_expires_at ON kv_sessions (expires_at);
+/// -- A session's binding: NULL in all three where it is not bound.
+/// ALTER TABLE kv_sessions
+///     ADD COLUMN owner_user text,  -- the user, as SessionOwner::user
+///     ADD COLUMN owner_label text, -- the app's label, where it set one
+///     ADD COLUMN saved_at bigint;  -- the last save of a bound session, in milliseconds
+/// CREATE INDEX kv_sessions_owner_user ON kv_sessions (owner_user) WHERE owner_user IS NOT NULL;
 /// ```
+///
+/// Tables created by releases before sessions could be bound lack the last three columns:
+/// `migrate_up` adds them, and the index, keeping every session (unbound), and `build` refuses
+/// such a table until it has. Adding them changes only the catalog, so it is instant whatever
+/// the table holds; the index is built under a lock that holds up session writes while it
+/// scans the table, once, at the first start of this release.
 ///
 /// A row is keyed by the [digest](crate::SessionDigest) of its session's id, so whoever reads
 /// the table, a backup or a replica learns no id a cookie could carry. Earlier builds kept the
@@ -106,6 +120,17 @@ mod tests;
 ///   makes the new id from the changes alone; otherwise [`Saved::Gone`]. A merge past the size
 ///   cap writes nothing, and the old id stays.
 /// - **delete**: `DELETE … RETURNING` the row, handing it back if it was live.
+/// - **sessions of a user**: `SELECT … WHERE owner_user = … AND expires_at > now`, through the
+///   partial index.
+/// - **revoke**: `DELETE … WHERE id = … AND owner_user = … AND expires_at > now`, announced as
+///   a delete is. [`revoke_all`](SessionStore::revoke_all) is the provided loop of listings and
+///   revokes: a renewal moves the row, binding and all, in one `UPDATE`, so a session renewed
+///   while it runs shows up under its new id in the next listing.
+///
+/// Every write sends the binding `apply_to` returned with the rest of the row, NULL where the
+/// session is unbound: the row is rewritten anyway, so binding costs no extra round trip, and
+/// the index on the user follows every create, save, renewal and delete in the statement that
+/// makes it.
 ///
 /// A conflict means another save of the session succeeded, so a save tries again only as
 /// often as others get in first. After 64 conflicts in a row it gives up with
@@ -221,7 +246,7 @@ impl PostgresStore {
         PostgresStoreBuilder::new(url.into())
     }
 
-    /// Drops the store's table, and every session with it, together with its index. Dropping
+    /// Drops the store's table, and every session with it, together with its indexes. Dropping
     /// a table that does not exist is not an error; no other object is touched.
     pub async fn migrate_down(&self) -> Result<(), StoreError> {
         self.table.batch(&self.table.statements.migrate_down).await
@@ -391,6 +416,37 @@ impl PostgresStore {
             .await?;
         rows.first().map(|row| record(*id, row)).transpose()
     }
+
+    async fn sessions_of_at(
+        &self,
+        user: &str,
+        now: SystemTime,
+    ) -> Result<Vec<UserSession>, StoreError> {
+        let now = millis(now);
+        let params: [Param<'_>; 2] = [(&user, Type::TEXT), (&now, Type::INT8)];
+        let rows = self
+            .table
+            .query(&self.table.statements.sessions_of, &params)
+            .await?;
+        rows.iter()
+            .map(|row| decode_user_session(row).map_err(StoreError::corrupt))
+            .collect()
+    }
+
+    async fn revoke_at(
+        &self,
+        user: &str,
+        session: SessionDigest,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let (key, now) = (session.as_bytes().to_vec(), millis(now));
+        let params: [Param<'_>; 3] = [(&key, Type::BYTEA), (&user, Type::TEXT), (&now, Type::INT8)];
+        let rows = self
+            .table
+            .query(&self.table.statements.revoke, &params)
+            .await?;
+        Ok(!rows.is_empty())
+    }
 }
 
 impl SessionStore for PostgresStore {
@@ -426,6 +482,17 @@ impl SessionStore for PostgresStore {
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.delete_at(id, SystemTime::now()).await
+    }
+
+    /// One statement, through the partial index on `owner_user`.
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        self.sessions_of_at(user, SystemTime::now()).await
+    }
+
+    /// One statement: a `DELETE` of the row where it is live and bound to `user`, which
+    /// announces the deletion on the feed as [`delete`](SessionStore::delete) does.
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        self.revoke_at(user, session, SystemTime::now()).await
     }
 
     /// The feed of the table's channel, unless the store was built with

@@ -8,11 +8,15 @@ use super::error::PostgresError;
 
 /// What the index on the deadline is called: the table's name with this after it.
 const INDEX_SUFFIX: &str = "_expires_at";
+/// What the index on the bound user is called: the table's name with this after it.
+const OWNER_INDEX_SUFFIX: &str = "_owner_user";
 /// PostgreSQL's longest identifier, in bytes; it cuts longer ones short without an error.
 const MAX_IDENTIFIER: usize = 63;
-/// The longest table name whose index name still fits in [`MAX_IDENTIFIER`], so that two long
+/// The longest table name whose index names still fit in [`MAX_IDENTIFIER`], so that two long
 /// table names can never share one index name.
 const MAX_TABLE: usize = MAX_IDENTIFIER - INDEX_SUFFIX.len();
+// MAX_TABLE leaves room for the longer suffix.
+const _: () = assert!(OWNER_INDEX_SUFFIX.len() <= INDEX_SUFFIX.len());
 
 /// What the channel of a table's invalidation feed is called: the table's name with this after it.
 const CHANNEL_SUFFIX: &str = "_invalidations";
@@ -66,6 +70,12 @@ impl TableName {
         format!("\"{}{INDEX_SUFFIX}\"", self.table)
     }
 
+    /// The name of the table's partial index on `owner_user`, as SQL, unqualified like
+    /// [`index_quoted`](Self::index_quoted)'s.
+    pub(super) fn owner_index_quoted(&self) -> String {
+        format!("\"{}{OWNER_INDEX_SUFFIX}\"", self.table)
+    }
+
     /// The channel the table's invalidation feed uses: `<name>_invalidations`, as in
     /// `auth.sessions_invalidations`. Where that is longer than PostgreSQL allows a channel (63
     /// bytes), its end is replaced by `_` and 16 hex digits of the SHA-256 of the whole name, so
@@ -113,7 +123,7 @@ fn check_identifier(part: &str, max: usize) -> Result<(), &'static str> {
         );
     }
     if part.len() > max {
-        return Err("too long: a schema may have 63 bytes, a table 52 (its index adds 11)");
+        return Err("too long: a schema may have 63 bytes, a table 52 (its index names add 11)");
     }
     Ok(())
 }
@@ -127,6 +137,7 @@ mod tests {
         let plain = TableName::parse("kv_sessions").expect("valid");
         assert_eq!(plain.quoted(), "\"kv_sessions\"");
         assert_eq!(plain.index_quoted(), "\"kv_sessions_expires_at\"");
+        assert_eq!(plain.owner_index_quoted(), "\"kv_sessions_owner_user\"");
         let qualified = TableName::parse("auth.sessions_2").expect("valid");
         assert_eq!(qualified.quoted(), "\"auth\".\"sessions_2\"");
         assert_eq!(qualified.index_quoted(), "\"sessions_2_expires_at\"");
@@ -176,10 +187,11 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_names_leave_room_for_the_index_name() {
+    fn the_longest_names_leave_room_for_the_index_names() {
         let table = "t".repeat(MAX_TABLE);
-        let index = TableName::parse(&table).expect("fits").index_quoted();
-        assert_eq!(index.trim_matches('"').len(), MAX_IDENTIFIER);
+        let name = TableName::parse(&table).expect("fits");
+        assert_eq!(name.index_quoted().trim_matches('"').len(), MAX_IDENTIFIER);
+        assert!(name.owner_index_quoted().trim_matches('"').len() <= MAX_IDENTIFIER);
         assert!(TableName::parse(&format!("{table}t")).is_err());
         let schema = "s".repeat(MAX_IDENTIFIER);
         assert!(TableName::parse(&format!("{schema}.t")).is_ok());

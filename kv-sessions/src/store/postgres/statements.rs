@@ -1,7 +1,8 @@
 //! The SQL of a sessions table, from the files in `sql/`, with the table's name written in.
 //!
-//! The files name the table `{table}` (its index `{index}`, its advisory-lock key `{lock}`, the
-//! channel of its invalidation feed `{channel}`). Only a checked [`TableName`] ever fills those
+//! The files name the table `{table}` (its index on the deadline `{index}`, its index on the
+//! bound user `{owner_index}`, its advisory-lock key `{lock}`, the channel of its invalidation
+//! feed `{channel}`). Only a checked [`TableName`] ever fills those
 //! in. `{notifying}` is `true` where the store has a feed: the writes then announce what they
 //! wrote in the same statement. No statement merges: the store merges in Rust and writes whole
 //! records.
@@ -15,6 +16,8 @@ pub(super) struct Statements {
     pub(super) create: String,
     pub(super) replace: String,
     pub(super) delete: String,
+    pub(super) sessions_of: String,
+    pub(super) revoke: String,
     pub(super) sweep: String,
     pub(super) migrate_up: String,
     pub(super) migrate_down: String,
@@ -26,12 +29,14 @@ impl Statements {
     /// `notifying`.
     pub(super) fn for_table(name: &TableName, notifying: bool) -> Self {
         let (table, index, lock) = (name.quoted(), name.index_quoted(), name.to_string());
+        let owner_index = name.owner_index_quoted();
         let channel = format!("'{}'", name.channel());
         let notifying = if notifying { "true" } else { "false" };
         let fill = |sql: &str| {
             without_comments(sql)
                 .replace("{table}", &table)
                 .replace("{index}", &index)
+                .replace("{owner_index}", &owner_index)
                 .replace("{lock}", &lock)
                 .replace("{channel}", &channel)
                 .replace("{notifying}", notifying)
@@ -41,6 +46,8 @@ impl Statements {
             create: fill(include_str!("sql/create.sql")),
             replace: fill(include_str!("sql/replace.sql")),
             delete: fill(include_str!("sql/delete.sql")),
+            sessions_of: fill(include_str!("sql/sessions_of.sql")),
+            revoke: fill(include_str!("sql/revoke.sql")),
             sweep: fill(include_str!("sql/sweep.sql")),
             migrate_up: fill(include_str!("sql/migrate_up.sql")),
             migrate_down: fill(include_str!("sql/migrate_down.sql")),
@@ -70,17 +77,29 @@ mod tests {
             &statements.create,
             &statements.replace,
             &statements.delete,
+            &statements.sessions_of,
+            &statements.revoke,
             &statements.sweep,
             &statements.migrate_up,
             &statements.migrate_down,
             &statements.layout,
         ] {
-            for placeholder in ["{table}", "{index}", "{lock}", "{channel}", "{notifying}"] {
+            let placeholders = [
+                "{table}",
+                "{index}",
+                "{owner_index}",
+                "{lock}",
+                "{channel}",
+                "{notifying}",
+            ];
+            for placeholder in placeholders {
                 assert!(!sql.contains(placeholder), "{placeholder} left in {sql}");
             }
             assert!(!sql.contains("--"), "a comment left in {sql}");
         }
         assert!(statements.replace.contains("\"auth\".\"sessions\""));
         assert!(statements.delete.contains("'auth.sessions_invalidations'"));
+        assert!(statements.revoke.contains("'auth.sessions_invalidations'"));
+        assert!(statements.migrate_up.contains("\"sessions_owner_user\""));
     }
 }

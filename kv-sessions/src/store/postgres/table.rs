@@ -30,8 +30,9 @@ const ID_TYPE: &str = "bytea";
 enum Layout {
     /// No table.
     Missing,
-    /// A table whose `id` column holds digests, as this build creates it.
-    Current,
+    /// A table whose `id` column holds digests, as this build creates it; `bindable` where it
+    /// has the columns of a session's binding too, which tables of earlier releases lack.
+    Current { bindable: bool },
     /// A table with an `id` column of another type, as earlier builds created it.
     Other { id_type: String },
 }
@@ -102,7 +103,12 @@ impl Table {
     /// Checks that the table exists, in the layout of this build.
     pub(super) async fn check_layout(&self) -> Result<(), StoreError> {
         match self.layout().await? {
-            Layout::Current => Ok(()),
+            Layout::Current { bindable: true } => Ok(()),
+            Layout::Current { bindable: false } => {
+                Err(StoreError::open(PostgresError::Unbindable {
+                    table: self.name.to_string(),
+                }))
+            }
             Layout::Missing => Err(StoreError::open(PostgresError::Unmigrated {
                 table: self.name.to_string(),
             })),
@@ -110,11 +116,13 @@ impl Table {
         }
     }
 
-    /// Creates the table and its index where they do not exist, and refuses a table in another
-    /// layout.
+    /// Creates the table and its indexes, and adds the columns of a session's binding, where
+    /// they do not exist; refuses a table in another layout.
     pub(super) async fn migrate_up(&self) -> Result<(), StoreError> {
         match self.layout().await? {
-            Layout::Current | Layout::Missing => self.batch(&self.statements.migrate_up).await,
+            Layout::Current { .. } | Layout::Missing => {
+                self.batch(&self.statements.migrate_up).await
+            }
             Layout::Other { id_type } => Err(self.earlier_layout(id_type)),
         }
     }
@@ -129,9 +137,10 @@ impl Table {
             .ok_or_else(|| StoreError::backend("the database did not describe the table"))?;
         let present: bool = row.try_get("present").map_err(StoreError::backend)?;
         let id_type: Option<String> = row.try_get("id_type").map_err(StoreError::backend)?;
+        let bindable: bool = row.try_get("bindable").map_err(StoreError::backend)?;
         Ok(match id_type {
             _ if !present => Layout::Missing,
-            Some(id_type) if id_type == ID_TYPE => Layout::Current,
+            Some(id_type) if id_type == ID_TYPE => Layout::Current { bindable },
             id_type => Layout::Other {
                 id_type: id_type.unwrap_or_else(|| "missing".to_owned()),
             },

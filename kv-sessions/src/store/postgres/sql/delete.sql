@@ -5,7 +5,8 @@
 WITH removed AS (
     DELETE FROM {table}
     WHERE id = $1
-    RETURNING version, created_at, expires_at, rule_kind, rule_ms, data
+    RETURNING version, created_at, expires_at, rule_kind, rule_ms, data,
+        owner_user, owner_label, saved_at
 ),
 notified AS (
     SELECT CASE WHEN {notifying} THEN pg_notify({channel}, encode($1, 'hex') || ' -') END
@@ -13,6 +14,7 @@ notified AS (
         removed.*
     FROM removed
 )
-SELECT version, created_at, expires_at, rule_kind, rule_ms, data::text AS data
+SELECT version, created_at, expires_at, rule_kind, rule_ms, data::text AS data,
+    owner_user, owner_label, saved_at
 FROM notified
 WHERE expires_at > $2

@@ -1,4 +1,4 @@
--- Drops the sessions table, and its index with it, if it exists. A missing table raises no
+-- Drops the sessions table, and its indexes with it, if it exists. A missing table raises no
 -- notice for the driver to log.
 SELECT pg_advisory_xact_lock(hashtext('kv-sessions schema of {lock}'));
 
