@@ -18,7 +18,8 @@ use crate::changes::SessionPolicy;
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::expiry::Expiry;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::{SessionOwner, UserSession};
 use crate::record::Record;
 use crate::store::SessionStore;
 
@@ -148,7 +149,7 @@ fn policy() -> impl Strategy<Value = SessionPolicy> {
 }
 
 /// Changes under `policy` over a few keys, with JSON texts of every shape the session layer
-/// might write.
+/// might write, that bind the session, unbind it or leave its binding alone.
 fn changes(policy: impl Strategy<Value = SessionPolicy>) -> impl Strategy<Value = Changes> {
     let key = "[a-d]|é|k\"";
     let json = prop_oneof![
@@ -163,12 +164,18 @@ fn changes(policy: impl Strategy<Value = SessionPolicy>) -> impl Strategy<Value 
         any::<bool>(),
         proptest::collection::vec(write, 0..4),
         own_rule,
+        proptest::option::of(proptest::option::of(owner())),
     )
-        .prop_map(|(policy, clear, writes, own_rule)| {
+        .prop_map(|(policy, clear, writes, own_rule, binding)| {
             let mut changes = Changes::new(policy);
             if clear {
                 changes.clear();
             }
+            match binding {
+                Some(Some(owner)) => changes.bind(owner),
+                Some(None) => changes.unbind(),
+                None => &mut changes,
+            };
             for (key, json) in writes {
                 match json {
                     Some(json) => changes.set(key, json),
@@ -180,6 +187,18 @@ fn changes(policy: impl Strategy<Value = SessionPolicy>) -> impl Strategy<Value 
             }
             changes
         })
+}
+
+/// The users the generated owners are.
+const USERS: [&str; 3] = ["u1", "u2", "usér"];
+
+/// Owners among [`USERS`], with and without a label, in any script.
+fn owner() -> impl Strategy<Value = SessionOwner> {
+    let label = proptest::option::of("[a-z é\"']{0,8}");
+    (proptest::sample::select(&USERS[..]), label).prop_map(|(user, label)| match label {
+        Some(label) => SessionOwner::new(user).with_label(label),
+        None => SessionOwner::new(user),
+    })
 }
 
 /// One session's life: created at `born` with `first`, then changed at `later` by `then`,
@@ -261,13 +280,44 @@ async fn check(store: &PostgresStore, case: Case) -> Result<(), TestCaseError> {
     let saved = saved.expect("save");
     prop_assert_eq!(&saved, &expected, "save");
     let loaded = store.load_at(&target, now).await.expect("load");
+    // A renewal refused for its size leaves the old id where it was.
+    let moved_away = (target != id && matches!(saved, Saved::Stored(_))).then_some(id);
     match saved {
         Saved::Stored(record) => {
             // A merge can set a deadline that has passed already (a date in the past).
             let live = (!record.is_expired_at(now)).then_some(record);
-            prop_assert_eq!(loaded, live, "a load after a save")
+            prop_assert_eq!(&loaded, &live, "a load after a save")
         }
-        _ => prop_assert_eq!(loaded, live.filter(|_| target == id).cloned()),
+        _ => prop_assert_eq!(&loaded, &live.filter(|_| target == id).cloned()),
+    }
+    check_listings(store, loaded.as_ref(), target, moved_away, now).await
+}
+
+/// Checks that each user's listing at `now` holds session `target` exactly where `loaded`, its
+/// live copy, is bound to that user, as `loaded` has it, and never holds `moved_away`.
+async fn check_listings(
+    store: &PostgresStore,
+    loaded: Option<&Record>,
+    target: SessionId,
+    moved_away: Option<SessionId>,
+    now: SystemTime,
+) -> Result<(), TestCaseError> {
+    for user in USERS {
+        let listed = store.sessions_of_at(user, now).await.expect("list");
+        let found = listed.iter().find(|s| s.handle() == target.digest());
+        let bound = loaded.filter(|r| r.owner().is_some_and(|owner| owner.user() == user));
+        prop_assert_eq!(found.is_some(), bound.is_some(), "{} listed", user);
+        if let (Some(found), Some(record)) = (found, bound) {
+            prop_assert_eq!(found.created_at(), record.created_at());
+            prop_assert_eq!(Some(found.saved_at()), record.saved_at());
+            prop_assert_eq!(found.expires_at(), record.expires_at());
+            prop_assert_eq!(found.label(), record.owner().and_then(SessionOwner::label));
+        }
+        let old = moved_away.map(|id| id.digest());
+        prop_assert!(
+            !listed.iter().any(|s| Some(s.handle()) == old),
+            "old id listed"
+        );
     }
     Ok(())
 }
@@ -639,4 +689,353 @@ fn concurrent_saves_from_one_loaded_copy_all_keep_their_writes() {
     for key in &keys {
         assert_eq!(latest.get(key), Some("2"), "{key}");
     }
+}
+
+/// The sessions table and its index on the deadline as the release before bindings created
+/// them (`git show d37a8f7:kv-sessions/src/store/postgres/sql/migrate_up.sql`), `{table}` for
+/// the table's name.
+const PREVIOUS_RELEASE: &str = "CREATE TABLE IF NOT EXISTS {table} (
+    id bytea PRIMARY KEY,
+    version bigint NOT NULL,
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    rule_kind smallint NOT NULL,
+    rule_ms bigint NOT NULL,
+    data jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at);";
+
+/// Changes under the default policy that bind the session to `user`, with `label` if given,
+/// and write one value, so that a create makes a session of them.
+fn binding(user: &str, label: Option<&str>) -> Changes {
+    let owner = SessionOwner::new(user);
+    let mut changes = writing(&["k"], "1");
+    changes.bind(match label {
+        Some(label) => owner.with_label(label),
+        None => owner,
+    });
+    changes
+}
+
+/// The handles `store` lists for `user`, sorted.
+async fn handles(store: &PostgresStore, user: &str) -> Vec<SessionDigest> {
+    let listed = store.sessions_of(user).await.expect("list");
+    let mut handles: Vec<SessionDigest> = listed.iter().map(UserSession::handle).collect();
+    handles.sort_by_key(SessionDigest::to_string);
+    handles
+}
+
+/// The digests of `ids`, sorted as [`handles`] sorts them.
+fn digests(ids: &[SessionId]) -> Vec<SessionDigest> {
+    let mut digests: Vec<SessionDigest> = ids.iter().map(SessionId::digest).collect();
+    digests.sort_by_key(SessionDigest::to_string);
+    digests
+}
+
+#[test]
+fn a_bound_session_is_loaded_and_listed_with_its_owner_label_and_times() {
+    let Some(scratch) = Scratch::new("a_bound_session_is_loaded_and_listed") else {
+        return;
+    };
+    let (id, now) = (SessionId::generate(), SystemTime::now());
+    let store = &scratch.store;
+    scratch.run(async {
+        let changes = binding("user-1", Some("Firefox on a \"laptop\", é"));
+        let created = stored(store.create_at(&id, &changes, now).await.expect("create"));
+        let owner = created.owner().expect("bound");
+        assert_eq!(
+            (owner.user(), owner.label()),
+            ("user-1", Some("Firefox on a \"laptop\", é"))
+        );
+        let loaded = store.load_at(&id, now).await.expect("load");
+        assert_eq!(loaded.as_ref(), Some(&created));
+        let listed = store.sessions_of_at("user-1", now).await.expect("list");
+        let expected = UserSession::new(
+            id.digest(),
+            created.created_at(),
+            created.saved_at().expect("bound"),
+            created.expires_at(),
+            owner.label(),
+        );
+        assert_eq!(listed, [expected]);
+        assert_eq!(store.sessions_of("user-2").await.expect("list"), []);
+    });
+}
+
+#[test]
+fn the_listing_follows_bind_unbind_renew_and_delete() {
+    let Some(scratch) = Scratch::new("the_listing_follows_bind_unbind_renew_and_delete") else {
+        return;
+    };
+    let store = &scratch.store;
+    let (first, second, renewed) = (
+        SessionId::generate(),
+        SessionId::generate(),
+        SessionId::generate(),
+    );
+    scratch.run(async {
+        stored(
+            store
+                .create(&first, &binding("u", None))
+                .await
+                .expect("create"),
+        );
+        stored(
+            store
+                .create(&second, &writing(&["a"], "1"))
+                .await
+                .expect("create"),
+        );
+        assert_eq!(handles(store, "u").await, digests(&[first]));
+
+        stored(
+            store
+                .update(&second, &binding("u", None))
+                .await
+                .expect("bind"),
+        );
+        assert_eq!(handles(store, "u").await, digests(&[first, second]));
+
+        let saved = stored(
+            store
+                .update(&second, &writing(&["b"], "2"))
+                .await
+                .expect("save"),
+        );
+        assert_eq!(
+            saved.owner().map(SessionOwner::user),
+            Some("u"),
+            "a save keeps it"
+        );
+        stored(
+            store
+                .update(&second, &binding("v", None))
+                .await
+                .expect("rebind"),
+        );
+        assert_eq!(handles(store, "u").await, digests(&[first]));
+        assert_eq!(handles(store, "v").await, digests(&[second]));
+
+        let mut unbind = writing(&[], "");
+        unbind.unbind();
+        let unbound = stored(store.update(&second, &unbind).await.expect("unbind"));
+        assert_eq!((unbound.owner(), unbound.saved_at()), (None, None));
+        assert_eq!(handles(store, "v").await, []);
+
+        let moved = stored(
+            store
+                .renew(&first, &renewed, &writing(&["c"], "3"))
+                .await
+                .expect("renew"),
+        );
+        assert_eq!(moved.owner().map(SessionOwner::user), Some("u"));
+        assert_eq!(handles(store, "u").await, digests(&[renewed]));
+
+        store
+            .delete(&renewed)
+            .await
+            .expect("delete")
+            .expect("was live");
+        assert_eq!(handles(store, "u").await, []);
+    });
+}
+
+#[test]
+fn expired_sessions_are_neither_listed_nor_revoked() {
+    let Some(scratch) = Scratch::new("expired_sessions_are_neither_listed_nor_revoked") else {
+        return;
+    };
+    let store = &scratch.store;
+    let (id, now) = (SessionId::generate(), SystemTime::now());
+    let later = now + Duration::from_secs(2);
+    scratch.run(async {
+        let mut changes = binding("u", None);
+        changes.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(1))));
+        stored(store.create_at(&id, &changes, now).await.expect("create"));
+        assert_eq!(store.sessions_of_at("u", now).await.expect("list").len(), 1);
+        assert_eq!(store.sessions_of_at("u", later).await.expect("list"), []);
+        let revoked = store
+            .revoke_at("u", id.digest(), later)
+            .await
+            .expect("revoke");
+        assert!(!revoked, "an expired session is not revoked");
+    });
+    assert_eq!(scratch.rows(), 1, "the sweeper removes it, not revoke");
+}
+
+#[test]
+fn revoke_deletes_a_live_session_only_for_the_user_it_is_bound_to() {
+    let Some(scratch) = Scratch::new("revoke_deletes_a_live_session_only_for_its_user") else {
+        return;
+    };
+    let store = &scratch.store;
+    let (mine, unbound) = (SessionId::generate(), SessionId::generate());
+    scratch.run(async {
+        stored(
+            store
+                .create(&mine, &binding("me", None))
+                .await
+                .expect("create"),
+        );
+        stored(
+            store
+                .create(&unbound, &writing(&["a"], "1"))
+                .await
+                .expect("create"),
+        );
+
+        assert!(
+            !store
+                .revoke("someone-else", mine.digest())
+                .await
+                .expect("revoke")
+        );
+        assert!(
+            store.load(&mine).await.expect("load").is_some(),
+            "still live"
+        );
+        assert!(!store.revoke("me", unbound.digest()).await.expect("revoke"));
+        assert!(
+            store.load(&unbound).await.expect("load").is_some(),
+            "still live"
+        );
+
+        assert!(store.revoke("me", mine.digest()).await.expect("revoke"));
+        assert_eq!(store.load(&mine).await.expect("load"), None);
+        assert!(
+            !store
+                .revoke("me", mine.digest())
+                .await
+                .expect("revoke again")
+        );
+    });
+}
+
+#[test]
+fn revoke_all_revokes_every_session_of_the_user_but_the_one_spared() {
+    let Some(scratch) = Scratch::new("revoke_all_revokes_every_session_of_the_user") else {
+        return;
+    };
+    let store = &scratch.store;
+    let ids: Vec<SessionId> = (0..4).map(|_| SessionId::generate()).collect();
+    let other = SessionId::generate();
+    scratch.run(async {
+        for id in &ids {
+            stored(store.create(id, &binding("u", None)).await.expect("create"));
+        }
+        stored(
+            store
+                .create(&other, &binding("v", None))
+                .await
+                .expect("create"),
+        );
+        let mut revoked = store
+            .revoke_all("u", Some(ids[0].digest()))
+            .await
+            .expect("revoke all");
+        revoked.sort_by_key(SessionDigest::to_string);
+        assert_eq!(revoked, digests(&ids[1..]));
+        assert_eq!(handles(store, "u").await, digests(&ids[..1]));
+        assert_eq!(handles(store, "v").await, digests(&[other]));
+    });
+}
+
+#[test]
+fn a_bound_row_without_a_saved_time_is_corrupt() {
+    let Some(scratch) = Scratch::new("a_bound_row_without_a_saved_time_is_corrupt") else {
+        return;
+    };
+    let id = SessionId::generate();
+    scratch.insert_raw(&id, "1, 0, 9223372036854775807, 0, 0, '{}'");
+    let sql = format!(
+        "UPDATE {} SET owner_user = 'u'",
+        scratch.store.table.name.quoted()
+    );
+    scratch
+        .run(scratch.store.table.batch(&sql))
+        .expect("bind by hand");
+    let loaded = scratch.run(scratch.store.load(&id));
+    assert!(matches!(loaded, Err(StoreError::Corrupt(_))), "{loaded:?}");
+    let listed = scratch.run(scratch.store.sessions_of("u"));
+    assert!(matches!(listed, Err(StoreError::Corrupt(_))), "{listed:?}");
+}
+
+#[test]
+fn migrate_up_gives_a_table_of_the_previous_release_the_binding_and_keeps_its_rows() {
+    let Some(scratch) = Scratch::new("migrate_up_on_a_table_of_the_previous_release") else {
+        return;
+    };
+    let table = format!("kv_test_{}", &SessionId::generate().to_string()[..16]);
+    let settings = PostgresStore::builder(&scratch.url)
+        .table(table.as_str())
+        .sweep_every(None);
+    let id = SessionId::generate();
+    let row = format!(
+        "INSERT INTO {table} (id, version, created_at, expires_at, rule_kind, rule_ms, data) \
+         VALUES ('\\x{}', 3, 0, 9223372036854775807, 0, 0, '{{\"a\": \"1\"}}')",
+        id.digest()
+    );
+    scratch.run(async {
+        let previous = PREVIOUS_RELEASE.replace("{table}", &table);
+        scratch
+            .store
+            .table
+            .batch(&previous)
+            .await
+            .expect("previous release");
+        scratch.store.table.batch(&row).await.expect("a session");
+
+        let Err(StoreError::Open(cause)) = settings.clone().build().await else {
+            panic!("a table without the binding's columns must be refused");
+        };
+        let message = cause.to_string();
+        for expected in [table.as_str(), "migrate_up", "keeps every session"] {
+            assert!(message.contains(expected), "{expected} in {message}");
+        }
+
+        settings.migrate_up().await.expect("migrate up");
+        settings.migrate_up().await.expect("migrate up again");
+        let store = settings.build().await.expect("build");
+        let kept = store.load(&id).await.expect("load").expect("kept");
+        assert_eq!(
+            (kept.version(), kept.get("a"), kept.owner()),
+            (3, Some("1"), None)
+        );
+
+        stored(store.update(&id, &binding("u", None)).await.expect("bind"));
+        assert_eq!(handles(&store, "u").await, digests(&[id]));
+        store.migrate_down().await.expect("migrate down");
+    });
+}
+
+#[test]
+fn the_listing_goes_through_the_index_on_the_user() {
+    let Some(scratch) = Scratch::new("the_listing_goes_through_the_index_on_the_user") else {
+        return;
+    };
+    let table = scratch.store.table.name.quoted();
+    let rows = format!(
+        "INSERT INTO {table} \
+         (id, version, created_at, expires_at, rule_kind, rule_ms, data, owner_user, saved_at) \
+         SELECT sha224(n::text::bytea), 1, 0, 9223372036854775807, 0, 0, '{{}}', \
+             CASE WHEN n % 2 = 0 THEN 'u' || (n % 5000) END, 0 \
+         FROM generate_series(1, 50000) AS n; \
+         ANALYZE {table}"
+    );
+    scratch.run(scratch.store.table.batch(&rows)).expect("fill");
+    let explain = format!("EXPLAIN {}", scratch.store.table.statements.sessions_of);
+    let (user, now) = ("u42", i64::MAX / 2);
+    let params: [super::Param<'_>; 2] = [
+        (&user, tokio_postgres::types::Type::TEXT),
+        (&now, tokio_postgres::types::Type::INT8),
+    ];
+    let plan = scratch.run(scratch.store.table.query(&explain, &params));
+    let plan: Vec<String> = plan
+        .expect("explain")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("_owner_user"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
 }
