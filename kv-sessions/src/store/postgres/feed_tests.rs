@@ -17,6 +17,7 @@ use super::tests::{server, stored, writing};
 use super::{PostgresStore, PostgresStoreBuilder};
 use crate::changes::{Changes, Saved, SessionPolicy};
 use crate::id::SessionId;
+use crate::owner::SessionOwner;
 use crate::store::boxed::BoxFuture;
 use crate::store::{CachedStore, Invalidation, MokaStore, SessionCache, SessionStore, Subscriber};
 
@@ -380,6 +381,53 @@ fn a_rolled_back_write_notifies_no_one() {
         payloads_until(&mut heard, &format!("{} -", id.digest())).await
     });
     assert_eq!(payloads.len(), 1, "only the committed delete: {payloads:?}");
+}
+
+#[test]
+fn a_revoke_is_announced_like_a_delete_and_a_refused_one_not_at_all() {
+    let Some(scratch) = Scratch::new("a_revoke_is_announced_like_a_delete") else {
+        return;
+    };
+    let (writer, reader) = (scratch.store("x"), scratch.store("y"));
+    let cached = CachedStore::new(MokaStore::new(100), reader.clone());
+    let (_recorder, mut recorded) = record(&reader);
+    let (_client, mut heard) = scratch.eavesdrop();
+    let (id, sentinel) = (SessionId::generate(), SessionId::generate());
+    let mut bind = writing(&["a"], "1");
+    bind.bind(SessionOwner::new("u"));
+    let refused = scratch.run(async {
+        stored(writer.create(&id, &bind).await.expect("create"));
+        stored(writer.create(&sentinel, &bind).await.expect("create"));
+        cached.load(&id).await.expect("load").expect("live");
+        let refused = writer.revoke("v", id.digest()).await.expect("revoke");
+        assert!(!refused, "bound to another user");
+        writer
+            .delete(&sentinel)
+            .await
+            .expect("delete")
+            .expect("was live");
+        payloads_until(&mut heard, &format!("{} -", sentinel.digest())).await
+    });
+    assert_eq!(
+        refused,
+        [format!("{} -", sentinel.digest())],
+        "nothing else"
+    );
+    scratch.run(async {
+        next(&mut recorded).await;
+        assert!(writer.revoke("u", id.digest()).await.expect("revoke"));
+        let revoked = payloads_until(&mut heard, &format!("{} -", id.digest())).await;
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(
+            next(&mut recorded).await.1,
+            Invalidation::removed(id.digest())
+        );
+        assert_eq!(
+            cached.cache().get(&id).await,
+            None,
+            "the other instance forgets it"
+        );
+    });
 }
 
 #[test]
