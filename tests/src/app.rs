@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::web::{Data, Path, Query, ServiceConfig};
 use actix_web::{HttpResponse, get};
-use kv_sessions::{Expiry, Session, SessionError, SessionKey, SessionKeys};
+use kv_sessions::{
+    Expiry, Session, SessionDigest, SessionError, SessionKey, SessionKeys, SessionOwner,
+    UserSession, UserSessions,
+};
 
 use crate::gate::Gate;
 
@@ -45,7 +48,12 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(big)
         .service(hold)
         .service(steps)
-        .service(plain);
+        .service(plain)
+        .service(bind_checked)
+        .service(list_sessions)
+        .service(revoke_one)
+        .service(revoke_all)
+        .service(revoke_others);
 }
 
 type Reply = Result<HttpResponse, SessionError>;
@@ -193,11 +201,104 @@ async fn plain() -> HttpResponse {
     text("plain")
 }
 
+/// `/bind?user=<user>`: binds the session to `user`, and answers 422 with the length the
+/// [`SessionError::InvalidOwner`] names where the id is refused.
+#[get("/bind")]
+async fn bind_checked(session: Session, query: Query<Owner>) -> Reply {
+    match session.bind(SessionOwner::new(&query.user)) {
+        Ok(()) => Ok(text("bound")),
+        Err(SessionError::InvalidOwner { len }) => {
+            Ok(HttpResponse::UnprocessableEntity().body(format!("invalid owner: {len} bytes")))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Owner {
+    user: String,
+}
+
+/// The user's sessions, as the JSON list of [`ListedSession`]s, oldest first.
+#[get("/sessions/{user}")]
+async fn list_sessions(sessions: UserSessions, user: Path<String>) -> Reply {
+    let listed: Vec<ListedSession> = sessions
+        .list(user.as_str())
+        .await?
+        .iter()
+        .map(ListedSession::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(listed))
+}
+
+/// Revokes the session `handle` of `user`: `true` where it did.
+#[get("/revoke/{user}/{handle}")]
+async fn revoke_one(sessions: UserSessions, path: Path<(String, String)>) -> Reply {
+    let (user, handle) = path.into_inner();
+    let Ok(handle) = handle.parse::<SessionDigest>() else {
+        return Ok(HttpResponse::BadRequest().body("not a handle"));
+    };
+    Ok(text(sessions.revoke(user, handle).await?.to_string()))
+}
+
+/// Revokes every session of `user`, the request's own included: how many.
+#[get("/revoke-all/{user}")]
+async fn revoke_all(sessions: UserSessions, user: Path<String>) -> Reply {
+    Ok(text(sessions.revoke_all(user.as_str()).await?.to_string()))
+}
+
+/// Revokes every session of `user` but the request's own: how many.
+#[get("/revoke-others/{user}")]
+async fn revoke_others(sessions: UserSessions, user: Path<String>) -> Reply {
+    Ok(text(
+        sessions.revoke_others(user.as_str()).await?.to_string(),
+    ))
+}
+
+/// One of a user's sessions as `/sessions/{user}` lists it, times in milliseconds since the Unix
+/// epoch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListedSession {
+    /// [`UserSession::handle`], as text.
+    pub handle: String,
+    /// [`UserSession::label`].
+    pub label: Option<String>,
+    /// [`UserSession::is_current`].
+    pub current: bool,
+    /// [`UserSession::created_at`].
+    pub created_at: u128,
+    /// [`UserSession::saved_at`].
+    pub saved_at: u128,
+    /// [`UserSession::expires_at`].
+    pub expires_at: u128,
+}
+
+impl From<&UserSession> for ListedSession {
+    fn from(session: &UserSession) -> Self {
+        Self {
+            handle: session.handle().to_string(),
+            label: session.label().map(str::to_owned),
+            current: session.is_current(),
+            created_at: millis(session.created_at()),
+            saved_at: millis(session.saved_at()),
+            expires_at: millis(session.expires_at()),
+        }
+    }
+}
+
+fn millis(at: SystemTime) -> u128 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
 /// Steps to run on a session, from the query string: `then=renew,put:user:alice,remember`.
 ///
 /// - `renew`, `purge`: as the methods of [`Session`];
 /// - `put` stores `"yes"` under `after`; `put:<key>:<value>` stores a string;
 /// - `big:<key>:<len>` stores a string of `len` bytes;
+/// - `bind:<user>` binds the session to `user`, `bind:<user>:<label>` with a label, and
+///   `unbind` unbinds it;
 /// - `remember` gives the session a 30-day idle window, `sudo` a 5-minute one;
 /// - `forever` gives it an idle window of `Duration::MAX`, and `until:<seconds>` a fixed end that
 ///   many seconds after the Unix epoch, as a "remember me for N days" taken from user input
@@ -220,6 +321,8 @@ impl Steps {
                 (Some("big"), Some(key), Some(len)) => {
                     session.insert(key, "x".repeat(len.parse().unwrap_or(0)))?
                 }
+                (Some("bind"), Some(user), label) => session.bind(owner(user, label))?,
+                (Some("unbind"), ..) => session.unbind(),
                 (Some("remember"), ..) => session.set_expiry(Some(Expiry::OnInactivity(MONTH))),
                 (Some("sudo"), ..) => session.set_expiry(Some(Expiry::OnInactivity(SUDO))),
                 (Some("forever"), ..) => {
@@ -234,6 +337,14 @@ impl Steps {
             }
         }
         Ok(())
+    }
+}
+
+fn owner(user: &str, label: Option<&str>) -> SessionOwner {
+    let owner = SessionOwner::new(user);
+    match label {
+        Some(label) => owner.with_label(label),
+        None => owner,
     }
 }
 

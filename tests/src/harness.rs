@@ -6,7 +6,7 @@ use actix_test::TestServer;
 use actix_web::App;
 use actix_web::cookie::Key;
 use actix_web::web::{self, ServiceConfig};
-use kv_sessions::{SessionMiddleware, SessionMiddlewareBuilder};
+use kv_sessions::{SessionMiddleware, SessionMiddlewareBuilder, UserSessions};
 use tempfile::TempDir;
 
 use crate::any_store::{AnyStore, ScratchGuard};
@@ -24,6 +24,8 @@ pub struct Harness {
     pub gate: Gate,
     /// The key that signs cookies.
     pub key: Key,
+    /// The middleware's handle on users' sessions, as an app uses it outside a request.
+    pub sessions: UserSessions,
     /// The store under the probe.
     pub store: AnyStore,
     /// Where the sled database lives; removed when the harness is dropped.
@@ -61,6 +63,7 @@ impl Harness {
         let probed = ProbeStore::new(store.clone(), Arc::clone(&probe));
         let builder = SessionMiddleware::builder(probed, key.clone()).cookie_name("id");
         let middleware = configure(builder).build();
+        let sessions = middleware.user_sessions();
         let config = actix_test::config().workers(2).disable_redirects();
         let gate = Gate::default();
         let app_gate = web::Data::new(gate.clone());
@@ -75,6 +78,7 @@ impl Harness {
             probe,
             gate,
             key,
+            sessions,
             scratch: store.scratch_guard(),
             store,
             dir,

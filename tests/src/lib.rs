@@ -33,7 +33,7 @@ pub mod proxy;
 pub mod shared;
 
 pub use crate::any_store::{AnyStore, ScratchGuard};
-pub use crate::app::{NO_VALUE, routes};
+pub use crate::app::{ListedSession, NO_VALUE, routes};
 pub use crate::backend::Backend;
 pub use crate::browser::{Browser, Page, send};
 pub use crate::cluster::{COOKIE_NAME, Cluster, Instance, InstanceSettings};
