@@ -4,6 +4,9 @@ use actix_test::TestServer;
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use kv_sessions::SessionId;
+
+use crate::app::ListedSession;
 
 /// What came back for one request.
 #[derive(Debug)]
@@ -67,6 +70,33 @@ impl<'s> Browser<'s> {
         let page = send(request).await;
         self.receive(&page);
         page
+    }
+
+    /// Signs in as `user` from a device called `label`, as a login handler does (a renewal,
+    /// then a bind, and the user's name under `user`), and returns the session's new id.
+    ///
+    /// # Panics
+    /// Where the login fails.
+    pub async fn log_in(&mut self, user: &str, label: &str) -> SessionId {
+        let login = self
+            .get(&format!("/renew?then=bind:{user}:{label},put:user:{user}"))
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "login: {}", login.body);
+        self.get("/id")
+            .await
+            .body
+            .parse()
+            .expect("the login's session id")
+    }
+
+    /// The sessions of `user`, as this browser's request lists them.
+    ///
+    /// # Panics
+    /// Where the listing fails.
+    pub async fn sessions_of(&mut self, user: &str) -> Vec<ListedSession> {
+        let page = self.get(&format!("/sessions/{user}")).await;
+        assert_eq!(page.status, StatusCode::OK, "listing: {}", page.body);
+        serde_json::from_str(&page.body).expect("a JSON list of sessions")
     }
 
     /// Applies the `Set-Cookie` of `page`, as a browser does when a response reaches it: a test

@@ -40,28 +40,16 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(3600);
 /// and a test clock reads before and after a request).
 const CLOCK_SLACK: Duration = Duration::from_secs(1);
 
-/// A browser that logged in as `user` from a device called `label`: a renewal, then a bind, as
-/// a login handler does. Returns it with its session id.
+/// A browser that logged in as `user` from a device called `label`, and its session id.
 async fn logged_in<'h>(harness: &'h Harness, user: &str, label: &str) -> (Browser<'h>, SessionId) {
     let mut browser = harness.browser();
-    let login = browser
-        .get(&format!("/renew?then=bind:{user}:{label},put:user:{user}"))
-        .await;
-    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
-    let id = browser
-        .get("/id")
-        .await
-        .body
-        .parse()
-        .expect("the login's session id");
+    let id = browser.log_in(user, label).await;
     (browser, id)
 }
 
 /// The sessions of `user`, as `browser`'s request lists them.
 async fn listed(browser: &mut Browser<'_>, user: &str) -> Vec<ListedSession> {
-    let page = browser.get(&format!("/sessions/{user}")).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    serde_json::from_str(&page.body).expect("a JSON list of sessions")
+    browser.sessions_of(user).await
 }
 
 /// The handles of `user`'s sessions, as a client with no session lists them.
