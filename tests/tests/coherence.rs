@@ -23,6 +23,7 @@ kv_sessions_tests::for_every_shared_store!(
     a_logout_on_one_instance_is_refused_on_the_others_within_milliseconds,
     another_clients_write_reaches_a_reader_on_another_instance_within_milliseconds,
     a_renewed_away_id_is_refused_on_the_other_instances_within_milliseconds,
+    a_revoke_all_on_one_instance_is_refused_on_the_others_within_milliseconds,
     an_instance_that_lost_its_listener_stops_serving_a_purged_session_within_the_bound,
 );
 
@@ -176,6 +177,45 @@ async fn a_renewed_away_id_is_refused_on_the_other_instances_within_milliseconds
         let new = held_cookie(client.cookie_value());
         assert_ne!(new, old, "the renewal sent a new cookie");
         assert_eq!(replay(&cluster[B], &new, "/get/user").await.body, "alice");
+    }
+    report_within_loose_bound(backend, &[on_b, on_c]);
+}
+
+/// Alice signs in on three devices through A, and B and C serve (and cache) each session; then
+/// A revokes all of her sessions. Once the revoke-all returns, B and C stop serving every one
+/// of them within the coherence bound, and neither lists any.
+async fn a_revoke_all_on_one_instance_is_refused_on_the_others_within_milliseconds(
+    backend: Backend,
+) {
+    const DEVICES: usize = 3;
+    let cluster = Cluster::of(backend, 3).await;
+    let mut on_b = Delays::new("revoke-all on A to refusal of each session on B");
+    let mut on_c = Delays::new("revoke-all on A to refusal of each session on C, polled after B");
+    for _ in 0..TRIALS / DEVICES {
+        let mut cookies = Vec::with_capacity(DEVICES);
+        for device in 0..DEVICES {
+            let mut client = cluster.browser(A);
+            client.log_in("alice", &format!("device-{device}")).await;
+            cookies.push(held_cookie(client.cookie_value()));
+        }
+        for cookie in &cookies {
+            for at in [B, C] {
+                assert_eq!(
+                    replay(&cluster[at], cookie, "/get/user").await.body,
+                    "alice"
+                );
+            }
+        }
+        let revoked = cluster.browser(A).get("/revoke-all/alice").await;
+        let returned = Instant::now();
+        assert_eq!(revoked.body, DEVICES.to_string(), "{}", revoked.status);
+        for cookie in &cookies {
+            on_b.record(until(&cluster[B], cookie, "/get/user", returned, refused).await);
+            on_c.record(until(&cluster[C], cookie, "/get/user", returned, refused).await);
+        }
+        for at in [B, C] {
+            assert_eq!(cluster.browser(at).sessions_of("alice").await, []);
+        }
     }
     report_within_loose_bound(backend, &[on_b, on_c]);
 }
