@@ -1,10 +1,11 @@
-//! What the scripts are told, as their `ARGV`: the notice a write announces and to whom, a
-//! record merged in Rust, written whole or as the fields that changed, and the `meta` field the
-//! write expects to find.
+//! What the scripts are told, as their `ARGV`: the notice a write announces and to whom, what it
+//! does to the index of sessions by user, a record merged in Rust, written whole or as the fields
+//! that changed, and the `meta` field the write expects to find.
 
 use redis::{Cmd, RedisWrite as _};
 
-use super::hash::{self, ENTRY, FieldChanges, META, Meta, RULE};
+use super::hash::{self, ENTRY, FieldChanges, META, Meta};
+use super::index::Reindex;
 use super::mode::Routing;
 use crate::record::Record;
 use crate::store::Invalidation;
@@ -23,42 +24,66 @@ pub(super) fn announcement(call: &mut Cmd, routing: &Routing, notice: &Invalidat
     call.arg(routing.instance());
 }
 
-/// The rest of the `ARGV` of `update.lua`, after the [`announcement`]. The script writes
+/// The first three `ARGV` of `revoke_all.lua`, which announces several removals, each with a
+/// notice of its own that the script writes: the channel of `routing`, an empty notice, then the
+/// writing instance's id, empty but in targeted mode, as in an [`announcement`].
+pub(super) fn announcements(call: &mut Cmd, routing: &Routing) {
+    call.arg(routing.channel()).arg("").arg(routing.instance());
+}
+
+/// The three `ARGV` of every script that may change the index (`create.lua`, `update.lua`,
+/// `renew.lua`), after the [`announcement`] or the creator: the plan's tag, then the digest that
+/// leaves a set and the digest that joins one, each empty where none does. The sets themselves
+/// are among the call's `KEYS`, as [`Reindex::keys`] orders them.
+pub(super) fn reindex(call: &mut Cmd, plan: &Reindex) {
+    call.arg(plan.tag());
+    for digest in [plan.leaving(), plan.joining()] {
+        match digest {
+            Some(digest) => call.write_arg_fmt(digest),
+            None => call.write_arg(b""),
+        }
+    }
+}
+
+/// The rest of the `ARGV` of `update.lua`, after the [`reindex`] plan. The script writes
 /// `merged`, merged in Rust against `base`, as the fields that changed: `meta`, the `meta` field
 /// of `base`'s hash as the write expects to find it; `merged`'s deadline in milliseconds; the
 /// counts of fields to set and to delete; the fields to set, each name then value, `meta` first;
 /// then the names of the fields to delete.
 pub(super) fn update(call: &mut Cmd, meta: &[u8], base: &Record, merged: &Record) {
     let changes = FieldChanges::between(base, merged);
-    let (rule_set, rule_deleted) = match &changes.rule {
-        None => (None, false),
-        Some(Some(rule)) => (Some(rule), false),
-        Some(None) => (None, true),
+    let metadata_set = || {
+        let fields = changes.metadata.iter();
+        fields.filter_map(|(name, value)| Some((*name, value.as_deref()?)))
     };
-    let sets = 1 + usize::from(rule_set.is_some()) + changes.entries_set.len();
-    let deletes = usize::from(rule_deleted) + changes.entries_deleted.len();
+    let metadata_deleted = || {
+        let fields = changes.metadata.iter();
+        fields.filter_map(|(name, value)| value.is_none().then_some(*name))
+    };
+    let sets = 1 + metadata_set().count() + changes.entries_set.len();
+    let deletes = metadata_deleted().count() + changes.entries_deleted.len();
     call.arg(meta)
         .arg(hash::millis(merged.expires_at()))
         .arg(sets)
         .arg(deletes)
         .arg(META);
     call.write_arg_fmt(Meta(merged));
-    if let Some(rule) = rule_set {
-        call.arg(RULE).arg(rule);
+    for (name, value) in metadata_set() {
+        call.arg(name).arg(value);
     }
     for (key, json) in &changes.entries_set {
         call.write_arg_fmt(format_args!("{ENTRY}{key}"));
         call.arg(*json);
     }
-    if rule_deleted {
-        call.arg(RULE);
+    for name in metadata_deleted() {
+        call.arg(name);
     }
     for key in &changes.entries_deleted {
         call.write_arg_fmt(format_args!("{ENTRY}{key}"));
     }
 }
 
-/// The rest of the `ARGV` of `renew.lua`, after the [`announcement`]. The script moves a session
+/// The rest of the `ARGV` of `renew.lua`, after the [`reindex`] plan. The script moves a session
 /// to a fresh id as `record`: `old_meta`, the `meta` field of the old id's hash as the write
 /// expects to find it (empty for none), then `record` as [`fresh`] lays it out.
 pub(super) fn renew(call: &mut Cmd, old_meta: &[u8], record: &Record) {
@@ -66,10 +91,11 @@ pub(super) fn renew(call: &mut Cmd, old_meta: &[u8], record: &Record) {
     fresh(call, record);
 }
 
-/// The `ARGV` of `create.lua`: the creating instance's id, empty but in targeted mode, then
-/// `record` as [`fresh`] lays it out.
-pub(super) fn create(call: &mut Cmd, routing: &Routing, record: &Record) {
+/// The `ARGV` of `create.lua`: the creating instance's id, empty but in targeted mode, the
+/// [`reindex`] `plan`, then `record` as [`fresh`] lays it out.
+pub(super) fn create(call: &mut Cmd, routing: &Routing, plan: &Reindex, record: &Record) {
     call.arg(routing.instance());
+    reindex(call, plan);
     fresh(call, record);
 }
 
@@ -88,6 +114,8 @@ mod tests {
     use crate::changes::{Changes, SessionPolicy};
     use crate::expiry::Expiry;
     use crate::id::SessionId;
+    use crate::owner::SessionOwner;
+    use crate::store::redis::index::UserTag;
     use crate::store::redis::mode::InvalidationMode;
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -215,14 +243,85 @@ mod tests {
     }
 
     #[test]
-    fn a_create_carries_the_creator_in_targeted_mode_then_the_record() {
+    fn a_create_carries_the_creator_in_targeted_mode_the_plan_then_the_record() {
         let record = base(None);
+        let untouched = Reindex::Untouched;
         let targeted = Routing::new(InvalidationMode::Targeted, "shop:");
-        let argv = text(|call| create(call, &targeted, &record));
-        assert_eq!(argv[..3], [targeted.instance(), "70", "meta"]);
+        let argv = text(|call| create(call, &targeted, &untouched, &record));
+        assert_eq!(argv[..6], [targeted.instance(), "", "", "", "70", "meta"]);
         let broadcast = Routing::new(InvalidationMode::Broadcast, "shop:");
-        let argv = text(|call| create(call, &broadcast, &record));
-        assert_eq!(argv[..3], ["", "70", "meta"]);
+        let argv = text(|call| create(call, &broadcast, &untouched, &record));
+        assert_eq!(argv[..6], ["", "", "", "", "70", "meta"]);
+    }
+
+    #[test]
+    fn a_plan_carries_its_tag_then_the_digests_that_leave_and_join() {
+        let owner = SessionOwner::new("ana");
+        let (old, new) = (
+            SessionId::generate().digest(),
+            SessionId::generate().digest(),
+        );
+        let renewal = Reindex::between("shop:", Some((&owner, old)), Some((&owner, new)));
+        let argv = text(|call| reindex(call, &renewal));
+        assert_eq!(argv, ["move", &old.to_string(), &new.to_string()]);
+        let bind = Reindex::between("shop:", None, Some((&owner, new)));
+        assert_eq!(
+            text(|call| reindex(call, &bind)),
+            ["join", "", &new.to_string()]
+        );
+        let hold = Reindex::between("shop:", Some((&owner, old)), Some((&owner, old)));
+        assert_eq!(text(|call| reindex(call, &hold)), ["hold", "", ""]);
+    }
+
+    #[test]
+    fn an_update_that_binds_sets_the_binding_and_one_that_unbinds_deletes_it() {
+        let base = base(None);
+        let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(MINUTE)));
+        changes.bind(SessionOwner::new("ana").with_label("phone"));
+        let bound = changes
+            .apply_to(base.id(), Some(&base), hash::from_millis(20))
+            .expect("fits");
+        let meta = Meta(&base).to_string();
+        let argv = text(|call| update(call, meta.as_bytes(), &base, &bound));
+        let user = format!("{}:ana", UserTag::of("ana"));
+        assert_eq!(
+            argv,
+            [
+                "4:10:70",
+                "60020",
+                "4",
+                "0",
+                "meta",
+                "5:10:60020",
+                "user",
+                &user,
+                "label",
+                "phone",
+                "saved",
+                "20"
+            ]
+        );
+        let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(MINUTE)));
+        changes.unbind();
+        let unbound = changes
+            .apply_to(base.id(), Some(&bound), hash::from_millis(30))
+            .expect("fits");
+        let meta = Meta(&bound).to_string();
+        let argv = text(|call| update(call, meta.as_bytes(), &bound, &unbound));
+        assert_eq!(
+            argv,
+            [
+                "5:10:60020",
+                "60030",
+                "1",
+                "3",
+                "meta",
+                "6:10:60030",
+                "user",
+                "label",
+                "saved"
+            ]
+        );
     }
 
     #[test]

@@ -4,21 +4,28 @@
 //! ```text
 //! meta        "7:1767225600000:1767229200000"    saves so far, creation time, deadline
 //! rule        "1:2592000000"                     the session's own rule; absent for the default
+//! user        "<tag>:ana@example.com"            the user a session is bound to; absent if unbound
+//! label       "Firefox on Linux"                 the label of the binding; absent if none
+//! saved       "1767225600000"                    when a bound session was last saved
 //! k:<key>     "<JSON text>"                      one field per entry
 //! ```
 //!
 //! Every entry's field starts with [`ENTRY`] and no metadata field does, so no session key can
-//! collide with the metadata, whatever it spells. The scripts read the name of [`META`], the one
-//! field they look at, from a prelude generated from the constant below, so this module is the
-//! layout's one owner.
+//! collide with the metadata, whatever it spells. An unbound session has no `user`, `label` or
+//! `saved` field, so it is stored exactly as before binding existed, and a hash written before
+//! then reads as an unbound session. The `<tag>` of the `user` field names the user's set in the
+//! index (see [`index`](super::index)). The scripts read the names of the fields they look at
+//! from a prelude generated from the constants below, so this module is the layout's one owner.
 
 use std::cmp::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::RedisWrite;
 
+use super::index::{UserField, parse_user_field};
 use crate::expiry::{Expiry, StoredRule};
 use crate::id::SessionId;
+use crate::owner::SessionOwner;
 use crate::record::Record;
 
 /// The field holding the number of saves, the creation time and the deadline, in decimal and
@@ -30,6 +37,14 @@ pub(super) const META: &str = "meta";
 /// The field holding the session's own rule as its [`StoredRule`], `<kind>:<millis>` in decimal;
 /// absent where the session follows the policy's default (kind 0).
 pub(super) const RULE: &str = "rule";
+/// The field holding the user a session is bound to, as [`UserField`] writes it; absent where
+/// the session is bound to no one.
+pub(super) const USER: &str = "user";
+/// The field holding the label of a bound session's binding; absent where it has none.
+pub(super) const LABEL: &str = "label";
+/// The field holding when a bound session was last saved, in milliseconds since the Unix epoch
+/// in decimal; absent where the session is bound to no one.
+pub(super) const SAVED: &str = "saved";
 /// What every entry's field starts with, followed by the entry's key.
 pub(super) const ENTRY: &str = "k:";
 
@@ -56,9 +71,11 @@ pub(super) enum DecodeError {
 pub(super) fn write_fields(record: &Record, out: &mut impl RedisWrite) {
     out.write_arg(META.as_bytes());
     out.write_arg_fmt(Meta(record));
-    if let Some(rule) = rule_value(record.expiry()) {
-        out.write_arg(RULE.as_bytes());
-        out.write_arg(rule.as_bytes());
+    for (name, value) in optional_fields(record) {
+        if let Some(value) = value {
+            out.write_arg(name.as_bytes());
+            out.write_arg(value.as_bytes());
+        }
     }
     for (key, json) in record.entries() {
         out.write_arg_fmt(format_args!("{ENTRY}{key}"));
@@ -89,6 +106,21 @@ pub(super) fn rule_value(rule: Option<Expiry>) -> Option<String> {
     (kind != 0).then(|| format!("{kind}:{millis}"))
 }
 
+/// The fields of the hash that stores `record` that only some sessions have, each its name and
+/// its value, or `None` where the record has no such field: its own rule, and its binding.
+fn optional_fields(record: &Record) -> [(&'static str, Option<String>); 4] {
+    let owner = record.owner();
+    [
+        (RULE, rule_value(record.expiry())),
+        (USER, owner.map(|owner| UserField(owner.user()).to_string())),
+        (
+            LABEL,
+            owner.and_then(SessionOwner::label).map(str::to_owned),
+        ),
+        (SAVED, record.saved_at().map(|at| millis(at).to_string())),
+    ]
+}
+
 /// What turns the hash of `copy` into the hash of `merged`, a later version of the same session:
 /// the fields to set, each a name and its value, and the fields to delete.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -97,8 +129,9 @@ pub(super) struct FieldChanges<'r> {
     pub(super) entries_set: Vec<(&'r str, &'r str)>,
     /// Keys of entries that `copy` holds and `merged` does not.
     pub(super) entries_deleted: Vec<&'r str>,
-    /// Where the rule changed: `Some(Some(value))` sets [`RULE`], `Some(None)` deletes it.
-    pub(super) rule: Option<Option<String>>,
+    /// The metadata fields but [`META`] that changed (the rule, the binding), each its name and
+    /// its new value, or `None` where `merged` has no such field, which deletes it.
+    pub(super) metadata: Vec<(&'static str, Option<String>)>,
 }
 
 impl<'r> FieldChanges<'r> {
@@ -130,10 +163,13 @@ impl<'r> FieldChanges<'r> {
                 }
             }
         }
-        let rule = rule_value(merged.expiry());
-        if rule != rule_value(copy.expiry()) {
-            changes.rule = Some(rule);
-        }
+        let before = optional_fields(copy);
+        changes.metadata = optional_fields(merged)
+            .into_iter()
+            .zip(before)
+            .filter(|((_, new), (_, old))| new != old)
+            .map(|(field, _)| field)
+            .collect();
         changes
     }
 }
@@ -180,6 +216,9 @@ pub(super) fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<RawField>, DecodeError> {
 struct Metadata {
     meta: Option<String>,
     rule: Option<String>,
+    user: Option<String>,
+    label: Option<String>,
+    saved: Option<String>,
 }
 
 impl Metadata {
@@ -187,6 +226,9 @@ impl Metadata {
         let slot = match name.as_str() {
             META => &mut self.meta,
             RULE => &mut self.rule,
+            USER => &mut self.user,
+            LABEL => &mut self.label,
+            SAVED => &mut self.saved,
             _ => return Err(DecodeError::UnknownField(name)),
         };
         *slot = Some(value);
@@ -198,6 +240,7 @@ impl Metadata {
         id: SessionId,
         entries: Vec<(String, String)>,
     ) -> Result<Record, DecodeError> {
+        let binding = self.binding()?;
         let meta = self.meta.ok_or(DecodeError::Missing(META))?;
         let (version, created_at, expires_at) =
             parse_meta(&meta).ok_or(DecodeError::Malformed(META))?;
@@ -212,13 +255,36 @@ impl Metadata {
             from_millis(expires_at),
             entries,
         );
-        Ok(record.with_expiry(rule))
+        let record = record.with_expiry(rule);
+        match binding {
+            Some((owner, saved_at)) => Ok(record.with_owner(owner, saved_at)),
+            None => Ok(record),
+        }
+    }
+
+    /// The binding the fields hold: none where there is no [`USER`] field, and then no other
+    /// field of a binding either.
+    fn binding(&self) -> Result<Option<(SessionOwner, SystemTime)>, DecodeError> {
+        let Some(user) = &self.user else {
+            if self.label.is_some() || self.saved.is_some() {
+                return Err(DecodeError::Missing(USER));
+            }
+            return Ok(None);
+        };
+        let user = parse_user_field(user).ok_or(DecodeError::Malformed(USER))?;
+        let saved = self.saved.as_deref().ok_or(DecodeError::Missing(SAVED))?;
+        let saved = digits(saved).ok_or(DecodeError::Malformed(SAVED))?;
+        let mut owner = SessionOwner::new(user);
+        if let Some(label) = &self.label {
+            owner = owner.with_label(label.as_str());
+        }
+        Ok(Some((owner, from_millis(saved))))
     }
 }
 
 /// The version, creation time and deadline that [`Meta`] wrote: three numbers of decimal digits
 /// only, separated by `:`.
-fn parse_meta(text: &str) -> Option<(u64, u64, u64)> {
+pub(super) fn parse_meta(text: &str) -> Option<(u64, u64, u64)> {
     let mut numbers = text.split(':').map(digits);
     let meta = (numbers.next()??, numbers.next()??, numbers.next()??);
     numbers.next().is_none().then_some(meta)
@@ -235,7 +301,7 @@ fn parse_rule(text: &str) -> Option<Expiry> {
 
 /// `text` as a number, where it is nothing but decimal digits (Rust's parser would also take a
 /// leading `+`).
-fn digits(text: &str) -> Option<u64> {
+pub(super) fn digits(text: &str) -> Option<u64> {
     let all_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     all_digits.then(|| text.parse().ok()).flatten()
 }
@@ -255,6 +321,7 @@ pub(super) fn from_millis(ms: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::redis::index::UserTag;
 
     fn record(expiry: Option<Expiry>) -> Record {
         let entries = [("cart.items", "[1,2]"), ("name", "\"é\""), ("version", "1")]
@@ -409,7 +476,7 @@ mod tests {
             FieldChanges {
                 entries_set: vec![("a", "0"), ("version", "2"), ("z", "9")],
                 entries_deleted: vec!["cart.items"],
-                rule: Some(Some("1:2592000000".to_owned())),
+                metadata: vec![(RULE, Some("1:2592000000".to_owned()))],
             }
         );
         let back = later(&merged, &[], None);
@@ -418,7 +485,7 @@ mod tests {
             FieldChanges {
                 entries_set: vec![],
                 entries_deleted: vec!["a", "name", "version", "z"],
-                rule: Some(None),
+                metadata: vec![(RULE, None)],
             }
         );
         let same = later(&copy, &[("version", "1"), ("name", "\"é\"")], None);
@@ -429,6 +496,85 @@ mod tests {
                 ..FieldChanges::default()
             },
             "an entry written with the value it had, and a rule kept, change no field"
+        );
+    }
+
+    #[test]
+    fn a_binding_round_trips_and_an_unbound_session_has_no_field_of_one() {
+        let bound = record(None).with_owner(
+            SessionOwner::new("ana@example.com").with_label("Firefox: Linux"),
+            from_millis(5_000),
+        );
+        let fields = fields(&bound);
+        let user = format!("{}:ana@example.com", UserTag::of("ana@example.com"));
+        assert!(fields.contains(&(USER.to_owned(), user)));
+        assert!(fields.contains(&(LABEL.to_owned(), "Firefox: Linux".to_owned())));
+        assert!(fields.contains(&(SAVED.to_owned(), "5000".to_owned())));
+        assert_eq!(decode(bound.id(), bytes(fields)), Ok(bound.clone()));
+
+        let unlabelled = record(None).with_owner(SessionOwner::new(7), from_millis(1));
+        let decoded = decode(unlabelled.id(), bytes(super::fields(&unlabelled)));
+        assert_eq!(decoded, Ok(unlabelled));
+
+        let unbound = record(None);
+        let names: Vec<String> = super::fields(&unbound)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["meta", "k:cart.items", "k:name", "k:version"]);
+    }
+
+    #[test]
+    fn a_hash_written_before_bindings_reads_as_an_unbound_session() {
+        let id = SessionId::generate();
+        let hash = [("meta", "3:1000:9000"), ("k:a", "1")]
+            .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        let record = decode(id, bytes(hash.to_vec())).expect("decodes");
+        assert_eq!((record.owner(), record.saved_at()), (None, None));
+    }
+
+    #[test]
+    fn a_binding_with_a_missing_or_malformed_field_is_a_decode_error() {
+        let bound = record(None).with_owner(SessionOwner::new("ana"), from_millis(5_000));
+        let id = bound.id();
+        let fields = || fields(&bound);
+        let forged = format!("{}:bob", UserTag::of("ana"));
+        let cases = [
+            (without(fields(), USER), DecodeError::Missing(USER)),
+            (without(fields(), SAVED), DecodeError::Missing(SAVED)),
+            (with(fields(), USER, &forged), DecodeError::Malformed(USER)),
+            (with(fields(), USER, "ana"), DecodeError::Malformed(USER)),
+            (with(fields(), SAVED, "-1"), DecodeError::Malformed(SAVED)),
+            (
+                with(super::fields(&record(None)), LABEL, "phone"),
+                DecodeError::Missing(USER),
+            ),
+        ];
+        for (hash, error) in cases {
+            assert_eq!(decode(id, hash), Err(error.clone()), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_save_of_a_bound_session_changes_only_its_saved_field_of_the_binding() {
+        let owner = SessionOwner::new("ana").with_label("phone");
+        let copy = record(None).with_owner(owner.clone(), from_millis(5_000));
+        let saved = later(&copy, &[("name", "\"é\""), ("version", "1")], None)
+            .with_owner(owner, from_millis(6_000));
+        assert_eq!(
+            FieldChanges::between(&copy, &saved).metadata,
+            [(SAVED, Some("6000".to_owned()))]
+        );
+        let unbound = later(&copy, &[], None);
+        assert_eq!(
+            FieldChanges::between(&copy, &unbound).metadata,
+            [(USER, None), (LABEL, None), (SAVED, None)]
+        );
+        let plain = record(None);
+        assert!(
+            FieldChanges::between(&plain, &later(&plain, &[], None))
+                .metadata
+                .is_empty()
         );
     }
 

@@ -8,13 +8,15 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use self::cas::{Attempt, Snapshot};
 use self::connections::Connections;
+use self::index::{Reindex, UserField};
 use self::listener::Listener;
 use self::mode::Routing;
 use self::scripts::{LuaScript, Reply, SCRIPTS};
 use super::{Invalidation, InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::id::{SessionDigest, SessionId};
+use crate::owner::{SessionOwner, UserSession};
 use crate::record::Record;
 
 mod args;
@@ -22,6 +24,7 @@ mod builder;
 mod cas;
 mod connections;
 mod hash;
+mod index;
 mod listener;
 mod mode;
 mod scripts;
@@ -275,6 +278,26 @@ impl RedisStore {
         mode::watchers_key(&self.inner.key_prefix, id.digest())
     }
 
+    /// The key of the session whose digest is `digest`.
+    fn key_of(&self, digest: SessionDigest) -> String {
+        format!("{}{digest}", self.inner.key_prefix)
+    }
+
+    /// What a write of `after` (under `id`) does to the index, where the session was `before`
+    /// (under `before_id`).
+    fn reindex(
+        &self,
+        before: Option<(&Record, &SessionId)>,
+        after: (&Record, &SessionId),
+    ) -> Reindex {
+        fn bound<'r>(
+            (record, id): (&'r Record, &SessionId),
+        ) -> Option<(&'r SessionOwner, SessionDigest)> {
+            Some((record.owner()?, id.digest()))
+        }
+        Reindex::between(&self.inner.key_prefix, before.and_then(bound), bound(after))
+    }
+
     /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
     async fn timed<T, F>(
         &self,
@@ -353,8 +376,12 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
-        let mut call = SCRIPTS.create.call(&[&self.key(id), &self.watchers(id)]);
-        args::create(&mut call, &self.inner.routing, &record);
+        let plan = self.reindex(None, (&record, id));
+        let (key, watchers) = (self.key(id), self.watchers(id));
+        let mut call = SCRIPTS
+            .create
+            .call(&[&[&*key, &*watchers], &plan.keys()[..]].concat());
+        args::create(&mut call, &self.inner.routing, &plan, &record);
         match self.write(&SCRIPTS.create, &call).await? {
             Reply::Written => Ok(Saved::Stored(record)),
             Reply::InUse => Err(StoreError::id_in_use()),
@@ -397,9 +424,14 @@ impl RedisStore {
             // A loaded copy may be stale, and the latest copy may leave room for the changes.
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
-        let mut call = SCRIPTS.update.call(&[&self.key(id), &self.watchers(id)]);
+        let plan = self.reindex(Some((base, id)), (&merged, id));
+        let (key, watchers) = (self.key(id), self.watchers(id));
+        let mut call = SCRIPTS
+            .update
+            .call(&[&[&*key, &*watchers], &plan.keys()[..]].concat());
         let notice = Invalidation::saved(id.digest(), merged.version());
         args::announcement(&mut call, &self.inner.routing, &notice);
+        args::reindex(&mut call, &plan);
         args::update(&mut call, copy.meta(), base, &merged);
         match self.write(&SCRIPTS.update, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(merged))),
@@ -441,15 +473,22 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
         };
-        let keys = [
-            &self.key(old),
-            &self.key(new),
-            &self.watchers(old),
-            &self.watchers(new),
+        let plan = self.reindex(copy.live().map(|base| (base, old)), (&record, new));
+        let sessions = [
+            self.key(old),
+            self.key(new),
+            self.watchers(old),
+            self.watchers(new),
         ];
-        let mut call = SCRIPTS.renew.call(&keys.map(String::as_str));
+        let keys: Vec<&str> = sessions
+            .iter()
+            .map(String::as_str)
+            .chain(plan.keys())
+            .collect();
+        let mut call = SCRIPTS.renew.call(&keys);
         let notice = Invalidation::removed(old.digest());
         args::announcement(&mut call, &self.inner.routing, &notice);
+        args::reindex(&mut call, &plan);
         args::renew(&mut call, copy.meta(), &record);
         match self.write(&SCRIPTS.renew, &call).await? {
             Reply::Written => Ok(Attempt::Done(Saved::Stored(record))),
@@ -504,6 +543,8 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.delete.call(&[&self.key(id), &self.watchers(id)]);
         let notice = Invalidation::removed(id.digest());
         args::announcement(&mut call, &self.inner.routing, &notice);
+        call.arg(index::sets_prefix(&self.inner.key_prefix))
+            .arg(id.digest().to_string());
         let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
@@ -518,6 +559,51 @@ impl SessionStore for RedisStore {
                 Ok(None)
             }
         }
+    }
+
+    /// One script reads the sessions in the user's set, and trims those that are gone or no
+    /// longer the user's.
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let set = index::set_key(&self.inner.key_prefix, user);
+        let mut call = SCRIPTS.sessions_of.call(&[&set]);
+        call.arg(UserField(user).to_string())
+            .arg(&self.inner.key_prefix);
+        let flat: Vec<Option<Vec<u8>>> = self.run(&SCRIPTS.sessions_of, &call).await?;
+        index::listed(&flat, SystemTime::now()).map_err(StoreError::backend)
+    }
+
+    /// One script deletes the session where it is the user's, takes it out of the user's set,
+    /// and announces the deletion as [`delete`](SessionStore::delete) does.
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        let key = self.key_of(session);
+        let watchers = mode::watchers_key(&self.inner.key_prefix, session);
+        let set = index::set_key(&self.inner.key_prefix, user);
+        let mut call = SCRIPTS.revoke.call(&[&key, &watchers, &set]);
+        let notice = Invalidation::removed(session);
+        args::announcement(&mut call, &self.inner.routing, &notice);
+        call.arg(UserField(user).to_string())
+            .arg(session.to_string());
+        let meta: Option<Vec<u8>> = self.run(&SCRIPTS.revoke, &call).await?;
+        Ok(index::was_live(&meta, SystemTime::now()))
+    }
+
+    /// One script deletes every session in the user's set that is still the user's but
+    /// `except`, with nothing in between (no renewal can move a session out of its reach), and
+    /// announces each deletion.
+    async fn revoke_all(
+        &self,
+        user: &str,
+        except: Option<SessionDigest>,
+    ) -> Result<Vec<SessionDigest>, StoreError> {
+        let prefix = &self.inner.key_prefix;
+        let mut call = SCRIPTS.revoke_all.call(&[&index::set_key(prefix, user)]);
+        args::announcements(&mut call, &self.inner.routing);
+        call.arg(UserField(user).to_string())
+            .arg(except.map(|digest| digest.to_string()).unwrap_or_default())
+            .arg(prefix)
+            .arg(mode::watchers_key(prefix, ""));
+        let flat: Vec<Option<Vec<u8>>> = self.run(&SCRIPTS.revoke_all, &call).await?;
+        index::revoked(&flat, SystemTime::now()).map_err(StoreError::backend)
     }
 
     /// The feed of the notices every store over this Redis database and key prefix publishes,

@@ -2,22 +2,26 @@
 //!
 //! Each states one rule: create writes unless the key exists; update writes the changed fields
 //! where `meta` is still the one Rust merged against; renew moves a session on the same
-//! condition; delete takes the hash and deletes it. None of them merges: Rust does, with
-//! [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only check and write. The
-//! load script, run in targeted mode only, reads a hash and records the reader as its watcher.
+//! condition; delete takes the hash and deletes it; revoke deletes a session where its `user`
+//! field is the user's, and revoke-all every such session in the user's set. None of them
+//! merges: Rust does, with [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only
+//! check and write. The load script, run in targeted mode only, reads a hash and records the
+//! reader as its watcher; the listing reads the sessions in a user's set, trimming those that
+//! are no longer the user's.
 //!
-//! The sources sit beside this file, in `lua/`. Every write script but delete starts with a
-//! prelude generated here from [`META`], so the layout is spelled out once, and with `fields.lua`.
-//! Every write script but create also announces its write on the store's invalidation feed,
-//! through `announce.lua`, which they all include: a create needs no notice, since no cache can
-//! hold a session under an id that was just generated. Create, update, renew and load record
-//! watchers through `watch.lua`.
+//! The sources sit beside this file, in `lua/`. Every script but load starts with a prelude
+//! generated here from the names in [`hash`](super::hash), so the layout is spelled out once.
+//! The scripts that write a session (create, update, renew) share `fields.lua`, and change the
+//! index of sessions by user as Rust planned through `index.lua`. Every script that changes or
+//! removes a session (all but create) announces it on the store's invalidation feed, through
+//! `announce.lua`: a create needs no notice, since no cache can hold a session under an id that
+//! was just generated. Create, update, renew and load record watchers through `watch.lua`.
 
 use std::sync::LazyLock;
 
 use redis::{Cmd, FromRedisValue, Script, Value};
 
-use super::hash::META;
+use super::hash::{LABEL, META, SAVED, USER};
 
 /// The scripts, hashed once per process. Redis keeps them by that hash; where it has lost them
 /// (a restart, `SCRIPT FLUSH`), [`Script`] sends the source again.
@@ -26,7 +30,10 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     update: LuaScript::writing(include_str!("lua/update.lua")),
     renew: LuaScript::writing(include_str!("lua/renew.lua")),
     delete: LuaScript::announcing(include_str!("lua/delete.lua")),
-    load: LuaScript::watching(include_str!("lua/load.lua")),
+    load: LuaScript::new(&[WATCH, include_str!("lua/load.lua")]),
+    sessions_of: LuaScript::new(&[&prelude(), include_str!("lua/sessions_of.lua")]),
+    revoke: LuaScript::announcing(include_str!("lua/revoke.lua")),
+    revoke_all: LuaScript::announcing(include_str!("lua/revoke_all.lua")),
 });
 
 /// Every script the store runs.
@@ -42,6 +49,12 @@ pub(super) struct Scripts {
     pub(super) delete: LuaScript,
     /// Reads a session and records the reader among its watchers (targeted mode).
     pub(super) load: LuaScript,
+    /// Reads the sessions in a user's set that are still the user's, and trims the others.
+    pub(super) sessions_of: LuaScript,
+    /// Deletes a session where it is the user's.
+    pub(super) revoke: LuaScript,
+    /// Deletes every session of a user but one.
+    pub(super) revoke_all: LuaScript,
 }
 
 /// The function that publishes a write's notice, shared by every script that announces one.
@@ -49,6 +62,9 @@ const ANNOUNCE: &str = include_str!("lua/announce.lua");
 /// The function that records an instance as a watcher of a session, shared by every script that
 /// leaves an instance with a copy.
 const WATCH: &str = include_str!("lua/watch.lua");
+/// The functions that change the index of sessions by user, shared by every script that writes a
+/// session.
+const INDEX: &str = include_str!("lua/index.lua");
 
 /// The arguments a call has room for before its buffers grow: enough for the keys, the metadata
 /// and a few entries, so that most calls allocate once.
@@ -63,29 +79,24 @@ pub(super) struct LuaScript {
 }
 
 impl LuaScript {
-    fn new(source: String) -> Self {
+    /// The script made of `parts`, one after the other.
+    fn new(parts: &[&str]) -> Self {
+        let source = parts.join("\n");
         let hash = Script::new(&source).get_hash().to_owned();
         Self { source, hash }
     }
 
-    /// A script that writes fields: the prelude that names them, `fields.lua`, `announce.lua`,
-    /// `watch.lua`, then `body`.
+    /// A script that writes a session: the prelude that names the fields, `fields.lua`,
+    /// `announce.lua`, `watch.lua`, `index.lua`, then `body`.
     fn writing(body: &str) -> Self {
-        Self::new(format!(
-            "{}\n{}\n{ANNOUNCE}\n{WATCH}\n{body}",
-            prelude(),
-            include_str!("lua/fields.lua")
-        ))
+        let fields = include_str!("lua/fields.lua");
+        Self::new(&[&prelude(), fields, ANNOUNCE, WATCH, INDEX, body])
     }
 
-    /// A script that only announces what it did: `announce.lua`, then `body`.
+    /// A script that removes sessions and announces it: the prelude, `announce.lua`, then
+    /// `body`.
     fn announcing(body: &str) -> Self {
-        Self::new(format!("{ANNOUNCE}\n{body}"))
-    }
-
-    /// A script that only records watchers: `watch.lua`, then `body`.
-    fn watching(body: &str) -> Self {
-        Self::new(format!("{WATCH}\n{body}"))
+        Self::new(&[&prelude(), ANNOUNCE, body])
     }
 
     /// A call of the script by its SHA-1 over `keys`, to which the caller adds the `ARGV`.
@@ -107,8 +118,16 @@ impl LuaScript {
     }
 }
 
+/// The Lua that names the fields the scripts look at, from the constants of the layout.
 fn prelude() -> String {
-    format!("local META = \"{META}\"\n")
+    [
+        ("META", META),
+        ("USER", USER),
+        ("SAVED", SAVED),
+        ("LABEL", LABEL),
+    ]
+    .map(|(name, field)| format!("local {name} = \"{field}\"\n"))
+    .concat()
 }
 
 /// What a write script answered: a tag, and the latest hash where the write found a newer copy.
@@ -216,7 +235,11 @@ mod tests {
     }
 
     #[test]
-    fn the_prelude_names_the_field_the_scripts_compare() {
-        assert_eq!(prelude(), "local META = \"meta\"\n");
+    fn the_prelude_names_the_fields_the_scripts_look_at() {
+        assert_eq!(
+            prelude(),
+            "local META = \"meta\"\nlocal USER = \"user\"\nlocal SAVED = \"saved\"\n\
+             local LABEL = \"label\"\n"
+        );
     }
 }

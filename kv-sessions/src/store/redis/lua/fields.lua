@@ -1,11 +1,12 @@
 -- What every write script shares: writing a hash's fields from the arguments. The prelude before
--- this file, generated from hash.rs, names the one field the scripts look at, META, so that the
--- layout has one owner.
+-- this file, generated from hash.rs, names the fields the scripts look at (META, and the USER,
+-- SAVED and LABEL of a binding), so that the layout has one owner.
 --
 -- The scripts merge nothing: Rust merges, and a script writes the result only where the stored
 -- META is the one Rust merged against. They run on every request, and Lua builds every function
--- a script defines on every call, so they define four functions (these two, announce.lua's and
--- watch.lua's) and answer with a bare tag but where a write found a newer copy.
+-- a script defines on every call, so they define few functions (these two, announce.lua's,
+-- watch.lua's and index.lua's two) and answer with a bare tag but where a write found a newer
+-- copy.
 
 -- Commands take a hash's fields this many values at a time, because unpack is limited by Lua's
 -- stack. It must stay even.
