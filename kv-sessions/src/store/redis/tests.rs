@@ -15,6 +15,7 @@ use redis::{AsyncCommands, Commands};
 use super::*;
 use crate::changes::SessionPolicy;
 use crate::expiry::Expiry;
+use crate::owner::SessionOwner;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY_MS: i64 = 86_400_000;
@@ -860,6 +861,389 @@ async fn a_fresh_id_already_in_use_fails_and_changes_nothing() {
     assert!(matches!(renew, Err(StoreError::Backend(_))), "{renew:?}");
     assert_eq!(scratch.raw(&taken).await, before);
     assert_eq!(scratch.raw(&old).await, old_before);
+}
+
+/// Changes that bind a session to `user`, labelled `label` where one is given.
+pub(super) fn binding(user: &str, label: Option<&str>) -> Changes {
+    let mut changes = setting(&[]);
+    let owner = SessionOwner::new(user);
+    changes.bind(match label {
+        Some(label) => owner.with_label(label),
+        None => owner,
+    });
+    changes
+}
+
+/// Creates a session bound to `user`.
+pub(super) async fn bound(store: &RedisStore, user: &str) -> (SessionId, Record) {
+    let id = SessionId::generate();
+    let record = stored(
+        store
+            .create(&id, &binding(user, None))
+            .await
+            .expect("create"),
+    );
+    (id, record)
+}
+
+/// The digests of `ids`, as text, sorted.
+fn digests(ids: &[&SessionId]) -> Vec<String> {
+    let mut digests: Vec<String> = ids.iter().map(|id| id.digest().to_string()).collect();
+    digests.sort();
+    digests
+}
+
+/// The handles of the sessions `store` lists for `user`, as text, sorted.
+async fn listed(store: &RedisStore, user: &str) -> Vec<String> {
+    let sessions = store.sessions_of(user).await.expect("sessions_of");
+    let mut handles: Vec<String> = sessions.iter().map(|s| s.handle().to_string()).collect();
+    handles.sort();
+    handles
+}
+
+impl Scratch {
+    /// The key of the set of `user`'s sessions.
+    fn set(&self, user: &str) -> String {
+        index::set_key(&self.prefix, user)
+    }
+
+    /// The members of the set of `user`'s sessions, sorted.
+    async fn members(&mut self, user: &str) -> Vec<String> {
+        let mut members: Vec<String> = self.raw.smembers(self.set(user)).await.expect("SMEMBERS");
+        members.sort();
+        members
+    }
+
+    /// The moment Redis deletes `key`, in milliseconds since the Unix epoch: -1 where it has no
+    /// expiry, -2 where there is no such key.
+    async fn expire_time(&mut self, key: &str) -> i64 {
+        redis::cmd("PEXPIRETIME")
+            .arg(key)
+            .query_async(&mut self.raw)
+            .await
+            .expect("PEXPIRETIME")
+    }
+
+    /// The keys of every set of the index under the prefix.
+    async fn sets(&mut self) -> Vec<String> {
+        let pattern = format!("{}*", index::sets_prefix(&self.prefix));
+        self.raw.keys(pattern).await.expect("KEYS")
+    }
+}
+
+#[actix_rt::test]
+async fn a_binding_is_stored_in_the_hash_and_loads_back() {
+    let Some(mut scratch) = Scratch::open("a_binding_is_stored_in_the_hash_and_loads_back").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let id = SessionId::generate();
+    let start = now();
+    let changes = binding("ana@example.com", Some("Firefox on Linux"));
+    let created = stored(store.create_at(&id, &changes, start).await.expect("create"));
+    let owner = created.owner().expect("bound");
+    assert_eq!(
+        (owner.user(), owner.label(), created.saved_at()),
+        ("ana@example.com", Some("Firefox on Linux"), Some(start))
+    );
+    let loaded = store.load(&id).await.expect("load").expect("a session");
+    assert_eq!(loaded, created);
+    let user = format!("{}:ana@example.com", index::UserTag::of("ana@example.com"));
+    let fields = scratch.raw(&id).await;
+    assert!(fields.contains(&(b"user".to_vec(), user.into_bytes())));
+    assert!(fields.contains(&(b"label".to_vec(), b"Firefox on Linux".to_vec())));
+
+    let later = start + Duration::from_secs(5);
+    let saved = stored(
+        store
+            .update_at(&id, None, &setting(&[("a", "1")]), later)
+            .await
+            .expect("update"),
+    );
+    assert_eq!(saved.owner(), created.owner(), "a save keeps the binding");
+    assert_eq!(saved.saved_at(), Some(later));
+    let loaded = store.load(&id).await.expect("load").expect("a session");
+    assert_eq!(loaded, saved);
+}
+
+#[actix_rt::test]
+async fn a_hash_written_before_bindings_loads_unbound_and_stays_out_of_the_index() {
+    let Some(mut scratch) = Scratch::open("a_hash_written_before_bindings_loads_unbound").await
+    else {
+        return;
+    };
+    let id = SessionId::generate();
+    let deadline = hash::millis(now() + MINUTE).to_string();
+    let meta = format!("1:1000:{deadline}");
+    scratch
+        .put_raw(&id, &[(b"meta", meta.as_bytes()), (b"k:a", b"1")])
+        .await;
+    let loaded = scratch.store.load(&id).await.expect("load").expect("live");
+    assert_eq!((loaded.owner(), loaded.saved_at()), (None, None));
+    stored(
+        scratch
+            .store
+            .update(&id, &setting(&[("b", "2")]))
+            .await
+            .expect("update"),
+    );
+    let names: Vec<Vec<u8>> = scratch.raw(&id).await.into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, [&b"k:a"[..], b"k:b", b"meta"]);
+    assert_eq!(scratch.sets().await, Vec::<String>::new());
+}
+
+#[actix_rt::test]
+async fn sessions_that_are_never_bound_never_touch_the_index() {
+    let Some(mut scratch) =
+        Scratch::open("sessions_that_are_never_bound_never_touch_the_index").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (id, loaded) = created(&store, &[("a", "1")]).await;
+    let saved = stored(
+        store
+            .update_from(&loaded, &setting(&[("a", "2")]))
+            .await
+            .expect("update"),
+    );
+    assert_eq!(saved.owner(), None);
+    let new = SessionId::generate();
+    stored(store.renew(&id, &new, &setting(&[])).await.expect("renew"));
+    store.delete(&new).await.expect("delete");
+    assert_eq!(scratch.sets().await, Vec::<String>::new());
+}
+
+#[actix_rt::test]
+async fn the_index_follows_bind_unbind_rebind_renew_and_delete() {
+    let Some(mut scratch) = Scratch::open("the_index_follows_bind_unbind_rebind").await else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let none: Vec<String> = Vec::new();
+    let (id, _) = created(&store, &[("a", "1")]).await;
+    assert_eq!(scratch.members("ana").await, none);
+
+    stored(
+        store
+            .update(&id, &binding("ana", None))
+            .await
+            .expect("bind"),
+    );
+    assert_eq!(scratch.members("ana").await, digests(&[&id]));
+    assert_eq!(listed(&store, "ana").await, digests(&[&id]));
+
+    stored(
+        store
+            .update(&id, &binding("ana", Some("phone")))
+            .await
+            .expect("relabel"),
+    );
+    let sessions = store.sessions_of("ana").await.expect("sessions_of");
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].label(), Some("phone"));
+
+    stored(
+        store
+            .update(&id, &binding("bob", None))
+            .await
+            .expect("rebind"),
+    );
+    assert_eq!(scratch.members("ana").await, none);
+    assert_eq!(scratch.members("bob").await, digests(&[&id]));
+    assert_eq!(listed(&store, "ana").await, none);
+
+    let mut unbind = setting(&[]);
+    unbind.unbind();
+    stored(store.update(&id, &unbind).await.expect("unbind"));
+    assert_eq!(scratch.members("bob").await, none);
+    let loaded = store.load(&id).await.expect("load").expect("a session");
+    assert_eq!(loaded.owner(), None);
+    assert!(
+        !scratch
+            .raw(&id)
+            .await
+            .iter()
+            .any(|(name, _)| name == b"saved")
+    );
+
+    let (other, _) = bound(&store, "ana").await;
+    let renewed = SessionId::generate();
+    stored(
+        store
+            .renew(&other, &renewed, &setting(&[]))
+            .await
+            .expect("renew"),
+    );
+    assert_eq!(scratch.members("ana").await, digests(&[&renewed]));
+    let login = SessionId::generate();
+    stored(
+        store
+            .renew(&id, &login, &binding("ana", None))
+            .await
+            .expect("login"),
+    );
+    assert_eq!(scratch.members("ana").await, digests(&[&renewed, &login]));
+    assert_eq!(listed(&store, "ana").await, digests(&[&renewed, &login]));
+
+    store.delete(&renewed).await.expect("delete");
+    assert_eq!(scratch.members("ana").await, digests(&[&login]));
+    store.delete(&login).await.expect("delete");
+    assert_eq!(scratch.members("ana").await, none);
+    assert_eq!(
+        scratch.sets().await,
+        Vec::<String>::new(),
+        "an empty set is gone"
+    );
+}
+
+#[actix_rt::test]
+async fn an_expired_member_is_not_listed_and_the_listing_trims_it() {
+    let Some(mut scratch) = Scratch::open("an_expired_member_is_not_listed").await else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (live, _) = bound(&store, "ana").await;
+    let short = SessionId::generate();
+    let almost_over = now() - MINUTE + Duration::from_millis(300);
+    stored(
+        store
+            .create_at(&short, &binding("ana", None), almost_over)
+            .await
+            .expect("create"),
+    );
+    let (outside, _) = bound(&store, "ana").await;
+    let () = scratch.raw.del(scratch.key(&outside)).await.expect("DEL");
+    assert_eq!(
+        scratch.members("ana").await,
+        digests(&[&live, &short, &outside])
+    );
+    assert_eq!(
+        listed(&store, "ana").await,
+        digests(&[&live, &short]),
+        "a member whose hash is gone is not listed"
+    );
+    assert_eq!(scratch.members("ana").await, digests(&[&live, &short]));
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(listed(&store, "ana").await, digests(&[&live]));
+    assert_eq!(scratch.members("ana").await, digests(&[&live]));
+}
+
+#[actix_rt::test]
+async fn a_users_set_outlives_a_session_whose_deadline_keeps_moving() {
+    let Some(mut scratch) = Scratch::open("a_users_set_outlives_a_session").await else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let set = scratch.set("ana");
+    let start = now();
+    let id = SessionId::generate();
+    let created = stored(
+        store
+            .create_at(&id, &binding("ana", None), start)
+            .await
+            .expect("create"),
+    );
+    let deadline = |record: &Record| i64::try_from(hash::millis(record.expires_at())).unwrap();
+    assert_eq!(scratch.expire_time(&set).await, deadline(&created));
+
+    let short = SessionId::generate();
+    let mut brief = binding("ana", None);
+    brief.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(10))));
+    stored(
+        store
+            .create_at(&short, &brief, start)
+            .await
+            .expect("create"),
+    );
+    assert_eq!(
+        scratch.expire_time(&set).await,
+        deadline(&created),
+        "a shorter session does not bring the set's expiry forward"
+    );
+
+    let mut latest = created;
+    for step in 1..=3 {
+        let at = start + Duration::from_secs(20 * step);
+        latest = stored(
+            store
+                .update_at(&id, Some(&latest), &setting(&[("n", "1")]), at)
+                .await
+                .expect("update"),
+        );
+        let session = scratch.expire_time(&scratch.key(&id)).await;
+        assert_eq!(session, deadline(&latest));
+        assert_eq!(scratch.expire_time(&set).await, session, "step {step}");
+    }
+    let renewed = SessionId::generate();
+    let later = start + Duration::from_secs(100);
+    let moved = stored(
+        store
+            .renew_at(&id, &renewed, &setting(&[]), later)
+            .await
+            .expect("renew"),
+    );
+    assert_eq!(scratch.expire_time(&set).await, deadline(&moved));
+}
+
+#[actix_rt::test]
+async fn revoking_another_users_session_does_nothing() {
+    let Some(mut scratch) = Scratch::open("revoking_another_users_session_does_nothing").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (bobs, record) = bound(&store, "bob").await;
+    let (unbound, _) = created(&store, &[("a", "1")]).await;
+    for target in [&bobs, &unbound] {
+        assert!(!store.revoke("ana", target.digest()).await.expect("revoke"));
+    }
+    let gone = SessionId::generate();
+    assert!(!store.revoke("ana", gone.digest()).await.expect("revoke"));
+    assert_eq!(store.load(&bobs).await.expect("load"), Some(record));
+    assert!(store.load(&unbound).await.expect("load").is_some());
+    assert_eq!(scratch.members("bob").await, digests(&[&bobs]));
+
+    assert!(store.revoke("bob", bobs.digest()).await.expect("revoke"));
+    assert_eq!(store.load(&bobs).await.expect("load"), None);
+    assert_eq!(scratch.members("bob").await, Vec::<String>::new());
+    assert!(!store.revoke("bob", bobs.digest()).await.expect("revoke"));
+}
+
+#[actix_rt::test]
+async fn revoke_all_deletes_every_session_of_the_user_but_the_one_spared() {
+    let Some(mut scratch) = Scratch::open("revoke_all_deletes_every_session_of_the_user").await
+    else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let [(one, _), (two, _), (kept, _)] = [
+        bound(&store, "ana").await,
+        bound(&store, "ana").await,
+        bound(&store, "ana").await,
+    ];
+    let (bobs, _) = bound(&store, "bob").await;
+    let mut revoked: Vec<String> = store
+        .revoke_all("ana", Some(kept.digest()))
+        .await
+        .expect("revoke_all")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    revoked.sort();
+    assert_eq!(revoked, digests(&[&one, &two]));
+    for id in [&one, &two] {
+        assert_eq!(store.load(id).await.expect("load"), None);
+    }
+    assert_eq!(scratch.members("ana").await, digests(&[&kept]));
+    assert_eq!(listed(&store, "bob").await, digests(&[&bobs]));
+
+    let all = store.revoke_all("ana", None).await.expect("revoke_all");
+    assert_eq!(all, [kept.digest()]);
+    assert_eq!(scratch.sets().await, [scratch.set("bob")]);
+    assert_eq!(store.revoke_all("ana", None).await.expect("revoke_all"), []);
 }
 
 #[test]
