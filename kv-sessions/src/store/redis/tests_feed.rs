@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 
 use super::listener::connection_name;
-use super::tests::{Scratch, created, setting, stored};
+use super::tests::{Scratch, bound, created, setting, stored};
 use super::*;
 use crate::store::{CachedStore, MokaStore, SessionCache};
 
@@ -154,6 +154,51 @@ pub(super) async fn writes_drop_the_copies_of(writer: &RedisStore, other: &Insta
 }
 
 #[actix_rt::test]
+async fn revocations_through_one_instance_drop_the_copies_another_instance_cached() {
+    let Some(scratch) = Scratch::open("revocations_through_one_instance_drop_the_copies").await
+    else {
+        return;
+    };
+    let other = scratch.instance().await;
+    revocations_drop_the_copies_of(&scratch.store, &other).await;
+}
+
+/// Checks that a revoke and a revoke-all made through `writer` each make `other` forget the
+/// copies it cached of the revoked sessions, and only those.
+pub(super) async fn revocations_drop_the_copies_of(writer: &RedisStore, other: &Instance) {
+    let [(one, _), (two, _), (three, _), (kept, _)] = [
+        bound(writer, "ana").await,
+        bound(writer, "ana").await,
+        bound(writer, "ana").await,
+        bound(writer, "ana").await,
+    ];
+    for id in [&one, &two, &three, &kept] {
+        load(other, id).await;
+    }
+    assert!(writer.revoke("ana", one.digest()).await.expect("revoke"));
+    assert!(
+        forgotten(other, &one).await.is_some(),
+        "the revocation went unheard"
+    );
+    let revoked = writer
+        .revoke_all("ana", Some(kept.digest()))
+        .await
+        .expect("revoke_all");
+    assert_eq!(revoked.len(), 2);
+    for id in [&two, &three] {
+        assert!(
+            forgotten(other, id).await.is_some(),
+            "a revocation of revoke_all went unheard"
+        );
+        assert_eq!(other.load(id).await.expect("load"), None);
+    }
+    assert!(
+        cached_version(other, &kept).await.is_some(),
+        "the spared session was forgotten"
+    );
+}
+
+#[actix_rt::test]
 async fn an_instance_keeps_its_own_newer_copy_when_it_hears_its_own_write() {
     let Some(scratch) = Scratch::open("an_instance_keeps_its_own_newer_copy").await else {
         return;
@@ -236,6 +281,10 @@ async fn a_script_that_writes_nothing_publishes_nothing() {
             .await
             .expect("update"),
     );
+    let (bobs, _) = bound(&store, "bob").await;
+    assert!(!store.revoke("ana", bobs.digest()).await.expect("revoke"));
+    assert!(!store.revoke("ana", id.digest()).await.expect("revoke"));
+    assert_eq!(store.revoke_all("ana", None).await.expect("revoke_all"), []);
     let end = SessionId::generate();
     store.delete(&end).await.expect("delete");
 

@@ -8,7 +8,8 @@ use redis::aio::PubSubStream;
 use super::tests::{Scratch, created, setting, stored};
 use super::tests_feed::{
     Instance, PATIENCE, cached_version, forgotten, hears_writes_within_milliseconds,
-    keeps_its_own_newer_copy, load, within, writes_drop_the_copies_of,
+    keeps_its_own_newer_copy, load, revocations_drop_the_copies_of, within,
+    writes_drop_the_copies_of,
 };
 use super::*;
 use crate::store::{CachedStore, MokaStore};
@@ -91,6 +92,15 @@ async fn in_targeted_mode_writes_through_one_instance_drop_the_copies_another_in
     };
     let other = scratch.targeted_instance().await;
     writes_drop_the_copies_of(&scratch.targeted().await, &other).await;
+}
+
+#[actix_rt::test]
+async fn in_targeted_mode_revocations_through_one_instance_drop_the_copies_another_cached() {
+    let Some(scratch) = Scratch::open("in_targeted_mode_revocations_drop_the_copies").await else {
+        return;
+    };
+    let other = scratch.targeted_instance().await;
+    revocations_drop_the_copies_of(&scratch.targeted().await, &other).await;
 }
 
 #[actix_rt::test]
