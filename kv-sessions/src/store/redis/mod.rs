@@ -63,8 +63,13 @@ pub use self::mode::InvalidationMode;
 /// |---|---|
 /// | `meta` | `<version>:<created_at>:<expires_at>`: the number of saves, the creation time and the deadline, in decimal, the times in milliseconds since the Unix epoch |
 /// | `rule` | the session's own [`Expiry`](crate::Expiry) as `<kind>:<millis>`: 1 and the idle window for `OnInactivity`, 2 and the moment since the Unix epoch for `AtDateTime`, 3 and the idle window for `OnSessionEnd`; absent where the session follows the default |
+/// | `user` | for a session bound to a user ([`Session::bind`](crate::Session::bind)), the user's tag (see [below](#sessions-by-user)), `:`, then the user id; absent where the session is bound to no one |
+/// | `label` | the label of the binding; absent where it has none |
+/// | `saved` | for a bound session, when it was last saved, in milliseconds since the Unix epoch |
 /// | `k:<key>` | the JSON text of the entry `<key>`, byte for byte |
 ///
+/// A session bound to no one has no `user`, `label` or `saved` field, so it costs what it cost
+/// before sessions could be bound, and a hash written before then loads as an unbound session.
 /// Only entry fields start with `k:`, so no session key can collide with the metadata. The hash
 /// carries a Redis expiry (`PEXPIREAT`) at its deadline, so expired sessions leave Redis on their
 /// own; nothing needs sweeping.
@@ -95,11 +100,51 @@ pub use self::mode::InvalidationMode;
 /// that another write succeeded; after 64 tries in a row the operation fails with a
 /// [`StoreError::Backend`] saying that the session was under too much contention.
 ///
-/// Round trips: a load, a create and a delete take one. An
-/// [`update_from`](SessionStore::update_from), which the middleware makes, merges against the
-/// copy its request loaded and takes one, plus one for each request that saved in between; an
-/// [`update`](SessionStore::update) and a [`renew`](SessionStore::renew) read the session first,
-/// and take two.
+/// Round trips: a load, a create, a delete, a listing of a user's sessions, a revoke and a
+/// revoke-all take one. An [`update_from`](SessionStore::update_from), which the middleware
+/// makes, merges against the copy its request loaded and takes one, plus one for each request
+/// that saved in between; an [`update`](SessionStore::update) and a
+/// [`renew`](SessionStore::renew) read the session first, and take two.
+///
+/// # Sessions by user
+/// Each user with bound sessions has a Redis set, `<key prefix>u:<tag>`, of the digests of their
+/// sessions, where the tag is the hex of the first 16 bytes of the SHA-256 of the user id: a user
+/// id may be an e-mail address, and it stays out of key names. It is what
+/// [`sessions_of`](SessionStore::sessions_of), [`revoke`](SessionStore::revoke) and
+/// [`revoke_all`](SessionStore::revoke_all) read, so that they cost one round trip and work in
+/// proportion to the user's sessions, never a scan of every session.
+///
+/// - **Changed with the session.** The script that writes a session changes the sets in the same
+///   step, where the write changes the binding: a create or a bind adds the digest to the user's
+///   set, an unbind removes it, a rebind moves it to the other user's set, a renewal of a bound
+///   session replaces the old digest with the new one, and a delete removes it. A save that
+///   leaves the binding alone, the common case, runs no command on the index for an unbound
+///   session; for a bound one it reads the set's expiry (and pushes it out, below), and writes
+///   the session's `saved` field, which changes with every save.
+/// - **Expiry.** A set expires at the latest deadline of its members: every write of a bound
+///   session pushes the set's expiry out to the session's deadline where that lies later, in the
+///   same script. So a set never expires while one of its sessions is live, and goes at the
+///   latest with the last of them.
+/// - **Stale members, and how they are trimmed.** A member outlives its session where Redis
+///   deletes the hash at its deadline (or eviction, or a client outside kv-sessions, deletes it),
+///   since nothing runs then. The scripts of `sessions_of`, `revoke` and `revoke_all` read each
+///   member's `user` field, and remove from the set every member whose hash is gone or is not
+///   the user's: the first listing or revocation after a session's hash is gone trims it, and
+///   the set's own expiry bounds how long any member can linger. A member whose hash has passed
+///   its deadline by the app's clock, but which Redis has not deleted yet, is left out of the
+///   listing and trimmed once Redis deletes it.
+/// - **Who owns a session.** A member is one of the user's sessions only where the session's
+///   `user` field holds the whole user id: two users whose tags collided would still never see
+///   or revoke each other's sessions. `revoke` deletes a session only where it is the user's
+///   and live, and announces the deletion on the feed as `delete` does; `revoke_all` deletes
+///   every session of the user but the one spared in one script, so that no renewal can move a
+///   session out of its reach meanwhile, and announces each deletion.
+/// - **Keys the scripts compute.** A delete finds the user's set from the tag in the session's
+///   `user` field, and `sessions_of` and `revoke_all` find each session (and, in targeted mode,
+///   its watcher set) from the members of the user's set: those keys are built inside the
+///   scripts, not passed in `KEYS`, which Redis Cluster would refuse (see below).
+///
+/// The sets use `PEXPIRETIME`, so binding sessions needs Redis 7.0 or later.
 ///
 /// A renewal touches two keys, so the store needs a single Redis server (with replicas, if you
 /// like), not Redis Cluster: there, both keys of a renewal would have to share a hash slot,
