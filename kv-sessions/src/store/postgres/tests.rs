@@ -1039,3 +1039,90 @@ fn the_listing_goes_through_the_index_on_the_user() {
     assert!(plan.contains("_owner_user"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
+
+/// Saves `ids` through `store`, each `saves` times after loading it once, one at a time; how
+/// long the saves took.
+async fn saves(store: &PostgresStore, ids: &[SessionId], saves: usize) -> Duration {
+    let mut took = Duration::ZERO;
+    for id in ids {
+        let mut latest = store.load(id).await.expect("load").expect("live");
+        let start = std::time::Instant::now();
+        for n in 0..saves {
+            let changes = writing(&["n"], &n.to_string());
+            latest = stored(store.update_from(&latest, &changes).await.expect("save"));
+        }
+        took += start.elapsed();
+    }
+    took
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture"]
+fn what_a_binding_costs_a_save_that_leaves_it_alone() {
+    const SESSIONS: usize = 50;
+    const SAVES: usize = 20;
+    const ROUNDS: usize = 9;
+    let Some(scratch) = Scratch::new("what_a_binding_costs_a_save") else {
+        return;
+    };
+    let (store, table) = (&scratch.store, scratch.store.table.name.quoted());
+    let index = format!("'{}'", scratch.store.table.name.owner_index_quoted());
+    let no_vacuum = format!("ALTER TABLE {table} SET (autovacuum_enabled = false)");
+    scratch.run(store.table.batch(&no_vacuum)).expect("alter");
+    let ids = |_| {
+        (0..SESSIONS)
+            .map(|_| SessionId::generate())
+            .collect::<Vec<_>>()
+    };
+    let (unbound, bound) = (ids(()), ids(()));
+    let index_bytes = || {
+        let sql = format!("SELECT pg_relation_size({index}::regclass) AS bytes");
+        let rows = scratch.run(store.table.query(&sql, &[])).expect("size");
+        rows[0].get::<_, i64>("bytes")
+    };
+    scratch.run(async {
+        for (n, (plain, owned)) in unbound.iter().zip(&bound).enumerate() {
+            let owner = format!("user-{n}");
+            stored(
+                store
+                    .create(plain, &writing(&["n"], "0"))
+                    .await
+                    .expect("create"),
+            );
+            let changes = binding(&owner, Some("Firefox on Linux"));
+            stored(store.create(owned, &changes).await.expect("create"));
+        }
+    });
+    let sizes = format!(
+        "SELECT owner_user IS NOT NULL AS bound, avg(pg_column_size(t.*))::float8 AS now, \
+         avg(pg_column_size(ROW(id, version, created_at, expires_at, rule_kind, rule_ms, \
+         data)))::float8 AS before FROM {table} AS t GROUP BY 1 ORDER BY 1"
+    );
+    for row in scratch.run(store.table.query(&sizes, &[])).expect("sizes") {
+        let (bound, now, before): (bool, f64, f64) = (row.get(0), row.get(1), row.get(2));
+        eprintln!("row of a session bound: {bound}: {now} bytes, {before} without the columns");
+    }
+    let writes = (SESSIONS * SAVES) as f64;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let before = index_bytes();
+        let plain = scratch.run(saves(store, &unbound, SAVES));
+        let between = index_bytes();
+        let owned = scratch.run(saves(store, &bound, SAVES));
+        let after = index_bytes();
+        eprintln!(
+            "round {round}: unbound {:.0} µs/save, user index +{} bytes; bound {:.0} µs/save, \
+             user index +{} bytes",
+            plain.as_secs_f64() * 1e6 / writes,
+            between - before,
+            owned.as_secs_f64() * 1e6 / writes,
+            after - between,
+        );
+        ratios.push(owned.as_secs_f64() / plain.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    eprintln!(
+        "median time of a save, bound / unbound: {:.3}",
+        ratios[ROUNDS / 2]
+    );
+}
