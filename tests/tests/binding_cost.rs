@@ -1,0 +1,307 @@
+//! What a binding costs: nothing on a request that leaves it alone (issue 20, point 6).
+//!
+//! - On every backend, such a request on a bound session makes the same store calls as on an
+//!   unbound one ([`ProbeStore`](kv_sessions_tests::ProbeStore) counts them beneath any cache).
+//! - On Redis, it rewrites the session's hash with the same bytes as the unbound session's, plus
+//!   only the binding's fields already there, and leaves the user's set alone: same members,
+//!   not even read.
+//! - Listing is proportional to the user's sessions, not to every session: an ignored test
+//!   times it on sled and on Redis with 1 000 and 100 000 other sessions. Run it with
+//!   `cargo test -p kv-sessions-tests --test binding_cost -- --ignored --nocapture`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ::redis::Commands;
+use actix_web::cookie::Key;
+use kv_sessions::{
+    Changes, Expiry, RedisStore, SessionId, SessionOwner, SessionPolicy, SessionStore, SledStore,
+};
+use kv_sessions_tests::shared::{RedisScratch, redis_url};
+use kv_sessions_tests::{AnyStore, Backend, Browser, Delays, Harness, Probe};
+
+kv_sessions_tests::for_every_backend!(
+    a_request_that_leaves_the_binding_alone_makes_the_store_calls_of_an_unbound_one
+);
+
+/// Requests that leave the binding alone: a read, writes, a removal and a counter.
+const UNBINDING_REQUESTS: [&str; 5] = [
+    "/get/user",
+    "/put/cart/1",
+    "/count",
+    "/remove/cart",
+    "/put/theme/dark",
+];
+
+/// The store calls one request made, beneath any cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Calls {
+    loads: usize,
+    saves: usize,
+    deletes: usize,
+    listings: usize,
+}
+
+impl Calls {
+    fn now(probe: &Probe) -> Self {
+        Self {
+            loads: probe.loads(),
+            saves: probe.saves(),
+            deletes: probe.deletes(),
+            listings: probe.listings(),
+        }
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            loads: self.loads - before.loads,
+            saves: self.saves - before.saves,
+            deletes: self.deletes - before.deletes,
+            listings: self.listings - before.listings,
+        }
+    }
+}
+
+/// The calls `browser`'s `GET path` made.
+async fn counted(harness: &Harness, browser: &mut Browser<'_>, path: &str) -> Calls {
+    let before = Calls::now(&harness.probe);
+    let page = browser.get(path).await;
+    assert!(!page.status.is_server_error(), "{path}: {}", page.body);
+    Calls::now(&harness.probe).since(before)
+}
+
+/// Two clients with the same data, one signed in (a renewal and a bind), the other through the
+/// same renewal without the bind.
+async fn bound_and_unbound(harness: &Harness) -> (Browser<'_>, SessionId, Browser<'_>, SessionId) {
+    let mut bound = harness.browser();
+    let bound_id = bound.log_in("alice", "laptop").await;
+    let mut unbound = harness.browser();
+    unbound.get("/renew?then=put:user:alice").await;
+    let unbound_id = unbound.get("/id").await.body.parse().expect("an id");
+    (bound, bound_id, unbound, unbound_id)
+}
+
+async fn a_request_that_leaves_the_binding_alone_makes_the_store_calls_of_an_unbound_one(
+    backend: Backend,
+) {
+    let harness = backend.start().await;
+    let (mut bound, _, mut unbound, _) = bound_and_unbound(&harness).await;
+
+    for path in UNBINDING_REQUESTS {
+        let on_bound = counted(&harness, &mut bound, path).await;
+        let on_unbound = counted(&harness, &mut unbound, path).await;
+        assert_eq!(on_bound, on_unbound, "{path}");
+    }
+    assert_eq!(bound.get("/get/theme").await.body, "dark");
+    assert_eq!(harness.sessions.list("alice").await.expect("list").len(), 1);
+}
+
+/// A Redis store of the test's own, so that the test can read its keys.
+async fn redis_harness(url: &str) -> (Harness, RedisScratch) {
+    let scratch = RedisScratch::new(url);
+    let store = RedisStore::builder(url)
+        .key_prefix(scratch.prefix())
+        .build()
+        .await
+        .expect("connect to Redis");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let harness = Harness::start(dir, AnyStore::plain(store), Key::generate(), |builder| {
+        builder
+    });
+    (harness, scratch)
+}
+
+/// Every key under `prefix` but `sessions`: the index, whatever its layout.
+fn index_keys(
+    connection: &mut ::redis::Connection,
+    prefix: &str,
+    sessions: &[String],
+) -> Vec<String> {
+    let mut keys: Vec<String> = connection
+        .scan_match(format!("{prefix}*"))
+        .expect("scan")
+        .collect::<Result<_, _>>()
+        .expect("scan");
+    keys.retain(|key| !sessions.contains(key));
+    keys.sort();
+    keys
+}
+
+/// The fields of the hash at `key`.
+fn hash(connection: &mut ::redis::Connection, key: &str) -> BTreeMap<String, Vec<u8>> {
+    ::redis::cmd("HGETALL")
+        .arg(key)
+        .query(connection)
+        .expect("HGETALL")
+}
+
+fn bytes(fields: &BTreeMap<String, Vec<u8>>) -> usize {
+    fields
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum()
+}
+
+fn members(connection: &mut ::redis::Connection, key: &str) -> Vec<Vec<u8>> {
+    let mut members: Vec<Vec<u8>> = ::redis::cmd("SMEMBERS")
+        .arg(key)
+        .query(connection)
+        .expect("SMEMBERS");
+    members.sort();
+    members
+}
+
+fn idle_seconds(connection: &mut ::redis::Connection, key: &str) -> u64 {
+    ::redis::cmd("OBJECT")
+        .arg("IDLETIME")
+        .arg(key)
+        .query(connection)
+        .expect("OBJECT IDLETIME")
+}
+
+/// How long the index is left alone before the requests, so that a read or write of it by one
+/// of them would show in its idle time (which Redis counts in whole seconds).
+const IDLE: Duration = Duration::from_millis(2_100);
+
+#[actix_rt::test]
+async fn on_redis_a_request_that_leaves_the_binding_alone_writes_no_index_and_only_the_binding_extra()
+ {
+    let Some(url) = redis_url("on_redis_a_request_that_leaves_the_binding_alone_...") else {
+        return;
+    };
+    let (harness, scratch) = redis_harness(&url).await;
+    let (mut bound, bound_id, mut unbound, unbound_id) = bound_and_unbound(&harness).await;
+    let sessions = [bound_id, unbound_id].map(|id| format!("{}{}", scratch.prefix(), id.digest()));
+    let mut connection = ::redis::Client::open(url.as_str())
+        .and_then(|client| client.get_connection())
+        .expect("connect to Redis");
+    let index = index_keys(&mut connection, scratch.prefix(), &sessions);
+    assert!(!index.is_empty(), "the login wrote an index entry");
+    let members_before: Vec<_> = index
+        .iter()
+        .map(|key| members(&mut connection, key))
+        .collect();
+    let binding_bytes =
+        bytes(&hash(&mut connection, &sessions[0])) - bytes(&hash(&mut connection, &sessions[1]));
+    actix_rt::time::sleep(IDLE).await;
+
+    for path in UNBINDING_REQUESTS {
+        for browser in [&mut bound, &mut unbound] {
+            let page = browser.get(path).await;
+            assert!(!page.status.is_server_error(), "{path}: {}", page.body);
+        }
+    }
+
+    let (on_bound, on_unbound) = (
+        hash(&mut connection, &sessions[0]),
+        hash(&mut connection, &sessions[1]),
+    );
+    assert_eq!(on_bound.get("theme"), on_unbound.get("theme"));
+    assert!(
+        on_unbound.contains_key("theme"),
+        "the requests wrote: {on_unbound:?}"
+    );
+    assert_eq!(
+        bytes(&on_bound) - bytes(&on_unbound),
+        binding_bytes,
+        "the bound hash is the unbound one plus the binding it already had"
+    );
+    assert_eq!(
+        index_keys(&mut connection, scratch.prefix(), &sessions),
+        index
+    );
+    for (key, before) in index.iter().zip(&members_before) {
+        assert_eq!(
+            &members(&mut connection, key),
+            before,
+            "{key}: members unchanged"
+        );
+        assert!(
+            idle_seconds(&mut connection, key) >= 1,
+            "{key}: no request read or wrote the index"
+        );
+    }
+    eprintln!(
+        "Redis: the bound session's hash is {binding_bytes} bytes larger (its binding); \
+         index keys untouched: {index:?}"
+    );
+}
+
+/// The policy of the sessions the measurement creates.
+fn policy() -> SessionPolicy {
+    SessionPolicy::new(Expiry::OnInactivity(Duration::from_secs(3600)))
+}
+
+/// Creates `count` sessions bound to `user`, each with a small value.
+async fn create_bound<S: SessionStore>(store: &S, user: &str, count: usize) {
+    let mut changes = Changes::new(policy());
+    changes.insert("user", user).expect("serialize");
+    changes.bind(SessionOwner::new(user).with_label("device"));
+    for _ in 0..count {
+        store
+            .create(&SessionId::generate(), &changes)
+            .await
+            .expect("create");
+    }
+}
+
+/// Creates `count` sessions of other users, one each, `PARALLEL` creations at a time.
+async fn create_others<S: SessionStore + Clone>(store: &S, count: usize) {
+    const PARALLEL: usize = 64;
+    let mut next = 0;
+    while next < count {
+        let batch: Vec<_> = (next..count.min(next + PARALLEL))
+            .map(|n| {
+                let store = store.clone();
+                actix_rt::spawn(async move { create_bound(&store, &format!("other-{n}"), 1).await })
+            })
+            .collect();
+        for task in batch {
+            task.await.expect("join");
+        }
+        next += PARALLEL;
+    }
+}
+
+/// How many times each listing is timed.
+const LISTINGS: usize = 200;
+
+/// The listing of a user with 5 sessions, among `others` sessions of other users.
+async fn time_listing<S: SessionStore + Clone>(store: &S, label: &str, others: usize) -> Delays {
+    let user = format!("alice-{others}");
+    create_others(store, others).await;
+    create_bound(store, &user, 5).await;
+    let mut delays = Delays::new(format!("{label}: list 5 sessions among {others} others"));
+    for _ in 0..LISTINGS {
+        let started = Instant::now();
+        let listed = store.sessions_of(&user).await.expect("list");
+        delays.record(started.elapsed());
+        assert_eq!(listed.len(), 5);
+    }
+    delays
+}
+
+#[actix_rt::test]
+#[ignore = "a measurement: creates 101 000 sessions on sled and on Redis"]
+async fn listing_time_follows_the_users_sessions_not_all_sessions() {
+    let mut measured = Vec::new();
+    for others in [1_000, 100_000] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sled = SledStore::open(dir.path().join("sessions.sled")).expect("open sled");
+        measured.push(time_listing(&sled, "sled", others).await);
+    }
+    if let Some(url) = redis_url("listing_time_follows_the_users_sessions_not_all_sessions") {
+        for others in [1_000, 100_000] {
+            let scratch = RedisScratch::new(&url);
+            let redis = RedisStore::builder(url.as_str())
+                .key_prefix(scratch.prefix())
+                .build()
+                .await
+                .expect("connect to Redis");
+            measured.push(time_listing(&redis, "Redis", others).await);
+        }
+    }
+    for delays in &measured {
+        delays.report("listing");
+    }
+}
