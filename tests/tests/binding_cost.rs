@@ -2,6 +2,8 @@
 //!
 //! - On every backend, such a request on a bound session makes the same store calls as on an
 //!   unbound one ([`ProbeStore`](kv_sessions_tests::ProbeStore) counts them beneath any cache).
+//! - On sled, it rewrites the session's record with the same bytes as the unbound session's,
+//!   plus only the owner section already there, and leaves the `owners` tree as it was.
 //! - On Redis, it rewrites the session's hash with the same bytes as the unbound session's, plus
 //!   only the binding's fields already there, and leaves the members of the user's set as they
 //!   were. The same script pushes the set's expiry out to the session's new deadline, so that
@@ -224,6 +226,117 @@ async fn on_redis_a_request_that_leaves_the_binding_alone_writes_only_the_bindin
     );
 }
 
+#[actix_rt::test]
+async fn on_sled_a_request_that_leaves_the_binding_alone_writes_only_the_binding_extra_and_no_owner_entry()
+ {
+    let harness = Backend::Sled.start().await;
+    let (bound, bound_id, unbound, unbound_id) = bound_and_unbound(&harness).await;
+    let cookies = [&bound, &unbound].map(|browser| browser.cookie_value().map(str::to_owned));
+    drop((bound, unbound));
+    let (dir, key) = stop_sled(harness).await;
+    let before = SledTrees::read(dir.path());
+    let binding_bytes = before.record_len(&bound_id) - before.record_len(&unbound_id);
+    assert_eq!(before.owners.len(), 1, "the login wrote one owner entry");
+
+    let sled = reopen(dir.path());
+    let harness = Harness::start(
+        dir,
+        AnyStore::plain(sled.clone()).on_sled(sled),
+        key,
+        |builder| builder,
+    );
+    for cookie in &cookies {
+        let mut browser = harness.browser();
+        browser.set_cookie_value(cookie.clone());
+        for path in UNBINDING_REQUESTS {
+            let page = browser.get(path).await;
+            assert!(!page.status.is_server_error(), "{path}: {}", page.body);
+        }
+    }
+    let (dir, _) = stop_sled(harness).await;
+    let after = SledTrees::read(dir.path());
+
+    assert_ne!(
+        after.sessions, before.sessions,
+        "the requests wrote the records"
+    );
+    assert_eq!(
+        after.record_len(&bound_id) - after.record_len(&unbound_id),
+        binding_bytes,
+        "the bound record is the unbound one plus the owner section it already had"
+    );
+    assert_eq!(after.owners, before.owners, "the owners tree is as it was");
+    eprintln!(
+        "sled: the bound session's record is {binding_bytes} bytes larger (its owner section); \
+         the owners tree held the same {} entry",
+        after.owners.len()
+    );
+}
+
+/// Stops `harness` on sled, and flushes and closes its database.
+async fn stop_sled(harness: Harness) -> (tempfile::TempDir, Key) {
+    let (dir, store, key) = harness.stop().await;
+    store.sled().expect("sled").flush().await.expect("flush");
+    drop(store);
+    (dir, key)
+}
+
+/// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
+/// it.
+fn reopen(dir: &std::path::Path) -> SledStore {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir.join("sessions.sled")) {
+            Ok(store) => return store,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(error) => panic!("could not reopen the store: {error}"),
+        }
+    }
+}
+
+/// The raw contents of a closed SledStore's `sessions` and `owners` trees.
+struct SledTrees {
+    sessions: BTreeMap<Vec<u8>, Vec<u8>>,
+    owners: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl SledTrees {
+    /// Opens the database under `dir` with sled itself, once the store has let go of it.
+    fn read(dir: &std::path::Path) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let db = loop {
+            match ::sled::open(dir.join("sessions.sled")) {
+                Ok(db) => break db,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(error) => panic!("could not open the database: {error}"),
+            }
+        };
+        let tree = |name: &str| -> BTreeMap<Vec<u8>, Vec<u8>> {
+            db.open_tree(name)
+                .expect("open a tree")
+                .iter()
+                .map(|entry| {
+                    let (key, value) = entry.expect("read an entry");
+                    (key.to_vec(), value.to_vec())
+                })
+                .collect()
+        };
+        Self {
+            sessions: tree("sessions"),
+            owners: tree("owners"),
+        }
+    }
+
+    fn record_len(&self, id: &SessionId) -> usize {
+        self.sessions
+            .get(id.digest().as_bytes().as_slice())
+            .expect("a stored record")
+            .len()
+    }
+}
+
 /// The policy of the sessions the measurement creates.
 fn policy() -> SessionPolicy {
     SessionPolicy::new(Expiry::OnInactivity(Duration::from_secs(3600)))
@@ -261,19 +374,29 @@ async fn create_others<S: SessionStore + Clone>(store: &S, count: usize) {
 }
 
 /// How many times each listing is timed.
-const LISTINGS: usize = 200;
+const LISTINGS: usize = 500;
 
-/// The listing of a user with 5 sessions, among `others` sessions of other users.
-async fn time_listing<S: SessionStore + Clone>(store: &S, label: &str, others: usize) -> Delays {
-    let user = format!("alice-{others}");
+/// The sizes of store compared: a user's 5 sessions among this many sessions of other users.
+const OTHERS: [usize; 2] = [1_000, 100_000];
+
+/// Fills `store` with `others` sessions of other users and 5 of `alice`'s.
+async fn populate<S: SessionStore + Clone>(store: &S, others: usize) {
     create_others(store, others).await;
-    create_bound(store, &user, 5).await;
-    let mut delays = Delays::new(format!("{label}: list 5 sessions among {others} others"));
+    create_bound(store, "alice", 5).await;
+}
+
+/// Times alice's listing on each of `stores` (one per entry of [`OTHERS`]), taking turns, so
+/// that the machine's load weighs on both alike.
+async fn time_listings<S: SessionStore>(stores: &[S; 2], label: &str) -> [Delays; 2] {
+    let mut delays =
+        OTHERS.map(|others| Delays::new(format!("{label}: list 5 sessions among {others} others")));
     for _ in 0..LISTINGS {
-        let started = Instant::now();
-        let listed = store.sessions_of(&user).await.expect("list");
-        delays.record(started.elapsed());
-        assert_eq!(listed.len(), 5);
+        for (store, delays) in stores.iter().zip(&mut delays) {
+            let started = Instant::now();
+            let listed = store.sessions_of("alice").await.expect("list");
+            delays.record(started.elapsed());
+            assert_eq!(listed.len(), 5);
+        }
     }
     delays
 }
@@ -281,22 +404,28 @@ async fn time_listing<S: SessionStore + Clone>(store: &S, label: &str, others: u
 #[actix_rt::test]
 #[ignore = "a measurement: creates 101 000 sessions on sled and on Redis"]
 async fn listing_time_follows_the_users_sessions_not_all_sessions() {
-    let mut measured = Vec::new();
-    for others in [1_000, 100_000] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let sled = SledStore::open(dir.path().join("sessions.sled")).expect("open sled");
-        measured.push(time_listing(&sled, "sled", others).await);
+    let dirs = OTHERS.map(|_| tempfile::tempdir().expect("temp dir"));
+    let sled = dirs
+        .each_ref()
+        .map(|dir| SledStore::open(dir.path().join("sessions.sled")).expect("open sled"));
+    for (store, others) in sled.iter().zip(OTHERS) {
+        populate(store, others).await;
     }
+    let mut measured = time_listings(&sled, "sled").await.to_vec();
     if let Some(url) = redis_url("listing_time_follows_the_users_sessions_not_all_sessions") {
-        for others in [1_000, 100_000] {
-            let scratch = RedisScratch::new(&url);
-            let redis = RedisStore::builder(url.as_str())
+        let scratches = OTHERS.map(|_| RedisScratch::new(&url));
+        let mut redis = Vec::new();
+        for (scratch, others) in scratches.iter().zip(OTHERS) {
+            let store = RedisStore::builder(url.as_str())
                 .key_prefix(scratch.prefix())
                 .build()
                 .await
                 .expect("connect to Redis");
-            measured.push(time_listing(&redis, "Redis", others).await);
+            populate(&store, others).await;
+            redis.push(store);
         }
+        let redis: [RedisStore; 2] = redis.try_into().expect("two stores");
+        measured.extend(time_listings(&redis, "Redis").await);
     }
     for delays in &measured {
         delays.report("listing");
