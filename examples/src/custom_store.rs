@@ -10,6 +10,12 @@
 //! the latest stored copy. Here the lock gives that; a database gives it with a transaction or a
 //! compare-and-swap, Redis with a script.
 //!
+//! It also keeps the binding of sessions to users, so that an app can list a user's sessions and
+//! revoke them. The binding travels inside the `Record`, which `Changes::apply_to` fills in, so
+//! the store only answers the two questions, here by looking at every session. A store meant
+//! for many sessions keeps an index from users to their sessions instead, changed in the same
+//! atomic step as the record.
+//!
 //! Records stay `Record` values here, so nothing is ever decoded and no error arises. A store
 //! that serializes records reports one it cannot decode as [`StoreError::corrupt`] (the session
 //! layer then starts a fresh session) and any other failure as [`StoreError::backend`] (the
@@ -19,7 +25,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use kv_sessions::{Changes, Record, Saved, SessionId, SessionStore, StoreError};
+use kv_sessions::{
+    Changes, Record, Saved, SessionDigest, SessionId, SessionStore, StoreError, UserSession,
+};
 
 /// Sessions in a `HashMap` behind a [`Mutex`].
 ///
@@ -173,4 +181,45 @@ impl SessionStore for HashMapStore {
         let removed = self.lock().remove(id);
         Ok(removed.filter(|record| !record.is_expired_at(SystemTime::now())))
     }
+
+    /// The live sessions bound to `user`. The handle of each is its id's digest: the listing
+    /// may be shown to the user, and the id is what a cookie needs.
+    async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
+        let now = SystemTime::now();
+        let sessions = self.lock();
+        let owned = sessions.values().filter(|record| {
+            !record.is_expired_at(now) && record.owner().is_some_and(|owner| owner.user() == user)
+        });
+        Ok(owned.filter_map(listed).collect())
+    }
+
+    /// Deletes the session with digest `session` if it is live and bound to `user`, under the
+    /// lock, so that a concurrent renewal either moved it first (and a revoke-all's next listing
+    /// finds it under its new id) or finds it gone.
+    async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
+        let now = SystemTime::now();
+        let mut sessions = self.lock();
+        let found = sessions.iter().find(|(id, record)| {
+            id.digest() == session
+                && !record.is_expired_at(now)
+                && record.owner().is_some_and(|owner| owner.user() == user)
+        });
+        let Some((&id, _)) = found else {
+            return Ok(false);
+        };
+        sessions.remove(&id);
+        Ok(true)
+    }
+}
+
+/// `record` as a listing shows it, where it is bound.
+fn listed(record: &Record) -> Option<UserSession> {
+    let label = record.owner()?.label();
+    Some(UserSession::new(
+        record.id().digest(),
+        record.created_at(),
+        record.saved_at()?,
+        record.expires_at(),
+        label,
+    ))
 }

@@ -38,6 +38,11 @@ macro_rules! __every_store_rule {
             concurrent_updates_of_different_keys_all_survive,
             concurrent_growth_never_passes_the_cap,
             a_delete_racing_updates_and_renewals_always_wins_or_is_moved_past,
+            a_binding_is_stored_listed_and_moved_by_renewal,
+            unbound_deleted_and_expired_sessions_are_not_listed,
+            revoke_deletes_only_a_live_session_of_that_user,
+            revoke_all_spares_the_exception_and_other_users,
+            revoke_all_catches_sessions_renewed_meanwhile,
         }
     };
 }

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use kv_sessions::{Changes, Expiry, Record, Saved, SessionId, SessionPolicy, SessionStore};
+use kv_sessions::{
+    Changes, Expiry, Record, Saved, SessionDigest, SessionId, SessionOwner, SessionPolicy,
+    SessionStore, UserSession,
+};
 
 use super::threads::on_threads;
 
@@ -409,4 +412,245 @@ pub async fn a_delete_racing_updates_and_renewals_always_wins_or_is_moved_past<
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+/// Changes that bind the session to `user`, with `label`.
+fn binding(user: &str, label: &str) -> Changes {
+    let mut changes = Changes::new(policy());
+    changes.bind(SessionOwner::new(user).with_label(label));
+    changes
+}
+
+/// Creates a session bound to `user`, holding one value.
+async fn created_for<S: SessionStore>(store: &S, user: &str, label: &str) -> Record {
+    let id = SessionId::generate();
+    let mut changes = binding(user, label);
+    changes.insert("user", user).expect("a string serializes");
+    stored(store.create(&id, &changes).await.expect("create"))
+}
+
+/// The handles `store` lists for `user`, sorted.
+async fn listed<S: SessionStore>(store: &S, user: &str) -> Vec<SessionDigest> {
+    let sessions = store.sessions_of(user).await.expect("sessions_of");
+    let mut handles: Vec<_> = sessions.iter().map(UserSession::handle).collect();
+    handles.sort();
+    handles
+}
+
+fn sorted(mut handles: Vec<SessionDigest>) -> Vec<SessionDigest> {
+    handles.sort();
+    handles
+}
+
+/// A binding is stored with the session, listed under its user with the record's times and
+/// label, kept by saves that leave it alone, and moved by a renewal.
+pub async fn a_binding_is_stored_listed_and_moved_by_renewal<S: SessionStore>(store: S) {
+    let user = SessionId::generate().to_string();
+    let created = created_for(&store, &user, "laptop").await;
+    let owner = created.owner().expect("bound");
+    assert_eq!(
+        (owner.user(), owner.label()),
+        (user.as_str(), Some("laptop"))
+    );
+    let loaded = store
+        .load(&created.id())
+        .await
+        .expect("load")
+        .expect("stored");
+    assert_eq!(
+        loaded, created,
+        "a load returns the binding and the time of the save"
+    );
+
+    let listed_now = store.sessions_of(&user).await.expect("sessions_of");
+    let [session] = listed_now.as_slice() else {
+        panic!("one session listed, got {listed_now:?}");
+    };
+    assert_eq!(session.handle(), created.id().digest());
+    assert_eq!(session.label(), Some("laptop"));
+    assert_eq!(session.created_at(), created.created_at());
+    assert_eq!(Some(session.saved_at()), created.saved_at());
+    assert_eq!(session.expires_at(), created.expires_at());
+    assert!(listed(&store, "someone else").await.is_empty());
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let updated = stored(
+        store
+            .update(&created.id(), &setting(&[("b", 2)]))
+            .await
+            .expect("update"),
+    );
+    assert_eq!(
+        updated.owner(),
+        created.owner(),
+        "a save that leaves the binding keeps it"
+    );
+    assert!(
+        updated.saved_at() > created.saved_at(),
+        "and moves the time of the last save"
+    );
+
+    let new = SessionId::generate();
+    let renewed = stored(
+        store
+            .renew(&created.id(), &new, &Changes::new(policy()))
+            .await
+            .expect("renew"),
+    );
+    assert_eq!(
+        renewed.owner(),
+        created.owner(),
+        "the binding moves with the session"
+    );
+    assert_eq!(
+        listed(&store, &user).await,
+        [new.digest()],
+        "listed under its new id only"
+    );
+}
+
+/// Unbinding, clearing, binding to another user, deleting and expiring each take a session
+/// off its user's list.
+pub async fn unbound_deleted_and_expired_sessions_are_not_listed<S: SessionStore>(store: S) {
+    let user = SessionId::generate().to_string();
+    let other = SessionId::generate().to_string();
+    let unbound = created_for(&store, &user, "a").await;
+    let cleared = created_for(&store, &user, "b").await;
+    let rebound = created_for(&store, &user, "c").await;
+    let deleted = created_for(&store, &user, "d").await;
+    let mut unbind = Changes::new(policy());
+    unbind.unbind();
+    let mut clear = Changes::new(policy());
+    clear.clear();
+    stored(store.update(&unbound.id(), &unbind).await.expect("update"));
+    stored(store.update(&cleared.id(), &clear).await.expect("update"));
+    stored(
+        store
+            .update(&rebound.id(), &binding(&other, "c"))
+            .await
+            .expect("update"),
+    );
+    store.delete(&deleted.id()).await.expect("delete");
+    assert!(listed(&store, &user).await.is_empty());
+    assert_eq!(listed(&store, &other).await, [rebound.id().digest()]);
+
+    let mut short = Changes::new(SessionPolicy::new(Expiry::OnInactivity(
+        Duration::from_millis(200),
+    )));
+    short.bind(SessionOwner::new(&user));
+    let expiring = SessionId::generate();
+    stored(store.create(&expiring, &short).await.expect("create"));
+    assert_eq!(listed(&store, &user).await, [expiring.digest()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        listed(&store, &user).await.is_empty(),
+        "an expired session is never listed"
+    );
+}
+
+/// A revocation deletes a live session of the user it names, and nothing else: not another
+/// user's session, and not twice. The revoked session is gone for every later save.
+pub async fn revoke_deletes_only_a_live_session_of_that_user<S: SessionStore>(store: S) {
+    let user = SessionId::generate().to_string();
+    let session = created_for(&store, &user, "phone").await;
+    let handle = session.id().digest();
+    assert!(!store.revoke("someone else", handle).await.expect("revoke"));
+    assert!(store.load(&session.id()).await.expect("load").is_some());
+    assert!(
+        !store
+            .revoke(&user, SessionId::generate().digest())
+            .await
+            .expect("revoke")
+    );
+
+    assert!(store.revoke(&user, handle).await.expect("revoke"));
+    assert_eq!(store.load(&session.id()).await.expect("load"), None);
+    assert!(
+        !store.revoke(&user, handle).await.expect("revoke"),
+        "once only"
+    );
+    let late = store.update(&session.id(), &setting(&[("late", 1)])).await;
+    assert_eq!(
+        late.expect("update"),
+        Saved::Gone,
+        "a revoked session never comes back"
+    );
+    assert!(listed(&store, &user).await.is_empty());
+}
+
+/// A revoke-all deletes every session of the user but the one it spares, and leaves other
+/// users' sessions alone.
+pub async fn revoke_all_spares_the_exception_and_other_users<S: SessionStore>(store: S) {
+    let user = SessionId::generate().to_string();
+    let other = SessionId::generate().to_string();
+    let kept = created_for(&store, &user, "this one").await;
+    let mut revocable = Vec::new();
+    for label in ["a", "b", "c"] {
+        revocable.push(created_for(&store, &user, label).await.id().digest());
+    }
+    let others = created_for(&store, &other, "theirs").await;
+    let revoked = store
+        .revoke_all(&user, Some(kept.id().digest()))
+        .await
+        .expect("revoke_all");
+    assert_eq!(sorted(revoked), sorted(revocable));
+    assert_eq!(listed(&store, &user).await, [kept.id().digest()]);
+    assert_eq!(listed(&store, &other).await, [others.id().digest()]);
+    assert!(store.load(&kept.id()).await.expect("load").is_some());
+
+    let revoked = store.revoke_all(&user, None).await.expect("revoke_all");
+    assert_eq!(revoked, [kept.id().digest()]);
+    assert!(listed(&store, &user).await.is_empty());
+}
+
+/// Sessions of a user renewed again and again, each on a thread of its own, while a revoke-all
+/// runs: once it returns, none of them lives on under any id.
+///
+/// Each renewer stops after a few renewals: a session renewed without pause, faster than a
+/// listing and a revocation, can outrun the revoke-all's passes, which then fails rather than
+/// claim a success; real sessions renew at a login or a privilege change.
+pub async fn revoke_all_catches_sessions_renewed_meanwhile<S: SessionStore + Clone>(store: S) {
+    const RENEWERS: usize = 3;
+    const RENEWALS: usize = 4;
+    let user = SessionId::generate().to_string();
+    let mut first_ids = Vec::new();
+    for _ in 0..RENEWERS {
+        first_ids.push(created_for(&store, &user, "renewing").await.id());
+    }
+    let (racer, racing_user) = (store.clone(), user.clone());
+    let outcomes = on_threads(RENEWERS + 1, move |i| {
+        let (store, user) = (racer.clone(), racing_user.clone());
+        let first = first_ids.get(i).copied();
+        async move {
+            let Some(mut id) = first else {
+                return store
+                    .revoke_all(&user, None)
+                    .await
+                    .expect("revoke_all")
+                    .len();
+            };
+            for _ in 0..RENEWALS {
+                let new = SessionId::generate();
+                match store
+                    .renew(&id, &new, &Changes::new(policy()))
+                    .await
+                    .expect("renew")
+                {
+                    Saved::Stored(_) => id = new,
+                    Saved::Gone => break,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            0
+        }
+    })
+    .await;
+    assert_eq!(
+        outcomes[RENEWERS], RENEWERS,
+        "each session revoked once, under some id"
+    );
+    assert!(
+        listed(&store, &user).await.is_empty(),
+        "no renewed session escaped"
+    );
 }
