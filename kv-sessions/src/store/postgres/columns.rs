@@ -37,7 +37,10 @@ pub(super) enum CorruptRow {
     Entries(#[source] serde_json::Error),
     #[error("stored row is bound to a user but has no time it was saved")]
     BoundWithoutSavedAt,
-    #[error("stored row's id has {0} bytes, not a session digest's {len}", len = SessionDigest::LEN)]
+    #[error(
+        "stored row's id has {0} bytes, not a session digest's {len}",
+        len = SessionDigest::LEN
+    )]
     DigestLength(usize),
 }
 

@@ -85,6 +85,28 @@ impl Scratch {
         self.run(self.store.table.batch(&sql)).expect("insert");
     }
 
+    /// The notices the server sends while it runs `sql` on a connection of its own, which the
+    /// driver would log at info level.
+    fn notices_of(&self, sql: &str) -> Vec<String> {
+        self.run(async {
+            let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls)
+                .await
+                .expect("connect");
+            let listener = tokio::spawn(async move {
+                let mut notices = Vec::new();
+                while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                    if let Ok(AsyncMessage::Notice(notice)) = message {
+                        notices.push(notice.message().to_owned());
+                    }
+                }
+                notices
+            });
+            client.batch_execute(sql).await.expect("run");
+            drop(client);
+            listener.await.expect("the listener")
+        })
+    }
+
     /// How many rows the table holds, expired or not.
     fn rows(&self) -> i64 {
         let sql = format!(
@@ -634,29 +656,28 @@ fn migrate_up_on_an_existing_table_sends_no_notice_for_the_driver_to_log() {
     let Some(scratch) = Scratch::new("migrate_up_on_an_existing_table_sends_no_notice") else {
         return;
     };
-    let notices = scratch.run(async {
-        let (client, mut connection) = tokio_postgres::connect(&scratch.url, NoTls)
-            .await
-            .expect("connect");
-        // The driver logs, at info level, every notice its connection receives: collect them.
-        let listener = tokio::spawn(async move {
-            let mut notices = Vec::new();
-            while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
-                if let Ok(AsyncMessage::Notice(notice)) = message {
-                    notices.push(notice.message().to_owned());
-                }
-            }
-            notices
-        });
-        let statements = &scratch.store.table.statements;
-        client
-            .batch_execute(&statements.migrate_up)
-            .await
-            .expect("migrate up again");
-        drop(client);
-        listener.await.expect("the listener")
-    });
+    let notices = scratch.notices_of(&scratch.store.table.statements.migrate_up);
     assert_eq!(notices, Vec::<String>::new());
+}
+
+#[test]
+fn migrate_up_on_a_table_of_the_previous_release_sends_no_notice_either() {
+    let Some(scratch) = Scratch::new("migrate_up_on_a_previous_release_sends_no_notice") else {
+        return;
+    };
+    let table = scratch.store.table.name.to_string();
+    let previous = format!(
+        "DROP TABLE {table}; {}",
+        PREVIOUS_RELEASE.replace("{table}", &table)
+    );
+    scratch
+        .run(scratch.store.table.batch(&previous))
+        .expect("previous release");
+    let notices = scratch.notices_of(&scratch.store.table.statements.migrate_up);
+    assert_eq!(notices, Vec::<String>::new());
+    scratch
+        .run(scratch.store.table.check_layout())
+        .expect("migrated");
 }
 
 #[test]
