@@ -1,4 +1,4 @@
-//! The three sled trees behind a [`SledStore`](super::SledStore) and the synchronous operations
+//! The four sled trees behind a [`SledStore`](super::SledStore) and the synchronous operations
 //! on them.
 //!
 //! `sessions` maps the 16 bytes of a session's [`SessionDigest`] to its encoded record (see
@@ -30,11 +30,18 @@
 //! is that of a record whose bytes were unreadable when it was replaced or removed, since its
 //! user cannot be read: a listing drops an entry whose record is missing or bound to someone
 //! else.
+//!
+//! `owner_stamps` holds each user's *stamp*: a counter (u64, big endian) keyed by the user's
+//! prefix, which every transaction that changes the user's entries moves on. A scan is not a
+//! snapshot: a renewal that commits while a listing scans could move a session from a key the
+//! scan has yet to reach to one it has passed, and the listing would see neither. A listing
+//! therefore reads the stamp before and after its scan, and scans again where it moved. The
+//! stamp stays when the user's last entry goes: a few bytes per user ever bound, not per
+//! session.
 
 use std::ops::Bound;
-use std::time::SystemTime;
-
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use sled::Transactional;
 use sled::transaction::{
@@ -54,6 +61,8 @@ const SESSIONS_TREE: &str = "sessions";
 const EXPIRY_TREE: &str = "expiry";
 /// The tree that indexes bound records by user.
 const OWNERS_TREE: &str = "owners";
+/// The tree that holds each user's stamp.
+const STAMPS_TREE: &str = "owner_stamps";
 /// How many index entries a sweep reads at a time.
 const SWEEP_BATCH: usize = 1024;
 
@@ -89,13 +98,14 @@ enum Swept {
 #[error("a user id of {0} bytes is too long to index: at most 65535")]
 struct UserTooLong(usize);
 
-/// The sessions tree, the deadline index and the owners index of one store, and the operations
-/// that keep them in step. Clones share them.
+/// The sessions tree, the deadline index, the owners index and its stamps, of one store, and
+/// the operations that keep them in step. Clones share them.
 #[derive(Clone)]
 pub(super) struct SessionTrees {
     sessions: sled::Tree,
     expiry: sled::Tree,
     owners: sled::Tree,
+    stamps: sled::Tree,
 }
 
 impl SessionTrees {
@@ -105,6 +115,7 @@ impl SessionTrees {
             sessions: tree(SESSIONS_TREE)?,
             expiry: tree(EXPIRY_TREE)?,
             owners: tree(OWNERS_TREE)?,
+            stamps: tree(STAMPS_TREE)?,
         })
     }
 
@@ -219,21 +230,19 @@ impl SessionTrees {
         before: Option<&str>,
         record: &Record,
     ) -> Result<bool, StoreError> {
-        let old_key = before.map(|user| owner_key(user, digest)).transpose()?;
-        let new_key = record
-            .owner()
-            .map(|owner| owner_key(owner.user(), digest))
-            .transpose()?;
+        let after = record.owner().map(SessionOwner::user);
         let bytes = codec::encode(record);
-        let swapped = (&self.sessions, &self.owners).transaction(|(sessions, owners)| {
+        let trees = (&self.sessions, &self.owners, &self.stamps);
+        let swapped = trees.transaction(|(sessions, entries, stamps)| {
+            let owners = OwnerIndex { entries, stamps };
             if sessions.get(digest.as_bytes())?.as_ref() != stored {
                 return Ok(false);
             }
-            if let Some(key) = &old_key {
-                owners.remove(key.as_slice())?;
+            if let Some(user) = before {
+                owners.remove(user, digest)?;
             }
-            if let Some(key) = &new_key {
-                owners.insert(key.as_slice(), &[])?;
+            if let Some(user) = after {
+                owners.add(user, digest)?;
             }
             sessions.insert(digest.as_bytes(), bytes.as_slice())?;
             Ok(true)
@@ -251,8 +260,9 @@ impl SessionTrees {
     ) -> Result<Saved, StoreError> {
         let now = SystemTime::now();
         let (from, to) = (old.digest(), new.digest());
-        let trees = (&self.sessions, &self.expiry, &self.owners);
-        let renewed = trees.transaction(|(sessions, expiry, owners)| {
+        let trees = (&self.sessions, &self.expiry, &self.owners, &self.stamps);
+        let renewed = trees.transaction(|(sessions, expiry, entries, stamps)| {
+            let owners = OwnerIndex { entries, stamps };
             let base = sessions
                 .get(from.as_bytes())?
                 .and_then(|bytes| decode_live(old, &bytes, now));
@@ -268,12 +278,12 @@ impl SessionTrees {
             }
             if let Some(base) = &base {
                 sessions.remove(from.as_bytes())?;
-                unindex_owner(owners, base.owner(), from)?;
+                if let Some(owner) = base.owner() {
+                    owners.remove(owner.user(), from)?;
+                }
             }
             if let Some(owner) = record.owner() {
-                let key =
-                    owner_key(owner.user(), to).map_err(ConflictableTransactionError::Abort)?;
-                owners.insert(key, &[])?;
+                owners.add(owner.user(), to)?;
             }
             let slot = slot_of(codec::to_millis(record.expires_at()));
             expiry.insert(&index_key(slot, to)[..], &[])?;
@@ -302,11 +312,22 @@ impl SessionTrees {
     }
 
     /// The live sessions bound to `user`, read from the owners index: the cost grows with the
-    /// user's entries, not with the store. An entry whose record is gone or bound to someone
-    /// else (see the module's rule) is dropped on the way.
+    /// user's entries, not with the store. The user's entries are scanned until a scan sees the
+    /// user's stamp unmoved (see the module's rule).
     pub(super) fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        let prefix = owner_key(user, SessionDigest::from_bytes([0; SessionDigest::LEN]))?;
-        let prefix = &prefix[..prefix.len() - SessionDigest::LEN];
+        let prefix = user_prefix(user)?;
+        loop {
+            let stamp = self.stamps.get(&prefix).map_err(StoreError::backend)?;
+            let sessions = self.scan_owned(user, &prefix)?;
+            if self.stamps.get(&prefix).map_err(StoreError::backend)? == stamp {
+                return Ok(sessions);
+            }
+        }
+    }
+
+    /// One scan of the entries under `prefix`, the user's, reading each record. An entry whose
+    /// record is gone or bound to someone else is dropped on the way.
+    fn scan_owned(&self, user: &str, prefix: &[u8]) -> Result<Vec<UserSession>, StoreError> {
         let now = SystemTime::now();
         let mut sessions = Vec::new();
         for key in self.owners.scan_prefix(prefix).keys() {
@@ -319,14 +340,14 @@ impl SessionTrees {
                 .get(digest.as_bytes())
                 .map_err(StoreError::backend)?;
             let Some(bytes) = &stored else {
-                self.drop_stale_owner_entry(&key, digest, None)?;
+                self.drop_stale_owner_entry(user, digest, None)?;
                 continue;
             };
             match codec::summary(bytes) {
                 Ok(summary) if summary.user() == Some(user) => {
                     sessions.extend(listed(digest, summary, now));
                 }
-                Ok(_) => self.drop_stale_owner_entry(&key, digest, stored.as_ref())?,
+                Ok(_) => self.drop_stale_owner_entry(user, digest, stored.as_ref())?,
                 // Left for the load or the sweep that meets it, which removes the record.
                 Err(_) => {}
             }
@@ -357,18 +378,19 @@ impl SessionTrees {
         }
     }
 
-    /// Removes the owners entry `key` of `digest`, where the record of `digest` is still
+    /// Removes the owners entry of `digest` under `user`, where the record of `digest` is still
     /// `seen` (none, or one bound to someone else), so that an entry a concurrent write has
     /// just made right is never dropped.
     fn drop_stale_owner_entry(
         &self,
-        key: &[u8],
+        user: &str,
         digest: SessionDigest,
         seen: Option<&sled::IVec>,
     ) -> Result<(), StoreError> {
-        let dropped = (&self.sessions, &self.owners).transaction(|(sessions, owners)| {
+        let trees = (&self.sessions, &self.owners, &self.stamps);
+        let dropped = trees.transaction(|(sessions, entries, stamps)| {
             if sessions.get(digest.as_bytes())?.as_ref() == seen {
-                owners.remove(key)?;
+                OwnerIndex { entries, stamps }.remove(user, digest)?;
             }
             Ok(())
         });
@@ -469,12 +491,13 @@ impl SessionTrees {
                 .map_err(StoreError::backend)?;
             return Ok(swapped.is_ok());
         };
-        let removed = (&self.sessions, &self.owners).transaction(|(sessions, owners)| {
+        let trees = (&self.sessions, &self.owners, &self.stamps);
+        let removed = trees.transaction(|(sessions, entries, stamps)| {
             if sessions.get(digest.as_bytes())?.as_ref() != Some(seen) {
                 return Ok(false);
             }
             sessions.remove(digest.as_bytes())?;
-            unindex_owner(owners, Some(&owner), digest)?;
+            OwnerIndex { entries, stamps }.remove(owner.user(), digest)?;
             Ok(true)
         });
         outcome(removed)
@@ -522,18 +545,43 @@ fn stored_owner(bytes: &[u8]) -> Option<SessionOwner> {
     codec::summary(bytes).ok()?.bound.map(|(owner, _)| owner)
 }
 
-/// Removes the owners entry of `digest` under `owner`, where there is an owner, in a
-/// transaction.
-fn unindex_owner(
-    owners: &TransactionalTree,
-    owner: Option<&SessionOwner>,
-    digest: SessionDigest,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
-    if let Some(owner) = owner {
-        let key = owner_key(owner.user(), digest).map_err(ConflictableTransactionError::Abort)?;
-        owners.remove(key)?;
+/// The owners index and the users' stamps, inside a transaction.
+struct OwnerIndex<'a> {
+    entries: &'a TransactionalTree,
+    stamps: &'a TransactionalTree,
+}
+
+/// The failure of a step of a transaction.
+type Step = Result<(), ConflictableTransactionError<StoreError>>;
+
+impl OwnerIndex<'_> {
+    /// Adds the entry of `digest` under `user`, and moves the user's stamp on.
+    fn add(&self, user: &str, digest: SessionDigest) -> Step {
+        let key = owner_key(user, digest).map_err(ConflictableTransactionError::Abort)?;
+        self.entries.insert(key, &[])?;
+        self.restamp(user)
     }
-    Ok(())
+
+    /// Removes the entry of `digest` under `user`, and moves the user's stamp on.
+    fn remove(&self, user: &str, digest: SessionDigest) -> Step {
+        let key = owner_key(user, digest).map_err(ConflictableTransactionError::Abort)?;
+        self.entries.remove(key)?;
+        self.restamp(user)
+    }
+
+    /// Moves on the stamp of `user`, which a listing reads before and after its scan. An
+    /// unreadable stamp counts as 0: it only needs to change.
+    fn restamp(&self, user: &str) -> Step {
+        let key = user_prefix(user).map_err(ConflictableTransactionError::Abort)?;
+        let stamp = self
+            .stamps
+            .get(&key)?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes);
+        self.stamps
+            .insert(key, &stamp.wrapping_add(1).to_be_bytes())?;
+        Ok(())
+    }
 }
 
 /// The listing of a record bound to its user, where it is live at `now`.
@@ -550,14 +598,20 @@ fn listed(digest: SessionDigest, summary: codec::Summary, now: SystemTime) -> Op
     })
 }
 
-/// The owners index key of `digest` under `user`: the user's length (u16 big endian), the user,
-/// the digest.
-fn owner_key(user: &str, digest: SessionDigest) -> Result<Vec<u8>, StoreError> {
+/// The prefix of `user`'s keys in the owners index: the user's length (u16 big endian) and
+/// the user; it is also the key of the user's stamp.
+fn user_prefix(user: &str) -> Result<Vec<u8>, StoreError> {
     let len =
         u16::try_from(user.len()).map_err(|_| StoreError::backend(UserTooLong(user.len())))?;
     let mut key = Vec::with_capacity(2 + user.len() + SessionDigest::LEN);
     key.extend_from_slice(&len.to_be_bytes());
     key.extend_from_slice(user.as_bytes());
+    Ok(key)
+}
+
+/// The owners index key of `digest` under `user`: the user's prefix, then the digest.
+fn owner_key(user: &str, digest: SessionDigest) -> Result<Vec<u8>, StoreError> {
+    let mut key = user_prefix(user)?;
     key.extend_from_slice(digest.as_bytes());
     Ok(key)
 }
@@ -1133,5 +1187,58 @@ mod owners {
         assert!(trees.sessions_of(&"u".repeat(70_000)).is_err());
         assert_eq!(entries(&trees), []);
         assert!(trees.is_empty());
+    }
+
+    /// What [`SessionStore::revoke_all`](crate::SessionStore::revoke_all)'s provided method does:
+    /// list and revoke until a listing finds nothing.
+    fn revoke_all(trees: &SessionTrees, user: &str) {
+        loop {
+            let listed = trees.sessions_of(user).expect("list");
+            if listed.is_empty() {
+                return;
+            }
+            for session in listed {
+                trees.revoke(user, session.handle()).expect("revoke");
+            }
+        }
+    }
+
+    #[test]
+    fn no_session_escapes_a_revoke_all_racing_its_renewal() {
+        let trees = open();
+        for _ in 0..200 {
+            // Expired sessions the sweeper has yet to remove put entries all over the user's
+            // keys, which a listing reads and passes.
+            for _ in 0..8 {
+                let mut expired = changes(Duration::from_millis(1));
+                expired.bind(SessionOwner::new("alice"));
+                trees
+                    .create(SessionId::generate(), &expired)
+                    .expect("create");
+            }
+            let (old, new) = (SessionId::generate(), SessionId::generate());
+            trees.create(old, &binding("alice")).expect("create");
+            std::thread::sleep(Duration::from_millis(2));
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let renewing = {
+                let (trees, barrier) = (trees.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    trees.renew(old, new, &writing()).expect("renew");
+                })
+            };
+            barrier.wait();
+            revoke_all(&trees, "alice");
+            renewing.join().expect("renew thread");
+            assert_eq!(trees.sessions_of("alice").expect("list"), []);
+            for id in [old, new] {
+                let loaded = trees.load(id).expect("load");
+                assert!(
+                    loaded.is_none_or(|record| record.owner().is_none()),
+                    "{id:?}"
+                );
+            }
+            trees.sweep(SystemTime::now()).expect("sweep");
+        }
     }
 }
