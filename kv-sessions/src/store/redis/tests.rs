@@ -184,6 +184,24 @@ struct Case {
     clear: bool,
     writes: Vec<(String, Option<String>)>,
     sets_rule: Option<Option<Rule>>,
+    /// Whom the stored session is bound to, as an index into [`OWNERS`].
+    stored_owner: Option<usize>,
+    /// Whom the changes bind the session to (`Some(None)` unbinds).
+    binds: Option<Option<usize>>,
+}
+
+/// The owners a generated case binds its sessions to: two users, one with and one without a
+/// label.
+const OWNERS: [(&str, Option<&str>); 3] = [("ana", None), ("ana", Some("phone")), ("bob", None)];
+
+/// The owner `OWNERS[index]`.
+fn owner(index: usize) -> SessionOwner {
+    let (user, label) = OWNERS[index];
+    let owner = SessionOwner::new(user);
+    match label {
+        Some(label) => owner.with_label(label),
+        None => owner,
+    }
 }
 
 fn duration() -> impl Strategy<Value = Duration> {
@@ -231,12 +249,17 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec((key(), prop::option::of(value())), 0..5),
         prop::option::of(prop::option::of(rule())),
     );
-    (times, stored, policy, changes).prop_map(
+    let owners = (
+        prop::option::of(0..OWNERS.len()),
+        prop::option::of(prop::option::of(0..OWNERS.len())),
+    );
+    (times, stored, policy, changes, owners).prop_map(
         |(
             (start_ms, elapsed_ms),
             (stored_rule, stored),
             (default, lifetime, max_size),
             (clear, writes, sets_rule),
+            (stored_owner, binds),
         )| Case {
             start_ms,
             elapsed_ms,
@@ -248,6 +271,8 @@ fn case() -> impl Strategy<Value = Case> {
             clear,
             writes,
             sets_rule,
+            stored_owner,
+            binds,
         },
     )
 }
@@ -277,6 +302,9 @@ impl Case {
             seed.set(key.as_str(), json.as_str());
         }
         seed.set_expiry(self.stored_rule.map(|rule| rule.at(start)));
+        if let Some(index) = self.stored_owner {
+            seed.bind(owner(index));
+        }
         let mut meanwhile = Changes::new(policy(usize::MAX));
         meanwhile.set("meanwhile", "1").remove("a");
         let mut changes = Changes::new(policy(self.max_size));
@@ -292,6 +320,11 @@ impl Case {
         if let Some(rule) = self.sets_rule {
             changes.set_expiry(rule.map(|rule| rule.at(start)));
         }
+        match self.binds {
+            Some(Some(index)) => changes.bind(owner(index)),
+            Some(None) => changes.unbind(),
+            None => &mut changes,
+        };
         Concrete {
             start,
             later,
@@ -308,6 +341,37 @@ fn expected(id: SessionId, latest: Option<&Record>, changes: &Changes, now: Syst
     match latest.filter(|copy| !copy.is_expired_at(now)) {
         Some(copy) => Saved::from(changes.apply_to(id, Some(copy), now)),
         None => Saved::Gone,
+    }
+}
+
+/// Checks that the index agrees with the hashes of `ids` as Redis holds them: each hash bound to
+/// a user is in that user's set, which expires no sooner than the hash; and each of them that a
+/// user's set holds either is gone or is bound to that user.
+async fn index_agrees(scratch: &mut Scratch, ids: &[SessionId], case: &Case) {
+    for id in ids {
+        let fields = scratch.raw(id).await;
+        let user = fields
+            .iter()
+            .find(|(name, _)| name == hash::USER.as_bytes());
+        let user = user.map(|(_, value)| String::from_utf8(value.clone()).expect("UTF-8"));
+        let user = user.as_deref().and_then(index::parse_user_field);
+        let digest = id.digest().to_string();
+        for (candidate, _) in OWNERS {
+            let held = scratch.members(candidate).await.contains(&digest);
+            let bound_here = user == Some(candidate);
+            assert!(
+                held == bound_here || (held && fields.is_empty()),
+                "{candidate}'s set and the hash {fields:?} disagree after {case:?}"
+            );
+        }
+        if let Some(user) = user {
+            let session = scratch.expire_time(&scratch.key(id)).await;
+            let set = scratch.expire_time(&scratch.set(user)).await;
+            assert!(
+                set >= session,
+                "the set expires before its session after {case:?}"
+            );
+        }
     }
 }
 
@@ -409,6 +473,7 @@ async fn every_write_stores_what_apply_to_gives_against_the_latest_copy() {
         if let Saved::Stored(_) = renewed {
             assert!(scratch.raw(&old).await.is_empty(), "old id of {case:?}");
         }
+        index_agrees(&mut scratch, &ids, &case).await;
     }
 }
 
