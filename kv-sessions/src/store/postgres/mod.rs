@@ -120,8 +120,9 @@ mod tests;
 ///   makes the new id from the changes alone; otherwise [`Saved::Gone`]. A merge past the size
 ///   cap writes nothing, and the old id stays.
 /// - **delete**: `DELETE … RETURNING` the row, handing it back if it was live.
-/// - **sessions of a user**: `SELECT … WHERE owner_user = … AND expires_at > now`, through the
-///   partial index.
+/// - **sessions of a user**: `SELECT … WHERE owner_user = … AND expires_at + 0 > now`, through
+///   the partial index alone: `+ 0` keeps the planner from also reading the index on the
+///   deadline, which holds an entry for every live session.
 /// - **revoke**: `DELETE … WHERE id = … AND owner_user = … AND expires_at > now`, announced as
 ///   a delete is. [`revoke_all`](SessionStore::revoke_all) is the provided loop of listings and
 ///   revokes: a renewal moves the row, binding and all, in one `UPDATE`, so a session renewed
