@@ -9,7 +9,7 @@
 //!   were. The same script pushes the set's expiry out to the session's new deadline, so that
 //!   the set outlives its sessions: that touches the set's key, but adds no round trip.
 //! - Listing is proportional to the user's sessions, not to every session: an ignored test
-//!   times it on sled and on Redis with 1 000 and 100 000 other sessions. Run it with
+//!   times it on sled, Redis and PostgreSQL with 1 000 and 100 000 other sessions. Run it with
 //!   `cargo test -p kv-sessions-tests --test binding_cost -- --ignored --nocapture`.
 
 use std::collections::BTreeMap;
@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use ::redis::Commands;
 use actix_web::cookie::Key;
 use kv_sessions::{
-    Changes, Expiry, RedisStore, SessionId, SessionOwner, SessionPolicy, SessionStore, SledStore,
+    Changes, Expiry, PostgresStore, RedisStore, SessionId, SessionOwner, SessionPolicy,
+    SessionStore, SledStore,
 };
-use kv_sessions_tests::shared::{RedisScratch, redis_url};
+use kv_sessions_tests::shared::{RedisScratch, postgres_url, redis_url, unique_name};
 use kv_sessions_tests::{AnyStore, Backend, Browser, Delays, Harness, Probe};
 
 kv_sessions_tests::for_every_backend!(
@@ -402,7 +403,7 @@ async fn time_listings<S: SessionStore>(stores: &[S; 2], label: &str) -> [Delays
 }
 
 #[actix_rt::test]
-#[ignore = "a measurement: creates 101 000 sessions on sled and on Redis"]
+#[ignore = "a measurement: creates 101 000 sessions on sled, Redis and PostgreSQL"]
 async fn listing_time_follows_the_users_sessions_not_all_sessions() {
     let dirs = OTHERS.map(|_| tempfile::tempdir().expect("temp dir"));
     let sled = dirs
@@ -426,6 +427,23 @@ async fn listing_time_follows_the_users_sessions_not_all_sessions() {
         }
         let redis: [RedisStore; 2] = redis.try_into().expect("two stores");
         measured.extend(time_listings(&redis, "Redis").await);
+    }
+    if let Some(url) = postgres_url("listing_time_follows_the_users_sessions_not_all_sessions") {
+        let mut postgres = Vec::new();
+        for others in OTHERS {
+            let settings = PostgresStore::builder(url.as_str())
+                .table(unique_name())
+                .sweep_every(None);
+            settings.migrate_up().await.expect("migrate up");
+            let store = settings.build().await.expect("connect to PostgreSQL");
+            populate(&store, others).await;
+            postgres.push(store);
+        }
+        let postgres: [PostgresStore; 2] = postgres.try_into().expect("two stores");
+        measured.extend(time_listings(&postgres, "PostgreSQL").await);
+        for store in &postgres {
+            store.migrate_down().await.expect("migrate down");
+        }
     }
     for delays in &measured {
         delays.report("listing");
