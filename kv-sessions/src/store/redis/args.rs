@@ -33,7 +33,7 @@ pub(super) fn announcements(call: &mut Cmd, routing: &Routing) {
 
 /// The three `ARGV` of every script that may change the index (`create.lua`, `update.lua`,
 /// `renew.lua`), after the [`announcement`] or the creator: the plan's tag, then the digest that
-/// leaves a set and the digest that joins one, each empty where none does. The sets themselves
+/// leaves a set and the digest that joins or stays in one, each empty where none does. The sets themselves
 /// are among the call's `KEYS`, as [`Reindex::keys`] orders them.
 pub(super) fn reindex(call: &mut Cmd, plan: &Reindex) {
     call.arg(plan.tag());
@@ -270,7 +270,10 @@ mod tests {
             ["join", "", &new.to_string()]
         );
         let hold = Reindex::between("shop:", Some((&owner, old)), Some((&owner, old)));
-        assert_eq!(text(|call| reindex(call, &hold)), ["hold", "", ""]);
+        assert_eq!(
+            text(|call| reindex(call, &hold)),
+            ["hold", "", &old.to_string()]
+        );
     }
 
     #[test]

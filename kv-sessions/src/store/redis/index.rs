@@ -83,8 +83,9 @@ pub(super) enum Reindex {
     /// Neither is bound: the write touches no set.
     Untouched,
     /// The session stays in the same user's set under the same digest; the set's expiry is
-    /// pushed out to the session's deadline where that lies beyond it.
-    Hold(String),
+    /// pushed out to the session's deadline where that lies beyond it, and where the set is gone
+    /// (evicted, or deleted from outside), the session goes back in.
+    Hold(Member),
     /// The session leaves a set, joins one, or both (a bind, an unbind, a rebind to another
     /// user, a renewal of a bound session); the set it joins is held as above.
     Move {
@@ -107,7 +108,7 @@ impl Reindex {
         };
         match (before.map(member), after.map(member)) {
             (None, None) => Self::Untouched,
-            (Some(leave), Some(join)) if leave == join => Self::Hold(join.set),
+            (Some(leave), Some(join)) if leave == join => Self::Hold(join),
             (leave, join) => Self::Move { leave, join },
         }
     }
@@ -134,7 +135,7 @@ impl Reindex {
     pub(super) fn keys(&self) -> Vec<&str> {
         match self {
             Self::Untouched => Vec::new(),
-            Self::Hold(set) => vec![set],
+            Self::Hold(member) => vec![&member.set],
             Self::Move { leave, join } => [leave, join]
                 .into_iter()
                 .flatten()
@@ -154,10 +155,11 @@ impl Reindex {
         }
     }
 
-    /// The digest that joins a set, if one does.
+    /// The digest that joins a set, or that stays in one, if one does.
     pub(super) fn joining(&self) -> Option<SessionDigest> {
         match self {
-            Self::Move {
+            Self::Hold(member)
+            | Self::Move {
                 join: Some(member), ..
             } => Some(member.digest),
             _ => None,
@@ -308,7 +310,7 @@ mod tests {
         assert_eq!((untouched.tag(), untouched.keys()), ("", vec![]));
         let hold = plan(Some((&ana, one)), Some((&labelled, one)));
         assert_eq!((hold.tag(), hold.keys()), ("hold", vec![ana_set.as_str()]));
-        assert_eq!((hold.leaving(), hold.joining()), (None, None));
+        assert_eq!((hold.leaving(), hold.joining()), (None, Some(one)));
 
         let bind = plan(None, Some((&ana, one)));
         assert_eq!((bind.tag(), bind.keys()), ("join", vec![ana_set.as_str()]));

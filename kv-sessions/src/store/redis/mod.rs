@@ -119,8 +119,9 @@ pub use self::mode::InvalidationMode;
 ///   set, an unbind removes it, a rebind moves it to the other user's set, a renewal of a bound
 ///   session replaces the old digest with the new one, and a delete removes it. A save that
 ///   leaves the binding alone, the common case, runs no command on the index for an unbound
-///   session; for a bound one it reads the set's expiry (and pushes it out, below), and writes
-///   the session's `saved` field, which changes with every save.
+///   session; for a bound one it reads the set's expiry (and pushes it out, below, or puts the
+///   session back in a set that is gone), and writes the session's `saved` field, which changes
+///   with every save.
 /// - **Expiry.** A set expires at the latest deadline of its members: every write of a bound
 ///   session pushes the set's expiry out to the session's deadline where that lies later, in the
 ///   same script. So a set never expires while one of its sessions is live, and goes at the
@@ -153,7 +154,10 @@ pub use self::mode::InvalidationMode;
 ///
 /// Redis keeps sessions as durably as it is configured to (RDB snapshots, the append-only file,
 /// or neither). Under `maxmemory`, its eviction policy may drop sessions before their deadline;
-/// an evicted session is simply gone, as if it had expired.
+/// an evicted session is simply gone, as if it had expired. It may drop a user's set too: that
+/// user's sessions are then missing from listings and revocations until each is saved again,
+/// which puts it back in the set. Where "sign out everywhere" must not miss one, give sessions a
+/// Redis that does not evict (`maxmemory-policy noeviction`).
 ///
 /// # Clocks
 /// "Now" is the app server's clock: every store computes deadlines from the same clock, and a

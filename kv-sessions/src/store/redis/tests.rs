@@ -1254,6 +1254,26 @@ async fn a_users_set_outlives_a_session_whose_deadline_keeps_moving() {
 }
 
 #[actix_rt::test]
+async fn a_save_of_a_bound_session_puts_it_back_in_a_set_that_is_gone() {
+    let Some(mut scratch) = Scratch::open("a_save_of_a_bound_session_puts_it_back").await else {
+        return;
+    };
+    let store = scratch.store.clone();
+    let (id, loaded) = bound(&store, "ana").await;
+    let () = scratch.raw.del(scratch.set("ana")).await.expect("DEL");
+    assert_eq!(listed(&store, "ana").await, Vec::<String>::new());
+    let saved = stored(
+        store
+            .update_from(&loaded, &setting(&[("a", "1")]))
+            .await
+            .expect("update"),
+    );
+    assert_eq!(scratch.members("ana").await, digests(&[&id]));
+    let deadline = i64::try_from(hash::millis(saved.expires_at())).expect("fits");
+    assert_eq!(scratch.expire_time(&scratch.set("ana")).await, deadline);
+}
+
+#[actix_rt::test]
 async fn revoking_another_users_session_does_nothing() {
     let Some(mut scratch) = Scratch::open("revoking_another_users_session_does_nothing").await
     else {
