@@ -87,7 +87,9 @@ mod tests;
 /// `migrate_up` adds them, and the index, keeping every session (unbound), and `build` refuses
 /// such a table until it has. Adding them changes only the catalog, so it is instant whatever
 /// the table holds; the index is built under a lock that holds up session writes while it
-/// scans the table, once, at the first start of this release.
+/// scans the table, once, at the first start of this release. There is no step down: the
+/// earlier release names every column it reads and writes, so it runs on the migrated table as
+/// it is, and a rollback needs no migration (sessions it saves keep the binding they had).
 ///
 /// A row is keyed by the [digest](crate::SessionDigest) of its session's id, so whoever reads
 /// the table, a backup or a replica learns no id a cookie could carry. Earlier builds kept the
