@@ -12,7 +12,7 @@ use self::sweeper::Sweeper;
 use self::table::{Param, Table};
 use super::{InvalidationFeed, SessionStore, WRITE_ATTEMPTS};
 use crate::changes::{Changes, Saved};
-use crate::error::StoreError;
+use crate::error::{Chain, StoreError};
 use crate::id::{SessionDigest, SessionId};
 use crate::owner::UserSession;
 use crate::record::Record;
@@ -433,9 +433,18 @@ impl PostgresStore {
             .table
             .query(&self.table.statements.sessions_of, &params)
             .await?;
-        rows.iter()
-            .map(|row| decode_user_session(row).map_err(StoreError::corrupt))
-            .collect()
+        // A row that does not decode is left out, with a warning, rather than failing the whole
+        // listing: no request can use it (a load reports it corrupt and deletes it), and one bad
+        // row must not stop a revoke-all from reaching the user's other sessions.
+        let listed = rows.iter().filter_map(|row| match decode_user_session(row) {
+            Ok(session) => Some(session),
+            Err(error) => {
+                let error = StoreError::corrupt(error);
+                tracing::warn!(error = %Chain(&error), "leaving a corrupt session row out of a listing");
+                None
+            }
+        });
+        Ok(listed.collect())
     }
 
     async fn revoke_at(
