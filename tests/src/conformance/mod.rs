@@ -43,6 +43,7 @@ macro_rules! __every_store_rule {
             revoke_deletes_only_a_live_session_of_that_user,
             revoke_all_spares_the_exception_and_other_users,
             revoke_all_catches_sessions_renewed_meanwhile,
+            two_revoke_alls_at_once_revoke_each_session_once,
         }
     };
 }

@@ -654,3 +654,29 @@ pub async fn revoke_all_catches_sessions_renewed_meanwhile<S: SessionStore + Clo
         "no renewed session escaped"
     );
 }
+
+/// Two revoke-alls of one user, each on a thread of its own, at once: both succeed, and between
+/// them they revoke each of the user's sessions exactly once.
+pub async fn two_revoke_alls_at_once_revoke_each_session_once<S: SessionStore + Clone>(store: S) {
+    const SESSIONS: usize = 8;
+    for round in 0..5 {
+        let user = SessionId::generate().to_string();
+        let mut handles = Vec::new();
+        for _ in 0..SESSIONS {
+            handles.push(created_for(&store, &user, "device").await.id().digest());
+        }
+        let (racer, racing_user) = (store.clone(), user.clone());
+        let revoked = on_threads(2, move |_| {
+            let (store, user) = (racer.clone(), racing_user.clone());
+            async move { store.revoke_all(&user, None).await.expect("revoke_all") }
+        })
+        .await;
+        let each_once = sorted(revoked.into_iter().flatten().collect());
+        assert_eq!(
+            each_once,
+            sorted(handles),
+            "round {round}: each revoked once"
+        );
+        assert!(listed(&store, &user).await.is_empty(), "round {round}");
+    }
+}

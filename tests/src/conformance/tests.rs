@@ -3,7 +3,8 @@
 use std::time::{Duration, SystemTime};
 
 use kv_sessions::{
-    Changes, Expiry, MokaStore, Record, Saved, SessionId, SessionPolicy, SessionStore, StoreError,
+    Changes, Expiry, MokaStore, Record, Saved, SessionDigest, SessionId, SessionPolicy,
+    SessionStore, StoreError, UserSession,
 };
 
 use super::{block_on, rules};
@@ -159,6 +160,46 @@ fn a_stale_copy_catches_a_store_that_merges_into_the_loaded_copy() {
 fn a_stale_clear_catches_a_store_that_clears_the_loaded_copy() {
     let store = Flawed::new(Flaw::ClearsTheLoadedKeys);
     block_on(rules::a_clear_from_a_stale_copy_clears_the_latest_entries(
+        store,
+    ));
+}
+
+/// A store that keeps sessions but answers every listing with an empty list, rather than
+/// saying it cannot list: the silent gap the binding's `Unsupported` exists to prevent.
+#[derive(Debug, Clone)]
+struct ListsNothing(MokaStore);
+
+impl SessionStore for ListsNothing {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.0.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.0.create(id, changes).await
+    }
+
+    async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.0.update(id, changes).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.0.delete(id).await
+    }
+
+    async fn sessions_of(&self, _: &str) -> Result<Vec<UserSession>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn revoke(&self, _: &str, _: SessionDigest) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
+
+#[test]
+#[should_panic(expected = "one session listed, got []")]
+fn the_listing_check_catches_a_store_that_answers_an_empty_list() {
+    let store = ListsNothing(MokaStore::new(1_000));
+    block_on(rules::a_binding_is_stored_listed_and_moved_by_renewal(
         store,
     ));
 }
