@@ -16,7 +16,7 @@ use super::{Invalidation, InvalidationFeed, SessionStore};
 use crate::changes::{Changes, Saved};
 use crate::error::StoreError;
 use crate::id::{SessionDigest, SessionId};
-use crate::owner::{SessionOwner, UserSession};
+use crate::owner::UserSession;
 use crate::record::Record;
 
 mod args;
@@ -318,7 +318,7 @@ impl RedisStore {
 
     /// The key of session `id`: the prefix, then the hex digits of the id's digest.
     fn key(&self, id: &SessionId) -> String {
-        format!("{}{}", self.inner.key_prefix, id.digest())
+        self.key_of(id.digest())
     }
 
     /// The key of the watcher set of session `id` (targeted mode): the prefix, `w:`, then the hex
@@ -332,19 +332,20 @@ impl RedisStore {
         format!("{}{digest}", self.inner.key_prefix)
     }
 
-    /// What a write of `after` (under `id`) does to the index, where the session was `before`
-    /// (under `before_id`).
+    /// What a write of `after` under `new` does to the index, where the session was `before`
+    /// under `old` (the same id, but for a renewal); `before` is `None` where there was none.
     fn reindex(
         &self,
-        before: Option<(&Record, &SessionId)>,
-        after: (&Record, &SessionId),
+        before: Option<&Record>,
+        old: &SessionId,
+        after: &Record,
+        new: &SessionId,
     ) -> Reindex {
-        fn bound<'r>(
-            (record, id): (&'r Record, &SessionId),
-        ) -> Option<(&'r SessionOwner, SessionDigest)> {
-            Some((record.owner()?, id.digest()))
-        }
-        Reindex::between(&self.inner.key_prefix, before.and_then(bound), bound(after))
+        let before = before
+            .and_then(Record::owner)
+            .map(|owner| (owner, old.digest()));
+        let after = after.owner().map(|owner| (owner, new.digest()));
+        Reindex::between(&self.inner.key_prefix, before, after)
     }
 
     /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
@@ -425,11 +426,9 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
-        let plan = self.reindex(None, (&record, id));
-        let (key, watchers) = (self.key(id), self.watchers(id));
-        let mut call = SCRIPTS
-            .create
-            .call(&[&[&*key, &*watchers], &plan.keys()[..]].concat());
+        let plan = self.reindex(None, id, &record, id);
+        let sessions = [self.key(id), self.watchers(id)];
+        let mut call = SCRIPTS.create.call(&with_sets(&sessions, &plan));
         args::create(&mut call, &self.inner.routing, &plan, &record);
         match self.write(&SCRIPTS.create, &call).await? {
             Reply::Written => Ok(Saved::Stored(record)),
@@ -473,11 +472,9 @@ impl RedisStore {
             // A loaded copy may be stale, and the latest copy may leave room for the changes.
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
-        let plan = self.reindex(Some((base, id)), (&merged, id));
-        let (key, watchers) = (self.key(id), self.watchers(id));
-        let mut call = SCRIPTS
-            .update
-            .call(&[&[&*key, &*watchers], &plan.keys()[..]].concat());
+        let plan = self.reindex(Some(base), id, &merged, id);
+        let sessions = [self.key(id), self.watchers(id)];
+        let mut call = SCRIPTS.update.call(&with_sets(&sessions, &plan));
         let notice = Invalidation::saved(id.digest(), merged.version());
         args::announcement(&mut call, &self.inner.routing, &notice);
         args::reindex(&mut call, &plan);
@@ -522,19 +519,14 @@ impl RedisStore {
             Ok(record) => record,
             Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
         };
-        let plan = self.reindex(copy.live().map(|base| (base, old)), (&record, new));
+        let plan = self.reindex(copy.live(), old, &record, new);
         let sessions = [
             self.key(old),
             self.key(new),
             self.watchers(old),
             self.watchers(new),
         ];
-        let keys: Vec<&str> = sessions
-            .iter()
-            .map(String::as_str)
-            .chain(plan.keys())
-            .collect();
-        let mut call = SCRIPTS.renew.call(&keys);
+        let mut call = SCRIPTS.renew.call(&with_sets(&sessions, &plan));
         let notice = Invalidation::removed(old.digest());
         args::announcement(&mut call, &self.inner.routing, &notice);
         args::reindex(&mut call, &plan);
@@ -660,6 +652,13 @@ impl SessionStore for RedisStore {
     fn invalidations(&self) -> Option<InvalidationFeed> {
         self.inner.feed.clone()
     }
+}
+
+/// The `KEYS` of a write script: the keys of its sessions and watcher sets, then the sets of the
+/// index that `plan` touches.
+fn with_sets<'k>(sessions: &'k [String], plan: &'k Reindex) -> Vec<&'k str> {
+    let sessions = sessions.iter().map(String::as_str);
+    sessions.chain(plan.keys()).collect()
 }
 
 /// The snapshot of session `id` from the hash a script found in place of the copy it was sent,
