@@ -190,7 +190,7 @@ impl SessionStore for HashMapStore {
         let owned = sessions.values().filter(|record| {
             !record.is_expired_at(now) && record.owner().is_some_and(|owner| owner.user() == user)
         });
-        Ok(owned.filter_map(listed).collect())
+        Ok(owned.filter_map(UserSession::of).collect())
     }
 
     /// Deletes the session with digest `session` if it is live and bound to `user`, under the
@@ -210,16 +210,4 @@ impl SessionStore for HashMapStore {
         sessions.remove(&id);
         Ok(true)
     }
-}
-
-/// `record` as a listing shows it, where it is bound.
-fn listed(record: &Record) -> Option<UserSession> {
-    let label = record.owner()?.label();
-    Some(UserSession::new(
-        record.id().digest(),
-        record.created_at(),
-        record.saved_at()?,
-        record.expires_at(),
-        label,
-    ))
 }

@@ -58,7 +58,7 @@ impl Changes {
             clear: true,
             writes,
             expiry: Some(record.expiry),
-            owner: Some(record.bound.as_ref().map(|bound| Arc::clone(&bound.owner))),
+            owner: Some(record.shared_owner()),
             created_at: Some(record.created_at),
             policy: merged_under.policy,
         }
@@ -215,7 +215,7 @@ impl Changes {
         let expiry = self.rule_over(base);
         let owner = match &self.owner {
             Some(owner) => owner.clone(),
-            None => base.and_then(|record| record.bound.as_ref().map(|b| Arc::clone(&b.owner))),
+            None => base.and_then(Record::shared_owner),
         };
         Ok(Record {
             id,
@@ -229,6 +229,22 @@ impl Changes {
                 saved_at: whole_millis(now),
             }),
         })
+    }
+
+    /// The record a renewal writes under `new`: these changes merged into `base`, the live
+    /// record of the id being renewed, if any. `Err` holds what the renewal answers without
+    /// writing: [`Saved::Gone`] where there is nothing to move and nothing written (a renewal
+    /// never creates an empty session), [`Saved::TooLarge`] where the merge outgrows the cap.
+    pub(crate) fn apply_to_renewal(
+        &self,
+        new: SessionId,
+        base: Option<&Record>,
+        now: SystemTime,
+    ) -> Result<Record, Saved> {
+        if base.is_none() && !self.writes_a_value() {
+            return Err(Saved::Gone);
+        }
+        self.apply_to(new, base, now).map_err(Saved::TooLarge)
     }
 
     fn merged_entries(&self, base: Option<&Record>) -> Vec<Entry> {

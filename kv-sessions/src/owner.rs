@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::error::SessionError;
 use crate::id::SessionDigest;
+use crate::record::Record;
 use crate::session::Session;
 use crate::store::DynStore;
 
@@ -112,6 +113,18 @@ impl UserSession {
             label: label.map(Box::from),
             current: false,
         }
+    }
+
+    /// The listing of `record`, where it is bound to a user: what a store that keeps whole
+    /// [`Record`]s answers for each of the user's sessions.
+    pub fn of(record: &Record) -> Option<Self> {
+        Some(Self::new(
+            record.id().digest(),
+            record.created_at(),
+            record.saved_at()?,
+            record.expires_at(),
+            record.owner()?.label(),
+        ))
     }
 
     /// The handle that [`UserSessions::revoke`] takes; its text form is 32 hex digits, which

@@ -90,6 +90,12 @@ impl Record {
         self.bound.as_ref().map(|bound| &*bound.owner)
     }
 
+    /// The owner, shared rather than copied, for a merge or a store that compares it after the
+    /// record has moved on.
+    pub(crate) fn shared_owner(&self) -> Option<Arc<SessionOwner>> {
+        self.bound.as_ref().map(|bound| Arc::clone(&bound.owner))
+    }
+
     /// When the session was last saved, for a session bound to a user; `None` for any other,
     /// whose stores keep no such time.
     pub fn saved_at(&self) -> Option<SystemTime> {

@@ -294,10 +294,7 @@ impl MokaStore {
             .entry(digest)
             .and_compute_with(|stored| {
                 let base = stored.and_then(|entry| live(entry.value()));
-                let before = base
-                    .as_ref()
-                    .and_then(|base| base.bound.as_ref())
-                    .map(|bound| Arc::clone(&bound.owner));
+                let before = base.as_ref().and_then(Record::shared_owner);
                 let merged = merge(base);
                 let op = match &merged {
                     Ok(Saved::Stored(record)) => {
@@ -323,12 +320,9 @@ impl MokaStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
-        if base.is_none() && !changes.writes_a_value() {
-            return Ok(Saved::Gone);
-        }
-        let record = match changes.apply_to(*new, base, now) {
+        let record = match changes.apply_to_renewal(*new, base, now) {
             Ok(record) => record,
-            Err(refusal) => return Ok(Saved::TooLarge(refusal)),
+            Err(answer) => return Ok(answer),
         };
         self.compute(new, |stored| match stored {
             Some(_) => Err(StoreError::id_in_use()),
@@ -390,7 +384,7 @@ impl MokaStore {
                 let cached = self.cache.get(&digest).await;
                 match cached.and_then(|cell| live(&cell)) {
                     Some(record) if bound_to(&record, user) => {
-                        sessions.extend(listed(digest, &record));
+                        sessions.extend(UserSession::of(&record));
                     }
                     _ => self.trim(user, digest).await,
                 }
@@ -561,18 +555,6 @@ impl SessionStore for MokaStore {
             .await;
         Ok(removed.is_some())
     }
-}
-
-/// The listing of `record`, bound to a user, under its digest.
-fn listed(digest: SessionDigest, record: &Record) -> Option<UserSession> {
-    let owner = record.owner()?;
-    Some(UserSession::new(
-        digest,
-        record.created_at(),
-        record.saved_at()?,
-        record.expires_at(),
-        owner.label(),
-    ))
 }
 
 impl SessionCache for MokaStore {

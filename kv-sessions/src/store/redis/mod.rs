@@ -510,14 +510,9 @@ impl RedisStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Attempt<Saved>, StoreError> {
-        let moved = match copy.live() {
-            Some(base) => changes.apply_to(*new, Some(base), now),
-            None if changes.writes_a_value() => changes.apply_to(*new, None, now),
-            None => return Ok(Attempt::Done(Saved::Gone)),
-        };
-        let record = match moved {
+        let record = match changes.apply_to_renewal(*new, copy.live(), now) {
             Ok(record) => record,
-            Err(refusal) => return Ok(Attempt::Done(Saved::TooLarge(refusal))),
+            Err(answer) => return Ok(Attempt::Done(answer)),
         };
         let plan = self.reindex(copy.live(), old, &record, new);
         let sessions = [

@@ -193,7 +193,7 @@ impl SessionTrees {
                 .as_deref()
                 .and_then(|bytes| decode_live(id, bytes, now));
             let before = match (&base, stored.as_deref()) {
-                (Some(base), _) => base.bound.as_ref().map(|bound| Arc::clone(&bound.owner)),
+                (Some(base), _) => base.shared_owner(),
                 (None, Some(bytes)) => stored_owner(bytes).map(Arc::new),
                 (None, None) => None,
             };
@@ -266,12 +266,9 @@ impl SessionTrees {
             let base = sessions
                 .get(from.as_bytes())?
                 .and_then(|bytes| decode_live(old, &bytes, now));
-            if base.is_none() && !changes.writes_a_value() {
-                return Ok(Saved::Gone);
-            }
-            let record = match changes.apply_to(new, base.as_ref(), now) {
+            let record = match changes.apply_to_renewal(new, base.as_ref(), now) {
                 Ok(record) => record,
-                Err(refusal) => return Ok(Saved::TooLarge(refusal)),
+                Err(answer) => return Ok(answer),
             };
             if sessions.get(to.as_bytes())?.is_some() {
                 return Err(ConflictableTransactionError::Abort(StoreError::id_in_use()));
@@ -296,19 +293,8 @@ impl SessionTrees {
     /// Deletes the record of `id`, and returns it if it was live. Its deadline index entry stays
     /// until the sweeper meets it; its owners entry goes with it.
     pub(super) fn delete(&self, id: SessionId) -> Result<Option<Record>, StoreError> {
-        let digest = id.digest();
-        loop {
-            let Some(bytes) = self
-                .sessions
-                .get(digest.as_bytes())
-                .map_err(StoreError::backend)?
-            else {
-                return Ok(None);
-            };
-            if self.remove_if_unchanged(digest, &bytes)? {
-                return Ok(decode_live(id, &bytes, SystemTime::now()));
-            }
-        }
+        let removed = self.remove_where(id.digest(), |_| true)?;
+        Ok(removed.and_then(|bytes| decode_live(id, &bytes, SystemTime::now())))
     }
 
     /// The live sessions bound to `user`, read from the owners index: the cost grows with the
@@ -358,22 +344,35 @@ impl SessionTrees {
     /// Deletes the record of `digest` where it is live and bound to `user`, with its owners
     /// entry, and says whether it did.
     pub(super) fn revoke(&self, user: &str, digest: SessionDigest) -> Result<bool, StoreError> {
+        let removed = self.remove_where(digest, |bytes| {
+            codec::summary(bytes).is_ok_and(|summary| {
+                summary.user() == Some(user) && summary.expires_at > SystemTime::now()
+            })
+        })?;
+        Ok(removed.is_some())
+    }
+
+    /// Removes the record of `digest`, with its owners entry, where `doomed` says so of the
+    /// stored bytes, and returns the bytes it removed. A save that replaces the record between
+    /// the read and the removal sends it back to read the new bytes.
+    fn remove_where(
+        &self,
+        digest: SessionDigest,
+        doomed: impl Fn(&[u8]) -> bool,
+    ) -> Result<Option<sled::IVec>, StoreError> {
         loop {
             let Some(bytes) = self
                 .sessions
                 .get(digest.as_bytes())
                 .map_err(StoreError::backend)?
             else {
-                return Ok(false);
+                return Ok(None);
             };
-            let owned_and_live = codec::summary(&bytes).is_ok_and(|summary| {
-                summary.user() == Some(user) && summary.expires_at > SystemTime::now()
-            });
-            if !owned_and_live {
-                return Ok(false);
+            if !doomed(&bytes) {
+                return Ok(None);
             }
             if self.remove_if_unchanged(digest, &bytes)? {
-                return Ok(true);
+                return Ok(Some(bytes));
             }
         }
     }
@@ -514,6 +513,13 @@ impl SessionTrees {
     #[cfg(test)]
     fn indexed(&self) -> usize {
         self.expiry.len()
+    }
+
+    /// Trees in a temporary database, for the tests.
+    #[cfg(test)]
+    fn temporary() -> Self {
+        let db = sled::Config::new().temporary(true).open().expect("sled");
+        Self::open(&db).expect("trees")
     }
 
     /// The owners entries, as (user, digest); for the tests of the owners index.
@@ -671,11 +677,6 @@ mod tests {
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
 
-    fn open() -> SessionTrees {
-        let db = sled::Config::new().temporary(true).open().expect("sled");
-        SessionTrees::open(&db).expect("trees")
-    }
-
     /// Changes that give a session the deadline `expires_at`.
     fn changes(expires_at: SystemTime) -> Changes {
         let mut changes = Changes::new(SessionPolicy::new(Expiry::AtDateTime(expires_at)));
@@ -699,7 +700,7 @@ mod tests {
 
     #[test]
     fn a_save_that_pushes_a_deadline_later_writes_no_index_entry() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.save(id, &changes(in_secs(60))).expect("save");
         trees.save(id, &changes(in_secs(600))).expect("save");
@@ -708,7 +709,7 @@ mod tests {
 
     #[test]
     fn a_save_that_brings_a_deadline_into_an_earlier_slot_indexes_it() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.save(id, &changes(in_secs(600))).expect("save");
         trees.save(id, &changes(in_secs(30))).expect("save");
@@ -719,7 +720,7 @@ mod tests {
 
     #[test]
     fn a_sweep_moves_an_early_entry_to_its_records_slot() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.save(id, &changes(in_secs(30))).expect("save");
         trees.save(id, &changes(in_secs(600))).expect("save");
@@ -734,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_deleted_records_entry_is_dropped_once_its_slot_is_past_the_grace_period() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.save(id, &changes(in_secs(60))).expect("save");
         trees.delete(id).expect("delete");
@@ -747,7 +748,7 @@ mod tests {
 
     #[test]
     fn a_sweep_removes_only_due_records() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (due, live) = (SessionId::generate(), SessionId::generate());
         trees.save(due, &changes(in_secs(60))).expect("save");
         trees.save(live, &changes(in_secs(600))).expect("save");
@@ -761,7 +762,7 @@ mod tests {
 
     #[test]
     fn a_stale_index_entry_never_removes_a_live_record() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.save(id, &changes(in_secs(600))).expect("save");
         // What a crash between indexing and writing leaves: an entry with no matching record.
@@ -776,7 +777,7 @@ mod tests {
 
     #[test]
     fn an_entry_without_its_record_waits_out_the_grace_period() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         // What a save leaves between indexing its slot and writing its record.
         trees
@@ -794,7 +795,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_due_record_is_swept() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.insert_raw(id, b"garbage").expect("insert");
         trees
@@ -806,7 +807,7 @@ mod tests {
 
     #[test]
     fn sweeps_work_through_many_batches() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let count = SWEEP_BATCH * 2 + 7;
         for _ in 0..count {
             trees
@@ -819,7 +820,7 @@ mod tests {
 
     #[test]
     fn loading_an_expired_record_deletes_it_and_a_sweep_drops_its_entry() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         let past = SystemTime::now() - Duration::from_secs(1);
         trees.save(id, &changes(past)).expect("save");
@@ -838,11 +839,6 @@ mod contract {
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
 
-    fn open() -> SessionTrees {
-        let db = sled::Config::new().temporary(true).open().expect("sled");
-        SessionTrees::open(&db).expect("trees")
-    }
-
     fn writing(key: &str) -> Changes {
         let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(
             Duration::from_secs(600),
@@ -860,7 +856,7 @@ mod contract {
 
     #[test]
     fn an_update_of_a_deleted_session_writes_nothing() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         stored(trees.create(id, &writing("a")).expect("create"));
         assert!(trees.delete(id).expect("delete").is_some());
@@ -873,7 +869,7 @@ mod contract {
 
     #[test]
     fn a_renewal_moves_the_latest_copy_and_keeps_the_creation_time() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (old, new) = (SessionId::generate(), SessionId::generate());
         let created = stored(trees.create(old, &writing("a")).expect("create"));
         stored(trees.update(old, &writing("b")).expect("update"));
@@ -891,7 +887,7 @@ mod contract {
 
     #[test]
     fn a_renewal_of_a_deleted_session_moves_none_of_its_data() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (old, new) = (SessionId::generate(), SessionId::generate());
         stored(trees.create(old, &writing("secret")).expect("create"));
         trees.delete(old).expect("delete");
@@ -928,7 +924,7 @@ mod contract {
 
     #[test]
     fn the_trees_hold_digests_and_never_an_id() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (old, new) = (SessionId::generate(), SessionId::generate());
         stored(trees.create(old, &writing("a")).expect("create"));
         stored(trees.update(old, &writing("b")).expect("update"));
@@ -949,7 +945,7 @@ mod contract {
 
     #[test]
     fn a_renewal_past_the_size_cap_changes_nothing() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (old, new) = (SessionId::generate(), SessionId::generate());
         stored(trees.create(old, &writing("a")).expect("create"));
         let mut big = Changes::new(SessionPolicy::default().with_max_size(8));
@@ -970,11 +966,6 @@ mod owners {
     use super::*;
     use crate::changes::SessionPolicy;
     use crate::expiry::Expiry;
-
-    fn open() -> SessionTrees {
-        let db = sled::Config::new().temporary(true).open().expect("sled");
-        SessionTrees::open(&db).expect("trees")
-    }
 
     fn changes(ttl: Duration) -> Changes {
         let mut changes = Changes::new(SessionPolicy::new(Expiry::OnInactivity(ttl)));
@@ -1013,7 +1004,7 @@ mod owners {
 
     #[test]
     fn the_index_follows_a_bind_a_rebind_and_an_unbind() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.create(id, &binding("alice")).expect("create");
         assert_eq!(entries(&trees), [entry("alice", id)]);
@@ -1032,7 +1023,7 @@ mod owners {
 
     #[test]
     fn a_renewal_moves_the_entry_to_the_new_id() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (old, new) = (SessionId::generate(), SessionId::generate());
         trees.create(old, &binding("alice")).expect("create");
         trees.renew(old, new, &writing()).expect("renew");
@@ -1042,7 +1033,7 @@ mod owners {
 
     #[test]
     fn a_renewal_that_binds_indexes_only_the_new_id() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (old, new) = (SessionId::generate(), SessionId::generate());
         trees.create(old, &writing()).expect("create");
         trees.renew(old, new, &binding("alice")).expect("renew");
@@ -1051,7 +1042,7 @@ mod owners {
 
     #[test]
     fn a_delete_and_a_revocation_remove_the_entry() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (deleted, revoked) = (SessionId::generate(), SessionId::generate());
         trees.create(deleted, &binding("alice")).expect("create");
         trees.create(revoked, &binding("alice")).expect("create");
@@ -1068,7 +1059,7 @@ mod owners {
 
     #[test]
     fn the_sweep_of_an_expired_session_removes_its_entry() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (short, long) = (SessionId::generate(), SessionId::generate());
         let mut expiring = changes(Duration::from_millis(1));
         expiring.bind(SessionOwner::new("alice"));
@@ -1093,7 +1084,7 @@ mod owners {
 
     #[test]
     fn loading_an_expired_session_removes_its_entry() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         let mut expiring = changes(Duration::from_millis(1));
         expiring.bind(SessionOwner::new("alice"));
@@ -1105,7 +1096,7 @@ mod owners {
 
     #[test]
     fn a_save_that_leaves_the_binding_alone_writes_nothing_to_the_owners_tree() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (unbound, bound) = (SessionId::generate(), SessionId::generate());
         trees.create(bound, &binding("alice")).expect("create");
         let owners_writes = trees.owners.watch_prefix(Vec::new());
@@ -1129,7 +1120,7 @@ mod owners {
 
     #[test]
     fn a_listing_shows_the_owners_label_and_times() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         let Saved::Stored(record) = trees.create(id, &binding("alice")).expect("create") else {
             panic!("not stored");
@@ -1147,7 +1138,7 @@ mod owners {
 
     #[test]
     fn users_whose_ids_share_a_prefix_are_listed_apart() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let (short, long) = (SessionId::generate(), SessionId::generate());
         trees.create(short, &binding("al")).expect("create");
         trees.create(long, &binding("alice")).expect("create");
@@ -1158,7 +1149,7 @@ mod owners {
 
     #[test]
     fn a_listing_drops_the_entry_of_a_record_that_was_unreadable_when_deleted() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let id = SessionId::generate();
         trees.create(id, &binding("alice")).expect("create");
         trees.insert_raw(id, b"garbage").expect("damage");
@@ -1180,7 +1171,7 @@ mod owners {
 
     #[test]
     fn a_user_id_too_long_to_index_is_an_error_not_a_panic() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         let mut huge = writing();
         huge.bind(SessionOwner::new("u".repeat(70_000)));
         assert!(trees.create(SessionId::generate(), &huge).is_err());
@@ -1205,7 +1196,7 @@ mod owners {
 
     #[test]
     fn no_session_escapes_a_revoke_all_racing_its_renewal() {
-        let trees = open();
+        let trees = SessionTrees::temporary();
         for _ in 0..200 {
             // Expired sessions the sweeper has yet to remove put entries all over the user's
             // keys, which a listing reads and passes.
