@@ -1,11 +1,12 @@
 //! The kinds of store the harness can open, each once: in the test's directory, or on a shared
 //! server in a scratch space of the test's own. The backend list in `lib.rs` stacks these.
 
+use std::fmt::Display;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kv_sessions::{
     BoxedStore, InvalidationMode, MokaStore, PostgresStore, RedisStore, SessionStore, SledStore,
@@ -67,14 +68,33 @@ impl Opened {
     }
 }
 
-/// [`SledStore`], in `sessions.sled` under the test's directory.
+/// [`SledStore`], in [`sled_path`] under the test's directory.
 pub static SLED: Engine = Engine::Embedded(|dir| {
-    let sled = SledStore::open(dir.join("sessions.sled")).expect("open sled");
+    let sled = SledStore::open(sled_path(dir)).expect("open sled");
     Opened {
         sled: Some(sled.clone()),
         ..Opened::new(sled)
     }
 });
+
+/// Where [`SLED`] keeps its database under the test's directory `dir`.
+pub fn sled_path(dir: &Path) -> PathBuf {
+    dir.join("sessions.sled")
+}
+
+/// What `open` opens, once a store of a stopped server has let go of it: sled's own threads may
+/// hold a database's lock for a moment after its store is dropped. Tries for 10 seconds, then
+/// panics with the last error.
+pub fn once_released<T, E: Display>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(opened) => return opened,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(error) => panic!("could not open what a stopped server held: {error}"),
+        }
+    }
+}
 
 /// [`MokaStore`], as an in-memory store of its own.
 pub static MOKA: Engine = Engine::Embedded(|_| Opened::new(cache()));

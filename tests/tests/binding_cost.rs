@@ -22,7 +22,7 @@ use kv_sessions::{
     SessionStore, SledStore,
 };
 use kv_sessions_tests::shared::{RedisScratch, postgres_url, redis_url, unique_name};
-use kv_sessions_tests::{AnyStore, Backend, Browser, Delays, Harness, Probe};
+use kv_sessions_tests::{AnyStore, Backend, Browser, Delays, Harness, Probe, engine};
 
 kv_sessions_tests::for_every_backend!(
     a_request_that_leaves_the_binding_alone_makes_the_store_calls_of_an_unbound_one
@@ -282,17 +282,9 @@ async fn stop_sled(harness: Harness) -> (tempfile::TempDir, Key) {
     (dir, key)
 }
 
-/// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
-/// it.
+/// Reopens the sled directory of a stopped harness.
 fn reopen(dir: &std::path::Path) -> SledStore {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match SledStore::open(dir.join("sessions.sled")) {
-            Ok(store) => return store,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(error) => panic!("could not reopen the store: {error}"),
-        }
-    }
+    engine::once_released(|| SledStore::open(engine::sled_path(dir)))
 }
 
 /// The raw contents of a closed SledStore's `sessions` and `owners` trees.
@@ -304,16 +296,7 @@ struct SledTrees {
 impl SledTrees {
     /// Opens the database under `dir` with sled itself, once the store has let go of it.
     fn read(dir: &std::path::Path) -> Self {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let db = loop {
-            match ::sled::open(dir.join("sessions.sled")) {
-                Ok(db) => break db,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(error) => panic!("could not open the database: {error}"),
-            }
-        };
+        let db = engine::once_released(|| ::sled::open(engine::sled_path(dir)));
         let tree = |name: &str| -> BTreeMap<Vec<u8>, Vec<u8>> {
             db.open_tree(name)
                 .expect("open a tree")

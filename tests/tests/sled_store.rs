@@ -1,22 +1,14 @@
 //! What only a store on disk can show: restarts, and damaged records.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use kv_sessions::{Expiry, SessionId, SledStore};
-use kv_sessions_tests::{AnyStore, Backend, Harness, NO_VALUE};
+use kv_sessions_tests::{AnyStore, Backend, Harness, NO_VALUE, engine};
 
-/// Reopens the sled directory of a stopped harness, waiting until the old server has let go of
-/// it.
+/// Reopens the sled directory of a stopped harness.
 fn reopen(dir: &std::path::Path) -> SledStore {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match SledStore::open(dir.join("sessions.sled")) {
-            Ok(store) => return store,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(error) => panic!("could not reopen the store: {error}"),
-        }
-    }
+    engine::once_released(|| SledStore::open(engine::sled_path(dir)))
 }
 
 #[actix_rt::test]
@@ -137,7 +129,7 @@ async fn the_files_on_disk_hold_no_session_id() {
     store.sled().expect("sled").flush().await.expect("flush");
     drop(store);
 
-    let files = files_under(&dir.path().join("sessions.sled"));
+    let files = files_under(&engine::sled_path(dir.path()));
     assert!(
         files.iter().any(|file| contains(file, b"something")),
         "the scan reads the session's data"
