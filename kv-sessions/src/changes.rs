@@ -235,6 +235,7 @@ impl Changes {
     /// record of the id being renewed, if any. `Err` holds what the renewal answers without
     /// writing: [`Saved::Gone`] where there is nothing to move and nothing written (a renewal
     /// never creates an empty session), [`Saved::TooLarge`] where the merge outgrows the cap.
+    #[cfg(any(feature = "moka", feature = "sled", feature = "redis"))]
     pub(crate) fn apply_to_renewal(
         &self,
         new: SessionId,
