@@ -453,7 +453,7 @@ mod tests {
         let record = stored(0);
         let id = record.id();
         let mut renewed = state(Some(record.clone()), writing());
-        renewed.renewed_to = Some(SessionId::generate());
+        renewed.renewed_to = Some(SessionId::generate_successor(&id));
         let old_key = Incoming::Valid {
             id,
             current_key: false,
@@ -513,7 +513,8 @@ mod tests {
     #[test]
     fn a_renewal_moves_the_loaded_session_with_the_changes() {
         let record = stored(0);
-        let (from, to) = (record.id(), SessionId::generate());
+        let from = record.id();
+        let to = SessionId::generate_successor(&from);
         let mut renewed = state(Some(record), writing());
         renewed.renewed_to = Some(to);
         let plan = decide(request(valid(from), Some(renewed)));

@@ -432,9 +432,11 @@ impl State {
         self.renewed_to = None;
     }
 
+    /// Mints the new id with [`SessionId::generate_successor`], so that a store may keep the
+    /// session beside its successor (one hash slot on Redis Cluster).
     fn renew(&mut self) {
-        if self.stored.is_some() {
-            self.renewed_to = Some(SessionId::generate());
+        if let Some(stored) = &self.stored {
+            self.renewed_to = Some(SessionId::generate_successor(&stored.id()));
         }
     }
 }
