@@ -171,6 +171,14 @@ pub(crate) enum StartError {
         server: String,
         cause: BoxError,
     },
+    /// A key prefix for Redis Cluster that holds a brace, which Redis would read as the start or
+    /// end of a hash tag, so that a session's keys would not share a slot.
+    #[cfg(feature = "redis")]
+    #[error(
+        "the key prefix {prefix:?} holds `{{` or `}}`, which Redis Cluster reads as a hash tag; \
+         choose a prefix without braces"
+    )]
+    HashTagInPrefix { prefix: String },
     /// The server answered, and refused: no such database, a wrong password, no permission.
     #[cfg(feature = "postgres")]
     #[error(

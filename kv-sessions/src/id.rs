@@ -223,8 +223,9 @@ mod tests {
             assert_eq!(new.digest().first_byte(), old.digest().first_byte());
         }
         let old = SessionId::generate();
-        let successors: std::collections::HashSet<_> =
-            (0..32).map(|_| SessionId::generate_successor(&old)).collect();
+        let successors: std::collections::HashSet<_> = (0..32)
+            .map(|_| SessionId::generate_successor(&old))
+            .collect();
         assert_eq!(successors.len(), 32, "successors are drawn at random");
     }
 

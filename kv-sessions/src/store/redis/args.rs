@@ -116,6 +116,7 @@ mod tests {
     use crate::id::SessionId;
     use crate::owner::SessionOwner;
     use crate::store::redis::index::UserTag;
+    use crate::store::redis::layout::KeyLayout;
     use crate::store::redis::mode::InvalidationMode;
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -261,15 +262,23 @@ mod tests {
             SessionId::generate().digest(),
             SessionId::generate().digest(),
         );
-        let renewal = Reindex::between("shop:", Some((&owner, old)), Some((&owner, new)));
+        let renewal = Reindex::between(
+            &KeyLayout::single("shop:"),
+            Some((&owner, old)),
+            Some((&owner, new)),
+        );
         let argv = text(|call| reindex(call, &renewal));
         assert_eq!(argv, ["move", &old.to_string(), &new.to_string()]);
-        let bind = Reindex::between("shop:", None, Some((&owner, new)));
+        let bind = Reindex::between(&KeyLayout::single("shop:"), None, Some((&owner, new)));
         assert_eq!(
             text(|call| reindex(call, &bind)),
             ["join", "", &new.to_string()]
         );
-        let hold = Reindex::between("shop:", Some((&owner, old)), Some((&owner, old)));
+        let hold = Reindex::between(
+            &KeyLayout::single("shop:"),
+            Some((&owner, old)),
+            Some((&owner, old)),
+        );
         assert_eq!(
             text(|call| reindex(call, &hold)),
             ["hold", "", &old.to_string()]

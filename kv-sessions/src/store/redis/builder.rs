@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::connections::{self, Connections};
+use redis::Client;
+
+use super::connections::{self, Connections, Target};
+use super::layout::KeyLayout;
 use super::listener::Listener;
 use super::mode::{InvalidationMode, Routing};
 use super::{Failure, Inner, RedisStore};
@@ -21,7 +24,7 @@ const DEFAULT_POOL_SIZE: usize = 1;
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct RedisStoreBuilder {
-    url: String,
+    nodes: Nodes,
     key_prefix: String,
     pool_size: usize,
     operation_timeout: Duration,
@@ -30,11 +33,28 @@ pub struct RedisStoreBuilder {
     max_staleness: Duration,
 }
 
+/// Where a store connects: the URL of one server, or the URLs of a cluster's seed nodes.
+#[derive(Debug, Clone)]
+enum Nodes {
+    Server(String),
+    Cluster(Vec<String>),
+}
+
+impl Nodes {
+    /// Where they point, never a user name or a password.
+    fn describe(&self) -> String {
+        match self {
+            Self::Server(url) => connections::describe(url),
+            Self::Cluster(urls) => connections::describe_cluster(urls),
+        }
+    }
+}
+
 /// Shows where the store will point, never the URL's user name or password.
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStoreBuilder")
-            .field("server", &connections::describe(&self.url))
+            .field("server", &self.nodes.describe())
             .field("key_prefix", &self.key_prefix)
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
@@ -48,8 +68,17 @@ impl std::fmt::Debug for RedisStoreBuilder {
 impl RedisStoreBuilder {
     /// Default settings for the Redis server at `url`.
     pub(super) fn new(url: String) -> Self {
+        Self::for_nodes(Nodes::Server(url))
+    }
+
+    /// Default settings for the Redis Cluster whose seed nodes are at `urls`.
+    pub(super) fn cluster(urls: Vec<String>) -> Self {
+        Self::for_nodes(Nodes::Cluster(urls))
+    }
+
+    fn for_nodes(nodes: Nodes) -> Self {
         Self {
-            url,
+            nodes,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
@@ -60,7 +89,9 @@ impl RedisStoreBuilder {
     }
 
     /// What every key of the store starts with; the digest of the session id follows. Defaults
-    /// to `kv-sessions:`. Give apps that share one Redis database prefixes of their own.
+    /// to `kv-sessions:`. Give apps that share one Redis database prefixes of their own. On
+    /// Redis Cluster it may not hold `{` or `}`, which Redis would read as a hash tag:
+    /// [`build`](Self::build) refuses such a prefix.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -143,14 +174,7 @@ impl RedisStoreBuilder {
     /// The listener runs as a task on the runtime that awaits this, and stops when the last
     /// clone of the store is dropped.
     pub async fn build(self) -> Result<RedisStore, StoreError> {
-        let client = connections::client(&self.url).map_err(|cause| {
-            StoreError::open(StartError::BadUrl {
-                engine: "Redis",
-                example: "redis://host:6379/0 or redis://user:password@host:6379/0",
-                cause: cause.into(),
-            })
-        })?;
-        let server = connections::server(client.get_connection_info());
+        let (target, listened, server, keys) = self.target()?;
         let timeout = self.operation_timeout;
         let feed = self
             .invalidation_feed
@@ -161,10 +185,10 @@ impl RedisStoreBuilder {
         };
         let opening = async {
             let connections =
-                Connections::open(client.clone(), server.clone(), self.pool_size, timeout).await?;
+                Connections::open(target, server.clone(), self.pool_size, timeout).await?;
             let listener = match &feed {
                 Some(feed) => Some(
-                    Listener::start(client, routing.listens_on(), feed.clone(), timeout).await?,
+                    Listener::start(listened, routing.listens_on(), feed.clone(), timeout).await?,
                 ),
                 None => None,
             };
@@ -184,12 +208,46 @@ impl RedisStoreBuilder {
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 connections,
-                key_prefix: self.key_prefix,
+                keys,
                 timeout,
                 routing,
                 feed,
                 _listener: listener,
             }),
         })
+    }
+
+    /// Where the store connects, the servers its listener may subscribe through (each seed node
+    /// of a cluster, in turn), where it points as the messages say, and its key layout; an
+    /// error where a URL does not parse or the prefix cannot serve a cluster.
+    fn target(&self) -> Result<(Target, Vec<Client>, String, KeyLayout), StoreError> {
+        let bad_url = |cause: redis::RedisError| {
+            StoreError::open(StartError::BadUrl {
+                engine: "Redis",
+                example: "redis://host:6379/0 or redis://user:password@host:6379/0",
+                cause: cause.into(),
+            })
+        };
+        match &self.nodes {
+            Nodes::Server(url) => {
+                let client = connections::client(url).map_err(bad_url)?;
+                let server = connections::server(client.get_connection_info());
+                let keys = KeyLayout::single(self.key_prefix.as_str());
+                Ok((Target::Server(client.clone()), vec![client], server, keys))
+            }
+            Nodes::Cluster(urls) => {
+                if self.key_prefix.contains(['{', '}']) {
+                    return Err(StoreError::open(StartError::HashTagInPrefix {
+                        prefix: self.key_prefix.clone(),
+                    }));
+                }
+                let cluster =
+                    connections::cluster_client(urls, self.operation_timeout).map_err(bad_url)?;
+                let seeds = urls.iter().map(|url| connections::client(url));
+                let seeds = seeds.collect::<Result<_, _>>().map_err(bad_url)?;
+                let keys = KeyLayout::cluster(self.key_prefix.as_str());
+                Ok((Target::Cluster(cluster), seeds, self.nodes.describe(), keys))
+            }
+        }
     }
 }

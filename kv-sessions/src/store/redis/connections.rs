@@ -1,13 +1,20 @@
-//! The connections a [`RedisStore`](super::RedisStore) spreads its operations over.
+//! The connections a [`RedisStore`](super::RedisStore) spreads its operations over, to one
+//! server or to a Redis Cluster.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisResult};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::io::tcp::TcpSettings;
+use redis::{
+    Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value,
+};
+use tokio::sync::OnceCell;
 
 /// How many more times a connection is attempted, with a short backoff, before the operations
 /// waiting for it fail; the next operation then starts another attempt. Few, so that while Redis
@@ -21,15 +28,99 @@ const CONNECT_RETRIES: usize = 2;
 /// threads that are gone hold no socket, only memory).
 const MAX_THREADS: usize = 1024;
 
-/// Multiplexed connections to one server, each reconnecting on its own after a failure: a set of
-/// its own for every thread that sends operations.
+/// How many times the cluster client sends a command again after a redirection it cannot follow
+/// at once or a `TRYAGAIN` (a multi-key script while its slot migrates), pausing a few
+/// milliseconds more each time, up to [`MAX_RETRY_WAIT_MS`]. The operation timeout bounds the
+/// whole, so this only has to outlast it.
+const CLUSTER_RETRIES: u32 = 64;
+/// The shortest pause before the cluster client sends a command again, in milliseconds.
+/// redis-rs waits 1.28 s at least by default, most of the store's operation timeout.
+const MIN_RETRY_WAIT_MS: u64 = 2;
+/// The longest pause before the cluster client sends a command again, in milliseconds.
+const MAX_RETRY_WAIT_MS: u64 = 100;
+
+/// Where a store's connections go.
+#[derive(Clone)]
+pub(super) enum Target {
+    /// One server (with its replicas, if it has any).
+    Server(Client),
+    /// A Redis Cluster, found through its seed nodes; the client follows `MOVED` and `ASK`
+    /// redirections, reads the slot map again after one, and retries `TRYAGAIN`.
+    Cluster(ClusterClient),
+}
+
+/// One connection to send an operation on.
+pub(super) enum Connection {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// A connection taken in turn, which may still have to connect: a cluster connection is opened
+/// on its thread's first operation, on that thread's runtime.
+#[derive(Clone)]
+pub(super) enum Pending {
+    Server(ConnectionManager),
+    Cluster(Arc<LazyCluster>),
+}
+
+/// A cluster connection, opened on first use.
+pub(super) struct LazyCluster {
+    client: ClusterClient,
+    opened: OnceCell<ClusterConnection>,
+}
+
+impl Pending {
+    /// The connection, opened where it was not yet.
+    pub(super) async fn connect(self) -> RedisResult<Connection> {
+        match self {
+            Self::Server(manager) => Ok(Connection::Server(manager)),
+            Self::Cluster(lazy) => {
+                let opened = lazy
+                    .opened
+                    .get_or_try_init(|| lazy.client.get_async_connection());
+                Ok(Connection::Cluster(opened.await?.clone()))
+            }
+        }
+    }
+}
+
+/// Multiplexed connections to one server or to a cluster, each reconnecting on its own after a
+/// failure: a set of its own for every thread that sends operations.
 ///
 /// A connection's I/O runs as a task on the runtime that first used it. Were the connections
 /// shared, every operation of an actix-web worker would be handed to the thread that built the
 /// store and back, two thread switches per round trip, which cost more CPU than the round trip
 /// itself. So each worker talks to Redis from its own runtime.
 pub(super) struct Connections {
-    client: Client,
+    target: Target,
     config: ConnectionManagerConfig,
     per_thread: usize,
     threads: Mutex<HashMap<ThreadId, ThreadConnections>>,
@@ -38,33 +129,41 @@ pub(super) struct Connections {
 
 /// The connections of one thread, taken in turn.
 struct ThreadConnections {
-    managers: Box<[ConnectionManager]>,
+    slots: Box<[Pending]>,
     next: usize,
 }
 
 impl ThreadConnections {
-    /// `count` connections that connect on their first operation, on the runtime running it.
-    fn lazy(client: &Client, config: &ConnectionManagerConfig, count: usize) -> RedisResult<Self> {
-        let managers = (0..count)
-            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
-            .collect::<RedisResult<_>>()?;
-        Ok(Self { managers, next: 0 })
+    /// `count` connections to `target` that connect on their first operation, on the runtime
+    /// running it.
+    fn lazy(target: &Target, config: &ConnectionManagerConfig, count: usize) -> RedisResult<Self> {
+        let slot = || match target {
+            Target::Server(client) => {
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map(Pending::Server)
+            }
+            Target::Cluster(client) => Ok(Pending::Cluster(Arc::new(LazyCluster {
+                client: client.clone(),
+                opened: OnceCell::new(),
+            }))),
+        };
+        let slots = (0..count).map(|_| slot()).collect::<RedisResult<_>>()?;
+        Ok(Self { slots, next: 0 })
     }
 
-    fn next(&mut self) -> ConnectionManager {
-        self.next = (self.next + 1) % self.managers.len();
-        self.managers[self.next].clone()
+    fn next(&mut self) -> Pending {
+        self.next = (self.next + 1) % self.slots.len();
+        self.slots[self.next].clone()
     }
 }
 
 impl Connections {
-    /// Connects to `client`'s server, described as `server`, once, to report at once where it
-    /// cannot be reached, and
-    /// keeps that connection for the calling thread; every other thread opens `per_thread`
-    /// connections (at least one) on its first operation. Each connection attempt, and each
-    /// answer, times out after `timeout`.
+    /// Connects to `target`, described as `server`, once, to report at once where it cannot be
+    /// reached, and keeps that connection for the calling thread; every other thread opens
+    /// `per_thread` connections (at least one) on its first operation. Each connection attempt,
+    /// and each answer, times out after `timeout`.
     pub(super) async fn open(
-        client: Client,
+        target: Target,
         server: String,
         per_thread: usize,
         timeout: Duration,
@@ -74,25 +173,24 @@ impl Connections {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(CONNECT_RETRIES);
         let per_thread = per_thread.max(1);
-        let here = ThreadConnections::lazy(&client, &config, per_thread)?;
-        for manager in &here.managers {
-            manager
-                .clone()
-                .send_packed_command(&redis::cmd("PING"))
-                .await?;
-        }
-        Ok(Self {
+        let here = ThreadConnections::lazy(&target, &config, per_thread)?;
+        let connections = Self {
             server,
             threads: Mutex::new(HashMap::from([(thread::current().id(), here)])),
-            client,
+            target,
             config,
             per_thread,
-        })
+        };
+        for _ in 0..per_thread {
+            let mut connection = connections.next()?.connect().await?;
+            connection.req_packed_command(&redis::cmd("PING")).await?;
+        }
+        Ok(connections)
     }
 
     /// The calling thread's next connection in turn, to send one operation on; its connections
     /// are created on its first call.
-    pub(super) fn next(&self) -> RedisResult<ConnectionManager> {
+    pub(super) fn next(&self) -> RedisResult<Pending> {
         let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
         let thread = thread::current().id();
         if threads.len() >= MAX_THREADS && !threads.contains_key(&thread) {
@@ -101,7 +199,7 @@ impl Connections {
         let connections = match threads.entry(thread) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(ThreadConnections::lazy(
-                &self.client,
+                &self.target,
                 &self.config,
                 self.per_thread,
             )?),
@@ -134,6 +232,27 @@ pub(super) fn client(url: &str) -> RedisResult<Client> {
     Client::open(info.set_tcp_settings(tcp))
 }
 
+/// A client for the cluster whose seed nodes are at `urls`, whose connections send each command
+/// at once as [`client`]'s do, wait at most `timeout` to connect and for each answer, and pause
+/// only milliseconds before sending a command again after `TRYAGAIN`.
+pub(super) fn cluster_client(urls: &[String], timeout: Duration) -> RedisResult<ClusterClient> {
+    ClusterClientBuilder::new(urls.iter().map(String::as_str))
+        .tcp_settings(TcpSettings::default().set_nodelay(true))
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        .retries(CLUSTER_RETRIES)
+        .min_retry_wait(MIN_RETRY_WAIT_MS)
+        .max_retry_wait(MAX_RETRY_WAIT_MS)
+        .retry_wait_formula(MIN_RETRY_WAIT_MS, 2)
+        .build()
+}
+
+/// The seed nodes at `urls`, as [`server`] describes each, comma-separated.
+pub(super) fn describe_cluster(urls: &[String]) -> String {
+    let nodes: Vec<String> = urls.iter().map(|url| describe(url)).collect();
+    format!("the Redis Cluster of {}", nodes.join(", "))
+}
+
 /// The server `info` points to, as `host:port/db`: never the user name or the password.
 pub(super) fn server(info: &ConnectionInfo) -> String {
     format!("{}/{}", info.addr(), info.redis_settings().db())
@@ -163,5 +282,13 @@ mod tests {
         let described = describe("redis://alice:hunter2@cache.internal:6380/3");
         assert_eq!(described, "cache.internal:6380/3");
         assert_eq!(describe("not a url"), "(a URL that does not parse)");
+        let seeds = [
+            "redis://:hunter2@a:7001".to_owned(),
+            "redis://b:7002".to_owned(),
+        ];
+        assert_eq!(
+            describe_cluster(&seeds),
+            "the Redis Cluster of a:7001/0, b:7002/0"
+        );
     }
 }

@@ -8,19 +8,22 @@
 //! set without hashing, and whoever reads the set checks each member's `user` field against the
 //! whole value: that is what makes a member a session of `u`, and two users whose tags collide
 //! still never see each other's sessions.
+//!
+//! On Redis Cluster a script may touch only the keys of one hash slot, so `u` has one set per
+//! slot that holds a session of theirs, `<key prefix>u:<tag>:{xx}`, in the slot of the sessions'
+//! hash tag (see [`layout`](super::layout)), which the write scripts change exactly as they
+//! change the one set on a single server. A directory, `<key prefix>d:<tag>`, lists the hash tags
+//! of those sets, each scored with the moment it was last recorded: [`Directory`] holds its rules.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 
 use super::hash::{digits, from_millis, parse_meta};
+use super::layout::{KeyLayout, SlotTag};
 use crate::id::SessionDigest;
 use crate::owner::{SessionOwner, UserSession};
-
-/// What a user's set key holds after the key prefix, before the user's tag. Session keys hold
-/// only hex digits there, so no set can take a session's key.
-const SETS: &str = "u:";
 
 /// The first 16 bytes of SHA-256 of a user id, printed as 32 lowercase hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,17 +60,6 @@ pub(super) fn parse_user_field(text: &str) -> Option<&str> {
     (!user.is_empty() && UserTag::of(user).to_string() == tag).then_some(user)
 }
 
-/// What every set key starts with under `key_prefix`: a script that deletes a session adds the
-/// tag it reads from the session's `user` field.
-pub(super) fn sets_prefix(key_prefix: &str) -> String {
-    format!("{key_prefix}{SETS}")
-}
-
-/// The key of the set of `user`'s sessions under `key_prefix`.
-pub(super) fn set_key(key_prefix: &str, user: &str) -> String {
-    format!("{key_prefix}{SETS}{}", UserTag::of(user))
-}
-
 /// A session in a user's set: the set's key, and the session's digest, which is the member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Member {
@@ -96,14 +88,14 @@ pub(super) enum Reindex {
 
 impl Reindex {
     /// The change from the session `before` (its owner and digest, where it was bound) to the
-    /// session `after`, under `key_prefix`.
+    /// session `after`, with keys named by `keys`.
     pub(super) fn between(
-        key_prefix: &str,
+        keys: &KeyLayout,
         before: Option<(&SessionOwner, SessionDigest)>,
         after: Option<(&SessionOwner, SessionDigest)>,
     ) -> Self {
         let member = |(owner, digest): (&SessionOwner, SessionDigest)| Member {
-            set: set_key(key_prefix, owner.user()),
+            set: keys.user_set(owner.user(), digest),
             digest,
         };
         match (before.map(member), after.map(member)) {
@@ -164,6 +156,77 @@ impl Reindex {
             } => Some(member.digest),
             _ => None,
         }
+    }
+}
+
+/// The rules of a user's directory on Redis Cluster: the sorted set of the hash tags of the
+/// user's per-slot sets, each scored with when it was last recorded, in milliseconds since the
+/// Unix epoch.
+///
+/// - **Recorded before the session.** Before a write that puts a session in a user's set it was
+///   not in (a create of a bound session, a bind, a rebind), the store records the session's tag
+///   in the user's directory, with a call of its own (`directory.lua`): the session's tag is in
+///   the directory before the session is bound, so a listing that reads the directory never
+///   misses a bound session.
+/// - **Expiry.** The same call pushes the directory's expiry out to at least
+///   [`expiry_for`](Self::expiry_for) the session's deadline: the deadline rounded up to the
+///   hour, plus an hour. A save of a bound session whose deadline moves into a later hour than
+///   the copy it merged against records it again. So the directory never expires before a
+///   session it leads to, and a session saved on every request costs this extra round trip once
+///   an hour, not on every save.
+/// - **Forgetting a tag.** A listing that finds a tag's set gone forgets the tag, but only where
+///   it was last recorded more than [`GRACE`](Self::GRACE) ago (`forget.lua` checks the score
+///   again in Redis): a bind in flight records its tag a moment before its script runs, and far
+///   less than the grace before.
+pub(super) struct Directory;
+
+impl Directory {
+    /// How long a tag stays in a directory after it was last recorded, though its set is gone:
+    /// far longer than any operation may take.
+    pub(super) const GRACE: Duration = Duration::from_secs(600);
+
+    /// The expiry a directory needs for a session whose deadline is `deadline`: that deadline,
+    /// rounded up to the hour, plus an hour.
+    pub(super) fn expiry_for(deadline: SystemTime) -> SystemTime {
+        const HOUR: u64 = 3600;
+        let seconds = deadline
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        SystemTime::UNIX_EPOCH + Duration::from_secs((seconds / HOUR + 2) * HOUR)
+    }
+
+    /// Whether a write from the bound session `before` (its owner and deadline, where it was
+    /// bound) to `after` must record `after`'s tag in its user's directory first: where it joins
+    /// the user's sessions, and where its deadline needs a later directory expiry.
+    pub(super) fn must_record(
+        before: Option<(&SessionOwner, SystemTime)>,
+        after: (&SessionOwner, SystemTime),
+    ) -> bool {
+        match before {
+            Some((owner, deadline)) if owner.user() == after.0.user() => {
+                Self::expiry_for(after.1) > Self::expiry_for(deadline)
+            }
+            _ => true,
+        }
+    }
+
+    /// The tags, and the moments each was last recorded, of a directory as `ZRANGE … WITHSCORES`
+    /// gives it; a member that is not a tag is skipped, with a warning.
+    pub(super) fn entries(flat: &[Vec<u8>]) -> Vec<(SlotTag, SystemTime)> {
+        let entry = |pair: &[Vec<u8>]| {
+            let tag = SlotTag::parse(&pair[0])?;
+            let score: f64 = std::str::from_utf8(&pair[1]).ok()?.parse().ok()?;
+            Some((tag, from_millis(score as u64)))
+        };
+        let entries = flat.chunks_exact(2).filter_map(|pair| {
+            let read = entry(pair);
+            if read.is_none() {
+                tracing::warn!("a user's directory held a member that is not a hash tag");
+            }
+            read
+        });
+        entries.collect()
     }
 }
 
@@ -270,6 +333,10 @@ mod tests {
         SessionOwner::new(user)
     }
 
+    fn set_key(prefix: &str, user: &str) -> String {
+        KeyLayout::single(prefix).user_set(user, SessionId::generate().digest())
+    }
+
     #[test]
     fn a_set_key_names_the_user_by_a_tag_and_cannot_be_a_session_key() {
         let key = set_key("shop:", "ana@example.com");
@@ -303,7 +370,8 @@ mod tests {
             SessionId::generate().digest(),
             SessionId::generate().digest(),
         );
-        let plan = |before, after| Reindex::between("p:", before, after);
+        let keys = KeyLayout::single("p:");
+        let plan = |before, after| Reindex::between(&keys, before, after);
         let (ana_set, bob_set) = (set_key("p:", "ana"), set_key("p:", "bob"));
 
         let untouched = plan(None, None);
@@ -336,6 +404,42 @@ mod tests {
             (renewal.leaving(), renewal.joining()),
             (Some(one), Some(two))
         );
+    }
+
+    #[test]
+    fn a_directory_outlives_its_sessions_by_the_hour_and_is_recorded_only_where_needed() {
+        let at = |seconds: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+        assert_eq!(Directory::expiry_for(at(0)), at(7200));
+        assert_eq!(Directory::expiry_for(at(3599)), at(7200));
+        assert_eq!(Directory::expiry_for(at(3600)), at(10800));
+        let (ana, bob) = (owner("ana"), owner("bob"));
+        assert!(Directory::must_record(None, (&ana, at(10))));
+        assert!(Directory::must_record(Some((&bob, at(10))), (&ana, at(10))));
+        assert!(!Directory::must_record(
+            Some((&ana, at(10))),
+            (&ana, at(3000))
+        ));
+        assert!(Directory::must_record(
+            Some((&ana, at(10))),
+            (&ana, at(3700))
+        ));
+        assert!(!Directory::must_record(
+            Some((&ana, at(3700))),
+            (&ana, at(10))
+        ));
+    }
+
+    #[test]
+    fn a_directory_reads_as_tags_and_moments() {
+        let digest = SessionId::generate().digest();
+        let tag = SlotTag::of(digest);
+        let flat = [
+            tag.to_string().into_bytes(),
+            b"1500".to_vec(),
+            b"zz".to_vec(),
+            b"1".to_vec(),
+        ];
+        assert_eq!(Directory::entries(&flat), [(tag, from_millis(1500))]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -58,19 +59,25 @@ pub(super) enum ListenError {
 pub(super) struct Listener(AbortHandle);
 
 impl Listener {
-    /// Subscribes to `channel` on the server of `client`, notes that `feed` is listening, and
-    /// goes on hearing the channel in a task on the caller's runtime, subscribing again whenever
-    /// the connection fails. Fails where the first subscription fails; the caller bounds how long
+    /// Subscribes to `channel` on the server of one of `servers`, the first that accepts, notes
+    /// that `feed` is listening, and goes on hearing the channel in a task on the caller's
+    /// runtime, subscribing again whenever the connection fails, on the next of `servers` in
+    /// turn. Fails where no server accepts the first subscription; the caller bounds how long
     /// that may take. `timeout` bounds each later attempt to subscribe, and how long a heartbeat
     /// may go unanswered (at least two heartbeat intervals).
+    ///
+    /// One server, or the seed nodes of a Redis Cluster: a `PUBLISH` on any node of a cluster
+    /// reaches the subscribers of every node, so one subscription, on any node, hears every
+    /// write, and when that node goes, the listener moves to another.
     pub(super) async fn start(
-        client: Client,
+        servers: Vec<Client>,
         channel: String,
         feed: InvalidationFeed,
         timeout: Duration,
     ) -> Result<Self, ListenError> {
         let channel = Channel {
-            client,
+            servers,
+            next: AtomicUsize::new(0),
             name: channel,
             timeout,
         };
@@ -99,17 +106,37 @@ pub(super) fn connection_name(channel: &str) -> String {
 
 /// Where the listener subscribes.
 struct Channel {
-    client: Client,
+    /// The servers it may subscribe on, tried in turn.
+    servers: Vec<Client>,
+    /// Which of `servers` the next attempt tries (modulo their number).
+    next: AtomicUsize,
     name: String,
     /// How long an attempt to subscribe, or a heartbeat, may take.
     timeout: Duration,
 }
 
 impl Channel {
-    /// A named connection, subscribed to the channel.
+    /// A named connection, subscribed to the channel on the first of the servers, in turn from
+    /// the next one, that accepts; the last one's error where none does.
     async fn subscribe(&self) -> Result<PubSub, ListenError> {
+        let mut failure = ListenError::Closed;
+        for _ in 0..self.servers.len() {
+            let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.servers.len();
+            match self.subscribe_on(&self.servers[turn]).await {
+                Ok(subscribed) => {
+                    // The next attempt, after this connection fails, starts with another server.
+                    return Ok(subscribed);
+                }
+                Err(error) => failure = error,
+            }
+        }
+        Err(failure)
+    }
+
+    /// A named connection to the server of `client`, subscribed to the channel.
+    async fn subscribe_on(&self, client: &Client) -> Result<PubSub, ListenError> {
         let name = connection_name(&self.name);
-        let mut subscribed = connect_named(&self.client, &name).await?;
+        let mut subscribed = connect_named(client, &name).await?;
         subscribed.subscribe(&self.name).await?;
         Ok(subscribed)
     }

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use self::cas::{Attempt, Snapshot};
-use self::connections::Connections;
-use self::index::{Reindex, UserField};
+use self::connections::{Connection, Connections};
+use self::index::{Directory, Reindex, UserField};
+use self::layout::{KeyLayout, SlotTag};
 use self::listener::Listener;
 use self::mode::Routing;
 use self::scripts::{LuaScript, Reply, SCRIPTS};
@@ -25,6 +26,7 @@ mod cas;
 mod connections;
 mod hash;
 mod index;
+mod layout;
 mod listener;
 mod mode;
 mod scripts;
@@ -274,7 +276,7 @@ pub struct RedisStore {
 /// What the clones of one store share.
 struct Inner {
     connections: Connections,
-    key_prefix: String,
+    keys: KeyLayout,
     timeout: Duration,
     /// Where the write scripts publish their notices, and whether loads record watchers.
     routing: Routing,
@@ -288,7 +290,7 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("server", &self.inner.connections.server())
-            .field("key_prefix", &self.inner.key_prefix)
+            .field("key_prefix", &self.inner.keys.prefix())
             .field("pool_size", &self.inner.connections.per_thread())
             .field("operation_timeout", &self.inner.timeout)
             .field("invalidation_feed", &self.inner.feed)
@@ -302,6 +304,13 @@ impl std::fmt::Debug for RedisStore {
 enum Failure {
     #[error("Redis did not answer within the operation timeout of {0:?}")]
     TimedOut(Duration),
+    /// A renewal on Redis Cluster to an id whose digest does not start with the old one's byte,
+    /// so that the two keys would lie in different slots.
+    #[error(
+        "on Redis Cluster, a renewal's new id must share its digest's first byte with the old \
+         id's; mint it with SessionId::generate_successor"
+    )]
+    RenewalAcrossSlots,
 }
 
 impl RedisStore {
@@ -316,20 +325,38 @@ impl RedisStore {
         RedisStoreBuilder::new(url.into())
     }
 
-    /// The key of session `id`: the prefix, then the hex digits of the id's digest.
+    /// Starts configuring a store for the Redis Cluster that `nodes` lead to: the URLs of some
+    /// of its masters (`redis://10.0.0.1:6379`), from which the store learns the others and which
+    /// hash slots each serves. See [Redis Cluster](RedisStore#redis-cluster).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), kv_sessions::StoreError> {
+    /// use kv_sessions::RedisStore;
+    ///
+    /// let store = RedisStore::cluster_builder([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])
+    /// .key_prefix("shop:sessions:")
+    /// .build()
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster_builder(
+        nodes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> RedisStoreBuilder {
+        RedisStoreBuilder::cluster(nodes.into_iter().map(Into::into).collect())
+    }
+
+    /// The key of session `id`.
     fn key(&self, id: &SessionId) -> String {
-        self.key_of(id.digest())
+        self.inner.keys.session(id.digest())
     }
 
-    /// The key of the watcher set of session `id` (targeted mode): the prefix, `w:`, then the hex
-    /// digits of the id's digest.
+    /// The key of the watcher set of session `id` (targeted mode).
     fn watchers(&self, id: &SessionId) -> String {
-        mode::watchers_key(&self.inner.key_prefix, id.digest())
-    }
-
-    /// The key of the session whose digest is `digest`.
-    fn key_of(&self, digest: SessionDigest) -> String {
-        format!("{}{digest}", self.inner.key_prefix)
+        self.inner.keys.watchers(id.digest())
     }
 
     /// What a write of `after` under `new` does to the index, where the session was `before`
@@ -345,20 +372,96 @@ impl RedisStore {
             .and_then(Record::owner)
             .map(|owner| (owner, old.digest()));
         let after = after.owner().map(|owner| (owner, new.digest()));
-        Reindex::between(&self.inner.key_prefix, before, after)
+        Reindex::between(&self.inner.keys, before, after)
+    }
+
+    /// On Redis Cluster, records the tag of `after` in its user's directory, where a write from
+    /// `before` (the copy the write merged against, if any) needs it first (see [`Directory`]).
+    async fn record_in_directory(
+        &self,
+        before: Option<&Record>,
+        after: &Record,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let Some(owner) = after.owner().filter(|_| self.inner.keys.is_cluster()) else {
+            return Ok(());
+        };
+        let before = before.and_then(|copy| Some((copy.owner()?, copy.expires_at())));
+        if !Directory::must_record(before, (owner, after.expires_at())) {
+            return Ok(());
+        }
+        let directory = self.inner.keys.directory(owner.user());
+        let mut call = SCRIPTS.directory.call(&[&directory]);
+        call.arg(SlotTag::of(after.id().digest()).to_string())
+            .arg(hash::millis(now))
+            .arg(hash::millis(Directory::expiry_for(after.expires_at())));
+        self.run::<i64>(&SCRIPTS.directory, &call).await.map(drop)
+    }
+
+    /// The hash tags of `user`'s sets, with when each was last recorded in the user's directory:
+    /// on one server, where names ignore the tag, the one set under any tag, never recorded.
+    async fn tags_of(&self, user: &str) -> Result<Vec<(SlotTag, Option<SystemTime>)>, StoreError> {
+        if !self.inner.keys.is_cluster() {
+            return Ok(vec![(SlotTag::default(), None)]);
+        }
+        let directory = self.inner.keys.directory(user);
+        let flat: Vec<Vec<u8>> = self
+            .timed(|mut connection| async move {
+                redis::cmd("ZRANGE")
+                    .arg(directory)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        let entries = Directory::entries(&flat).into_iter();
+        Ok(entries.map(|(tag, at)| (tag, Some(at))).collect())
+    }
+
+    /// The sessions in `user`'s set of tag `tag` that are still the user's, four values each,
+    /// as `sessions_of.lua` lists them; the script trims the others.
+    async fn listed_in(
+        &self,
+        user: &str,
+        tag: SlotTag,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys = &self.inner.keys;
+        let mut call = SCRIPTS.sessions_of.call(&[&keys.user_set_in(user, tag)]);
+        call.arg(UserField(user).to_string())
+            .arg(keys.sessions_in(tag));
+        self.run(&SCRIPTS.sessions_of, &call).await
+    }
+
+    /// Takes out of `user`'s directory the tags in `gone`, whose sets a listing at `now` found
+    /// gone, where each was last recorded more than [`Directory::GRACE`] before `now`.
+    async fn forget(
+        &self,
+        user: &str,
+        gone: &[SlotTag],
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let mut call = SCRIPTS.forget.call(&[&self.inner.keys.directory(user)]);
+        call.arg(hash::millis(now - Directory::GRACE));
+        for tag in gone {
+            call.arg(tag.to_string());
+        }
+        self.run::<i64>(&SCRIPTS.forget, &call).await.map(drop)
     }
 
     /// Runs `work` on one of the connections, failing it once it passes the operation timeout.
-    async fn timed<T, F>(
-        &self,
-        work: impl FnOnce(redis::aio::ConnectionManager) -> F,
-    ) -> Result<T, StoreError>
+    async fn timed<T, F>(&self, work: impl FnOnce(Connection) -> F) -> Result<T, StoreError>
     where
         F: Future<Output = RedisResult<T>>,
     {
         let timeout = self.inner.timeout;
-        let connection = self.inner.connections.next().map_err(StoreError::backend)?;
-        match tokio::time::timeout(timeout, work(connection)).await {
+        let pending = self.inner.connections.next().map_err(StoreError::backend)?;
+        let connected = async move { work(pending.connect().await?).await };
+        match tokio::time::timeout(timeout, connected).await {
             Ok(answer) => answer.map_err(StoreError::backend),
             Err(_) => Err(StoreError::backend(Failure::TimedOut(timeout))),
         }
@@ -427,6 +530,7 @@ impl RedisStore {
             Err(refusal) => return Ok(Saved::TooLarge(refusal)),
         };
         let plan = self.reindex(None, id, &record, id);
+        self.record_in_directory(None, &record, now).await?;
         let sessions = [self.key(id), self.watchers(id)];
         let mut call = SCRIPTS.create.call(&with_sets(&sessions, &plan));
         args::create(&mut call, &self.inner.routing, &plan, &record);
@@ -473,6 +577,7 @@ impl RedisStore {
             Err(_) => return Ok(Attempt::Stale(self.snapshot(id, now).await?)),
         };
         let plan = self.reindex(Some(base), id, &merged, id);
+        self.record_in_directory(Some(base), &merged, now).await?;
         let sessions = [self.key(id), self.watchers(id)];
         let mut call = SCRIPTS.update.call(&with_sets(&sessions, &plan));
         let notice = Invalidation::saved(id.digest(), merged.version());
@@ -496,6 +601,9 @@ impl RedisStore {
         changes: &Changes,
         now: SystemTime,
     ) -> Result<Saved, StoreError> {
+        if self.inner.keys.is_cluster() && SlotTag::of(old.digest()) != SlotTag::of(new.digest()) {
+            return Err(StoreError::backend(Failure::RenewalAcrossSlots));
+        }
         let first = self.snapshot(old, now).await?;
         cas::until_done(first, |copy| self.try_renew(old, new, copy, changes, now)).await
     }
@@ -515,6 +623,7 @@ impl RedisStore {
             Err(answer) => return Ok(Attempt::Done(answer)),
         };
         let plan = self.reindex(copy.live(), old, &record, new);
+        self.record_in_directory(copy.live(), &record, now).await?;
         let sessions = [
             self.key(old),
             self.key(new),
@@ -579,8 +688,10 @@ impl SessionStore for RedisStore {
         let mut call = SCRIPTS.delete.call(&[&self.key(id), &self.watchers(id)]);
         let notice = Invalidation::removed(id.digest());
         args::announcement(&mut call, &self.inner.routing, &notice);
-        call.arg(index::sets_prefix(&self.inner.key_prefix))
-            .arg(id.digest().to_string());
+        let keys = &self.inner.keys;
+        call.arg(keys.sets_prefix())
+            .arg(id.digest().to_string())
+            .arg(keys.set_suffix(SlotTag::of(id.digest())));
         let flat: Vec<Vec<u8>> = self.run(&SCRIPTS.delete, &call).await?;
         if flat.is_empty() {
             return Ok(None);
@@ -598,22 +709,33 @@ impl SessionStore for RedisStore {
     }
 
     /// One script reads the sessions in the user's set, and trims those that are gone or no
-    /// longer the user's.
+    /// longer the user's; on Redis Cluster, one reads the user's directory first, then one such
+    /// script runs for each of the user's per-slot sets.
     async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        let set = index::set_key(&self.inner.key_prefix, user);
-        let mut call = SCRIPTS.sessions_of.call(&[&set]);
-        call.arg(UserField(user).to_string())
-            .arg(&self.inner.key_prefix);
-        let flat: Vec<Option<Vec<u8>>> = self.run(&SCRIPTS.sessions_of, &call).await?;
-        index::listed(&flat, SystemTime::now()).map_err(StoreError::backend)
+        let now = SystemTime::now();
+        let mut sessions = Vec::new();
+        let mut gone = Vec::new();
+        for (tag, recorded) in self.tags_of(user).await? {
+            let flat = self.listed_in(user, tag).await?;
+            // The script removed every member it did not list, so an empty answer means the set
+            // is gone.
+            if flat.is_empty() && recorded.is_some_and(|at| at + Directory::GRACE < now) {
+                gone.push(tag);
+            }
+            sessions.extend(index::listed(&flat, now).map_err(StoreError::backend)?);
+        }
+        self.forget(user, &gone, now).await?;
+        Ok(sessions)
     }
 
     /// One script deletes the session where it is the user's, takes it out of the user's set,
-    /// and announces the deletion as [`delete`](SessionStore::delete) does.
+    /// and announces the deletion as [`delete`](SessionStore::delete) does. On Redis Cluster too:
+    /// the session's digest names the slot of its set.
     async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
-        let key = self.key_of(session);
-        let watchers = mode::watchers_key(&self.inner.key_prefix, session);
-        let set = index::set_key(&self.inner.key_prefix, user);
+        let keys = &self.inner.keys;
+        let key = keys.session(session);
+        let watchers = keys.watchers(session);
+        let set = keys.user_set(user, session);
         let mut call = SCRIPTS.revoke.call(&[&key, &watchers, &set]);
         let notice = Invalidation::removed(session);
         args::announcement(&mut call, &self.inner.routing, &notice);
@@ -625,21 +747,29 @@ impl SessionStore for RedisStore {
 
     /// One script deletes every session in the user's set that is still the user's but
     /// `except`, with nothing in between (no renewal can move a session out of its reach), and
-    /// announces each deletion.
+    /// announces each deletion. On Redis Cluster, one reads the user's directory first, then one
+    /// such script runs for each per-slot set: a renewal keeps a session in its slot, so none
+    /// escapes.
     async fn revoke_all(
         &self,
         user: &str,
         except: Option<SessionDigest>,
     ) -> Result<Vec<SessionDigest>, StoreError> {
-        let prefix = &self.inner.key_prefix;
-        let mut call = SCRIPTS.revoke_all.call(&[&index::set_key(prefix, user)]);
-        args::announcements(&mut call, &self.inner.routing);
-        call.arg(UserField(user).to_string())
-            .arg(except.map(|digest| digest.to_string()).unwrap_or_default())
-            .arg(prefix)
-            .arg(mode::watchers_key(prefix, ""));
-        let flat: Vec<Option<Vec<u8>>> = self.run(&SCRIPTS.revoke_all, &call).await?;
-        index::revoked(&flat, SystemTime::now()).map_err(StoreError::backend)
+        let keys = &self.inner.keys;
+        let except = except.map(|digest| digest.to_string()).unwrap_or_default();
+        let mut revoked = Vec::new();
+        for (tag, _) in self.tags_of(user).await? {
+            let mut call = SCRIPTS.revoke_all.call(&[&keys.user_set_in(user, tag)]);
+            args::announcements(&mut call, &self.inner.routing);
+            call.arg(UserField(user).to_string())
+                .arg(&except)
+                .arg(keys.sessions_in(tag))
+                .arg(keys.watchers_in(tag));
+            let flat: Vec<Option<Vec<u8>>> = self.run(&SCRIPTS.revoke_all, &call).await?;
+            let now = SystemTime::now();
+            revoked.extend(index::revoked(&flat, now).map_err(StoreError::backend)?);
+        }
+        Ok(revoked)
     }
 
     /// The feed of the notices every store over this Redis database and key prefix publishes,

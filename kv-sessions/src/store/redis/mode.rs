@@ -6,9 +6,6 @@ use uuid::Uuid;
 
 /// What the invalidation channels are called, after the key prefix.
 const CHANNEL: &str = "invalidations";
-/// What a watcher set's key holds after the key prefix, before the session's digest. Session keys
-/// hold only hex digits there, so no watcher set can take a session's key.
-const WATCHERS: &str = "w:";
 
 /// How the write scripts of a [`RedisStore`](super::RedisStore) reach the caches of the other
 /// instances of an app, set by
@@ -99,11 +96,6 @@ impl Routing {
     }
 }
 
-/// The key of the watcher set of the session whose digest is `digest`, under `key_prefix`.
-pub(super) fn watchers_key(key_prefix: &str, digest: impl std::fmt::Display) -> String {
-    format!("{key_prefix}{WATCHERS}{digest}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,12 +128,5 @@ mod tests {
         let off = Routing::off();
         assert_eq!((off.channel(), off.instance()), ("", ""));
         assert!(!off.registers_loads());
-    }
-
-    #[test]
-    fn a_watcher_set_key_cannot_be_a_session_key() {
-        let key = watchers_key("shop:", "0123456789abcdef0123456789abcdef");
-        assert_eq!(key, "shop:w:0123456789abcdef0123456789abcdef");
-        assert!(!key["shop:".len()..].chars().all(|c| c.is_ascii_hexdigit()));
     }
 }

@@ -7,7 +7,8 @@
 //! merges: Rust does, with [`Changes::apply_to`](crate::Changes::apply_to), and the scripts only
 //! check and write. The load script, run in targeted mode only, reads a hash and records the
 //! reader as its watcher; the listing reads the sessions in a user's set, trimming those that
-//! are no longer the user's.
+//! are no longer the user's. On Redis Cluster, two more keep a user's directory of per-slot sets:
+//! one records a set's hash tag, the other forgets those whose sets are gone.
 //!
 //! The sources sit beside this file, in `lua/`. Every script but load starts with a prelude
 //! generated here from the names in [`hash`](super::hash), so the layout is spelled out once.
@@ -34,6 +35,8 @@ pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     sessions_of: LuaScript::new(&[&prelude(), include_str!("lua/sessions_of.lua")]),
     revoke: LuaScript::announcing(include_str!("lua/revoke.lua")),
     revoke_all: LuaScript::announcing(include_str!("lua/revoke_all.lua")),
+    directory: LuaScript::new(&[include_str!("lua/directory.lua")]),
+    forget: LuaScript::new(&[include_str!("lua/forget.lua")]),
 });
 
 /// Every script the store runs.
@@ -55,6 +58,10 @@ pub(super) struct Scripts {
     pub(super) revoke: LuaScript,
     /// Deletes every session of a user but one.
     pub(super) revoke_all: LuaScript,
+    /// Records a hash tag in a user's directory (Redis Cluster).
+    pub(super) directory: LuaScript,
+    /// Takes out of a user's directory the tags whose sets are gone (Redis Cluster).
+    pub(super) forget: LuaScript,
 }
 
 /// The function that publishes a write's notice, shared by every script that announces one.

@@ -969,7 +969,8 @@ async fn listed(store: &RedisStore, user: &str) -> Vec<String> {
 impl Scratch {
     /// The key of the set of `user`'s sessions.
     fn set(&self, user: &str) -> String {
-        index::set_key(&self.prefix, user)
+        let keys = KeyLayout::single(self.prefix.as_str());
+        keys.user_set_in(user, SlotTag::default())
     }
 
     /// The members of the set of `user`'s sessions, sorted.
@@ -991,7 +992,7 @@ impl Scratch {
 
     /// The keys of every set of the index under the prefix.
     async fn sets(&mut self) -> Vec<String> {
-        let pattern = format!("{}*", index::sets_prefix(&self.prefix));
+        let pattern = format!("{}*", KeyLayout::single(self.prefix.as_str()).sets_prefix());
         self.raw.keys(pattern).await.expect("KEYS")
     }
 }

@@ -2,8 +2,9 @@
 -- user's, but the session whose digest is ARGV[5] (empty for none), in one step, so that no
 -- renewal or save can come in between. Each removal is announced as delete announces it
 -- (ARGV[1] and ARGV[3], see announce.lua), with the notice of the removal of that digest: its
--- text form, the digest, a space and "-". ARGV[6] is the key prefix, to which a digest appends to
--- name its session, and ARGV[7] the start of every watcher set's key. Members whose hash is gone
+-- text form, the digest, a space and "-". ARGV[6] is what the keys of the set's sessions start
+-- with, to which a digest appends to name its session (the key prefix, then on Redis Cluster the
+-- set's hash tag), and ARGV[7] the same for their watcher sets. Members whose hash is gone
 -- or another user's are trimmed, as sessions_of.lua trims them. It returns, flat, each revoked
 -- digest and the META field its session held, for Rust to keep those that were live.
 --

@@ -1,7 +1,8 @@
 -- sessions_of: the sessions in the user's set KEYS[1] whose USER field is still ARGV[1], that
 -- user's (see index.rs), as a flat list of four values each: the digest, then the META, SAVED
--- and LABEL fields (nil for none); ARGV[2] is the key prefix, to which a digest appends to name
--- its session. Rust keeps those that are live.
+-- and LABEL fields (nil for none); ARGV[2] is what the keys of the set's sessions start with, to
+-- which a digest appends to name its session (the key prefix, then on Redis Cluster the set's
+-- hash tag). Rust keeps those that are live.
 --
 -- Members are trimmed here: one whose hash is gone (Redis expired it, or something outside
 -- kv-sessions deleted it) or now holds another user's session leaves the set. A member whose
