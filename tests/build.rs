@@ -8,7 +8,11 @@
 //! any of these variables changes.
 
 /// The variables that hold a shared server's URL, each also the name of its cfg.
-const SERVER_URLS: [&str; 2] = ["KV_SESSIONS_REDIS_URL", "KV_SESSIONS_POSTGRES_URL"];
+const SERVER_URLS: [&str; 3] = [
+    "KV_SESSIONS_REDIS_URL",
+    "KV_SESSIONS_REDIS_CLUSTER_URL",
+    "KV_SESSIONS_POSTGRES_URL",
+];
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");

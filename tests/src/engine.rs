@@ -13,7 +13,7 @@ use kv_sessions::{
     StoreError,
 };
 
-use crate::shared::{PostgresScratch, RedisScratch, Scratch};
+use crate::shared::{self, PostgresScratch, RedisScratch, Scratch};
 
 /// How one kind of store is opened, beneath any cache and the fault layer.
 #[derive(Debug)]
@@ -101,11 +101,16 @@ pub static MOKA: Engine = Engine::Embedded(|_| Opened::new(cache()));
 
 /// [`RedisStore`], under a key prefix of the test's own.
 pub static REDIS: Engine =
-    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Broadcast)));
+    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Broadcast, false)));
 
 /// [`RedisStore`] in [`InvalidationMode::Targeted`], under a key prefix of the test's own.
 pub static REDIS_TARGETED: Engine =
-    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Targeted)));
+    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Targeted, false)));
+
+/// [`RedisStore`] on a Redis Cluster, whose seed nodes the URL lists, comma-separated, under a
+/// key prefix of the test's own.
+pub static REDIS_CLUSTER: Engine =
+    Engine::Server(|reach| Box::pin(redis(reach, InvalidationMode::Broadcast, true)));
 
 /// [`PostgresStore`], on a table of the test's own.
 pub static POSTGRES: Engine = Engine::Server(|reach| Box::pin(postgres(reach)));
@@ -116,11 +121,15 @@ pub(crate) fn cache() -> MokaStore {
     MokaStore::new(10_000)
 }
 
-async fn redis(reach: Reach, mode: InvalidationMode) -> Result<Opened, StoreError> {
+/// A Redis store under a scratch prefix, on a cluster where `cluster` holds.
+async fn redis(reach: Reach, mode: InvalidationMode, cluster: bool) -> Result<Opened, StoreError> {
     let scratch = RedisScratch::new(&reach.server);
-    let mut builder = RedisStore::builder(reach.url)
-        .key_prefix(scratch.prefix())
-        .invalidation_mode(mode);
+    let builder = if cluster {
+        RedisStore::cluster_builder(shared::seeds(&reach.url))
+    } else {
+        RedisStore::builder(reach.url)
+    };
+    let mut builder = builder.key_prefix(scratch.prefix()).invalidation_mode(mode);
     if let Some(timeout) = reach.timeout {
         builder = builder.operation_timeout(timeout);
     }

@@ -111,6 +111,13 @@ macro_rules! __every_backend {
             /// [`RedisStore`](kv_sessions::RedisStore) in
             /// [`InvalidationMode::Targeted`](kv_sessions::InvalidationMode::Targeted).
             moka_over_redis_targeted => MokaOverRedisTargeted = Cached(REDIS_TARGETED) if KV_SESSIONS_REDIS_URL,
+            /// [`RedisStore`](kv_sessions::RedisStore) alone on the Redis Cluster whose seed
+            /// nodes `KV_SESSIONS_REDIS_CLUSTER_URL` lists, comma-separated (`.ci/redis-cluster`
+            /// starts one), under a key prefix of the test's own.
+            redis_cluster => RedisCluster = Alone(REDIS_CLUSTER) if KV_SESSIONS_REDIS_CLUSTER_URL,
+            /// A [`MokaStore`](kv_sessions::MokaStore) cache over a
+            /// [`RedisStore`](kv_sessions::RedisStore) on Redis Cluster.
+            moka_over_redis_cluster => MokaOverRedisCluster = Cached(REDIS_CLUSTER) if KV_SESSIONS_REDIS_CLUSTER_URL,
             /// [`PostgresStore`](kv_sessions::PostgresStore) alone, at
             /// `KV_SESSIONS_POSTGRES_URL`, on a table of the test's own.
             postgres => Postgres = Alone(POSTGRES) if KV_SESSIONS_POSTGRES_URL,
@@ -141,6 +148,10 @@ macro_rules! for_every_backend {
 /// Defines one test per scenario on each backend that is a server's store alone, with no cache
 /// in front to answer for it: the backends that the outage tests take the server away from.
 /// Otherwise as [`for_every_backend!`].
+///
+/// Redis Cluster is left out: its client learns the nodes' addresses from the cluster itself and
+/// connects to them directly, past any proxy in front of a seed node, so a proxy cannot take the
+/// cluster away.
 #[macro_export]
 macro_rules! for_every_server {
     ($($scenario:ident),* $(,)?) => {
@@ -152,6 +163,7 @@ macro_rules! for_every_server {
     )*) => {
         $($crate::for_every_server!(@line $scenarios $module $variant $layout $(if $variable)?);)*
     };
+    (@line $scenarios:tt $module:ident $variant:ident Alone if KV_SESSIONS_REDIS_CLUSTER_URL) => {};
     (@line $scenarios:tt $module:ident $variant:ident Alone if $variable:ident) => {
         $crate::__scenario_module!($module $variant $scenarios if $variable);
     };
@@ -161,6 +173,10 @@ macro_rules! for_every_server {
 /// Defines one test per scenario on each backend whose store lives on a shared server, cached or
 /// not: the backends that several app instances can share, as a [`Cluster`] does. Otherwise as
 /// [`for_every_backend!`].
+///
+/// Redis Cluster is left out: a [`Cluster`] finds and kills its instances' listening connections
+/// on one server, and a listener on a Redis Cluster may be on any node. `tests/redis_cluster.rs`
+/// checks its invalidation feed instead.
 #[macro_export]
 macro_rules! for_every_shared_store {
     ($($scenario:ident),* $(,)?) => {
@@ -172,6 +188,7 @@ macro_rules! for_every_shared_store {
     )*) => {
         $($crate::for_every_shared_store!(@line $scenarios $module $variant $(if $variable)?);)*
     };
+    (@line $scenarios:tt $module:ident $variant:ident if KV_SESSIONS_REDIS_CLUSTER_URL) => {};
     (@line $scenarios:tt $module:ident $variant:ident if $variable:ident) => {
         $crate::__scenario_module!($module $variant $scenarios if $variable);
     };
@@ -188,7 +205,7 @@ macro_rules! __scenario_module {
             cfg_attr(
                 not($variable),
                 // A literal: libtest drops a reason that a macro such as `concat!` writes.
-                ignore = "its server's URL is unset: set KV_SESSIONS_REDIS_URL / KV_SESSIONS_POSTGRES_URL"
+                ignore = "its server's URL is unset: set KV_SESSIONS_REDIS_URL / KV_SESSIONS_REDIS_CLUSTER_URL / KV_SESSIONS_POSTGRES_URL"
             ));
     };
     ($module:ident $variant:ident $scenarios:tt) => {

@@ -14,6 +14,11 @@ use redis::Commands;
 /// The environment variable that holds the Redis URL, such as `redis://127.0.0.1:6379`.
 pub const REDIS_URL: &str = "KV_SESSIONS_REDIS_URL";
 
+/// The environment variable that holds the URLs of a Redis Cluster's seed nodes, comma-separated,
+/// such as `redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103`, as
+/// `.ci/redis-cluster start` prints them.
+pub const REDIS_CLUSTER_URL: &str = "KV_SESSIONS_REDIS_CLUSTER_URL";
+
 /// The environment variable that holds the PostgreSQL URL, such as
 /// `postgres://postgres@127.0.0.1:5432/test`.
 pub const POSTGRES_URL: &str = "KV_SESSIONS_POSTGRES_URL";
@@ -22,6 +27,17 @@ pub const POSTGRES_URL: &str = "KV_SESSIONS_POSTGRES_URL";
 /// missing URL fails the test instead.
 pub fn redis_url(test: &str) -> Option<String> {
     url(REDIS_URL, test)
+}
+
+/// The seed node URLs of the Redis Cluster, comma-separated, or `None` after telling stderr that
+/// `test` is skipped; under `CI=true`, a missing URL fails the test instead.
+pub fn redis_cluster_url(test: &str) -> Option<String> {
+    url(REDIS_CLUSTER_URL, test)
+}
+
+/// The URLs of a Redis Cluster's seed nodes in `urls`, comma-separated.
+pub fn seeds(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|url| !url.is_empty())
 }
 
 /// The PostgreSQL URL, or `None` after telling stderr that `test` is skipped; under `CI=true`, a
@@ -69,7 +85,7 @@ pub trait Scratch: std::fmt::Debug + Send + Sync {
     fn clear(&self);
 }
 
-/// A key prefix of one test's own on the shared Redis.
+/// A key prefix of one test's own on the shared Redis, or on a Redis Cluster.
 #[derive(Debug)]
 pub struct RedisScratch {
     url: String,
@@ -78,7 +94,8 @@ pub struct RedisScratch {
 }
 
 impl RedisScratch {
-    /// A fresh prefix on the Redis at `url`.
+    /// A fresh prefix on the Redis at `url`, or on the Redis Cluster whose seed nodes `url`
+    /// lists, comma-separated.
     pub fn new(url: &str) -> Self {
         Self {
             url: url.to_owned(),
@@ -93,13 +110,44 @@ impl RedisScratch {
     }
 
     fn delete_all(&self) -> redis::RedisResult<()> {
-        let mut connection = redis::Client::open(self.url.as_str())?.get_connection()?;
+        masters(&self.url)?
+            .iter()
+            .try_for_each(|server| self.delete_on(server))
+    }
+
+    /// Deletes the keys under the prefix that the server at `url` holds (`SCAN` sees only the
+    /// keys of the node it runs on).
+    fn delete_on(&self, url: &str) -> redis::RedisResult<()> {
+        let mut connection = redis::Client::open(url)?.get_connection()?;
         let keys = connection
             .scan_match(format!("{}*", self.prefix))?
             .collect::<Result<Vec<String>, _>>()?;
         keys.iter()
             .try_for_each(|key| redis::cmd("DEL").arg(key).exec(&mut connection))
     }
+}
+
+/// The URLs of the servers that hold keys: the server at `urls`, or, where `urls` lists the seed
+/// nodes of a Redis Cluster, every master that the first seed knows of.
+pub fn masters(urls: &str) -> redis::RedisResult<Vec<String>> {
+    let first = seeds(urls).next().unwrap_or(urls);
+    let mut connection = redis::Client::open(first)?.get_connection()?;
+    let info: String = redis::cmd("INFO").arg("cluster").query(&mut connection)?;
+    if !info.contains("cluster_enabled:1") {
+        return Ok(vec![first.to_owned()]);
+    }
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut connection)?;
+    Ok(nodes.lines().filter_map(master_url).collect())
+}
+
+/// The URL of the node on one line of `CLUSTER NODES` (`<id> <host:port@bus port> <flags> …`),
+/// where it is a master that has not failed.
+fn master_url(line: &str) -> Option<String> {
+    let mut fields = line.split(' ');
+    let address = fields.nth(1)?.split('@').next()?;
+    let flags = fields.next()?;
+    let is_master = flags.split(',').any(|flag| flag == "master");
+    (is_master && !flags.contains("fail")).then(|| format!("redis://{address}"))
 }
 
 impl Scratch for RedisScratch {

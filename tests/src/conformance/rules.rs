@@ -136,7 +136,7 @@ pub async fn an_expired_session_is_never_loaded_updated_or_moved<S: SessionStore
     assert_eq!(store.load(&id).await.expect("load"), None);
     let update = store.update(&id, &setting(&[("b", 2)])).await;
     assert_eq!(update.expect("update"), Saved::Gone);
-    let new = SessionId::generate();
+    let new = SessionId::generate_successor(&id);
     let renewed = stored(
         store
             .renew(&id, &new, &setting(&[("own", 1)]))
@@ -251,7 +251,7 @@ pub async fn renew_moves_the_latest_copy_and_keeps_the_creation_time<S: SessionS
         .update(&old, &setting(&[("theme", "dark")]))
         .await
         .expect("update");
-    let new = SessionId::generate();
+    let new = SessionId::generate_successor(&old);
     let moved = stored(
         store
             .renew(&old, &new, &setting(&[("role", "admin")]))
@@ -271,7 +271,7 @@ pub async fn renew_moves_the_latest_copy_and_keeps_the_creation_time<S: SessionS
 pub async fn renew_of_a_gone_session_moves_none_of_its_data<S: SessionStore>(store: S) {
     let (old, _) = created(&store, &[("user", "alice")]).await;
     store.delete(&old).await.expect("delete");
-    let new = SessionId::generate();
+    let new = SessionId::generate_successor(&old);
     let fresh = stored(
         store
             .renew(&old, &new, &setting(&[("own", 1)]))
@@ -280,7 +280,7 @@ pub async fn renew_of_a_gone_session_moves_none_of_its_data<S: SessionStore>(sto
     );
     assert_eq!(keys(&fresh), ["own"]);
     assert_eq!(fresh.version(), 1);
-    let empty = SessionId::generate();
+    let empty = SessionId::generate_successor(&old);
     let nothing = store.renew(&old, &empty, &Changes::new(policy())).await;
     assert_eq!(nothing.expect("renew"), Saved::Gone);
     assert_eq!(store.load(&empty).await.expect("load"), None);
@@ -364,7 +364,7 @@ pub async fn a_delete_racing_updates_and_renewals_always_wins_or_is_moved_past<
 ) {
     for round in 0..20 {
         let (old, _) = created(&store, &[("user", "alice")]).await;
-        let new = SessionId::generate();
+        let new = SessionId::generate_successor(&old);
         let racer = store.clone();
         let raced = on_threads(3, move |i| {
             let store = racer.clone();
@@ -490,7 +490,7 @@ pub async fn a_binding_is_stored_listed_and_moved_by_renewal<S: SessionStore>(st
         "and moves the time of the last save"
     );
 
-    let new = SessionId::generate();
+    let new = SessionId::generate_successor(&created.id());
     let renewed = stored(
         store
             .renew(&created.id(), &new, &Changes::new(policy()))
@@ -630,7 +630,7 @@ pub async fn revoke_all_catches_sessions_renewed_meanwhile<S: SessionStore + Clo
                     .len();
             };
             for _ in 0..RENEWALS {
-                let new = SessionId::generate();
+                let new = SessionId::generate_successor(&id);
                 match store
                     .renew(&id, &new, &Changes::new(policy()))
                     .await
