@@ -236,6 +236,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Moves the session `old`, with `changes` applied, to the freshly minted id `new`, and
     /// deletes `old`. Where `old` is gone, `new` gets only the writes of `changes`.
     ///
+    /// The middleware mints `new` with [`SessionId::generate_successor`], so its digest starts
+    /// with the same byte as `old`'s: a store may rely on that to keep the two side by side
+    /// ([`RedisStore`](crate::RedisStore) on Redis Cluster refuses other ids).
+    ///
     /// The provided method deletes `old` first, taking the latest copy in the same step, and
     /// then creates `new` from it: a concurrent update of `old` either lands before the move and
     /// moves with it, or finds `old` gone; a concurrent delete either wins, and nothing moves, or

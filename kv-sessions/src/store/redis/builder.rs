@@ -50,6 +50,17 @@ impl Nodes {
     }
 }
 
+/// How a store reaches Redis, as [`RedisStoreBuilder::build`] works it out from the settings.
+struct Reaching {
+    /// Where its connections go.
+    target: Target,
+    /// The servers its listener may subscribe through: the server, or each seed node in turn.
+    listened: Vec<Client>,
+    /// Where it points, as error messages name it: never a user name or a password.
+    server: String,
+    keys: KeyLayout,
+}
+
 /// Shows where the store will point, never the URL's user name or password.
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,7 +185,12 @@ impl RedisStoreBuilder {
     /// The listener runs as a task on the runtime that awaits this, and stops when the last
     /// clone of the store is dropped.
     pub async fn build(self) -> Result<RedisStore, StoreError> {
-        let (target, listened, server, keys) = self.target()?;
+        let Reaching {
+            target,
+            listened,
+            server,
+            keys,
+        } = self.reaching()?;
         let timeout = self.operation_timeout;
         let feed = self
             .invalidation_feed
@@ -217,10 +233,9 @@ impl RedisStoreBuilder {
         })
     }
 
-    /// Where the store connects, the servers its listener may subscribe through (each seed node
-    /// of a cluster, in turn), where it points as the messages say, and its key layout; an
-    /// error where a URL does not parse or the prefix cannot serve a cluster.
-    fn target(&self) -> Result<(Target, Vec<Client>, String, KeyLayout), StoreError> {
+    /// How the store reaches its server or cluster; an error where a URL does not parse or the
+    /// prefix cannot serve a cluster.
+    fn reaching(&self) -> Result<Reaching, StoreError> {
         let bad_url = |cause: redis::RedisError| {
             StoreError::open(StartError::BadUrl {
                 engine: "Redis",
@@ -233,7 +248,12 @@ impl RedisStoreBuilder {
                 let client = connections::client(url).map_err(bad_url)?;
                 let server = connections::server(client.get_connection_info());
                 let keys = KeyLayout::single(self.key_prefix.as_str());
-                Ok((Target::Server(client.clone()), vec![client], server, keys))
+                Ok(Reaching {
+                    target: Target::Server(client.clone()),
+                    listened: vec![client],
+                    server,
+                    keys,
+                })
             }
             Nodes::Cluster(urls) => {
                 if self.key_prefix.contains(['{', '}']) {
@@ -246,7 +266,12 @@ impl RedisStoreBuilder {
                 let seeds = urls.iter().map(|url| connections::client(url));
                 let seeds = seeds.collect::<Result<_, _>>().map_err(bad_url)?;
                 let keys = KeyLayout::cluster(self.key_prefix.as_str());
-                Ok((Target::Cluster(cluster), seeds, self.nodes.describe(), keys))
+                Ok(Reaching {
+                    target: Target::Cluster(Box::new(cluster)),
+                    listened: seeds,
+                    server: self.nodes.describe(),
+                    keys,
+                })
             }
         }
     }

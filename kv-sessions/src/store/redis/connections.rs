@@ -46,7 +46,7 @@ pub(super) enum Target {
     Server(Client),
     /// A Redis Cluster, found through its seed nodes; the client follows `MOVED` and `ASK`
     /// redirections, reads the slot map again after one, and retries `TRYAGAIN`.
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// One connection to send an operation on.
@@ -143,7 +143,7 @@ impl ThreadConnections {
                     .map(Pending::Server)
             }
             Target::Cluster(client) => Ok(Pending::Cluster(Arc::new(LazyCluster {
-                client: client.clone(),
+                client: ClusterClient::clone(client),
                 opened: OnceCell::new(),
             }))),
         };

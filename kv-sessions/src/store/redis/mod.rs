@@ -59,7 +59,8 @@ pub use self::mode::InvalidationMode;
 /// Each session is one hash, under the key prefix followed by the 32 hex digits of the
 /// [`SessionDigest`](crate::SessionDigest) of its id (`kv-sessions:3747…37bb` by default): Redis
 /// never holds the id itself, so whoever reads it, a backup or a replica learns no id that a
-/// cookie could carry. The hash's fields:
+/// cookie could carry. On Redis Cluster a hash tag comes between the two
+/// (`kv-sessions:{37}3747…37bb`; see [Redis Cluster](#redis-cluster)). The hash's fields:
 ///
 /// | field | value |
 /// |---|---|
@@ -145,14 +146,14 @@ pub use self::mode::InvalidationMode;
 /// - **Keys the scripts compute.** A delete finds the user's set from the tag in the session's
 ///   `user` field, and `sessions_of` and `revoke_all` find each session (and, in targeted mode,
 ///   its watcher set) from the members of the user's set: those keys are built inside the
-///   scripts, not passed in `KEYS`, which Redis Cluster would refuse (see below).
+///   scripts, not passed in `KEYS`, since Rust cannot know them without reading first. On a
+///   cluster they share the slot of the keys passed (see [below](#redis-cluster)).
 ///
 /// The sets use `PEXPIRETIME`, so binding sessions needs Redis 7.0 or later.
 ///
-/// A renewal touches two keys, so the store needs a single Redis server (with replicas, if you
-/// like), not Redis Cluster: there, both keys of a renewal would have to share a hash slot,
-/// through a hash tag (`{…}`) in the key that the new id inherits from the old, which this
-/// layout does not have. It is tested against Redis 7.
+/// On Redis Cluster a user's sessions are spread over one set per hash slot, found through a
+/// directory: see [Redis Cluster](#redis-cluster). It is tested against Redis 7, on one server
+/// and on a cluster of three masters.
 ///
 /// Redis keeps sessions as durably as it is configured to (RDB snapshots, the append-only file,
 /// or neither). Under `maxmemory`, its eviction policy may drop sessions before their deadline;
@@ -160,6 +161,72 @@ pub use self::mode::InvalidationMode;
 /// user's sessions are then missing from listings and revocations until each is saved again,
 /// which puts it back in the set. Where "sign out everywhere" must not miss one, give sessions a
 /// Redis that does not evict (`maxmemory-policy noeviction`).
+///
+/// # Redis Cluster
+/// The same store serves a single server and a cluster; the builder chooses.
+/// [`RedisStore::builder`] takes the URL of one server (with replicas, if you like, behind it),
+/// and [`RedisStore::cluster_builder`] the URLs of some of a cluster's masters, its *seed
+/// nodes*, from which redis-rs' cluster client learns every node and which hash slots each
+/// serves. Every other setting is the same. Give it several seed nodes: the store needs one that
+/// answers at start-up, and the invalidation listener (below) moves between them.
+///
+/// - **Redirections.** The cluster client follows `MOVED` (a slot that moved for good: it reads
+///   the slot map again) and `ASK` (a slot in the middle of a migration), and sends a command
+///   again after `TRYAGAIN`, which Redis answers a script whose keys are split between the two
+///   nodes of a migrating slot; it pauses 2 ms before the first retry, doubling up to 100 ms, and
+///   the [operation timeout](RedisStoreBuilder::operation_timeout) bounds the whole. A test moves
+///   a slot holding sessions between masters while they are read and written, and no request
+///   fails.
+/// - **Keys, with hash tags.** A script may only touch keys of one hash slot, and a renewal moves
+///   a session from one key to another in one script. So on a cluster every key of a session
+///   carries a hash tag, `{xx}`, the first byte of its digest in hex, and keeps the whole digest
+///   after it: the session is `<key prefix>{3a}3a74…`, its watcher set `<key prefix>w:{3a}3a74…`.
+///   The middleware mints a renewal's new id with [`SessionId::generate_successor`], whose digest
+///   starts with the same byte, so the old key and the new one share a slot and a renewal stays
+///   one atomic script, exactly as on one server. The store refuses a renewal to an id whose
+///   digest starts otherwise (a custom caller of [`SessionStore::renew`] must mint its ids the
+///   same way). Keys on a single server have no tag, and are named as they always were. The key
+///   prefix may not hold `{` or `}`.
+/// - **What the tag reveals.** Nothing an attacker can use. The tag is a byte of the digest, which
+///   Redis stores anyway, not of the id, and the digest cannot be turned back into an id. A
+///   successor is drawn uniformly among the ids whose digest starts with that byte: it keeps
+///   about 114 of the id's 122 random bits, far beyond guessing, and knowing the old id (a
+///   fixation attempt) or the tag narrows nothing else. Drawing it takes 256 tries on average;
+///   see [`SessionId::generate_successor`] for the cost.
+/// - **Sessions by user.** A user's set is split by slot, `<key prefix>u:<user tag>:{xx}`, one
+///   set for the user's sessions of each tag, changed by the write scripts with the same rules as
+///   on one server, since it shares its sessions' slot. A directory per user,
+///   `<key prefix>d:<user tag>`, a sorted set in a slot of its own, lists the tags of those sets.
+///   Before a write binds a session to a user (a create of a bound session, a bind, a rebind),
+///   the store records the session's tag in the user's directory, with a call of its own, and
+///   pushes the directory's expiry out to the session's deadline rounded up to the hour, plus an
+///   hour; a save of a bound session whose deadline moves into a later hour does it again. So the
+///   directory never expires before a session it leads to, and it lists a session's tag before
+///   the session is bound. A listing reads the directory, then lists each tag's set with the
+///   same script as on one server; a tag whose set is gone leaves the directory once it was last
+///   recorded more than 10 minutes before, so that a bind in flight is never orphaned.
+///   [`revoke`](SessionStore::revoke) finds the slot from the session's digest and stays one
+///   script; [`revoke_all`](SessionStore::revoke_all) runs today's script once per tag. A
+///   renewal keeps a session in its slot, so none can escape a revoke-all by moving meanwhile.
+/// - **Round trips on a cluster.** A load, an update, a renewal, a delete and a revoke cost what
+///   they cost on one server. A write that binds a session costs one more, as does a save of a
+///   bound session whose deadline moves into a later hour (for a session saved on every request,
+///   once an hour). A listing and a revoke-all cost one, plus one per slot holding one of the
+///   user's sessions (at most one per session), plus one where a listing forgets tags.
+/// - **Scripts that compute keys.** The listing, the revocations and the delete of a bound
+///   session reach keys the scripts read from a set or a field, not declared to Redis: all in
+///   the slot of the keys they were given, so a cluster accepts them. While that slot is in the
+///   middle of a migration, though, Redis may refuse such a script with an error rather than
+///   redirect it, and the operation then fails; the next one, once the slot has moved, works.
+/// - **The invalidation feed.** On a cluster, a `PUBLISH` on any node reaches the subscribers of
+///   every node, in both [modes](InvalidationMode). The listener subscribes through the first
+///   seed node that accepts, and when its connection fails, subscribes again through the next
+///   seed node in turn, so that it moves to another node when its node goes. Tests check both
+///   modes with the session's keys on another node than the listeners', and a listener moving
+///   when its node shuts down.
+/// - **Connections.** As on one server, each thread that uses the store opens connections of its
+///   own ([`RedisStoreBuilder::pool_size`]), here each a cluster connection, which itself holds
+///   one connection per node.
 ///
 /// # Clocks
 /// "Now" is the app server's clock: every store computes deadlines from the same clock, and a
