@@ -31,8 +31,9 @@ impl SessionId {
     /// [`RedisStore`](crate::RedisStore) does on Redis Cluster, where both keys of the renewal must
     /// share a hash slot for it to stay one atomic step.
     ///
-    /// It draws ids until one fits, 256 draws on average (about 100 µs on one core; see the
-    /// `keys` bench). The result gives nothing away: the byte it shares is part of the digest,
+    /// It draws ids until one fits, 256 draws on average, each hashed: the `ids` bench measured
+    /// 0.45 ms per successor against 0.36 µs per fresh id, on a shared two-core machine under
+    /// load. It runs once per renewal (a login, a change of privilege), not per request. The result gives nothing away: the byte it shares is part of the digest,
     /// which a store keeps anyway, not of the id, and among the ids whose digest starts with that
     /// byte the result is as uniformly random as any other draw, with about 114 of its 122 random
     /// bits left. Knowing `old` (a fixation attempt) or the shared byte tells an attacker nothing
