@@ -154,7 +154,7 @@ pub use crate::store::{Durability, SledStore, SledStoreBuilder};
 #[cfg(feature = "redis")]
 pub use crate::store::{InvalidationMode, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "postgres")]
-pub use crate::store::{PostgresStore, PostgresStoreBuilder};
+pub use crate::store::{PostgresSslMode, PostgresStore, PostgresStoreBuilder};
 
 /// Items used by the code that `#[derive(SessionKeys)]` generates. Not a public API: anything
 /// here may change in any release.

@@ -38,7 +38,7 @@ pub use self::feed::{Invalidation, InvalidationFeed, ParseInvalidationError};
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
+pub use self::postgres::{PostgresSslMode, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis::{InvalidationMode, RedisStore, RedisStoreBuilder};
 #[cfg(feature = "sled")]

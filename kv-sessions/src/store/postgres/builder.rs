@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, Pool};
 use tokio::runtime::Handle;
-use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::DbError;
 
 use super::PostgresStore;
+use super::connection_string::take_tls_keys;
 use super::error::PostgresError;
 use super::listener::{Listener, Subscription};
 use super::name::TableName;
 use super::statements::Statements;
 use super::sweeper::Sweeper;
 use super::table::Table;
+use super::tls::{Connector, PostgresSslMode, TlsSettings};
 use crate::error::{BoxError, StartError, StoreError};
 use crate::store::InvalidationFeed;
 
@@ -33,6 +34,9 @@ const APPLICATION_NAME: &str = "kv-sessions";
 /// What the listening connection adds to the application name, so that operators (and tests)
 /// can tell it from the pooled ones in `pg_stat_activity`.
 const LISTENER_SUFFIX: &str = " listener";
+/// What errors name as the server, for a store on the app's own pool, whose settings the pool
+/// does not tell.
+const APP_POOL: &str = "the app's connection pool";
 
 /// Settings for a [`PostgresStore`], from [`PostgresStore::builder`].
 ///
@@ -40,19 +44,60 @@ const LISTENER_SUFFIX: &str = " listener";
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is awaited"]
 pub struct PostgresStoreBuilder {
-    url: String,
+    source: Source,
+    tls: TlsSettings,
+    listener_config: Option<tokio_postgres::Config>,
     table: String,
     pool_size: usize,
     operation_timeout: Duration,
     sweep_every: Option<Duration>,
-    invalidation_feed: bool,
+    /// `None` until set: then on, except for a store on the app's pool with no listener config.
+    invalidation_feed: Option<bool>,
     max_staleness: Duration,
     synchronous_commit: bool,
+}
+
+/// Where the store's pooled connections come from.
+#[derive(Clone)]
+enum Source {
+    /// A connection string: the store opens a pool of its own.
+    Url(String),
+    /// The app's connection settings: the store opens a pool of its own with them.
+    Config(Box<tokio_postgres::Config>),
+    /// The app's pool, used as it is.
+    Pool(Pool),
+}
+
+impl Source {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Url(_) => "a URL",
+            Self::Config(_) => "the app's Config",
+            Self::Pool(_) => "the app's Pool",
+        }
+    }
+}
+
+/// A server the store opens connections to itself: their settings, and the connector that
+/// brings their TLS.
+pub(super) struct Endpoint {
+    pub(super) config: tokio_postgres::Config,
+    pub(super) connector: Connector,
+}
+
+/// How the store reaches its database: the pool its operations use, the server as errors name
+/// it, and where the invalidation feed can listen, if anywhere.
+struct Reach {
+    pool: Pool,
+    server: String,
+    listener: Option<Endpoint>,
 }
 
 impl fmt::Debug for PostgresStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStoreBuilder")
+            .field("source", &self.source.kind())
+            .field("tls", &self.tls)
             .field("table", &self.table)
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
@@ -66,13 +111,27 @@ impl fmt::Debug for PostgresStoreBuilder {
 
 impl PostgresStoreBuilder {
     pub(super) fn new(url: String) -> Self {
+        Self::from_source(Source::Url(url))
+    }
+
+    pub(super) fn from_config(config: tokio_postgres::Config) -> Self {
+        Self::from_source(Source::Config(Box::new(config)))
+    }
+
+    pub(super) fn from_pool(pool: Pool) -> Self {
+        Self::from_source(Source::Pool(pool))
+    }
+
+    fn from_source(source: Source) -> Self {
         Self {
-            url,
+            source,
+            tls: TlsSettings::default(),
+            listener_config: None,
             table: DEFAULT_TABLE.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             sweep_every: Some(DEFAULT_SWEEP_EVERY),
-            invalidation_feed: true,
+            invalidation_feed: None,
             max_staleness: InvalidationFeed::DEFAULT_MAX_STALENESS,
             synchronous_commit: false,
         }
@@ -135,7 +194,63 @@ impl PostgresStoreBuilder {
     ///
     /// [`CachedStore`]: crate::CachedStore
     pub fn invalidation_feed(mut self, enabled: bool) -> Self {
-        self.invalidation_feed = enabled;
+        self.invalidation_feed = Some(enabled);
+        self
+    }
+
+    /// The settings of the invalidation feed's own connection: needed for the feed of a store
+    /// on the app's pool ([`PostgresStore::builder_from_pool`]), since a pool does not tell its
+    /// settings, and deadpool hands out connections whose notifications nobody reads. Elsewhere
+    /// it replaces the settings the feed would take from the URL or `Config`.
+    ///
+    /// The connection uses TLS as the store's own connections do: `config`'s `ssl_mode`, unless
+    /// [`ssl_mode`](Self::ssl_mode) says otherwise, and the builder's CA bundle, or
+    /// `PGSSLROOTCERT`. It is named after `config`'s `application_name`, or `kv-sessions`, with
+    /// ` listener` after it.
+    pub fn listener_config(mut self, config: tokio_postgres::Config) -> Self {
+        self.listener_config = Some(config);
+        self
+    }
+
+    /// How hard the store's own connections insist on TLS, and what they check of the
+    /// server's certificate, over what the URL's `sslmode` or the `Config` says. See "TLS" in
+    /// [`PostgresStore`]'s docs. Without the `postgres-tls` feature, only
+    /// [`Disable`](PostgresSslMode::Disable) and [`Prefer`](PostgresSslMode::Prefer) (which
+    /// then never encrypts) build.
+    pub fn ssl_mode(mut self, mode: PostgresSslMode) -> Self {
+        self.tls.mode = Some(mode);
+        self
+    }
+
+    /// Trusts the CA certificates in `pem` (one or more PEM blocks, such as a cloud provider's
+    /// bundle) to vouch for the server, over the URL's `sslrootcert` and `PGSSLROOTCERT`. It
+    /// makes `prefer` and `require` check the chain, as a CA bundle does in libpq; only
+    /// `verify-full` checks the host name too.
+    ///
+    /// ```no_run
+    /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kv_sessions::PostgresStore;
+    ///
+    /// let bundle = std::fs::read("/run/secrets/db-ca.pem")?; // or include_bytes! at build time
+    /// let store = PostgresStore::builder("postgres://app@db.example.com/app?sslmode=verify-full")
+    ///     .tls_ca_certificates(bundle)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres-tls")]
+    pub fn tls_ca_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        let pem: Vec<u8> = pem.into();
+        self.tls.ca = Some(super::tls::CaCertificates::Pem(pem.into()));
+        self
+    }
+
+    /// Trusts the CA certificates in the PEM file at `path`, read by
+    /// [`build`](Self::build), as [`tls_ca_certificates`](Self::tls_ca_certificates) trusts
+    /// PEM text.
+    #[cfg(feature = "postgres-tls")]
+    pub fn tls_ca_certificates_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca = Some(super::tls::CaCertificates::File(path.into()));
         self
     }
 
@@ -191,12 +306,14 @@ impl PostgresStoreBuilder {
     /// `main`, before `HttpServer::new`: the sweeper and the listener are tasks on the runtime
     /// that awaits `build`, and the connections opened here are served by it too.
     pub async fn build(self) -> Result<PostgresStore, StoreError> {
-        let (table, runtime, config) = self.open(self.pool_size).await?;
+        let (table, runtime, endpoint) = self.open(self.pool_size).await?;
         table.check_layout().await?;
-        let listener = if self.invalidation_feed {
-            Some(Arc::new(self.listen(&runtime, &table, config).await?))
-        } else {
-            None
+        let listener = match (self.feed_on(), endpoint) {
+            (false, _) => None,
+            (true, Some(endpoint)) => {
+                Some(Arc::new(self.listen(&runtime, &table, endpoint).await?))
+            }
+            (true, None) => return Err(StoreError::open(PostgresError::FeedNeedsListenerConfig)),
         };
         let sweeper = self.sweep_every.map(|every| {
             let every = every.max(Duration::from_millis(1));
@@ -209,17 +326,29 @@ impl PostgresStoreBuilder {
         })
     }
 
-    /// Listens on `table`'s channel through a connection of its own, made from `config`.
+    /// Whether the store announces its writes and listens for others': as set, or else
+    /// wherever it has the settings of a connection to listen on.
+    fn feed_on(&self) -> bool {
+        let can_listen = !matches!(self.source, Source::Pool(_)) || self.listener_config.is_some();
+        self.invalidation_feed.unwrap_or(can_listen)
+    }
+
+    /// Listens on `table`'s channel through a connection of its own, to `endpoint`.
     async fn listen(
         &self,
         runtime: &Handle,
         table: &Table,
-        mut config: tokio_postgres::Config,
+        endpoint: Endpoint,
     ) -> Result<Listener, StoreError> {
+        let Endpoint {
+            mut config,
+            connector,
+        } = endpoint;
         let name = config.get_application_name().unwrap_or(APPLICATION_NAME);
         config.application_name(format!("{name}{LISTENER_SUFFIX}"));
         let subscription = Subscription {
             config,
+            connector,
             channel: table.name.channel(),
             feed: InvalidationFeed::new(self.max_staleness),
             timeout: self.operation_timeout,
@@ -260,46 +389,88 @@ impl PostgresStoreBuilder {
         table.batch(&table.statements.migrate_down).await
     }
 
-    /// The table, reached through a pool of up to `pool_size` connections, once the settings
-    /// are checked and the server has answered; the runtime that serves the connections; and
-    /// the settings they connect with.
+    /// The table, reached through the app's pool or a pool of up to `pool_size` connections of
+    /// the store's own, once the settings are checked and the server has answered; the runtime
+    /// that serves the store's connections; and where the feed can listen, if anywhere.
     async fn open(
         &self,
         pool_size: usize,
-    ) -> Result<(Table, Handle, tokio_postgres::Config), StoreError> {
+    ) -> Result<(Table, Handle, Option<Endpoint>), StoreError> {
         let name = TableName::parse(&self.table).map_err(StoreError::open)?;
         let runtime =
             Handle::try_current().map_err(|_| StoreError::open(PostgresError::NoRuntime))?;
-        let mut config: tokio_postgres::Config = self.url.parse().map_err(|cause| {
-            StoreError::open(StartError::BadUrl {
-                engine: "PostgreSQL",
-                example: "postgres://user:password@host:5432/database",
-                cause: Box::new(cause),
-            })
-        })?;
-        if config.get_application_name().is_none() {
-            config.application_name(APPLICATION_NAME);
-        }
-        let server = describe(&config);
-        let pool = Pool::builder(Manager::new(self.pooled(&config), NoTls))
-            .max_size(pool_size)
-            .build()
-            .map_err(StoreError::backend)?;
+        let reach = self.reach(pool_size)?;
         let table = Table {
-            pool,
-            statements: Arc::new(Statements::for_table(&name, self.invalidation_feed)),
+            pool: reach.pool,
+            statements: Arc::new(Statements::for_table(&name, self.feed_on())),
             name: Arc::new(name),
             timeout: self.operation_timeout,
         };
         table.check_server().await.map_err(|error| match error {
-            StoreError::Backend(cause) => StoreError::open(not_started(server, cause)),
+            StoreError::Backend(cause) => StoreError::open(not_started(reach.server, cause)),
             other => other,
         })?;
-        Ok((table, runtime, config))
+        Ok((table, runtime, reach.listener))
     }
-}
 
-impl PostgresStoreBuilder {
+    /// The pool the store's operations use, and where the feed can listen: the app's pool as
+    /// it is, or a pool of the store's own to the endpoint its URL or `Config` names.
+    fn reach(&self, pool_size: usize) -> Result<Reach, StoreError> {
+        let listener = self
+            .listener_config
+            .clone()
+            .map(|config| self.endpoint(config, TlsSettings::default()))
+            .transpose()?;
+        let own = match &self.source {
+            Source::Pool(pool) => {
+                let server = listener.as_ref().map_or_else(
+                    || APP_POOL.to_owned(),
+                    |endpoint| describe(&endpoint.config),
+                );
+                return Ok(Reach {
+                    pool: pool.clone(),
+                    server,
+                    listener,
+                });
+            }
+            Source::Config(config) => self.endpoint((**config).clone(), TlsSettings::default())?,
+            Source::Url(url) => {
+                let (config, from_url) = parse_url(url)?;
+                self.endpoint(config, from_url)?
+            }
+        };
+        let manager = Manager::new(self.pooled(&own.config), Connector::clone(&own.connector));
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .build()
+            .map_err(StoreError::backend)?;
+        Ok(Reach {
+            pool,
+            server: describe(&own.config),
+            listener: listener.or(Some(own)),
+        })
+    }
+
+    /// `config` named after the store unless it names itself, with the connector that brings
+    /// TLS as the builder, else `from_string` (the URL's TLS keys), else `PGSSLROOTCERT`, else
+    /// `config` asks.
+    fn endpoint(
+        &self,
+        mut config: tokio_postgres::Config,
+        from_string: TlsSettings,
+    ) -> Result<Endpoint, StoreError> {
+        if config.get_application_name().is_none() {
+            config.application_name(APPLICATION_NAME);
+        }
+        let connector = self
+            .tls
+            .clone()
+            .or(from_string)
+            .apply(&mut config)
+            .map_err(StoreError::open)?;
+        Ok(Endpoint { config, connector })
+    }
+
     /// The settings of the pooled connections: `config`, with asynchronous commits unless
     /// [`synchronous_commit`](Self::synchronous_commit) asks otherwise.
     fn pooled(&self, config: &tokio_postgres::Config) -> tokio_postgres::Config {
@@ -312,12 +483,33 @@ impl PostgresStoreBuilder {
     }
 }
 
-/// Why the first operation on `server` failed, for whoever runs the app: in the server's own
-/// words where it answered and refused (no such database, a wrong password), else that it could
-/// not be reached.
-fn not_started(server: String, cause: BoxError) -> StartError {
+/// `url` parsed by tokio-postgres once the TLS keys it does not know are taken out, and what
+/// those keys ask for.
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, TlsSettings), StoreError> {
+    let bad_url = |cause: crate::error::BoxError| {
+        StoreError::open(StartError::BadUrl {
+            engine: "PostgreSQL",
+            example: "postgres://user:password@host:5432/database?sslmode=verify-full",
+            cause,
+        })
+    };
+    let (rest, keys) = take_tls_keys(url);
+    let tls = TlsSettings::from_keys(keys).map_err(|cause| bad_url(Box::new(cause)))?;
+    let config = rest.parse().map_err(|cause| bad_url(Box::new(cause)))?;
+    Ok((config, tls))
+}
+
+/// Why the first operation on `server` failed, for whoever runs the app: that its certificate
+/// was refused; in the server's own words where it answered and refused (no such database, a
+/// wrong password, no TLS); else that it could not be reached.
+fn not_started(server: String, cause: BoxError) -> BoxError {
+    #[cfg(feature = "postgres-tls")]
+    if let Some(refused) = super::verifiers::certificate_refusal(&*cause) {
+        let cause = refused.to_string();
+        return Box::new(PostgresError::CertificateRefused { server, cause });
+    }
     let engine = "PostgreSQL";
-    match refusal(&*cause) {
+    let error = match refusal(&*cause) {
         Some(reason) => StartError::Refused {
             engine,
             server,
@@ -328,7 +520,8 @@ fn not_started(server: String, cause: BoxError) -> StartError {
             server,
             cause,
         },
-    }
+    };
+    Box::new(error)
 }
 
 /// The server's error among `error` and its causes, as its message and SQLSTATE code. The pool

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::tls::PostgresSslMode;
+
 /// A failure of the PostgreSQL store's own making.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum PostgresError {
@@ -53,4 +55,56 @@ pub(super) enum PostgresError {
          `migrate_down` then `migrate_up`"
     )]
     EarlierLayout { table: String, id_type: String },
+    /// The connection string's `sslmode` is not one libpq defines, or one it defines and the
+    /// store does not support (`allow`).
+    #[error(
+        "sslmode={0:?} is not supported: use disable, prefer, require, verify-ca or verify-full"
+    )]
+    UnknownSslMode(String),
+    /// The connection asks for TLS, which this build leaves out.
+    #[cfg(not(feature = "postgres-tls"))]
+    #[error(
+        "sslmode={0} needs TLS, and this build of kv-sessions has none: turn on its \
+         `postgres-tls` feature (or use sslmode=disable or prefer, without a CA bundle)"
+    )]
+    TlsNotBuilt(PostgresSslMode),
+    /// `sslrootcert=system` with a mode weaker than `verify-full`, which libpq refuses too: the
+    /// platform trusts any public CA, so only the host name ties the certificate to the server.
+    #[error("sslrootcert=system needs sslmode=verify-full, not {0}")]
+    SystemRootsNeedVerifyFull(PostgresSslMode),
+    /// The CA bundle could not be read.
+    #[cfg(feature = "postgres-tls")]
+    #[error("could not read the CA certificates from {origin}")]
+    CaUnreadable {
+        origin: String,
+        #[source]
+        cause: crate::error::BoxError,
+    },
+    /// The CA bundle held no certificate rustls could use.
+    #[cfg(feature = "postgres-tls")]
+    #[error(
+        "{origin} holds no usable CA certificate ({rejected} could not be parsed); give a PEM \
+         bundle with sslrootcert, PGSSLROOTCERT or PostgresStoreBuilder::tls_ca_certificates"
+    )]
+    NoCaCertificates { origin: String, rejected: usize },
+    /// rustls refused the TLS set-up itself.
+    #[cfg(feature = "postgres-tls")]
+    #[error("could not set up TLS")]
+    Tls(#[source] crate::error::BoxError),
+    /// The server's certificate did not verify.
+    #[cfg(feature = "postgres-tls")]
+    #[error(
+        "the TLS certificate of PostgreSQL at {server} was refused: {cause}. Check the CA \
+         bundle (sslrootcert, PGSSLROOTCERT or the builder's tls_ca_certificates) and that the \
+         URL names the host as its certificate does"
+    )]
+    CertificateRefused { server: String, cause: String },
+    /// A store on the app's own pool was asked for the invalidation feed without the settings of
+    /// a connection of its own to listen on.
+    #[error(
+        "the invalidation feed needs a connection of its own, outside the app's pool, which \
+         delivers no notifications: give its settings with \
+         PostgresStoreBuilder::listener_config, or turn the feed off with invalidation_feed(false)"
+    )]
+    FeedNeedsListenerConfig,
 }

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::AbortHandle;
-use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls, Socket};
+use tokio_postgres::tls::TlsStream;
+use tokio_postgres::{AsyncMessage, Client, Config, Connection, Socket};
 
 use super::error::PostgresError;
+use super::tls::Connector;
 use crate::error::{BoxError, StoreError};
 use crate::store::{Invalidation, InvalidationFeed};
 
@@ -33,6 +35,8 @@ pub(super) struct Listener {
 pub(super) struct Subscription {
     /// The connection settings, with the listener's own `application_name`.
     pub(super) config: Config,
+    /// The connector that brings the connection's TLS, as the pool's does.
+    pub(super) connector: Connector,
     /// The channel, as the table names it.
     pub(super) channel: String,
     /// The feed that hears every notice, and learns when the connection is lost and back.
@@ -153,7 +157,10 @@ async fn reconnect(subscription: &Subscription) -> Listening {
 async fn listen(subscription: &Subscription) -> Result<Listening, BoxError> {
     let timeout = subscription.timeout;
     let connecting = async {
-        let (client, connection) = subscription.config.connect(NoTls).await?;
+        let (client, connection) = subscription
+            .config
+            .connect(Connector::clone(&subscription.connector))
+            .await?;
         let (sender, events) = unbounded_channel();
         let reader = tokio::spawn(read(connection, sender.clone())).abort_handle();
         // Dropping the client on a failure closes the connection, which ends `reader`.
@@ -173,8 +180,8 @@ async fn listen(subscription: &Subscription) -> Result<Listening, BoxError> {
 }
 
 /// Drives `connection`, reporting each notification, and how the connection ended.
-async fn read(
-    mut connection: Connection<Socket, tokio_postgres::tls::NoTlsStream>,
+async fn read<Tls: TlsStream + Unpin>(
+    mut connection: Connection<Socket, Tls>,
     events: UnboundedSender<Event>,
 ) {
     let lost: BoxError = loop {

@@ -18,9 +18,11 @@ use crate::owner::UserSession;
 use crate::record::Record;
 
 pub use self::builder::PostgresStoreBuilder;
+pub use self::tls::PostgresSslMode;
 
 mod builder;
 mod columns;
+mod connection_string;
 mod error;
 #[cfg(all(test, feature = "moka"))]
 mod feed_tests;
@@ -31,6 +33,9 @@ mod sweeper;
 mod table;
 #[cfg(test)]
 mod tests;
+mod tls;
+#[cfg(feature = "postgres-tls")]
+mod verifiers;
 
 /// Sessions in a [PostgreSQL](https://www.postgresql.org) table, through a pool of
 /// [tokio-postgres](https://docs.rs/tokio-postgres) connections.
@@ -249,6 +254,60 @@ impl PostgresStore {
     /// `postgres://user:password@host:5432/database`.
     pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
         PostgresStoreBuilder::new(url.into())
+    }
+
+    /// Starts configuring a store that opens its own pool with the app's connection settings,
+    /// for an app that builds a [`tokio_postgres::Config`] in code rather than a URL. The store's
+    /// settings all apply, and its feed listens with `config` too.
+    ///
+    /// A `Config` can say `disable`, `prefer` or `require`; for `verify-ca` or `verify-full`, set
+    /// [`PostgresStoreBuilder::ssl_mode`], and give the CA with
+    /// [`tls_ca_certificates`](PostgresStoreBuilder::tls_ca_certificates) or `PGSSLROOTCERT`.
+    ///
+    /// ```no_run
+    /// # async fn start() -> Result<(), kv_sessions::StoreError> {
+    /// use kv_sessions::{PostgresSslMode, PostgresStore};
+    ///
+    /// let mut config = tokio_postgres::Config::new();
+    /// config.host("db.internal").user("app").dbname("app");
+    /// let store = PostgresStore::builder_from_config(config)
+    ///     .ssl_mode(PostgresSslMode::VerifyFull)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder_from_config(config: tokio_postgres::Config) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::from_config(config)
+    }
+
+    /// Starts configuring a store on the app's own [`deadpool_postgres::Pool`], whose
+    /// connections, TLS and authentication it uses as they are: sessions then share the app's
+    /// connections, and its pool size. The table, timeout, sweeper and staleness settings apply;
+    /// [`pool_size`](PostgresStoreBuilder::pool_size),
+    /// [`synchronous_commit`](PostgresStoreBuilder::synchronous_commit) and the TLS settings do
+    /// not, since they would change the app's own connections.
+    ///
+    /// deadpool drops the notifications its connections receive, so the invalidation feed needs a
+    /// connection of its own: it is on only where
+    /// [`listener_config`](PostgresStoreBuilder::listener_config) gives its settings, and
+    /// [`build`](PostgresStoreBuilder::build) fails where
+    /// [`invalidation_feed(true)`](PostgresStoreBuilder::invalidation_feed) asks for it without
+    /// them. Without the feed, do not put a [`CachedStore`](crate::CachedStore) in front of the
+    /// store where several instances share the table.
+    ///
+    /// ```no_run
+    /// # async fn start(pool: deadpool_postgres::Pool) -> Result<(), kv_sessions::StoreError> {
+    /// use kv_sessions::PostgresStore;
+    ///
+    /// let listening: tokio_postgres::Config = "postgres://app@db.internal/app".parse().unwrap();
+    /// let store = PostgresStore::builder_from_pool(pool)
+    ///     .listener_config(listening)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder_from_pool(pool: deadpool_postgres::Pool) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::from_pool(pool)
     }
 
     /// Drops the store's table, and every session with it, together with its indexes. Dropping
