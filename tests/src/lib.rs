@@ -18,6 +18,7 @@ mod any_store;
 mod app;
 mod backend;
 mod browser;
+mod certificates;
 mod cluster;
 mod conformance;
 mod delays;
@@ -31,11 +32,13 @@ mod panics;
 mod probe;
 pub mod proxy;
 pub mod shared;
+mod tls_postgres;
 
 pub use crate::any_store::{AnyStore, ScratchGuard};
 pub use crate::app::{ListedSession, NO_VALUE, routes};
 pub use crate::backend::Backend;
 pub use crate::browser::{Browser, Page, send};
+pub use crate::certificates::{ServerCertificate, TestCa};
 pub use crate::cluster::{COOKIE_NAME, Cluster, Instance, InstanceSettings};
 pub use crate::conformance::{check_store, rules};
 pub use crate::delays::Delays;
@@ -46,6 +49,7 @@ pub use crate::listener::Listeners;
 pub use crate::log::{CapturedLog, capture_log};
 pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
+pub use crate::tls_postgres::TlsPostgres;
 
 /// What this crate's macros reach from the crates that call them.
 #[doc(hidden)]
