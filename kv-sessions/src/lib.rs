@@ -94,6 +94,7 @@
 //! | `moka` | yes | `MokaStore`: sessions in memory, and the cache |
 //! | `redis` | no | `RedisStore`: sessions in Redis |
 //! | `postgres` | no | `PostgresStore`: sessions in a PostgreSQL table |
+//! | `postgres-tls` | no | `PostgresStore` over TLS, with rustls: `sslmode=verify-full` and CA bundles |
 //! | `test-util` | no | `test_util::CookieSealer`: session cookies without a server, for tests |
 //! | `actix-session` | no | `actix_session::ActixSessionStore`: any store under actix-session's middleware |
 //!

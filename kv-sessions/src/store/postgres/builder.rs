@@ -149,7 +149,9 @@ impl PostgresStoreBuilder {
 
     /// The most connections the store keeps open at once; 16 by default, at least 1. An
     /// operation that finds every connection busy waits for one, within its
-    /// [`operation_timeout`](Self::operation_timeout).
+    /// [`operation_timeout`](Self::operation_timeout). See "Pool sizing" in [`PostgresStore`]'s
+    /// docs. A store on the app's pool ([`PostgresStore::builder_from_pool`]) uses that pool's
+    /// size instead.
     pub fn pool_size(mut self, connections: usize) -> Self {
         self.pool_size = connections.max(1);
         self
@@ -283,6 +285,9 @@ impl PostgresStoreBuilder {
     /// so no cache keeps trusting its copies. Set `true` where every acknowledged session write
     /// must survive a database crash, and accept the serialised notifying commits, or turn the
     /// feed off where no instance caches.
+    ///
+    /// On the app's own pool ([`PostgresStore::builder_from_pool`]) it changes nothing, since it
+    /// would change the app's writes too: those connections commit as their settings say.
     pub fn synchronous_commit(mut self, synchronous: bool) -> Self {
         self.synchronous_commit = synchronous;
         self

@@ -211,13 +211,82 @@ mod verifiers;
 /// own.
 ///
 /// # Connections
-/// The URL is a libpq-style connection string or a `postgres://` URL. Connections do not use
-/// TLS. The pool opens connections as operations need them, up to
+/// The URL is a libpq-style connection string (`host=db user=app sslmode=verify-full`) or a
+/// `postgres://` URL. The pool opens connections as operations need them, up to
 /// [`PostgresStoreBuilder::pool_size`], and drops those that have closed. Each connection
 /// prepares a statement the first time it runs it and keeps it, so PostgreSQL plans each
 /// statement once per connection; every later statement is one round trip. Behind a connection
 /// pooler in transaction mode, use one that keeps prepared statements (PgBouncer 1.21 or later,
 /// with `max_prepared_statements`). The store's `Debug` output never shows the URL.
+///
+/// An app that already has its connection settings or its pool can build the store from them:
+/// [`PostgresStore::builder_from_config`] takes a `tokio_postgres::Config` and opens a pool of
+/// the store's own with it; [`PostgresStore::builder_from_pool`] uses the app's
+/// `deadpool_postgres::Pool` as it is, with whatever TLS and authentication its connections
+/// have, and needs [`PostgresStoreBuilder::listener_config`] for the invalidation feed.
+///
+/// # Pool sizing
+/// An operation holds a connection for one statement at a time (an update: a read, then the
+/// write) and gives it back in between, so a pool of `n` connections serves about `n` divided
+/// by the statement time operations a second: 16 connections and 1 ms statements, some 16,000.
+/// Operations past that wait for a connection within [`PostgresStoreBuilder::operation_timeout`],
+/// and then their requests answer 500: under a burst the pool queues, past the timeout it sheds
+/// load rather than pile requests up, and it serves normally as soon as the burst is over.
+/// Size it for the operations in flight at peak, not for the number of workers, and keep every
+/// instance's pool, plus one listening connection each, within the server's
+/// `max_connections` with room for everything else that connects. A store on the app's own pool
+/// shares its connections: a slow query of the app then delays session loads, so size that pool
+/// for both, or give the store a pool of its own.
+///
+/// # TLS
+/// With the `postgres-tls` feature the store speaks TLS through rustls (never OpenSSL), as libpq
+/// does, with libpq's keys in the URL:
+///
+/// | `sslmode` | TLS | what is checked of the server's certificate |
+/// |---|---|---|
+/// | `disable` | never | nothing |
+/// | `prefer` (the default) | where the server offers it | nothing, unless a CA bundle is given: then the chain |
+/// | `require` | always | nothing, unless a CA bundle is given: then the chain |
+/// | `verify-ca` | always | that it chains to a trusted CA |
+/// | `verify-full` | always | that it chains to a trusted CA and names the URL's host |
+///
+/// Use `verify-full` in production: it alone proves that the connection reached the database it
+/// names. `require` without a CA bundle accepts any certificate, so it stops someone who only
+/// listens on the network, not someone who can answer in the server's place; `prefer` also
+/// falls back to plaintext where the server offers no TLS. Where a CA bundle turns on a check
+/// under `prefer`, a certificate that fails it fails the connection rather than falling back.
+///
+/// The trusted CAs are, from the first that is set:
+/// [`PostgresStoreBuilder::tls_ca_certificates`] (PEM text) or
+/// [`tls_ca_certificates_file`](PostgresStoreBuilder::tls_ca_certificates_file); the URL's
+/// `sslrootcert=<path>`; the `PGSSLROOTCERT` environment variable (a path); and, for
+/// `verify-ca` and `verify-full` with none of those, the platform's trusted roots, as
+/// `rustls-native-certs` finds them (the system's bundle, or the files `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name). `sslrootcert=system` asks for the platform's roots by name, and, as in
+/// libpq, implies `verify-full` and refuses a weaker mode. A container image without a CA bundle
+/// (`scratch`, distroless static) has no platform roots: give the provider's bundle instead.
+/// Client certificates (`sslcert`, `sslkey`) are not read from the URL; an app that needs them
+/// builds its pool with its own rustls set-up and hands it to
+/// [`builder_from_pool`](PostgresStore::builder_from_pool).
+///
+/// A certificate that does not verify fails [`build`](PostgresStoreBuilder::build) with a
+/// [`StoreError::Open`] that names the server (`host:port/database`, never the user or the
+/// password) and says that its certificate was refused, and why. Without the feature, a URL
+/// that requires TLS or names a CA bundle fails `build` the same way, saying to turn on
+/// `postgres-tls`; `prefer` then connects in plaintext.
+///
+/// The URLs of common managed services (the paths are where the app keeps each provider's CA
+/// bundle):
+///
+/// | service | URL | CA |
+/// |---|---|---|
+/// | Amazon RDS and Aurora | `postgres://app:…@mydb.abc123.eu-west-1.rds.amazonaws.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/rds/global-bundle.pem` | AWS's `global-bundle.pem`: RDS certificates do not chain to public roots |
+/// | Google Cloud SQL | `postgres://app:…@10.1.2.3/app?sslmode=verify-ca&sslrootcert=/etc/ssl/cloudsql/server-ca.pem` | the instance's `server-ca.pem`; its certificate does not name the IP, hence `verify-ca`. Instances on a shared Google CA carry a DNS name: connect to it with `verify-full` |
+/// | Azure Database for PostgreSQL | `postgres://app:…@myserver.postgres.database.azure.com/app?sslmode=verify-full&sslrootcert=system` | public roots (DigiCert, Microsoft) |
+/// | Supabase | `postgres://postgres:…@db.abcdefgh.supabase.co/postgres?sslmode=verify-full&sslrootcert=/etc/ssl/supabase/prod-ca-2021.crt` | the project's CA, from its database settings |
+/// | Neon | `postgres://app:…@ep-cool-name-123456.eu-central-1.aws.neon.tech/app?sslmode=verify-full&sslrootcert=system` | public roots (Let's Encrypt) |
+///
+/// The same TLS serves the pooled connections and the invalidation feed's listening connection.
 #[derive(Clone)]
 pub struct PostgresStore {
     table: Table,
