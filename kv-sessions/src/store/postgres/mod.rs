@@ -320,7 +320,9 @@ impl PostgresStore {
     }
 
     /// Starts configuring a store on the database at `url`, such as
-    /// `postgres://user:password@host:5432/database`.
+    /// `postgres://user:password@host:5432/database?sslmode=verify-full`, or a libpq connection
+    /// string, such as `host=db user=app dbname=app sslmode=verify-full`. See "TLS" above for
+    /// `sslmode` and `sslrootcert`.
     pub fn builder(url: impl Into<String>) -> PostgresStoreBuilder {
         PostgresStoreBuilder::new(url.into())
     }

@@ -47,6 +47,22 @@ pub enum PostgresSslMode {
 }
 
 impl PostgresSslMode {
+    /// The mode libpq calls `name`: `disable`, `prefer`, `require`, `verify-ca` or
+    /// `verify-full`.
+    fn named(name: &str) -> Result<Self, PostgresError> {
+        let modes = [
+            Self::Disable,
+            Self::Prefer,
+            Self::Require,
+            Self::VerifyCa,
+            Self::VerifyFull,
+        ];
+        modes
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+            .ok_or_else(|| PostgresError::UnknownSslMode(name.to_owned()))
+    }
+
     /// libpq's name for the mode, as in `sslmode=verify-full`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,24 +99,6 @@ impl PostgresSslMode {
 impl fmt::Display for PostgresSslMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl PostgresSslMode {
-    /// The mode libpq calls `name`: `disable`, `prefer`, `require`, `verify-ca` or
-    /// `verify-full`.
-    fn named(name: &str) -> Result<Self, PostgresError> {
-        let modes = [
-            Self::Disable,
-            Self::Prefer,
-            Self::Require,
-            Self::VerifyCa,
-            Self::VerifyFull,
-        ];
-        modes
-            .into_iter()
-            .find(|mode| mode.as_str() == name)
-            .ok_or_else(|| PostgresError::UnknownSslMode(name.to_owned()))
     }
 }
 
