@@ -427,17 +427,7 @@ impl PostgresStoreBuilder {
             .map(|config| self.endpoint(config, TlsSettings::default()))
             .transpose()?;
         let own = match &self.source {
-            Source::Pool(pool) => {
-                let server = listener.as_ref().map_or_else(
-                    || APP_POOL.to_owned(),
-                    |endpoint| describe(&endpoint.config),
-                );
-                return Ok(Reach {
-                    pool: pool.clone(),
-                    server,
-                    listener,
-                });
-            }
+            Source::Pool(pool) => return Ok(on_app_pool(pool, listener)),
             Source::Config(config) => self.endpoint((**config).clone(), TlsSettings::default())?,
             Source::Url(url) => {
                 let (config, from_url) = parse_url(url)?;
@@ -488,10 +478,24 @@ impl PostgresStoreBuilder {
     }
 }
 
+/// The app's `pool`, with the feed's `listener` where the app gave its settings: errors name
+/// its server where they are known.
+fn on_app_pool(pool: &Pool, listener: Option<Endpoint>) -> Reach {
+    let server = listener.as_ref().map_or_else(
+        || APP_POOL.to_owned(),
+        |endpoint| describe(&endpoint.config),
+    );
+    Reach {
+        pool: pool.clone(),
+        server,
+        listener,
+    }
+}
+
 /// `url` parsed by tokio-postgres once the TLS keys it does not know are taken out, and what
 /// those keys ask for.
 fn parse_url(url: &str) -> Result<(tokio_postgres::Config, TlsSettings), StoreError> {
-    let bad_url = |cause: crate::error::BoxError| {
+    let bad_url = |cause: BoxError| {
         StoreError::open(StartError::BadUrl {
             engine: "PostgreSQL",
             example: "postgres://user:password@host:5432/database?sslmode=verify-full",
