@@ -179,6 +179,21 @@ pub(crate) enum StartError {
          choose a prefix without braces"
     )]
     HashTagInPrefix { prefix: String },
+    /// The server's TLS certificate did not verify: signed by no CA the store trusts, issued
+    /// for another host name, or expired.
+    #[cfg(feature = "redis-tls")]
+    #[error(
+        "{engine} at {server} presented a TLS certificate that was refused ({reason}). Check that \
+         the store trusts the CA that signed it (the system's, SSL_CERT_FILE or SSL_CERT_DIR, or \
+         CA certificates given to the builder) and that the URL's host is a name the certificate \
+         holds"
+    )]
+    CertificateRefused {
+        engine: &'static str,
+        server: String,
+        /// What rustls found wrong with the certificate.
+        reason: String,
+    },
     /// The server answered, and refused: no such database, a wrong password, no permission.
     #[cfg(feature = "postgres")]
     #[error(

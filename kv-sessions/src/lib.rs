@@ -93,6 +93,7 @@
 //! | `sled` | yes | `SledStore`: sessions on local disk |
 //! | `moka` | yes | `MokaStore`: sessions in memory, and the cache |
 //! | `redis` | no | `RedisStore`: sessions in Redis |
+//! | `redis-tls` | no | `RedisStore` over TLS (`rediss://`), through rustls; implies `redis` |
 //! | `postgres` | no | `PostgresStore`: sessions in a PostgreSQL table |
 //! | `postgres-tls` | no | `PostgresStore` over TLS, with rustls: `sslmode=verify-full` and CA bundles |
 //! | `test-util` | no | `test_util::CookieSealer`: session cookies without a server, for tests |

@@ -31,6 +31,7 @@ mod log;
 mod panics;
 mod probe;
 pub mod proxy;
+mod redis_tls;
 pub mod shared;
 mod tls_postgres;
 
@@ -49,6 +50,7 @@ pub use crate::listener::Listeners;
 pub use crate::log::{CapturedLog, capture_log};
 pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
+pub use crate::redis_tls::{ClientCertificates, TlsRedis};
 pub use crate::tls_postgres::TlsPostgres;
 
 /// What this crate's macros reach from the crates that call them.

@@ -4,11 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Client;
+use redis::aio::ConnectionManager;
 
 use super::connections::{self, Connections, Target};
 use super::layout::KeyLayout;
 use super::listener::Listener;
 use super::mode::{InvalidationMode, Routing};
+#[cfg(feature = "redis-tls")]
+use super::tls::{self, TlsSettings};
 use super::{Failure, Inner, RedisStore};
 use crate::error::{BoxError, StartError, StoreError};
 use crate::store::InvalidationFeed;
@@ -19,12 +22,16 @@ const DEFAULT_KEY_PREFIX: &str = "kv-sessions:";
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many connections a store opens by default.
 const DEFAULT_POOL_SIZE: usize = 1;
+/// How a store built on an app's connection manager names its server: the manager does not say.
+const MANAGER_SERVER: &str = "the server of the app's ConnectionManager";
 
 /// Settings for a [`RedisStore`], from [`RedisStore::builder`].
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct RedisStoreBuilder {
     nodes: Nodes,
+    #[cfg(feature = "redis-tls")]
+    tls: TlsSettings,
     key_prefix: String,
     pool_size: usize,
     operation_timeout: Duration,
@@ -33,11 +40,16 @@ pub struct RedisStoreBuilder {
     max_staleness: Duration,
 }
 
-/// Where a store connects: the URL of one server, or the URLs of a cluster's seed nodes.
-#[derive(Debug, Clone)]
+/// Where a store connects: the URL of one server, the URLs of a cluster's seed nodes, or the
+/// app's own client or connection manager for one server.
+#[derive(Clone)]
 enum Nodes {
     Server(String),
     Cluster(Vec<String>),
+    /// From [`RedisStore::builder_from_client`].
+    Client(Box<Client>),
+    /// From [`RedisStore::builder_from_connection_manager`].
+    Manager(ConnectionManager),
 }
 
 impl Nodes {
@@ -46,6 +58,8 @@ impl Nodes {
         match self {
             Self::Server(url) => connections::describe(url),
             Self::Cluster(urls) => connections::describe_cluster(urls),
+            Self::Client(client) => connections::server(client.get_connection_info()),
+            Self::Manager(_) => MANAGER_SERVER.to_owned(),
         }
     }
 }
@@ -61,18 +75,22 @@ struct Reaching {
     keys: KeyLayout,
 }
 
-/// Shows where the store will point, never the URL's user name or password.
+/// Shows where the store will point, never the URL's user name or password, and whether TLS
+/// certificates are set, never their bytes.
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStoreBuilder")
+        let mut shown = f.debug_struct("RedisStoreBuilder");
+        shown
             .field("server", &self.nodes.describe())
             .field("key_prefix", &self.key_prefix)
             .field("pool_size", &self.pool_size)
             .field("operation_timeout", &self.operation_timeout)
             .field("invalidation_feed", &self.invalidation_feed)
             .field("invalidation_mode", &self.invalidation_mode)
-            .field("max_staleness", &self.max_staleness)
-            .finish()
+            .field("max_staleness", &self.max_staleness);
+        #[cfg(feature = "redis-tls")]
+        shown.field("tls", &self.tls);
+        shown.finish()
     }
 }
 
@@ -87,9 +105,22 @@ impl RedisStoreBuilder {
         Self::for_nodes(Nodes::Cluster(urls))
     }
 
+    /// Default settings for a store whose connections `client` opens.
+    pub(super) fn from_client(client: Client) -> Self {
+        Self::for_nodes(Nodes::Client(Box::new(client)))
+    }
+
+    /// Default settings for a store that sends every operation through `manager`, with the
+    /// invalidation feed off, since it cannot open the listener's connection.
+    pub(super) fn from_connection_manager(manager: ConnectionManager) -> Self {
+        Self::for_nodes(Nodes::Manager(manager)).invalidation_feed(false)
+    }
+
     fn for_nodes(nodes: Nodes) -> Self {
         Self {
             nodes,
+            #[cfg(feature = "redis-tls")]
+            tls: TlsSettings::default(),
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
@@ -177,10 +208,53 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks), instead
+    /// of the system's, to verify the server's certificate: for a server whose certificate a
+    /// private CA signed. Needs a `rediss://` URL; [`build`](Self::build) fails otherwise, or
+    /// where `pem` holds no certificate.
+    ///
+    /// Without it, the store trusts the system's roots, read by `rustls-native-certs`: the
+    /// PEM file named by `SSL_CERT_FILE` and the directories (`:`-separated) in
+    /// `SSL_CERT_DIR` where either is set, and only those; otherwise the system's own store
+    /// (on Linux, OpenSSL's usual bundle and directory). Either way, the variables must name
+    /// files that can be read, even when this method is used: the client reads them first.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kv_sessions::RedisStore;
+    ///
+    /// let ca = std::fs::read("/etc/redis/ca.pem")?;
+    /// let store = RedisStore::builder("rediss://:password@redis.internal:6380")
+    ///     .tls_ca_certificates(ca)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_ca_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.trust(pem.into());
+        self
+    }
+
+    /// Presents `certificate_pem` (the client's certificate, then any intermediates) and the
+    /// private key in `key_pem` to a server that asks clients for a certificate (mutual TLS,
+    /// `tls-auth-clients yes`). Needs a `rediss://` URL, as
+    /// [`tls_ca_certificates`](Self::tls_ca_certificates) does.
+    #[cfg(feature = "redis-tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.identify(certificate_pem.into(), key_pem.into());
+        self
+    }
+
     /// Connects, and subscribes to the invalidation channel where the feed is on (in targeted
-    /// mode, a channel of this store's own, named for an instance id drawn at random here). Fails where
-    /// Redis cannot be reached, or the subscription is not confirmed, within the operation
-    /// timeout, with a [`StoreError::Open`] whose message names the server and the cause.
+    /// mode, a channel of this store's own, named for an instance id drawn at random here). Fails
+    /// where Redis cannot be reached, or the subscription is not confirmed, within the operation
+    /// timeout, with a [`StoreError::Open`] whose message names the server and the cause; over
+    /// TLS, where the server's certificate does not verify, with one that says it was refused.
     ///
     /// The listener runs as a task on the runtime that awaits this, and stops when the last
     /// clone of the store is dropped.
@@ -214,13 +288,7 @@ impl RedisStoreBuilder {
             Ok(opened) => opened,
             Err(_) => Err(Failure::TimedOut(timeout).into()),
         };
-        let (connections, listener) = opened.map_err(|cause| {
-            StoreError::open(StartError::Unreachable {
-                engine: "Redis",
-                server,
-                cause,
-            })
-        })?;
+        let (connections, listener) = opened.map_err(|cause| start_error(server, cause))?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 connections,
@@ -233,46 +301,196 @@ impl RedisStoreBuilder {
         })
     }
 
-    /// How the store reaches its server or cluster; an error where a URL does not parse or the
-    /// prefix cannot serve a cluster.
+    /// How the store reaches its server or cluster; an error where a URL does not parse, the
+    /// prefix cannot serve a cluster, or settings cannot work together.
     fn reaching(&self) -> Result<Reaching, StoreError> {
-        let bad_url = |cause: redis::RedisError| {
-            StoreError::open(StartError::BadUrl {
-                engine: "Redis",
-                example: "redis://host:6379/0 or redis://user:password@host:6379/0",
-                cause: cause.into(),
-            })
-        };
         match &self.nodes {
-            Nodes::Server(url) => {
-                let client = connections::client(url).map_err(bad_url)?;
-                let server = connections::server(client.get_connection_info());
-                let keys = KeyLayout::single(self.key_prefix.as_str());
-                Ok(Reaching {
-                    target: Target::Server(client.clone()),
-                    listened: vec![client],
-                    server,
-                    keys,
-                })
-            }
-            Nodes::Cluster(urls) => {
-                if self.key_prefix.contains(['{', '}']) {
-                    return Err(StoreError::open(StartError::HashTagInPrefix {
-                        prefix: self.key_prefix.clone(),
-                    }));
-                }
-                let cluster =
-                    connections::cluster_client(urls, self.operation_timeout).map_err(bad_url)?;
-                let seeds = urls.iter().map(|url| connections::client(url));
-                let seeds = seeds.collect::<Result<_, _>>().map_err(bad_url)?;
-                let keys = KeyLayout::cluster(self.key_prefix.as_str());
-                Ok(Reaching {
-                    target: Target::Cluster(Box::new(cluster)),
-                    listened: seeds,
-                    server: self.nodes.describe(),
-                    keys,
-                })
-            }
+            Nodes::Server(url) => self.single(client_for(url)?),
+            Nodes::Client(client) => self.single(
+                connections::with_nodelay(client.get_connection_info().clone())
+                    .map_err(StoreError::open)?,
+            ),
+            Nodes::Manager(manager) => self.shared(manager),
+            Nodes::Cluster(urls) => self.seeded(urls),
         }
+    }
+
+    /// One server, through connections of the store's own that `client` opens, with the TLS
+    /// settings applied.
+    fn single(&self, client: Client) -> Result<Reaching, StoreError> {
+        #[cfg(feature = "redis-tls")]
+        let client = self.tls.apply(client).map_err(StoreError::open)?;
+        Ok(Reaching {
+            target: Target::Server(client.clone()),
+            server: connections::server(client.get_connection_info()),
+            listened: vec![client],
+            keys: KeyLayout::single(self.key_prefix.as_str()),
+        })
+    }
+
+    /// One server, through the app's `manager`, where nothing asks for a connection of the
+    /// store's own.
+    fn shared(&self, manager: &ConnectionManager) -> Result<Reaching, StoreError> {
+        if self.invalidation_feed {
+            return Err(StoreError::open(Incompatible::FeedOnManager));
+        }
+        #[cfg(feature = "redis-tls")]
+        if self.tls.is_set() {
+            return Err(StoreError::open(Incompatible::TlsOnManager));
+        }
+        Ok(Reaching {
+            target: Target::Shared(manager.clone()),
+            listened: Vec::new(),
+            server: MANAGER_SERVER.to_owned(),
+            keys: KeyLayout::single(self.key_prefix.as_str()),
+        })
+    }
+
+    /// The cluster whose seed nodes are at `urls`.
+    fn seeded(&self, urls: &[String]) -> Result<Reaching, StoreError> {
+        if self.key_prefix.contains(['{', '}']) {
+            return Err(StoreError::open(StartError::HashTagInPrefix {
+                prefix: self.key_prefix.clone(),
+            }));
+        }
+        #[cfg(feature = "redis-tls")]
+        if self.tls.is_set() {
+            return Err(StoreError::open(Incompatible::TlsOnCluster));
+        }
+        let cluster = connections::cluster_client(urls, self.operation_timeout).map_err(bad_url)?;
+        let seeds = urls.iter().map(|url| connections::client(url));
+        let seeds = seeds.collect::<Result<_, _>>().map_err(bad_url)?;
+        Ok(Reaching {
+            target: Target::Cluster(Box::new(cluster)),
+            listened: seeds,
+            server: self.nodes.describe(),
+            keys: KeyLayout::cluster(self.key_prefix.as_str()),
+        })
+    }
+}
+
+/// The [`StoreError::Open`] of a URL that does not parse.
+fn bad_url(cause: redis::RedisError) -> StoreError {
+    StoreError::open(StartError::BadUrl {
+        engine: "Redis",
+        example: "redis://host:6379/0, redis://user:password@host:6379/0 or rediss://host:6380",
+        cause: cause.into(),
+    })
+}
+
+/// A client for `url`, or the [`StoreError::Open`] that says what is wrong with it.
+fn client_for(url: &str) -> Result<Client, StoreError> {
+    #[cfg(not(feature = "redis-tls"))]
+    if asks_for_tls(url) {
+        return Err(StoreError::open(TlsNotBuilt));
+    }
+    connections::client(url).map_err(bad_url)
+}
+
+/// The [`StoreError::Open`] of a store that could not start on `server`: the certificate was
+/// refused, where that is the cause, or the server could not be reached.
+fn start_error(server: String, cause: BoxError) -> StoreError {
+    #[cfg(feature = "redis-tls")]
+    if let Some(refusal) = tls::refused_certificate(&cause) {
+        return StoreError::open(StartError::CertificateRefused {
+            engine: "Redis",
+            server,
+            reason: refusal.to_string(),
+        });
+    }
+    StoreError::open(StartError::Unreachable {
+        engine: "Redis",
+        server,
+        cause,
+    })
+}
+
+/// Whether `url` asks for TLS: `rediss://`, or Valkey's `valkeys://`.
+#[cfg(not(feature = "redis-tls"))]
+fn asks_for_tls(url: &str) -> bool {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    scheme.eq_ignore_ascii_case("rediss") || scheme.eq_ignore_ascii_case("valkeys")
+}
+
+/// A `rediss://` URL in a build without TLS.
+#[cfg(not(feature = "redis-tls"))]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the Redis URL asks for TLS (rediss://), and this build of kv-sessions has none: enable its \
+     `redis-tls` feature"
+)]
+struct TlsNotBuilt;
+
+/// Settings that cannot work together.
+#[derive(Debug, thiserror::Error)]
+enum Incompatible {
+    /// A store on an app's connection manager opens no connection of its own.
+    #[error(
+        "the Redis store's invalidation feed needs a connection of its own, which a store built \
+         on a ConnectionManager cannot open: build it with RedisStore::builder_from_client, or \
+         leave the feed off"
+    )]
+    FeedOnManager,
+    #[cfg(feature = "redis-tls")]
+    #[error(
+        "TLS certificates were given to a Redis store built on a ConnectionManager, which \
+         connects as its own client says: set them on that client (redis::Client::build_with_tls)"
+    )]
+    TlsOnManager,
+    #[cfg(feature = "redis-tls")]
+    #[error(
+        "TLS certificates on the builder apply to a single Redis server: this store does not set \
+         them on a Redis Cluster's client"
+    )]
+    TlsOnCluster,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[test]
+    fn a_tls_url_in_a_build_without_tls_says_which_feature_to_enable() {
+        let refused = client_for("rediss://:hunter2@cache.internal:6380").expect_err("no TLS");
+        let message = refused.to_string();
+        assert!(message.contains("`redis-tls` feature"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(asks_for_tls("VALKEYS://cache.internal"));
+        assert!(!asks_for_tls("redis://cache.internal"));
+    }
+
+    /// A manager that would connect to a closed port, on its first operation only.
+    fn unconnected_manager() -> ConnectionManager {
+        let client = Client::open("redis://127.0.0.1:1").expect("a valid URL");
+        let config = redis::aio::ConnectionManagerConfig::new();
+        ConnectionManager::new_lazy_with_config(client, config).expect("lazy")
+    }
+
+    #[actix_rt::test]
+    async fn a_store_on_a_connection_manager_refuses_the_feed_at_build() {
+        let refused = RedisStoreBuilder::from_connection_manager(unconnected_manager())
+            .invalidation_feed(true)
+            .build()
+            .await
+            .expect_err("the feed needs a client");
+        assert!(
+            refused.to_string().contains("builder_from_client"),
+            "{refused}"
+        );
+    }
+
+    #[cfg(feature = "redis-tls")]
+    #[actix_rt::test]
+    async fn a_store_on_a_connection_manager_refuses_tls_settings_it_cannot_apply() {
+        let refused = RedisStoreBuilder::from_connection_manager(unconnected_manager())
+            .tls_ca_certificates("-----BEGIN CERTIFICATE-----")
+            .build()
+            .await
+            .expect_err("the manager's client decides TLS");
+        assert!(
+            refused.to_string().contains("set them on that client"),
+            "{refused}"
+        );
     }
 }

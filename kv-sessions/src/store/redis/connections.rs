@@ -47,6 +47,8 @@ pub(super) enum Target {
     /// A Redis Cluster, found through its seed nodes; the client follows `MOVED` and `ASK`
     /// redirections, reads the slot map again after one, and retries `TRYAGAIN`.
     Cluster(Box<ClusterClient>),
+    /// The app's own connection manager, which every thread shares: it cannot open more.
+    Shared(ConnectionManager),
 }
 
 /// One connection to send an operation on.
@@ -113,12 +115,14 @@ impl Pending {
 }
 
 /// Multiplexed connections to one server or to a cluster, each reconnecting on its own after a
-/// failure: a set of its own for every thread that sends operations.
+/// failure: a set of its own for every thread that sends operations, or, where the app handed
+/// over its own connection manager, that manager on every thread.
 ///
 /// A connection's I/O runs as a task on the runtime that first used it. Were the connections
 /// shared, every operation of an actix-web worker would be handed to the thread that built the
 /// store and back, two thread switches per round trip, which cost more CPU than the round trip
-/// itself. So each worker talks to Redis from its own runtime.
+/// itself. So each worker talks to Redis from its own runtime, except through an app's manager,
+/// which can only be shared.
 pub(super) struct Connections {
     target: Target,
     config: ConnectionManagerConfig,
@@ -146,6 +150,7 @@ impl ThreadConnections {
                 client: ClusterClient::clone(client),
                 opened: OnceCell::new(),
             }))),
+            Target::Shared(manager) => Ok(Pending::Server(manager.clone())),
         };
         let slots = (0..count).map(|_| slot()).collect::<RedisResult<_>>()?;
         Ok(Self { slots, next: 0 })
@@ -172,7 +177,10 @@ impl Connections {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(CONNECT_RETRIES);
-        let per_thread = per_thread.max(1);
+        let per_thread = match target {
+            Target::Shared(_) => 1,
+            _ => per_thread.max(1),
+        };
         let here = ThreadConnections::lazy(&target, &config, per_thread)?;
         let connections = Self {
             server,
@@ -207,9 +215,12 @@ impl Connections {
         Ok(connections.next())
     }
 
-    /// How many connections each thread opens.
-    pub(super) fn per_thread(&self) -> usize {
-        self.per_thread
+    /// How many connections each thread opens; `None` where every thread shares the app's.
+    pub(super) fn per_thread(&self) -> Option<usize> {
+        match self.target {
+            Target::Shared(_) => None,
+            _ => Some(self.per_thread),
+        }
     }
 
     /// The server, as [`server`] describes it.
@@ -227,7 +238,12 @@ impl Connections {
 /// delayed-ACK timeout (up to 40 ms on Linux). The load harness, whose replies come back at once
 /// over loopback, shows no difference in throughput; the cost is in the tail.
 pub(super) fn client(url: &str) -> RedisResult<Client> {
-    let info = url.into_connection_info()?;
+    with_nodelay(url.into_connection_info()?)
+}
+
+/// A client for the server `info` describes, TLS settings included, that sends each command at
+/// once, as [`client`] explains.
+pub(super) fn with_nodelay(info: ConnectionInfo) -> RedisResult<Client> {
     let tcp = info.tcp_settings().clone().set_nodelay(true);
     Client::open(info.set_tcp_settings(tcp))
 }

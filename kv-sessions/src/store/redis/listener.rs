@@ -251,9 +251,11 @@ async fn pass_on(feed: &InvalidationFeed, message: &Msg) {
 /// A pub/sub connection to the server of `client`, named `name`.
 ///
 /// redis-rs cannot name a pub/sub connection, and a subscribed RESP2 connection takes no command
-/// but (un)subscribing and `PING`. So over TCP the listener opens the socket itself, logs in,
-/// selects the database and names the connection, then hands redis-rs a connection with nothing
-/// left to set up. Over any other transport (a Unix socket) the connection is left unnamed.
+/// but (un)subscribing and `PING`. So over plain TCP the listener opens the socket itself, logs
+/// in, selects the database and names the connection, then hands redis-rs a connection with
+/// nothing left to set up. Over any other transport (TLS, a Unix socket) redis-rs connects, and
+/// the connection is left unnamed: doing the TLS handshake here would mean building a second
+/// rustls set-up beside redis-rs' own, which could differ from it in what it trusts.
 async fn connect_named(client: &Client, name: &str) -> Result<PubSub, ListenError> {
     let info = client.get_connection_info();
     let ConnectionAddr::Tcp(host, port) = info.addr() else {

@@ -30,6 +30,8 @@ mod layout;
 mod listener;
 mod mode;
 mod scripts;
+#[cfg(feature = "redis-tls")]
+mod tls;
 
 pub use self::builder::RedisStoreBuilder;
 pub use self::mode::InvalidationMode;
@@ -248,6 +250,61 @@ pub use self::mode::InvalidationMode;
 /// own on its first operation and runs their I/O on its own runtime, so that no operation is
 /// handed from one thread to another. See [`RedisStoreBuilder::pool_size`].
 ///
+/// # TLS
+/// With the `redis-tls` feature, a `rediss://` URL connects over TLS, through rustls (OpenSSL is
+/// never built, so a static build keeps working): every connection does, the invalidation
+/// feed's listener included. Without the feature, [`build`](RedisStoreBuilder::build) refuses a
+/// `rediss://` URL and says which feature to enable.
+///
+/// ```toml
+/// kv-sessions = { version = "0.1", default-features = false, features = ["redis-tls"] }
+/// ```
+///
+/// The server's certificate must be signed by a CA the store trusts, and name the URL's host:
+///
+/// - **The system's roots**, by default, read by `rustls-native-certs` when a connection opens:
+///   the PEM file in `SSL_CERT_FILE` and the directories in `SSL_CERT_DIR` where either
+///   variable is set (and then nothing else), otherwise the system's store (on Linux, the
+///   bundle and directory OpenSSL would read, such as `/etc/ssl/certs`). Managed services'
+///   certificates chain to public roots that the system holds.
+/// - **CA certificates of the app's own**, for a private CA or a service that hands out its own:
+///   [`RedisStoreBuilder::tls_ca_certificates`], which replaces the system's roots.
+/// - **A client certificate**, for a server that asks for one (`tls-auth-clients yes`):
+///   [`RedisStoreBuilder::tls_client_certificate`]. Managed services rarely do.
+/// - **A client set up in code**: [`RedisStore::builder_from_client`] takes a `redis::Client`
+///   made with `redis::Client::build_with_tls`, or with any other set-up redis-rs allows.
+///
+/// A certificate that does not verify (an unknown CA, another host name, expired) fails
+/// [`build`](RedisStoreBuilder::build) with a [`StoreError::Open`] that names the server
+/// (`host:port/db`, never the password) and says that its certificate was refused, and why. A
+/// plaintext `redis://` URL to a port that speaks TLS fails as an unreachable server. redis-rs'
+/// `#insecure` fragment, which skips verification, is not built in: the build fails with it.
+/// Over TLS the listener's connection keeps the name redis-rs gives it, not
+/// `kv-sessions-listener:<channel>` (see below).
+///
+/// rustls needs one crypto provider; this feature builds *ring*. Where something else in the
+/// app builds rustls with `aws-lc-rs` too, rustls cannot choose on its own: install one with
+/// `rustls::crypto::CryptoProvider::install_default` at the start of `main`.
+///
+/// The URLs of common managed services (their certificates chain to public roots, except where
+/// said):
+///
+/// | service | URL |
+/// |---|---|
+/// | Amazon ElastiCache, in-transit encryption on (cluster mode off: the primary endpoint) | `rediss://:<auth token>@master.<name>.<id>.<region>.cache.amazonaws.com:6379` |
+/// | Azure Cache for Redis (TLS on port 6380; 6379 is plaintext, off by default) | `rediss://:<access key>@<name>.redis.cache.windows.net:6380` |
+/// | Upstash | `rediss://default:<password>@<name>.upstash.io:6379` |
+/// | Redis Cloud, TLS on (its own CA: download it from the console and give it to [`tls_ca_certificates`](RedisStoreBuilder::tls_ca_certificates)) | `rediss://default:<password>@redis-<port>.<host>.redns.redis-cloud.com:<port>` |
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use kv_sessions::RedisStore;
+///
+/// let url = std::env::var("REDIS_URL")?; // rediss://:<access key>@shop.redis.cache.windows.net:6380
+/// let store = RedisStore::builder(url).key_prefix("shop:sessions:").build().await?;
+/// # Ok(()) }
+/// ```
+///
 /// # Caching, and the invalidation feed
 /// A [`CachedStore`](crate::CachedStore) in front
 /// ([`SessionMiddlewareBuilder::cache`](crate::SessionMiddlewareBuilder::cache) puts one there)
@@ -271,7 +328,8 @@ pub use self::mode::InvalidationMode;
 ///   was in use, the session was gone) announces nothing, and no write can be left unannounced by
 ///   an app that stopped between writing and publishing.
 /// - **The listener.** Each store keeps one connection of its own subscribed to the channel,
-///   named `kv-sessions-listener:<channel>` (over TCP) so that it can be found in `CLIENT LIST`,
+///   named `kv-sessions-listener:<channel>` (over plain TCP, not TLS) so that it can be found
+///   in `CLIENT LIST`,
 ///   as a task on the runtime that awaited [`build`](RedisStoreBuilder::build); the task stops
 ///   when the last clone of the store is dropped. `build` fails unless Redis confirms the
 ///   subscription within the operation timeout. A notice of version `v` makes a cache drop its
@@ -355,10 +413,15 @@ struct Inner {
 /// Shows where the store points, never the URL's user name or password.
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
+        let mut shown = f.debug_struct("RedisStore");
+        shown
             .field("server", &self.inner.connections.server())
-            .field("key_prefix", &self.inner.keys.prefix())
-            .field("pool_size", &self.inner.connections.per_thread())
+            .field("key_prefix", &self.inner.keys.prefix());
+        match self.inner.connections.per_thread() {
+            Some(count) => shown.field("pool_size", &count),
+            None => shown.field("connections", &"the app's ConnectionManager"),
+        };
+        shown
             .field("operation_timeout", &self.inner.timeout)
             .field("invalidation_feed", &self.inner.feed)
             .field("invalidation_channel", &self.inner.routing.listens_on())
@@ -390,6 +453,69 @@ impl RedisStore {
     /// Starts configuring a store for the Redis server at `url`.
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder::new(url.into())
+    }
+
+    /// Starts configuring a store whose connections the app's own `client` opens: the way to
+    /// bring a client set up in code, with its own TLS certificates
+    /// (`redis::Client::build_with_tls`) or credentials. `client` is a `redis` 1.x client,
+    /// the release this crate builds against.
+    ///
+    /// The store's settings apply as with a URL: each thread that uses the store opens
+    /// [`pool_size`](RedisStoreBuilder::pool_size) connections of its own from `client`, and the
+    /// invalidation feed's listener one more; every connection sends each command at once
+    /// (`TCP_NODELAY`), whatever `client` says.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kv_sessions::RedisStore;
+    ///
+    /// let client = redis::Client::open("redis://redis.internal:6379/2")?;
+    /// let store = RedisStore::builder_from_client(client)
+    ///     .key_prefix("shop:sessions:")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder_from_client(client: redis::Client) -> RedisStoreBuilder {
+        RedisStoreBuilder::from_client(client)
+    }
+
+    /// Starts configuring a store that sends every operation through the app's own `manager`,
+    /// from every thread, with the invalidation feed off.
+    ///
+    /// The key prefix, the operation timeout and the invalidation mode apply;
+    /// [`pool_size`](RedisStoreBuilder::pool_size) does not, and the manager's own timeouts and
+    /// retries apply beside the store's timeout. The trade-off: the manager's I/O runs on the
+    /// runtime that created it, so every operation of the other threads (each actix-web worker)
+    /// is handed to that runtime and back, which costs CPU on every round trip where a store
+    /// with connections of its own ([`builder`](Self::builder),
+    /// [`builder_from_client`](Self::builder_from_client)) hands nothing between threads.
+    /// Choose it to keep the app at one connection to Redis.
+    ///
+    /// The invalidation feed needs a connection of its own, which a manager cannot give, so
+    /// [`build`](RedisStoreBuilder::build) fails where
+    /// [`invalidation_feed`](RedisStoreBuilder::invalidation_feed)`(true)` asks for it: a
+    /// [`CachedStore`](crate::CachedStore) in front of this store is then safe for one instance
+    /// only. Where several instances share Redis behind caches, build every instance's store from
+    /// a client. The manager connects as its client says, so TLS settings go on that client,
+    /// and [`build`](RedisStoreBuilder::build) fails where they are given to the builder.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use kv_sessions::RedisStore;
+    ///
+    /// let client = redis::Client::open("redis://redis.internal:6379")?;
+    /// let manager = redis::aio::ConnectionManager::new(client).await?;
+    /// let store = RedisStore::builder_from_connection_manager(manager.clone())
+    ///     .key_prefix("shop:sessions:")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder_from_connection_manager(
+        manager: redis::aio::ConnectionManager,
+    ) -> RedisStoreBuilder {
+        RedisStoreBuilder::from_connection_manager(manager)
     }
 
     /// Starts configuring a store for the Redis Cluster that `nodes` lead to: the URLs of some

@@ -1,0 +1,158 @@
+//! Redis servers that speak TLS only, each started by the test that needs it with certificates
+//! made for that test: a [`TestCa`] of the test's own signs the server's certificate, so that a
+//! test can trust it, trust another CA, or reach the server under a name its certificate lacks.
+//!
+//! They need `redis-server` on `PATH` (a build with TLS, as Debian's and Redis' own are). A test
+//! that starts one skips, saying so on stderr, where `KV_SESSIONS_REDIS_URL` is unset, as the
+//! other Redis tests do; under `CI=true` it runs, and fails where `redis-server` is missing.
+
+use std::io::Read as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::certificates::{ServerCertificate, TestCa};
+use crate::shared;
+
+/// How long a server may take to start listening.
+const START_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Whether a [`TlsRedis`] asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertificates {
+    /// Any client may connect (`tls-auth-clients no`).
+    NotAsked,
+    /// Only a client with a certificate the server's CA signed (`tls-auth-clients yes`).
+    Required,
+}
+
+/// A `redis-server` on a loopback port of its own that speaks TLS only, stopped when dropped.
+pub struct TlsRedis {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl TlsRedis {
+    /// Starts a server whose certificate `ca` signs for `host_names`, and waits until it
+    /// listens; `None`, after saying so on stderr, where `test` is skipped because
+    /// `KV_SESSIONS_REDIS_URL` is unset.
+    pub fn start(
+        test: &str,
+        ca: &TestCa,
+        host_names: &[&str],
+        clients: ClientCertificates,
+    ) -> Option<Self> {
+        shared::redis_url(test)?;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let files = ServerFiles::write(dir.path(), ca, &ca.issue(host_names));
+        let port = free_port();
+        let child = redis_server(&files, port, clients)
+            .spawn()
+            .expect("redis-server on PATH, which the TLS tests need");
+        let server = Self { child, port, dir };
+        server.wait_until_listening();
+        Some(server)
+    }
+
+    /// The URL of the server under `host`, with `rediss://`.
+    pub fn url(&self, host: &str) -> String {
+        format!("rediss://{host}:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A file in the server's own temp dir, for a test to write a CA bundle or the like to.
+    pub fn scratch_file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn wait_until_listening(&self) {
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                started.elapsed() < START_PATIENCE,
+                "redis-server did not listen on {} within {START_PATIENCE:?}: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        let mut log = String::new();
+        let _ = std::fs::File::open(self.dir.path().join("redis.log"))
+            .and_then(|mut file| file.read_to_string(&mut log));
+        log
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where a server's certificates are.
+struct ServerFiles {
+    dir: PathBuf,
+    ca: PathBuf,
+    certificate: PathBuf,
+    key: PathBuf,
+}
+
+impl ServerFiles {
+    fn write(dir: &Path, ca: &TestCa, server: &ServerCertificate) -> Self {
+        let files = Self {
+            dir: dir.to_owned(),
+            ca: dir.join("ca.pem"),
+            certificate: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        };
+        std::fs::write(&files.ca, ca.pem()).expect("write the CA");
+        std::fs::write(&files.certificate, &server.certificate).expect("write the cert");
+        std::fs::write(&files.key, &server.key).expect("write the key");
+        files
+    }
+}
+
+/// The command that starts a server with `files` on `port`, TLS only, keeping nothing on disk.
+fn redis_server(files: &ServerFiles, port: u16, clients: ClientCertificates) -> Command {
+    let auth_clients = match clients {
+        ClientCertificates::NotAsked => "no",
+        ClientCertificates::Required => "yes",
+    };
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", "0", "--bind", "127.0.0.1", "-::1"])
+        .args(["--tls-port", &port.to_string()])
+        .arg("--tls-cert-file")
+        .arg(&files.certificate)
+        .arg("--tls-key-file")
+        .arg(&files.key)
+        .arg("--tls-ca-cert-file")
+        .arg(&files.ca)
+        .args(["--tls-auth-clients", auth_clients])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&files.dir)
+        .arg("--logfile")
+        .arg(files.dir.join("redis.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+/// A loopback port that nothing listens on now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
