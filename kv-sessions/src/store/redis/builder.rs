@@ -321,7 +321,7 @@ impl RedisStoreBuilder {
         #[cfg(feature = "redis-tls")]
         let client = self.tls.apply(client).map_err(StoreError::open)?;
         Ok(Reaching {
-            target: Target::Server(client.clone()),
+            target: Target::Server(Box::new(client.clone())),
             server: connections::server(client.get_connection_info()),
             listened: vec![client],
             keys: KeyLayout::single(self.key_prefix.as_str()),
@@ -492,5 +492,16 @@ mod tests {
             refused.to_string().contains("set them on that client"),
             "{refused}"
         );
+    }
+
+    #[cfg(feature = "redis-tls")]
+    #[actix_rt::test]
+    async fn a_cluster_store_refuses_tls_certificates_it_does_not_apply() {
+        let refused = RedisStoreBuilder::cluster(vec!["rediss://127.0.0.1:1".to_owned()])
+            .tls_ca_certificates("-----BEGIN CERTIFICATE-----")
+            .build()
+            .await
+            .expect_err("not set on a cluster's client");
+        assert!(refused.to_string().contains("Redis Cluster"), "{refused}");
     }
 }

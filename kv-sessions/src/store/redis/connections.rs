@@ -43,7 +43,7 @@ const MAX_RETRY_WAIT_MS: u64 = 100;
 #[derive(Clone)]
 pub(super) enum Target {
     /// One server (with its replicas, if it has any).
-    Server(Client),
+    Server(Box<Client>),
     /// A Redis Cluster, found through its seed nodes; the client follows `MOVED` and `ASK`
     /// redirections, reads the slot map again after one, and retries `TRYAGAIN`.
     Cluster(Box<ClusterClient>),
@@ -143,7 +143,7 @@ impl ThreadConnections {
     fn lazy(target: &Target, config: &ConnectionManagerConfig, count: usize) -> RedisResult<Self> {
         let slot = || match target {
             Target::Server(client) => {
-                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                ConnectionManager::new_lazy_with_config(Client::clone(client), config.clone())
                     .map(Pending::Server)
             }
             Target::Cluster(client) => Ok(Pending::Cluster(Arc::new(LazyCluster {
