@@ -12,8 +12,9 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// An error from a [`SessionStore`](crate::SessionStore).
 ///
-/// Store implementations wrap their own errors with [`StoreError::backend`] or
-/// [`StoreError::corrupt`]; the session layer decides what each kind means for the request.
+/// Store implementations wrap their own errors with [`StoreError::backend`],
+/// [`StoreError::timeout`] or [`StoreError::corrupt`]; the session layer decides what each kind
+/// means for the request.
 ///
 /// Its `Debug` output is its message followed by its causes, one a line, so that whatever prints
 /// it (`unwrap`, a `main` that returns it, `std::io::Error::other`) shows words, not a struct.
@@ -23,6 +24,12 @@ pub enum StoreError {
     /// The backend could not be reached or refused the operation. The request fails with a 500.
     #[error("the session store failed")]
     Backend(#[source] BoxError),
+    /// The backend did not answer within the store's operation timeout. The request fails with a
+    /// 500, as for [`Backend`](StoreError::Backend); it is a kind of its own so that an operator
+    /// can tell a slow backend from a failing one (the `timeout` outcome of the store metrics).
+    /// A write that timed out may still have been applied.
+    #[error("the session store did not answer in time")]
+    Timeout(#[source] BoxError),
     /// A stored record could not be decoded. The session layer logs it, deletes the record and
     /// starts a fresh session, so one bad record never locks a client out.
     #[error("a stored session record is corrupt")]
@@ -49,6 +56,17 @@ impl StoreError {
     /// Wraps a failure of the backend: I/O, a lost connection, a refused query.
     pub fn backend(cause: impl Into<BoxError>) -> Self {
         Self::Backend(cause.into())
+    }
+
+    /// Wraps the failure of an operation that ran past the store's time limit; `cause` says which
+    /// limit.
+    pub fn timeout(cause: impl Into<BoxError>) -> Self {
+        Self::Timeout(cause.into())
+    }
+
+    /// Whether this is a [`Timeout`](StoreError::Timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_))
     }
 
     /// Wraps a failure to decode a stored record.

@@ -159,8 +159,7 @@ impl PostgresStoreBuilder {
 
     /// How long any one operation may take, from asking the pool for a connection (and opening
     /// one) to the last row of the answer: 2 seconds by default. Past it the operation fails
-    /// with [`StoreError::Backend`], saying it timed out, and the request answers 500 rather than
-    /// hang.
+    /// with [`StoreError::Timeout`], and the request answers 500 rather than hang.
     ///
     /// A write that times out may still have been applied by the server.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
@@ -412,7 +411,9 @@ impl PostgresStoreBuilder {
             timeout: self.operation_timeout,
         };
         table.check_server().await.map_err(|error| match error {
-            StoreError::Backend(cause) => StoreError::open(not_started(reach.server, cause)),
+            StoreError::Backend(cause) | StoreError::Timeout(cause) => {
+                StoreError::open(not_started(reach.server, cause))
+            }
             other => other,
         })?;
         Ok((table, runtime, reach.listener))

@@ -180,6 +180,6 @@ impl Table {
     ) -> Result<T, StoreError> {
         tokio::time::timeout(self.timeout, work)
             .await
-            .unwrap_or_else(|_| Err(StoreError::backend(PostgresError::Timeout(self.timeout))))
+            .unwrap_or_else(|_| Err(StoreError::timeout(PostgresError::Timeout(self.timeout))))
     }
 }

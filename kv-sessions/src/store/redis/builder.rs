@@ -154,7 +154,7 @@ impl RedisStoreBuilder {
     }
 
     /// How long one operation may take, connecting included, before it fails with
-    /// [`StoreError::Backend`]. Defaults to 2 seconds. [`build`](Self::build) has the same
+    /// [`StoreError::Timeout`]. Defaults to 2 seconds. [`build`](Self::build) has the same
     /// time to connect.
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;

@@ -237,7 +237,7 @@ pub use self::mode::InvalidationMode;
 /// one is never returned.
 ///
 /// # Timeouts and outages
-/// Every operation, connecting included, fails with [`StoreError::Backend`] once it has taken
+/// Every operation, connecting included, fails with [`StoreError::Timeout`] once it has taken
 /// longer than the operation timeout (2 s by default; [`RedisStoreBuilder::operation_timeout`]),
 /// and [`build`](RedisStoreBuilder::build) fails the same way, so an unreachable server never
 /// hangs start-up or a request. A refused connection fails sooner, after two quick retries, with
@@ -655,8 +655,10 @@ impl RedisStore {
         let pending = self.inner.connections.next().map_err(StoreError::backend)?;
         let connected = async move { work(pending.connect().await?).await };
         match tokio::time::timeout(timeout, connected).await {
+            // The client's own response timeout is the same length, and may fire first.
+            Ok(Err(error)) if error.is_timeout() => Err(StoreError::timeout(error)),
             Ok(answer) => answer.map_err(StoreError::backend),
-            Err(_) => Err(StoreError::backend(Failure::TimedOut(timeout))),
+            Err(_) => Err(StoreError::timeout(Failure::TimedOut(timeout))),
         }
     }
 
