@@ -16,6 +16,7 @@ use crate::id::SessionId;
 use crate::record::Record;
 use crate::session::{SessionStatus, State};
 use crate::store::DynStore;
+use crate::telemetry::{self, Change};
 
 /// What the response must do with the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,22 +177,29 @@ pub(crate) async fn carry_out(
 ) -> Result<CookieUpdate, SessionError> {
     if let Some(id) = plan.delete {
         store.delete(&id).await?;
+        telemetry::session_changed(Change::Purged);
     }
-    let (saved, wrote_a_value) = match plan.write {
+    let (saved, wrote_a_value, change) = match plan.write {
         None => return Ok(plan.cookie),
         Some(Write::Create(changes)) => (
             store.create(&SessionId::generate(), &changes).await?,
             changes.writes_a_value(),
+            Some(Change::Created),
         ),
         Some(Write::Update(loaded, changes)) => (
             store.update_from(&loaded, &changes).await?,
             changes.writes_a_value(),
+            None,
         ),
         Some(Write::Renew { from, to, changes }) => (
             store.renew(&from, &to, &changes).await?,
             changes.writes_a_value(),
+            Some(Change::Renewed),
         ),
     };
+    if let (Saved::Stored(_), Some(change)) = (&saved, change) {
+        telemetry::session_changed(change);
+    }
     cookie_after(saved, wrote_a_value, lifetime)
 }
 

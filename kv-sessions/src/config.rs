@@ -11,7 +11,7 @@ use crate::cookie::{CookieConfig, CookieContent, SecretRing, SignatureWatch};
 use crate::expiry::Expiry;
 use crate::middleware::SessionMiddleware;
 use crate::renewals::RecentRenewals;
-use crate::store::{CachedStore, DynStore, SessionCache, SessionStore};
+use crate::store::{CachedStore, DynStore, Measured, SessionCache, SessionStore};
 
 /// Everything the middleware and the extractors share, fixed when the middleware is built.
 pub(crate) struct Config {
@@ -58,6 +58,9 @@ pub struct SessionMiddlewareBuilder<S> {
     cookie: CookieConfig,
     lifetime: Lifetime,
     load_before_routing: bool,
+    /// Whether `store` observes its own calls to the store behind its cache, which the
+    /// middleware otherwise observes around `store` itself.
+    observes_itself: bool,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
@@ -76,6 +79,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             cookie: CookieConfig::default(),
             lifetime: Lifetime::default().with_absolute_lifetime(Self::DEFAULT_ABSOLUTE_LIFETIME),
             load_before_routing: false,
+            observes_itself: false,
         }
     }
 
@@ -83,11 +87,12 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// then the cache. See [`CachedStore`].
     pub fn cache<C: SessionCache>(self, cache: C) -> SessionMiddlewareBuilder<CachedStore<C, S>> {
         SessionMiddlewareBuilder {
-            store: CachedStore::new(cache, self.store),
+            store: CachedStore::observing(cache, self.store),
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,
             load_before_routing: self.load_before_routing,
+            observes_itself: true,
         }
     }
 
@@ -268,9 +273,14 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         }
         self.keys.log_fingerprints(&self.cookie.name);
         let stamp_versions = self.store.invalidations().is_some();
+        let store: Arc<dyn DynStore> = if self.observes_itself {
+            Arc::new(self.store)
+        } else {
+            Arc::new(Measured(self.store))
+        };
         SessionMiddleware::from_config(Config {
             stamp_versions,
-            store: Arc::new(self.store),
+            store,
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,

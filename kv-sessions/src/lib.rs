@@ -128,6 +128,7 @@ mod record;
 mod renewals;
 mod session;
 mod store;
+mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 

@@ -20,6 +20,8 @@
 //! 10. [Security defaults, and why](security): what the middleware does without being asked.
 //! 11. [Coming from actix-session](coming_from_actix_session): the API side by side, the
 //!     defaults that differ and why, and the middleware built outside `HttpServer::new`.
+//! 12. [Monitoring](monitoring): the metrics, what to alert on, and the spans around store
+//!     operations.
 //!
 //! Every code block in the guide is compiled, and most run, as doctests of this crate: a
 //! chapter cannot drift from the API it describes.
@@ -82,3 +84,4 @@ chapter!(stores_and_caching, "stores_and_caching.md");
 chapter!(more_than_one_instance, "more_than_one_instance.md");
 chapter!(security, "security.md");
 chapter!(coming_from_actix_session, "coming_from_actix_session.md");
+chapter!(monitoring, "monitoring.md");

@@ -1,5 +1,6 @@
 //! A store that reads through a cache.
 
+use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use crate::error::StoreError;
 use crate::id::{SessionDigest, SessionId};
 use crate::owner::UserSession;
 use crate::record::Record;
+use crate::telemetry::{self, Answer, Operation};
 
 /// A [`SessionStore`] that keeps copies of `S`'s sessions in the cache `C`.
 ///
@@ -36,12 +38,17 @@ use crate::record::Record;
 /// would not reach it, and it would serve its old copy until the session's deadline.
 ///
 /// [`SessionMiddlewareBuilder::cache`](crate::SessionMiddlewareBuilder::cache) builds one of these
-/// for you.
+/// for you. Build it that way where you watch the [store metrics and
+/// spans](crate::guide::monitoring): the middleware then observes the store behind the cache,
+/// where a cache hit is no store operation, while a `CachedStore` built by hand is observed as
+/// a whole, like any store it is given.
 #[derive(Debug, Clone)]
 pub struct CachedStore<C, S> {
     cache: Arc<C>,
     store: S,
     feed: Option<InvalidationFeed>,
+    /// Whether each call to `store` is observed (see [`telemetry::observe`]).
+    observes_store: bool,
 }
 
 impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
@@ -53,7 +60,21 @@ impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
             let subscriber: Weak<dyn Subscriber> = Arc::downgrade(&cache) as Weak<dyn Subscriber>;
             feed.subscribe(subscriber);
         }
-        Self { cache, store, feed }
+        Self {
+            cache,
+            store,
+            feed,
+            observes_store: false,
+        }
+    }
+
+    /// Puts `cache` in front of `store`, as [`new`](Self::new) does, and observes every call to
+    /// the store.
+    pub(crate) fn observing(cache: C, store: S) -> Self {
+        Self {
+            observes_store: true,
+            ..Self::new(cache, store)
+        }
     }
 
     /// The cache.
@@ -64,6 +85,15 @@ impl<C: SessionCache, S: SessionStore> CachedStore<C, S> {
     /// The store behind the cache.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// `work`, a call to the store that is `operation`, observed where this store observes them.
+    async fn call<T: Answer>(&self, operation: Operation, work: impl Future<Output = T>) -> T {
+        if self.observes_store {
+            telemetry::observe(operation, work).await
+        } else {
+            work.await
+        }
     }
 
     /// Brings the cache in line with the store's answer to a write of session `id`.
@@ -106,11 +136,12 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
                 self.cache.get_fresh(id, at_least, Some(read_since)).await
             }
         };
+        telemetry::cache_lookup(cached.is_some());
         if let Some(record) = cached {
             return Ok(Some(record));
         }
         let seen = self.cache.epoch(id);
-        let loaded = self.store.load(id).await?;
+        let loaded = self.call(Operation::Load, self.store.load(id)).await?;
         if let Some(record) = &loaded {
             self.cache.insert(record.clone(), seen).await;
         }
@@ -118,7 +149,9 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
-        let created = self.store.create(id, changes).await;
+        let created = self
+            .call(Operation::Create, self.store.create(id, changes))
+            .await;
         if let Ok(Saved::Stored(record)) = &created {
             self.cache.insert_created(record.clone()).await;
             return created;
@@ -129,14 +162,18 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
         let seen = self.cache.epoch(id);
-        let updated = self.store.update(id, changes).await;
+        let updated = self
+            .call(Operation::Update, self.store.update(id, changes))
+            .await;
         self.follow(id, seen, updated).await
     }
 
     async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
         let id = loaded.id();
         let seen = self.cache.epoch(&id);
-        let updated = self.store.update_from(loaded, changes).await;
+        let updated = self
+            .call(Operation::Update, self.store.update_from(loaded, changes))
+            .await;
         self.follow(&id, seen, updated).await
     }
 
@@ -147,13 +184,15 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
         let seen = self.cache.epoch(new);
-        let renewed = self.store.renew(old, new, changes).await;
+        let renewed = self
+            .call(Operation::Renew, self.store.renew(old, new, changes))
+            .await;
         self.cache.invalidate(old).await;
         self.follow(new, seen, renewed).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let deleted = self.store.delete(id).await;
+        let deleted = self.call(Operation::Delete, self.store.delete(id)).await;
         self.cache.invalidate(id).await;
         deleted
     }
@@ -163,11 +202,14 @@ impl<C: SessionCache, S: SessionStore> SessionStore for CachedStore<C, S> {
     }
 
     async fn sessions_of(&self, user: &str) -> Result<Vec<UserSession>, StoreError> {
-        self.store.sessions_of(user).await
+        self.call(Operation::SessionsOf, self.store.sessions_of(user))
+            .await
     }
 
     async fn revoke(&self, user: &str, session: SessionDigest) -> Result<bool, StoreError> {
-        let revoked = self.store.revoke(user, session).await;
+        let revoked = self
+            .call(Operation::Revoke, self.store.revoke(user, session))
+            .await;
         if !matches!(revoked, Ok(false)) {
             self.cache.hear(&Invalidation::removed(session)).await;
         }

@@ -203,6 +203,7 @@ impl InvalidationFeed {
     /// Hands `invalidation` to every subscribed cache, and returns once they have all forgotten
     /// the session.
     pub async fn publish(&self, invalidation: &Invalidation) {
+        crate::telemetry::invalidation_heard();
         for subscriber in self.subscribers() {
             subscriber.hear(invalidation).await;
         }

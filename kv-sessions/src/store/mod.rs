@@ -21,6 +21,7 @@ use crate::record::Record;
 mod boxed;
 mod cached;
 mod feed;
+mod measured;
 #[cfg(feature = "moka")]
 mod moka;
 #[cfg(feature = "postgres")]
@@ -35,6 +36,7 @@ pub(crate) use self::boxed::DynStore;
 pub use self::cached::CachedStore;
 pub(crate) use self::feed::Subscriber;
 pub use self::feed::{Invalidation, InvalidationFeed, ParseInvalidationError};
+pub(crate) use self::measured::Measured;
 #[cfg(feature = "moka")]
 pub use self::moka::MokaStore;
 #[cfg(feature = "postgres")]
@@ -109,8 +111,9 @@ pub(crate) async fn load_for_request(
 ///   where the backend can do it in one transaction, script or statement.
 /// - [`delete`](SessionStore::delete) removes the session and hands back the live record it
 ///   removed, if there was one.
-/// - A record that cannot be decoded is reported as [`StoreError::Corrupt`]; any other failure
-///   as [`StoreError::Backend`].
+/// - A record that cannot be decoded is reported as [`StoreError::Corrupt`], an operation that
+///   ran past the store's time limit as [`StoreError::Timeout`], and any other failure as
+///   [`StoreError::Backend`].
 ///
 /// A store that keeps [`Record::owner`] (every store of this crate does) also answers
 /// [`sessions_of`](SessionStore::sessions_of) and [`revoke`](SessionStore::revoke):

@@ -391,8 +391,11 @@ impl PostgresStore {
     ///
     /// The background sweeper does this on its own; call it from tests, or from an operator's
     /// task when the store was built with [`PostgresStoreBuilder::sweep_every`] set to `None`.
+    /// It is logged and counted as the sweeper's runs are.
     pub async fn sweep_expired(&self) -> Result<u64, StoreError> {
-        self.table.sweep(SystemTime::now()).await
+        let removed = self.table.sweep(SystemTime::now()).await;
+        crate::telemetry::swept("postgres", removed.as_ref().copied());
+        removed
     }
 
     async fn load_at(&self, id: &SessionId, now: SystemTime) -> Result<Option<Record>, StoreError> {

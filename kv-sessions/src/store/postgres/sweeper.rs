@@ -8,7 +8,7 @@ use tokio::task::AbortHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::table::Table;
-use crate::error::Chain;
+use crate::telemetry;
 
 /// A running sweeper. Dropping it stops the task.
 #[derive(Debug)]
@@ -44,12 +44,7 @@ async fn sweep_every(table: Table, every: Duration) {
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match table.sweep(SystemTime::now()).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::debug!(removed, "swept expired sessions"),
-            Err(error) => {
-                tracing::warn!(error = %Chain(&error), "sweeping expired sessions failed")
-            }
-        }
+        let removed = table.sweep(SystemTime::now()).await;
+        telemetry::swept("postgres", removed.as_ref().copied());
     }
 }

@@ -181,10 +181,13 @@ impl SledStore {
     /// Deletes every expired session now, and returns how many it deleted.
     ///
     /// The background sweeper does this on its own; call it from tests, or from an operator's
-    /// task after changing the sweep interval to `None`.
+    /// task after changing the sweep interval to `None`. It is logged and counted as the
+    /// sweeper's runs are.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         let inner = Arc::clone(&self.inner);
-        run_blocking(move || inner.trees.sweep(SystemTime::now())).await
+        let removed = run_blocking(move || inner.trees.sweep(SystemTime::now())).await;
+        crate::telemetry::swept("sled", removed.as_ref().map(|&removed| removed as u64));
+        removed
     }
 
     /// The number of stored records, counting expired ones that have not been swept yet.

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::trees::SessionTrees;
 use crate::error::StoreError;
+use crate::telemetry;
 
 /// A running sweeper. Dropping it stops the thread and waits for it, so the store's directory is
 /// free once the store is dropped.
@@ -23,11 +24,8 @@ impl Sweeper {
             .name("kv-sessions-sweep".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    match trees.sweep(SystemTime::now()) {
-                        Ok(0) => {}
-                        Ok(removed) => tracing::debug!(removed, "swept expired sessions"),
-                        Err(error) => tracing::warn!(%error, "sweeping expired sessions failed"),
-                    }
+                    let removed = trees.sweep(SystemTime::now());
+                    telemetry::swept("sled", removed.as_ref().map(|&removed| removed as u64));
                 }
             })
             .map_err(StoreError::backend)?;
