@@ -1,5 +1,6 @@
 //! A store wrapper that sits under the cache and misbehaves on demand: writes that fail after
-//! they were applied, and loads held at a gate after they have read the store.
+//! they were applied, loads held at a gate after they have read the store, and a store that has
+//! stopped answering.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,6 +17,7 @@ use crate::gate::Gate;
 pub struct Faults {
     fail_after_writes: AtomicBool,
     held_loads: Mutex<Option<Gate>>,
+    timing_out: AtomicBool,
 }
 
 impl Faults {
@@ -31,6 +33,23 @@ impl Faults {
             .held_loads
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = gate;
+    }
+
+    /// Makes later loads and writes fail at once with [`StoreError::Timeout`], without reaching
+    /// the store, as a shared store whose server stopped answering fails once its operation
+    /// timeout has passed (`true`), or reach the store again (`false`).
+    pub fn time_out(&self, timing_out: bool) {
+        self.timing_out.store(timing_out, Ordering::SeqCst);
+    }
+
+    /// The timeout the store answers while [`time_out`](Self::time_out) is on.
+    fn answering(&self) -> Result<(), StoreError> {
+        if self.timing_out.load(Ordering::SeqCst) {
+            return Err(StoreError::timeout(
+                "the store stopped answering, as the test asked",
+            ));
+        }
+        Ok(())
     }
 
     fn load_gate(&self) -> Option<Gate> {
@@ -79,6 +98,7 @@ impl<S> FaultyStore<S> {
 
 impl<S: SessionStore> SessionStore for FaultyStore<S> {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.faults.answering()?;
         let loaded = self.inner.load(id).await;
         if let Some(gate) = self.faults.load_gate() {
             gate.pass().await;
@@ -87,16 +107,19 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
     }
 
     async fn create(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.faults.answering()?;
         let created = self.inner.create(id, changes).await;
         self.faults.after_write(created)
     }
 
     async fn update(&self, id: &SessionId, changes: &Changes) -> Result<Saved, StoreError> {
+        self.faults.answering()?;
         let updated = self.inner.update(id, changes).await;
         self.faults.after_write(updated)
     }
 
     async fn update_from(&self, loaded: &Record, changes: &Changes) -> Result<Saved, StoreError> {
+        self.faults.answering()?;
         let updated = self.inner.update_from(loaded, changes).await;
         self.faults.after_write(updated)
     }
@@ -107,11 +130,13 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         new: &SessionId,
         changes: &Changes,
     ) -> Result<Saved, StoreError> {
+        self.faults.answering()?;
         let renewed = self.inner.renew(old, new, changes).await;
         self.faults.after_write(renewed)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.faults.answering()?;
         self.inner.delete(id).await
     }
 

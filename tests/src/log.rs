@@ -5,10 +5,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::prelude::*;
 
 /// Everything kv-sessions has logged at `debug` and above since [`capture_log`] was first
-/// called in this process, one formatted line per event.
+/// called in this process, one formatted line per event, and a line for each of its spans as
+/// it closes, with the span's fields.
 #[derive(Debug, Clone)]
 pub struct CapturedLog {
     text: Arc<Mutex<Vec<u8>>>,
@@ -63,6 +65,7 @@ pub fn capture_log() -> CapturedLog {
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(capture.clone())
+                .with_span_events(FmtSpan::CLOSE)
                 .with_filter(only_ours);
             tracing_subscriber::registry()
                 .with(layer)
