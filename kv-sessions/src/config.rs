@@ -86,8 +86,14 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// Puts `cache` in front of the store: loads read the cache first, saves write the store and
     /// then the cache. See [`CachedStore`].
     pub fn cache<C: SessionCache>(self, cache: C) -> SessionMiddlewareBuilder<CachedStore<C, S>> {
+        // A second cache goes in front of the first, which already observes the store.
+        let store = if self.observes_itself {
+            CachedStore::new(cache, self.store)
+        } else {
+            CachedStore::observing(cache, self.store)
+        };
         SessionMiddlewareBuilder {
-            store: CachedStore::observing(cache, self.store),
+            store,
             keys: self.keys,
             cookie: self.cookie,
             lifetime: self.lifetime,

@@ -98,6 +98,7 @@
 //! | `postgres-tls` | no | `PostgresStore` over TLS, with rustls: `sslmode=verify-full` and CA bundles |
 //! | `test-util` | no | `test_util::CookieSealer`: session cookies without a server, for tests |
 //! | `actix-session` | no | `actix_session::ActixSessionStore`: any store under actix-session's middleware |
+//! | `metrics` | no | counters and latency histograms through the `metrics` facade ([monitoring](guide::monitoring)) |
 //!
 //! [actix-web]: https://docs.rs/actix-web
 //! [sled]: https://docs.rs/sled

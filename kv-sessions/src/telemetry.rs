@@ -155,7 +155,7 @@ pub(crate) async fn observe<T: Answer>(operation: Operation, work: impl Future<O
         operation = operation.name(),
         outcome = tracing::field::Empty,
     );
-    let timer = Timer::start();
+    let timer = recorded::Timer::start();
     let answer = work.instrument(span.clone()).await;
     let outcome = answer.outcome();
     span.record("outcome", outcome.name());
@@ -163,36 +163,9 @@ pub(crate) async fn observe<T: Answer>(operation: Operation, work: impl Future<O
     answer
 }
 
-/// The latency of one store operation, on its way to the histogram; nothing without the
-/// `metrics` feature, so that a build without it does not read the clock.
-struct Timer {
-    #[cfg(feature = "metrics")]
-    started: std::time::Instant,
-}
-
-impl Timer {
-    fn start() -> Self {
-        Self {
-            #[cfg(feature = "metrics")]
-            started: std::time::Instant::now(),
-        }
-    }
-
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
-    fn stop(self, operation: Operation, outcome: Outcome) {
-        #[cfg(feature = "metrics")]
-        recorded::store_operation(operation, outcome, self.started.elapsed());
-        #[cfg(not(feature = "metrics"))]
-        let _ = (operation, outcome);
-    }
-}
-
 /// Counts a load the cache answered (`hit`) or passed on to the store.
 pub(crate) fn cache_lookup(hit: bool) {
-    #[cfg(feature = "metrics")]
     recorded::cache_lookup(hit);
-    #[cfg(not(feature = "metrics"))]
-    let _ = hit;
 }
 
 /// What a request's commit did to its session, for the session counters.
@@ -205,10 +178,7 @@ pub(crate) enum Change {
 
 /// Counts a session that a request's commit created, renewed or purged.
 pub(crate) fn session_changed(change: Change) {
-    #[cfg(feature = "metrics")]
     recorded::session_changed(change);
-    #[cfg(not(feature = "metrics"))]
-    let _ = change;
 }
 
 /// Logs and counts one run of a store's sweeper (`store` is `sled` or `postgres`), which
@@ -223,16 +193,37 @@ pub(crate) fn swept(store: &'static str, result: Result<u64, &StoreError>) {
             tracing::warn!(%error, "sweeping expired sessions failed");
         }
     }
-    #[cfg(feature = "metrics")]
     recorded::swept(store, result);
-    #[cfg(not(feature = "metrics"))]
-    let _ = store;
 }
 
 /// Counts a notice heard on a store's invalidation feed.
 pub(crate) fn invalidation_heard() {
-    #[cfg(feature = "metrics")]
     recorded::invalidation_heard();
+}
+
+/// Without the `metrics` feature nothing is recorded, and no clock is read.
+#[cfg(not(feature = "metrics"))]
+mod recorded {
+    use super::{Change, Operation, Outcome};
+
+    pub(super) struct Timer;
+
+    impl Timer {
+        pub(super) fn start() -> Self {
+            Self
+        }
+
+        pub(super) fn stop(self, _: Operation, _: Outcome) {}
+    }
+
+    pub(super) fn cache_lookup(_: bool) {}
+
+    pub(super) fn session_changed(_: Change) {}
+
+    #[cfg(any(feature = "sled", feature = "postgres"))]
+    pub(super) fn swept(_: &'static str, _: Result<u64, &super::StoreError>) {}
+
+    pub(super) fn invalidation_heard() {}
 }
 
 /// The `metrics` side: names, labels and the calls into the facade.
@@ -242,7 +233,7 @@ pub(crate) fn invalidation_heard() {
 #[cfg(feature = "metrics")]
 mod recorded {
     use std::sync::LazyLock;
-    use std::time::Duration;
+    use std::time::Instant;
 
     use metrics::{Key, Label, Level, Metadata};
 
@@ -284,15 +275,25 @@ mod recorded {
         }
     }
 
-    pub(super) fn store_operation(operation: Operation, outcome: Outcome, took: Duration) {
-        let keys = &OPERATION_KEYS[operation as usize][outcome as usize];
-        metrics::with_recorder(|recorder| {
-            recorder
-                .register_counter(&keys.count, &METADATA)
-                .increment(1);
-            let duration = recorder.register_histogram(&keys.duration, &METADATA);
-            duration.record(took.as_secs_f64());
-        });
+    /// The latency of one store operation, on its way to the histogram.
+    pub(super) struct Timer(Instant);
+
+    impl Timer {
+        pub(super) fn start() -> Self {
+            Self(Instant::now())
+        }
+
+        /// Counts the operation, and records how long it took.
+        pub(super) fn stop(self, operation: Operation, outcome: Outcome) {
+            let took = self.0.elapsed().as_secs_f64();
+            let keys = &OPERATION_KEYS[operation as usize][outcome as usize];
+            metrics::with_recorder(|recorder| {
+                let count = recorder.register_counter(&keys.count, &METADATA);
+                count.increment(1);
+                let duration = recorder.register_histogram(&keys.duration, &METADATA);
+                duration.record(took);
+            });
+        }
     }
 
     fn increment(key: &Key, by: u64) {

@@ -4,15 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_test::TestServer;
 use actix_web::App;
 use actix_web::cookie::Key;
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
-use kv_sessions::{Expiry, MokaStore, SessionId, SessionMiddleware, SledStore};
-use kv_sessions_tests::{Browser, FaultyStore, Gate, capture_log, routes};
+use kv_sessions::{
+    Changes, Expiry, MokaStore, RedisStore, Saved, SessionId, SessionMiddleware, SessionPolicy,
+    SessionStore, SledStore,
+};
+use kv_sessions_tests::{Browser, FaultyStore, Gate, capture_log, routes, shared};
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tempfile::TempDir;
@@ -222,4 +225,42 @@ async fn store_spans_carry_the_operation_and_its_outcome_and_never_an_id_or_data
             assert!(!line.contains(word.as_str()), "{word} in {line}");
         }
     }
+}
+
+#[actix_rt::test]
+async fn every_store_listening_on_the_feed_counts_the_notice_of_a_write_once() {
+    let Some(url) = shared::redis_url("every_store_listening_on_the_feed_counts_the_notice") else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let prefix = format!("{}:", shared::unique_name());
+    let open = || {
+        RedisStore::builder(url.as_str())
+            .key_prefix(prefix.as_str())
+            .build()
+    };
+    let (writer, other) = (open().await.expect("writer"), open().await.expect("other"));
+    read();
+
+    let mut changes = Changes::new(SessionPolicy::default());
+    changes.insert("a", "1").expect("a string serializes");
+    // A new id can be in no cache, so its creation announces nothing; the update does.
+    let id = SessionId::generate();
+    let created = writer.create(&id, &changes).await;
+    assert!(matches!(created, Ok(Saved::Stored(_))), "{created:?}");
+    let updated = writer.update(&id, &changes).await;
+    assert!(matches!(updated, Ok(Saved::Stored(_))), "{updated:?}");
+
+    let heard = "kv_sessions_invalidations_received_total{}";
+    let mut counted = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted.get(heard) != Some(&2) && Instant::now() < deadline {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+        for (name, moved) in read().counters {
+            *counted.entry(name).or_default() += moved;
+        }
+    }
+    // The stores are called directly, not through the middleware, so only the feed counts.
+    assert_eq!(counted, counts(&[(heard, 2)]));
+    drop((writer, other));
 }
