@@ -28,7 +28,7 @@ impl SessionId {
     /// Mints a fresh random id to replace `old` at a renewal: one whose [digest](Self::digest)
     /// starts with the same byte as `old`'s. The middleware mints every renewal's id this way, so
     /// that a store can keep a session and its successor side by side, as
-    /// [`RedisStore`](crate::RedisStore) does on Redis Cluster, where both keys of the renewal must
+    /// [`RedisStore`] does on Redis Cluster, where both keys of the renewal must
     /// share a hash slot for it to stay one atomic step.
     ///
     /// It draws ids until one fits, 256 draws on average, each hashed: the `ids` bench measured
@@ -47,6 +47,11 @@ impl SessionId {
     /// assert_ne!(new, old);
     /// assert_eq!(new.digest().as_bytes()[0], old.digest().as_bytes()[0]);
     /// ```
+    #[cfg_attr(feature = "redis", doc = "[`RedisStore`]: crate::RedisStore")]
+    #[cfg_attr(
+        not(feature = "redis"),
+        doc = "[`RedisStore`]: https://docs.rs/kv-sessions/latest/kv_sessions/struct.RedisStore.html"
+    )]
     pub fn generate_successor(old: &SessionId) -> Self {
         let first = old.digest().first_byte();
         loop {

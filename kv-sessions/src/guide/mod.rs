@@ -22,6 +22,8 @@
 //!     defaults that differ and why, and the middleware built outside `HttpServer::new`.
 //! 12. [Monitoring](monitoring): the metrics, what to alert on, and the spans around store
 //!     operations.
+//! 13. [Production checklist](production): the key, TLS to the store, Redis Cluster, timeouts,
+//!     pool sizing, the alerts, and sled on a single machine.
 //!
 //! Every code block in the guide is compiled, and most run, as doctests of this crate: a
 //! chapter cannot drift from the API it describes.
@@ -44,7 +46,21 @@ macro_rules! chapter {
             "moka": "MokaStore" => "struct.MokaStore.html",
             "moka": "MokaStore::new" => "struct.MokaStore.html#method.new",
             "redis": "RedisStore" => "struct.RedisStore.html",
+            "redis": "RedisStore#tls" => "struct.RedisStore.html#tls",
+            "redis": "RedisStore#redis-cluster" => "struct.RedisStore.html#redis-cluster",
+            "redis": "RedisStore#two-modes-broadcast-and-targeted" => "struct.RedisStore.html#two-modes-broadcast-and-targeted",
+            "redis": "RedisStore::cluster_builder" => "struct.RedisStore.html#method.cluster_builder",
+            "redis": "RedisStore::builder_from_client" => "struct.RedisStore.html#method.builder_from_client",
+            "redis": "RedisStore::builder_from_connection_manager" => "struct.RedisStore.html#method.builder_from_connection_manager",
+            "redis": "RedisStoreBuilder" => "struct.RedisStoreBuilder.html",
+            "redis": "InvalidationMode::Targeted" => "enum.InvalidationMode.html#variant.Targeted",
+            "redis-tls": "RedisStoreBuilder::tls_ca_certificates" => "struct.RedisStoreBuilder.html#method.tls_ca_certificates",
             "postgres": "PostgresStore" => "struct.PostgresStore.html",
+            "postgres": "PostgresStore#tls" => "struct.PostgresStore.html#tls",
+            "postgres": "PostgresStore::builder_from_pool" => "struct.PostgresStore.html#method.builder_from_pool",
+            "postgres": "PostgresStore::builder_from_config" => "struct.PostgresStore.html#method.builder_from_config",
+            "postgres": "PostgresStoreBuilder" => "struct.PostgresStoreBuilder.html",
+            "postgres-tls": "PostgresStoreBuilder::tls_ca_certificates_file" => "struct.PostgresStoreBuilder.html#method.tls_ca_certificates_file",
             "test-util": "test_util::CookieSealer" => "test_util/struct.CookieSealer.html",
             "actix-session": "actix_session" => "actix_session/index.html",
             "actix-session": "actix_session::ActixSessionStore" => "actix_session/struct.ActixSessionStore.html",
@@ -85,3 +101,4 @@ chapter!(more_than_one_instance, "more_than_one_instance.md");
 chapter!(security, "security.md");
 chapter!(coming_from_actix_session, "coming_from_actix_session.md");
 chapter!(monitoring, "monitoring.md");
+chapter!(production, "production.md");

@@ -241,13 +241,19 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// The middleware mints `new` with [`SessionId::generate_successor`], so its digest starts
     /// with the same byte as `old`'s: a store may rely on that to keep the two side by side
-    /// ([`RedisStore`](crate::RedisStore) on Redis Cluster refuses other ids).
+    /// ([`RedisStore`] on Redis Cluster refuses other ids).
     ///
     /// The provided method deletes `old` first, taking the latest copy in the same step, and
     /// then creates `new` from it: a concurrent update of `old` either lands before the move and
     /// moves with it, or finds `old` gone; a concurrent delete either wins, and nothing moves, or
     /// finds nothing to delete. A crash between the two steps, or a merge past the size cap,
     /// loses the session rather than keeping both ids alive.
+    ///
+    #[cfg_attr(feature = "redis", doc = "[`RedisStore`]: crate::RedisStore")]
+    #[cfg_attr(
+        not(feature = "redis"),
+        doc = "[`RedisStore`]: https://docs.rs/kv-sessions/latest/kv_sessions/struct.RedisStore.html"
+    )]
     fn renew(
         &self,
         old: &SessionId,
