@@ -50,7 +50,7 @@ pub use crate::listener::Listeners;
 pub use crate::log::{CapturedLog, capture_log};
 pub use crate::panics::{CapturedPanics, capture_panics};
 pub use crate::probe::{Probe, ProbeStore, STORE_SECRET};
-pub use crate::redis_tls::{ClientCertificates, TlsRedis};
+pub use crate::redis_tls::{ClientCertificates, TlsRedis, TlsRedisCluster};
 pub use crate::tls_postgres::TlsPostgres;
 
 /// What this crate's macros reach from the crates that call them.

@@ -2,14 +2,17 @@
 //! made for that test: a [`TestCa`] of the test's own signs the server's certificate, so that a
 //! test can trust it, trust another CA, or reach the server under a name its certificate lacks.
 //!
-//! They need `redis-server` on `PATH` (a build with TLS, as Debian's and Redis' own are). A test
+//! [`TlsRedisCluster`] joins three such servers into a Redis Cluster whose nodes speak TLS to
+//! clients and to each other.
+//!
+//! They need `redis-server` (and, for a cluster, `redis-cli`) on `PATH` (a build with TLS, as Debian's and Redis' own are). A test
 //! that starts one skips, saying so on stderr, where `KV_SESSIONS_REDIS_URL` is unset, as the
 //! other Redis tests do; under `CI=true` it runs, and fails where `redis-server` is missing.
 
 use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -17,8 +20,15 @@ use tempfile::TempDir;
 use crate::certificates::{ServerCertificate, TestCa};
 use crate::shared;
 
-/// How long a server may take to start listening.
+/// How long a server may take to start listening, and a cluster to serve every slot.
 const START_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How many masters a [`TlsRedisCluster`] has.
+const MASTERS: usize = 3;
+
+/// The names on a cluster node's certificate: the one the tests reach seed nodes under, and the
+/// address each node announces in `CLUSTER SLOTS` and `MOVED`, which the client then checks.
+const CLUSTER_NODE_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
 /// Whether a [`TlsRedis`] asks clients for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +57,24 @@ impl TlsRedis {
         clients: ClientCertificates,
     ) -> Option<Self> {
         shared::redis_url(test)?;
+        Some(Self::spawn(ca, host_names, clients, Role::Alone))
+    }
+
+    /// Starts a server as [`start`](Self::start) does, in `role`, whatever the environment.
+    fn spawn(ca: &TestCa, host_names: &[&str], clients: ClientCertificates, role: Role) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let files = ServerFiles::write(dir.path(), ca, &ca.issue(host_names));
         let port = free_port();
-        let child = redis_server(&files, port, clients)
+        let mut command = redis_server(&files, port, clients);
+        if role == Role::ClusterNode {
+            cluster_node(&mut command, &files);
+        }
+        let child = command
             .spawn()
             .expect("redis-server on PATH, which the TLS tests need");
         let server = Self { child, port, dir };
         server.wait_until_listening();
-        Some(server)
+        server
     }
 
     /// The URL of the server under `host`, with `rediss://`.
@@ -99,6 +118,94 @@ impl Drop for TlsRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Redis Cluster of three masters on loopback ports of their own, each speaking TLS only, to
+/// clients and on the cluster bus, with a certificate from the test's CA for `localhost` and
+/// `127.0.0.1`; every node is stopped when it is dropped.
+pub struct TlsRedisCluster {
+    nodes: Vec<TlsRedis>,
+}
+
+impl TlsRedisCluster {
+    /// Starts the nodes, joins them with `redis-cli --cluster create`, and waits until every
+    /// node serves every slot; `None`, after saying so on stderr, where `test` is skipped because
+    /// `KV_SESSIONS_REDIS_URL` is unset.
+    pub fn start(test: &str, ca: &TestCa) -> Option<Self> {
+        shared::redis_url(test)?;
+        let spawn = || {
+            TlsRedis::spawn(
+                ca,
+                &CLUSTER_NODE_NAMES,
+                ClientCertificates::NotAsked,
+                Role::ClusterNode,
+            )
+        };
+        let cluster = Self {
+            nodes: (0..MASTERS).map(|_| spawn()).collect(),
+        };
+        cluster.join();
+        cluster.wait_until_every_slot_is_served();
+        Some(cluster)
+    }
+
+    /// The `rediss://` URLs of the nodes under `host`, to give the store as seed nodes.
+    pub fn seeds(&self, host: &str) -> Vec<String> {
+        self.nodes.iter().map(|node| node.url(host)).collect()
+    }
+
+    /// The port of each node, in the order of [`seeds`](Self::seeds).
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(TlsRedis::port).collect()
+    }
+
+    fn join(&self) {
+        let mut args = vec!["--cluster".to_owned(), "create".to_owned()];
+        args.extend(self.ports().iter().map(|port| format!("127.0.0.1:{port}")));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(str::to_owned));
+        let created = self.redis_cli(&args);
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&created.stdout),
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+
+    fn wait_until_every_slot_is_served(&self) {
+        let started = Instant::now();
+        for port in self.ports() {
+            let args = ["-p", &port.to_string(), "cluster", "info"].map(str::to_owned);
+            while !String::from_utf8_lossy(&self.redis_cli(&args).stdout)
+                .contains("cluster_state:ok")
+            {
+                assert!(
+                    started.elapsed() < START_PATIENCE,
+                    "the TLS cluster did not serve every slot within {START_PATIENCE:?}: {}",
+                    self.nodes[0].log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Runs `redis-cli` over TLS with `args`, trusting the cluster's CA.
+    fn redis_cli(&self, args: &[String]) -> Output {
+        Command::new("redis-cli")
+            .args(["--tls", "--cacert"])
+            .arg(self.nodes[0].dir.path().join("ca.pem"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli on PATH, which the TLS cluster tests need")
+    }
+}
+
+/// Whether a server stands alone or is a node of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Alone,
+    ClusterNode,
 }
 
 /// Where a server's certificates are.
@@ -149,6 +256,18 @@ fn redis_server(files: &ServerFiles, port: u16, clients: ClientCertificates) -> 
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     command
+}
+
+/// Adds to `command` what makes its server a cluster node: cluster mode, TLS on the cluster bus
+/// (on a free port of its own, rather than the client port plus 10000, which may be taken or
+/// past 65535) and on replication, and a cluster configuration file in the server's own dir.
+fn cluster_node(command: &mut Command, files: &ServerFiles) {
+    command
+        .args(["--cluster-enabled", "yes"])
+        .args(["--cluster-port", &free_port().to_string()])
+        .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
+        .arg("--cluster-config-file")
+        .arg(files.dir.join("nodes.conf"));
 }
 
 /// A loopback port that nothing listens on now.

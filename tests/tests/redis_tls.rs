@@ -2,16 +2,18 @@
 //! each test with certificates it makes (see `src/redis_tls.rs`): the store contract with the CA
 //! given to the builder, by the environment, or through the app's own client or connection
 //! manager; the invalidation feed over TLS; and the refusals, at build, of a certificate from an
-//! unknown CA, of one for another host, and of plaintext on the TLS port.
+//! unknown CA, of one for another host, and of plaintext on the TLS port. A Redis Cluster whose
+//! nodes speak TLS only (`TlsRedisCluster`) carries the contract, the feed and the refusal of an
+//! unknown CA too.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kv_sessions::{
-    Changes, Expiry, MokaStore, RedisStore, Saved, SessionId, SessionPolicy, SessionStore,
-    StoreError,
+    Changes, Expiry, MokaStore, RedisStore, RedisStoreBuilder, Saved, SessionId, SessionPolicy,
+    SessionStore, StoreError,
 };
-use kv_sessions_tests::{ClientCertificates, TestCa, TlsRedis, check_store};
+use kv_sessions_tests::{ClientCertificates, TestCa, TlsRedis, TlsRedisCluster, check_store};
 use redis::TlsCertificates;
 
 /// The name every server's certificate holds, and the one the tests reach it under.
@@ -22,6 +24,12 @@ const PASSWORD: &str = "hunter2-in-the-url";
 
 /// How long a build may take here: the servers are local, and a refusal comes at once.
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an operation on a TLS cluster may take here. The contract's 32 threads each open a
+/// cluster connection of their own at once, three TLS handshakes each, which on the shared
+/// two-core machine, unoptimised, take longer than [`TIMEOUT`]; the bound only keeps a hung test
+/// from waiting forever.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A server whose certificate `ca` signs for [`HOST`], which asks clients for none.
 fn server(test: &str, ca: &TestCa) -> Option<TlsRedis> {
@@ -47,14 +55,22 @@ fn apps_client(server: &TlsRedis, ca: &TestCa) -> redis::Client {
     redis::Client::build_with_tls(server.url(HOST), certificates).expect("a client")
 }
 
+/// A store on the TLS cluster `cluster`, its seed nodes reached under [`HOST`], trusting `ca`
+/// alone. The nodes announce themselves as `127.0.0.1`, which their certificates name too.
+fn cluster_store_trusting(cluster: &TlsRedisCluster, ca: &TestCa) -> RedisStoreBuilder {
+    RedisStore::cluster_builder(cluster.seeds(HOST))
+        .tls_ca_certificates(ca.pem())
+        .operation_timeout(CLUSTER_TIMEOUT)
+}
+
 /// The message of a build that must fail, checked to be a `StoreError::Open` that names the
-/// server and shows no password.
-fn refusal(built: Result<RedisStore, StoreError>, server: &TlsRedis) -> String {
+/// server on `port` and shows no password.
+fn refusal(built: Result<RedisStore, StoreError>, port: u16) -> String {
     let error = built.expect_err("the build must fail");
     assert!(matches!(error, StoreError::Open(_)), "{error:?}");
     let message = error.to_string();
     assert!(
-        message.contains(&format!("{HOST}:{}", server.port())),
+        message.contains(&format!("{HOST}:{port}")),
         "the server is named: {message}"
     );
     assert!(!message.contains(PASSWORD), "no password: {message}");
@@ -122,6 +138,17 @@ async fn the_store_contract_holds_on_the_apps_own_connection_manager() {
     assert!(!keys.is_empty(), "the store's key prefix applies: {keys:?}");
 }
 
+#[actix_rt::test]
+async fn the_store_contract_holds_on_a_tls_cluster_with_the_ca_given_to_the_builder() {
+    let ca = TestCa::new("cluster contract CA");
+    let Some(cluster) = TlsRedisCluster::start("the_store_contract_holds_on_a_tls_cluster", &ca)
+    else {
+        return;
+    };
+    let store = cluster_store_trusting(&cluster, &ca).build().await;
+    check_store(store.expect("a store on the TLS cluster")).await;
+}
+
 #[test]
 fn the_ca_in_ssl_cert_file_is_trusted_and_no_other() {
     let ca = TestCa::new("environment CA");
@@ -166,14 +193,38 @@ async fn a_write_over_tls_reaches_another_stores_feed() {
         return;
     };
     let writer = store_trusting(&server, &ca).await;
-    // A long staleness bound: a cache that serves the new version within the test's patience
-    // heard the notice, since without it the old copy would be served for a minute.
     let reader = RedisStore::builder(server.url(HOST))
         .tls_ca_certificates(ca.pem())
         .max_staleness(Duration::from_secs(60))
         .build()
         .await
         .expect("a second store");
+    check_a_write_reaches_the_cache_of(writer, reader).await;
+}
+
+#[actix_rt::test]
+async fn a_write_on_a_tls_cluster_reaches_another_stores_feed() {
+    let ca = TestCa::new("cluster feed CA");
+    let Some(cluster) = TlsRedisCluster::start("a_write_on_a_tls_cluster_reaches_the_feed", &ca)
+    else {
+        return;
+    };
+    let writer = cluster_store_trusting(&cluster, &ca).build().await;
+    let reader = cluster_store_trusting(&cluster, &ca)
+        .max_staleness(Duration::from_secs(60))
+        .build()
+        .await;
+    check_a_write_reaches_the_cache_of(
+        writer.expect("a store on the cluster"),
+        reader.expect("a second store on the cluster"),
+    )
+    .await;
+}
+
+/// Checks that an update through `writer` reaches a cache in front of `reader`, which must have
+/// a long staleness bound: a cache that serves the new version within the test's patience heard
+/// the notice, since without it the old copy would be served for a minute.
+async fn check_a_write_reaches_the_cache_of(writer: RedisStore, reader: RedisStore) {
     let cached = kv_sessions::CachedStore::new(MokaStore::new(100), reader);
     let id = SessionId::generate();
     stored(
@@ -217,7 +268,30 @@ async fn a_certificate_from_an_unknown_ca_is_refused_at_build() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    let message = refusal(built, &server);
+    let message = refusal(built, server.port());
+    assert!(
+        message.contains("TLS certificate that was refused"),
+        "{message}"
+    );
+    assert!(message.contains("UnknownIssuer"), "{message}");
+}
+
+#[actix_rt::test]
+async fn a_tls_clusters_certificate_from_an_unknown_ca_is_refused_at_build() {
+    let ca = TestCa::new("cluster's CA");
+    let Some(cluster) = TlsRedisCluster::start("a_tls_clusters_unknown_ca_is_refused", &ca) else {
+        return;
+    };
+    let ports = cluster.ports();
+    let seeds = ports
+        .iter()
+        .map(|port| format!("rediss://:{PASSWORD}@{HOST}:{port}"));
+    let built = RedisStore::cluster_builder(seeds)
+        .tls_ca_certificates(TestCa::new("another CA").pem())
+        .operation_timeout(TIMEOUT)
+        .build()
+        .await;
+    let message = refusal(built, ports[0]);
     assert!(
         message.contains("TLS certificate that was refused"),
         "{message}"
@@ -241,7 +315,7 @@ async fn a_certificate_for_another_host_is_refused_at_build() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    let message = refusal(built, &server);
+    let message = refusal(built, server.port());
     assert!(
         message.contains("TLS certificate that was refused"),
         "{message}"
@@ -259,7 +333,7 @@ async fn plaintext_to_the_tls_port_is_refused_at_build() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    let message = refusal(built, &server);
+    let message = refusal(built, server.port());
     assert!(message.contains("could not reach Redis"), "{message}");
 }
 
@@ -279,7 +353,7 @@ async fn a_server_that_asks_for_a_client_certificate_takes_the_builders() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    refusal(without, &server);
+    refusal(without, server.port());
 
     let client = ca.issue(&[]);
     let store = RedisStore::builder(server.url(HOST))

@@ -274,8 +274,16 @@ impl RedisStoreBuilder {
             None => Routing::off(),
         };
         let opening = async {
-            let connections =
-                Connections::open(target, server.clone(), self.pool_size, timeout).await?;
+            let connections: Result<_, BoxError> =
+                Connections::open(target, server.clone(), self.pool_size, timeout)
+                    .await
+                    .map_err(Into::into);
+            #[cfg(feature = "redis-tls")]
+            let connections = match connections {
+                Err(cause) => Err(tls::explained(cause, listened.first()).await),
+                opened => opened,
+            };
+            let connections = connections?;
             let listener = match &feed {
                 Some(feed) => Some(
                     Listener::start(listened, routing.listens_on(), feed.clone(), timeout).await?,
@@ -346,26 +354,36 @@ impl RedisStoreBuilder {
         })
     }
 
-    /// The cluster whose seed nodes are at `urls`.
+    /// The cluster whose seed nodes are at `urls`, every node reached with the TLS settings, as
+    /// each seed node is for the listener.
     fn seeded(&self, urls: &[String]) -> Result<Reaching, StoreError> {
         if self.key_prefix.contains(['{', '}']) {
             return Err(StoreError::open(StartError::HashTagInPrefix {
                 prefix: self.key_prefix.clone(),
             }));
         }
+        let seeds = urls.iter().map(|url| self.seed(url));
+        let seeds: Vec<Client> = seeds.collect::<Result<_, _>>()?;
+        let cluster = connections::cluster_client(urls, self.operation_timeout);
         #[cfg(feature = "redis-tls")]
-        if self.tls.is_set() {
-            return Err(StoreError::open(Incompatible::TlsOnCluster));
-        }
-        let cluster = connections::cluster_client(urls, self.operation_timeout).map_err(bad_url)?;
-        let seeds = urls.iter().map(|url| connections::client(url));
-        let seeds = seeds.collect::<Result<_, _>>().map_err(bad_url)?;
+        let cluster = self
+            .tls
+            .apply_to_cluster(cluster, &seeds)
+            .map_err(StoreError::open)?;
         Ok(Reaching {
-            target: Target::Cluster(Box::new(cluster)),
+            target: Target::Cluster(Box::new(cluster.build().map_err(bad_url)?)),
             listened: seeds,
             server: self.nodes.describe(),
             keys: KeyLayout::cluster(self.key_prefix.as_str()),
         })
+    }
+
+    /// A client for the seed node at `url`, with the TLS settings applied.
+    fn seed(&self, url: &str) -> Result<Client, StoreError> {
+        let client = client_for(url)?;
+        #[cfg(feature = "redis-tls")]
+        let client = self.tls.apply(client).map_err(StoreError::open)?;
+        Ok(client)
     }
 }
 
@@ -437,12 +455,6 @@ enum Incompatible {
          connects as its own client says: set them on that client (redis::Client::build_with_tls)"
     )]
     TlsOnManager,
-    #[cfg(feature = "redis-tls")]
-    #[error(
-        "TLS certificates on the builder apply to a single Redis server: this store does not set \
-         them on a Redis Cluster's client"
-    )]
-    TlsOnCluster,
 }
 
 #[cfg(test)]
@@ -496,12 +508,28 @@ mod tests {
 
     #[cfg(feature = "redis-tls")]
     #[actix_rt::test]
-    async fn a_cluster_store_refuses_tls_certificates_it_does_not_apply() {
-        let refused = RedisStoreBuilder::cluster(vec!["rediss://127.0.0.1:1".to_owned()])
+    async fn a_cluster_store_refuses_certificates_for_seed_nodes_without_tls() {
+        let seeds = ["rediss://127.0.0.1:1", "redis://:hunter2@127.0.0.1:2"];
+        let refused = RedisStoreBuilder::cluster(seeds.map(str::to_owned).to_vec())
             .tls_ca_certificates("-----BEGIN CERTIFICATE-----")
             .build()
             .await
-            .expect_err("not set on a cluster's client");
-        assert!(refused.to_string().contains("Redis Cluster"), "{refused}");
+            .expect_err("a seed node without TLS");
+        let message = refused.to_string();
+        assert!(message.contains("rediss://"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[cfg(not(feature = "redis-tls"))]
+    #[actix_rt::test]
+    async fn a_cluster_of_tls_seed_nodes_in_a_build_without_tls_says_which_feature_to_enable() {
+        let refused = RedisStoreBuilder::cluster(vec!["rediss://127.0.0.1:1".to_owned()])
+            .build()
+            .await
+            .expect_err("no TLS");
+        assert!(
+            refused.to_string().contains("`redis-tls` feature"),
+            "{refused}"
+        );
     }
 }

@@ -248,10 +248,10 @@ pub(super) fn with_nodelay(info: ConnectionInfo) -> RedisResult<Client> {
     Client::open(info.set_tcp_settings(tcp))
 }
 
-/// A client for the cluster whose seed nodes are at `urls`, whose connections send each command
-/// at once as [`client`]'s do, wait at most `timeout` to connect and for each answer, and pause
-/// only milliseconds before sending a command again after `TRYAGAIN`.
-pub(super) fn cluster_client(urls: &[String], timeout: Duration) -> RedisResult<ClusterClient> {
+/// The settings of a client for the cluster whose seed nodes are at `urls`, whose connections
+/// send each command at once as [`client`]'s do, wait at most `timeout` to connect and for each
+/// answer, and pause only milliseconds before sending a command again after `TRYAGAIN`.
+pub(super) fn cluster_client(urls: &[String], timeout: Duration) -> ClusterClientBuilder {
     ClusterClientBuilder::new(urls.iter().map(String::as_str))
         .tcp_settings(TcpSettings::default().set_nodelay(true))
         .connection_timeout(timeout)
@@ -260,7 +260,6 @@ pub(super) fn cluster_client(urls: &[String], timeout: Duration) -> RedisResult<
         .min_retry_wait(MIN_RETRY_WAIT_MS)
         .max_retry_wait(MAX_RETRY_WAIT_MS)
         .retry_wait_formula(MIN_RETRY_WAIT_MS, 2)
-        .build()
 }
 
 /// The seed nodes at `urls`, as [`server`] describes each, comma-separated.

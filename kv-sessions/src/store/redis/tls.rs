@@ -5,7 +5,8 @@
 use std::error::Error as StdError;
 use std::sync::Arc;
 
-use redis::{Client, ClientTlsConfig, ConnectionAddr, TlsCertificates};
+use redis::cluster::ClusterClientBuilder;
+use redis::{Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, TlsCertificates};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
@@ -49,10 +50,37 @@ impl TlsSettings {
     /// `client`, connecting with these certificates; `client` itself where none are set.
     /// Fails where `client` does not use TLS, or the certificates do not parse.
     pub(super) fn apply(&self, client: Client) -> Result<Client, TlsSetupError> {
-        if !self.is_set() {
-            return Ok(client);
-        }
         let info = client.get_connection_info();
+        match self.for_server(info)? {
+            None => Ok(client),
+            Some(certificates) => Client::build_with_tls(info.clone(), certificates)
+                .map_err(|cause| TlsSetupError::BadCertificates(Chain(&cause).to_string())),
+        }
+    }
+
+    /// `cluster`, connecting to every node with these certificates, as to its seed nodes
+    /// `seeds` (clients [`apply`](Self::apply) made, so already checked); `cluster` itself where
+    /// none are set. Certificates that do not parse fail its `build`.
+    pub(super) fn apply_to_cluster(
+        &self,
+        cluster: ClusterClientBuilder,
+        seeds: &[Client],
+    ) -> Result<ClusterClientBuilder, TlsSetupError> {
+        let Some(seed) = seeds.first() else {
+            return Ok(cluster);
+        };
+        Ok(match self.for_server(seed.get_connection_info())? {
+            Some(certificates) => cluster.certs(certificates),
+            None => cluster,
+        })
+    }
+
+    /// The certificates to reach the server `info` points to with, `None` where none are set.
+    /// Fails where `info` does not use TLS, or the CA bundle holds no certificate.
+    fn for_server(&self, info: &ConnectionInfo) -> Result<Option<TlsCertificates>, TlsSetupError> {
+        if !self.is_set() {
+            return Ok(None);
+        }
         if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             return Err(TlsSetupError::NotTls);
         }
@@ -65,12 +93,10 @@ impl TlsSettings {
                 "no BEGIN CERTIFICATE block in the CA certificates".to_owned(),
             ));
         }
-        let certificates = TlsCertificates {
+        Ok(Some(TlsCertificates {
             client_tls: self.client_identity.clone(),
             root_cert: self.ca_certificates.clone(),
-        };
-        Client::build_with_tls(info.clone(), certificates)
-            .map_err(|cause| TlsSetupError::BadCertificates(Chain(&cause).to_string()))
+        }))
     }
 }
 
@@ -107,6 +133,27 @@ pub(super) fn refused_certificate(cause: &BoxError) -> Option<&rustls::Error> {
         next = error.source();
     }
     None
+}
+
+/// `cause`, or the refusal of the server's certificate that explains it, as a connection of
+/// `seed`'s own reports it. A cluster's client hands a refused certificate on as text alone,
+/// which [`refused_certificate`] cannot tell from any other failure, so the store asks a seed
+/// node once more, on its own, to say why.
+pub(super) async fn explained(cause: BoxError, seed: Option<&Client>) -> BoxError {
+    let Some(seed) = seed.filter(|_| refused_certificate(&cause).is_none()) else {
+        return cause;
+    };
+    match seed.get_multiplexed_async_connection().await {
+        Err(failure) => {
+            let failure = BoxError::from(failure);
+            if refused_certificate(&failure).is_some() {
+                failure
+            } else {
+                cause
+            }
+        }
+        Ok(_) => cause,
+    }
 }
 
 /// `error` as a certificate refusal by rustls, looking inside the wrappers that hide it from
