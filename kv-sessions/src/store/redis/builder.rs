@@ -210,8 +210,9 @@ impl RedisStoreBuilder {
 
     /// Trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks), instead
     /// of the system's, to verify the server's certificate: for a server whose certificate a
-    /// private CA signed. Needs a `rediss://` URL; [`build`](Self::build) fails otherwise, or
-    /// where `pem` holds no certificate.
+    /// private CA signed. Needs a `rediss://` URL (on a Redis Cluster, `rediss://` seed nodes,
+    /// and then every node's certificate is checked against them); [`build`](Self::build) fails
+    /// otherwise, or where `pem` holds no certificate.
     ///
     /// Without it, the store trusts the system's roots, read by `rustls-native-certs`: the
     /// PEM file named by `SSL_CERT_FILE` and the directories (`:`-separated) in
@@ -509,7 +510,7 @@ mod tests {
     #[cfg(feature = "redis-tls")]
     #[actix_rt::test]
     async fn a_cluster_store_refuses_certificates_for_seed_nodes_without_tls() {
-        let seeds = ["rediss://127.0.0.1:1", "redis://:hunter2@127.0.0.1:2"];
+        let seeds = ["redis://:hunter2@127.0.0.1:2", "rediss://127.0.0.1:1"];
         let refused = RedisStoreBuilder::cluster(seeds.map(str::to_owned).to_vec())
             .tls_ca_certificates("-----BEGIN CERTIFICATE-----")
             .build()

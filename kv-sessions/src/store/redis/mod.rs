@@ -229,6 +229,10 @@ pub use self::mode::InvalidationMode;
 /// - **Connections.** As on one server, each thread that uses the store opens connections of its
 ///   own ([`RedisStoreBuilder::pool_size`]), here each a cluster connection, which itself holds
 ///   one connection per node.
+/// - **TLS.** Give `rediss://` seed nodes (all of them, or none) and every node is reached over
+///   TLS, with the builder's [CA certificates](RedisStoreBuilder::tls_ca_certificates) and
+///   [client certificate](RedisStoreBuilder::tls_client_certificate) where set; the listener's
+///   connection to a seed node too. See [TLS](#tls) for the names certificates must hold.
 ///
 /// # Clocks
 /// "Now" is the app server's clock: every store computes deadlines from the same clock, and a
@@ -282,6 +286,21 @@ pub use self::mode::InvalidationMode;
 /// Over TLS the listener's connection keeps the name redis-rs gives it, not
 /// `kv-sessions-listener:<channel>` (see below).
 ///
+/// On a [Redis Cluster](#redis-cluster), [`build`](RedisStoreBuilder::build) connects to the
+/// seed nodes under the names their URLs give, then to every node at the address the node
+/// announces (in `CLUSTER SLOTS`, and in the `MOVED` and `ASK` redirections): by default its IP
+/// address, which redis-rs then checks the node's certificate against, not the seed's host name.
+/// So each node's certificate must name what the node announces as well as what the seed URLs
+/// say: its IP address (as an `IP Address` subject alternative name), or, on Redis 7 and later,
+/// a host name of its own announced with `cluster-announce-hostname <name>` and
+/// `cluster-preferred-endpoint-type hostname`. `CLUSTER SLOTS` on any node shows what the
+/// nodes announce; the tests run a cluster whose certificates name `localhost` and
+/// `127.0.0.1`, reached through `rediss://localhost` seeds. The cluster client reports a refused
+/// certificate as text only, so where the cluster cannot be reached the store connects once more
+/// to the first seed node on its own, to say whether its certificate was refused. A node other
+/// than the seeds whose certificate does not verify fails the operations on its slots with
+/// [`StoreError::Backend`].
+///
 /// rustls needs one crypto provider; this feature builds *ring*. Where something else in the
 /// app builds rustls with `aws-lc-rs` too, rustls cannot choose on its own: install one with
 /// `rustls::crypto::CryptoProvider::install_default` at the start of `main`.
@@ -293,6 +312,8 @@ pub use self::mode::InvalidationMode;
 /// |---|---|
 /// | Amazon ElastiCache, in-transit encryption on (cluster mode off: the primary endpoint) | `rediss://:<auth token>@master.<name>.<id>.<region>.cache.amazonaws.com:6379` |
 /// | Azure Cache for Redis (TLS on port 6380; 6379 is plaintext, off by default) | `rediss://:<access key>@<name>.redis.cache.windows.net:6380` |
+/// | Amazon ElastiCache, cluster mode and in-transit encryption on (the configuration endpoint, as the seed node of [`cluster_builder`](RedisStore::cluster_builder)) | `rediss://:<auth token>@clustercfg.<name>.<id>.<region>.cache.amazonaws.com:6379` |
+/// | Azure Cache for Redis, clustered (its host name, as the seed node of [`cluster_builder`](RedisStore::cluster_builder)) | `rediss://:<access key>@<name>.redis.cache.windows.net:6380` |
 /// | Upstash | `rediss://default:<password>@<name>.upstash.io:6379` |
 /// | Redis Cloud, TLS on (its own CA: download it from the console and give it to [`tls_ca_certificates`](RedisStoreBuilder::tls_ca_certificates)) | `rediss://default:<password>@redis-<port>.<host>.redns.redis-cloud.com:<port>` |
 ///
