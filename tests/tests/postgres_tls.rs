@@ -321,10 +321,12 @@ async fn a_store_from_the_app_s_pool_alone_has_no_feed_unless_asked_and_then_fai
     assert!(message.contains("listener_config"), "{message}");
 }
 
-/// A pool as an app builds one, without TLS.
+/// A pool as an app builds one, without TLS, as large as the store's own by default: the
+/// contract runs its checks on many threads at once, and with fewer connections they queue past
+/// the operation timeout on a loaded machine.
 fn app_pool(config: &tokio_postgres::Config) -> Pool {
     Pool::builder(Manager::new(config.clone(), tokio_postgres::NoTls))
-        .max_size(4)
+        .max_size(16)
         .build()
         .expect("the app's pool")
 }
