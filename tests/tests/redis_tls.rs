@@ -63,6 +63,17 @@ fn cluster_store_trusting(cluster: &TlsRedisCluster, ca: &TestCa) -> RedisStoreB
         .operation_timeout(CLUSTER_TIMEOUT)
 }
 
+/// Checks that `built` failed as [`refusal`] says, because the server's certificate was refused
+/// for `reason`, as rustls names it.
+fn assert_certificate_refused(built: Result<RedisStore, StoreError>, port: u16, reason: &str) {
+    let message = refusal(built, port);
+    assert!(
+        message.contains("TLS certificate that was refused"),
+        "{message}"
+    );
+    assert!(message.contains(reason), "{message}");
+}
+
 /// The message of a build that must fail, checked to be a `StoreError::Open` that names the
 /// server on `port` and shows no password.
 fn refusal(built: Result<RedisStore, StoreError>, port: u16) -> String {
@@ -268,12 +279,7 @@ async fn a_certificate_from_an_unknown_ca_is_refused_at_build() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    let message = refusal(built, server.port());
-    assert!(
-        message.contains("TLS certificate that was refused"),
-        "{message}"
-    );
-    assert!(message.contains("UnknownIssuer"), "{message}");
+    assert_certificate_refused(built, server.port(), "UnknownIssuer");
 }
 
 #[actix_rt::test]
@@ -291,12 +297,7 @@ async fn a_tls_clusters_certificate_from_an_unknown_ca_is_refused_at_build() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    let message = refusal(built, ports[0]);
-    assert!(
-        message.contains("TLS certificate that was refused"),
-        "{message}"
-    );
-    assert!(message.contains("UnknownIssuer"), "{message}");
+    assert_certificate_refused(built, ports[0], "UnknownIssuer");
 }
 
 #[actix_rt::test]
@@ -315,12 +316,7 @@ async fn a_certificate_for_another_host_is_refused_at_build() {
         .operation_timeout(TIMEOUT)
         .build()
         .await;
-    let message = refusal(built, server.port());
-    assert!(
-        message.contains("TLS certificate that was refused"),
-        "{message}"
-    );
-    assert!(message.contains("not valid for name"), "{message}");
+    assert_certificate_refused(built, server.port(), "not valid for name");
 }
 
 #[actix_rt::test]
